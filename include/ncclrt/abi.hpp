@@ -1,0 +1,111 @@
+// NCCL's C ABI, declared by ncclrt so that nothing here needs nccl.h or a CUDA header.
+// Names and values are NCCL's own (a grep for ncclAllReduce finds the raw table); the layouts are
+// checked against a real nccl.h by tests/unit/abi_check_test.cpp.
+#pragma once
+
+#include <climits>
+#include <cstddef>
+
+// The CUDA runtime's stream type: a caller's cudaStream_t converts to CUstream_st* without a cast.
+struct CUstream_st;
+
+namespace ncclrt::abi {
+
+typedef enum {
+  ncclSuccess = 0,
+  ncclUnhandledCudaError = 1,
+  ncclSystemError = 2,
+  ncclInternalError = 3,
+  ncclInvalidArgument = 4,
+  ncclInvalidUsage = 5,
+  ncclRemoteError = 6,  // since 2.13
+  ncclInProgress = 7,   // since 2.14
+  ncclNumResults = 8
+} ncclResult_t;
+
+typedef enum {
+  ncclInt8 = 0,
+  ncclChar = 0,
+  ncclUint8 = 1,
+  ncclInt32 = 2,
+  ncclInt = 2,
+  ncclUint32 = 3,
+  ncclInt64 = 4,
+  ncclUint64 = 5,
+  ncclFloat16 = 6,
+  ncclHalf = 6,
+  ncclFloat32 = 7,
+  ncclFloat = 7,
+  ncclFloat64 = 8,
+  ncclDouble = 8,
+  ncclBfloat16 = 9,     // since 2.10
+  ncclFloat8e4m3 = 10,  // since 2.24
+  ncclFloat8e5m2 = 11,  // since 2.24
+  ncclNumTypes = 12
+} ncclDataType_t;
+
+// NCCL sizes this enum so that it stays as wide as an int; values >= ncclNumOps are handles
+// made by ncclRedOpCreatePreMulSum.
+typedef enum {
+  ncclSum = 0,
+  ncclProd = 1,
+  ncclMax = 2,
+  ncclMin = 3,
+  ncclAvg = 4,  // since 2.10
+  ncclNumOps = 5,
+  ncclMaxRedOp = 0x7fffffff
+} ncclRedOp_t;
+
+typedef enum { ncclScalarDevice = 0, ncclScalarHostImmediate = 1 } ncclScalarResidence_t;
+
+struct ncclComm;
+typedef ncclComm* ncclComm_t;
+struct ncclWindow_vidmem;
+typedef ncclWindow_vidmem* ncclWindow_t;
+typedef CUstream_st* cudaStream_t;
+
+constexpr std::size_t kUniqueIdBytes = 128;
+typedef struct {
+  char internal[kUniqueIdBytes];
+} ncclUniqueId;
+
+constexpr unsigned kConfigMagic = 0xcafebeef;
+constexpr int kConfigUndefInt = INT_MIN;
+constexpr int kSplitNoColor = -1;
+constexpr int kWinDefault = 0x00;
+constexpr int kWinCollSymmetric = 0x01;
+constexpr std::size_t kWinRequiredAlignment = 4096;
+constexpr int kShrinkDefault = 0x00;
+constexpr int kShrinkAbort = 0x01;
+
+// The newest layout ncclrt knows (NCCL 2.28). NCCL copies min(size, its own size) bytes, so
+// ncclrt sets `size` to what the loaded version knows (see config sizing in communicator.cpp).
+typedef struct {
+  std::size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int blocking;             // 2.14
+  int cgaClusterSize;       // 2.17
+  int minCTAs;              // 2.17
+  int maxCTAs;              // 2.17
+  const char* netName;      // 2.17
+  int splitShare;           // 2.18
+  int trafficClass;         // 2.26
+  const char* commName;     // 2.27
+  int collnetEnable;        // 2.27
+  int CTAPolicy;            // 2.27
+  int shrinkShare;          // 2.27
+  int nvlsCTAs;             // 2.27
+  int nChannelsPerNetPeer;  // 2.28
+  int nvlinkCentricSched;   // 2.28
+} ncclConfig_t;
+
+constexpr unsigned kSimInfoMagic = 0x74685283;
+typedef struct {
+  std::size_t size;
+  unsigned int magic;
+  unsigned int version;
+  float estimatedTime;
+} ncclSimInfo_t;
+
+}  // namespace ncclrt::abi

@@ -1,0 +1,135 @@
+// Finding, probing and opening one libnccl file, and what it offers.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ncclrt/detail/symbols.hpp"
+#include "ncclrt/unique_id.hpp"
+#include "ncclrt/version.hpp"
+
+namespace ncclrt {
+
+/// Every NCCL host function ncclrt knows, by its C name.
+enum class Function : int {
+#define NCCLRT_FN(name, ret, params, major, minor, patch, required) name,
+#include "ncclrt/detail/nccl_functions.def"
+};
+
+/// Capabilities that come with a version rather than a function of their own.
+enum class Feature : int {
+#define NCCLRT_FEATURE(name, major, minor, patch, what) name,
+#include "ncclrt/detail/nccl_functions.def"
+};
+
+/// Where discovery looks, in the order it looks.
+enum class Source : unsigned {
+  kPath = 1u << 0,           ///< LoadOptions::path, given in code
+  kEnvironment = 1u << 1,    ///< $NCCLRT_NCCL_LIB
+  kAlreadyLoaded = 1u << 2,  ///< a libnccl.so* already mapped into this process
+  kLoaderSearch = 1u << 3,   ///< the dynamic loader's search for libnccl.so.2
+  kCudaHome = 1u << 4,       ///< $CUDA_HOME/lib64, $CUDA_HOME/lib
+  kCudaDefault = 1u << 5,    ///< /usr/local/cuda/lib64, /usr/local/cuda/lib
+  kPython = 1u << 6,         ///< nvidia/nccl/lib of $VIRTUAL_ENV, $CONDA_PREFIX, python3 on PATH
+};
+constexpr unsigned kAllSources = 0x7f;
+/// "the path given in code", "$NCCLRT_NCCL_LIB", ...
+const char* to_string(Source source) noexcept;
+
+/// How to find and open NCCL. Defaults read the NCCLRT_* environment variables at open time.
+struct LoadOptions {
+  /// A file to open; when set, nothing else is tried.
+  std::string path;
+  /// Which places discovery may look (a mask of Source bits).
+  unsigned sources = kAllSources;
+  /// Load the file in a separate process first. Default: on, unless NCCLRT_PROBE=0.
+  std::optional<bool> probe;
+  /// How long the probe may take. Default: NCCLRT_PROBE_TIMEOUT_MS, else 10 s.
+  std::optional<std::chrono::milliseconds> probe_timeout;
+  /// For NCCL-compatible builds (RCCL, forks) that report a version but lack functions it implies:
+  /// load anyway with those features off and a warning. Default: NCCLRT_ALLOW_MISSING_FUNCTIONS=1.
+  std::optional<bool> allow_missing_functions;
+};
+
+/// One place discovery tried and what happened there.
+struct SearchStep {
+  Source source;
+  std::string path;     ///< the file or library name tried
+  std::string outcome;  ///< "loaded", or why it was passed over
+  bool loaded = false;
+};
+
+/// Whether a function or feature is usable with the loaded NCCL, and why not.
+struct Capability {
+  std::string name;  ///< "ncclCommShrink", "bfloat16"
+  Version since;     ///< first NCCL release with it
+  bool is_function = true;
+  bool required = false;
+  bool available = false;
+  std::string why_not;  ///< empty when available
+};
+
+/// One opened libnccl file: its version and resolved function table. Shared by every
+/// communicator made from it; the same file opened twice gives the same Library.
+class Library {
+ public:
+  /// Finds and opens NCCL (see LoadOptions). Throws LoadError naming every place tried.
+  static std::shared_ptr<const Library> open(const LoadOptions& options = {});
+  /// Opens exactly this file.
+  static std::shared_ptr<const Library> open(const std::string& path);
+
+  ~Library();
+  Library(const Library&) = delete;  // owns a loader handle and is shared through shared_ptr
+  Library& operator=(const Library&) = delete;
+
+  /// The file actually loaded (absolute).
+  const std::string& path() const noexcept;
+  Version version() const noexcept;
+  /// How the file was found.
+  Source found_by() const noexcept;
+  /// Every place discovery tried, in order, with the outcome.
+  const std::vector<SearchStep>& search_log() const noexcept;
+  /// Seconds the out-of-process probe took; nullopt when it was off, cached or not needed.
+  std::optional<double> probe_seconds() const noexcept;
+  /// Functions that the version implies but the file lacks (only with allow_missing_functions).
+  const std::vector<std::string>& missing_functions() const noexcept;
+
+  bool has(Function f) const noexcept;
+  bool has(Feature f) const noexcept;
+  /// Throws UnsupportedError naming the function, the version it needs, the version loaded and
+  /// the file.
+  void require(Function f) const;
+  void require(Feature f) const;
+  /// Every function and feature ncclrt knows, with availability.
+  std::vector<Capability> capabilities() const;
+
+  /// A fresh id for a new communicator (ncclGetUniqueId); every call gives a different one.
+  UniqueId unique_id() const;
+
+  /// ncclGetErrorString.
+  std::string error_string(int result) const;
+  /// ncclGetLastError(nullptr): the last error text of this thread; UnsupportedError before 2.13.
+  std::string last_error() const;
+
+  /// The resolved NCCL function pointers (null where the loaded NCCL lacks one), for callers who
+  /// need NCCL directly: `lib->raw().ncclAllReduce(...)`.
+  const detail::Symbols& raw() const noexcept;
+
+  struct Impl;
+
+ private:
+  friend class Loader;
+  explicit Library(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Information about a known function or feature, independent of any loaded library.
+const char* name_of(Function f) noexcept;
+const char* name_of(Feature f) noexcept;
+Version since(Function f) noexcept;
+Version since(Feature f) noexcept;
+
+}  // namespace ncclrt

@@ -1,0 +1,547 @@
+#include "ncclrt/library.hpp"
+
+#include <dlfcn.h>
+#include <glob.h>
+#include <link.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "log_internal.hpp"
+#include "nccl_error.hpp"
+#include "ncclrt/error.hpp"
+#include "ncclrt/probe.hpp"
+#include "spawn.hpp"
+
+namespace ncclrt {
+
+struct Library::Impl {
+  std::string path;
+  Version version;
+  Source found_by = Source::kPath;
+  std::vector<SearchStep> search_log;
+  std::optional<double> probe_seconds;
+  std::vector<std::string> missing;
+  void* handle = nullptr;
+  detail::Symbols sym;
+};
+
+namespace {
+
+struct FunctionEntry {
+  const char* name;
+  Version since;
+  bool required;
+};
+constexpr FunctionEntry kFunctions[] = {
+#define NCCLRT_FN(name, ret, params, major, minor, patch, required) \
+  {#name, {major, minor, patch}, required},
+#include "ncclrt/detail/nccl_functions.def"
+};
+
+struct FeatureEntry {
+  const char* name;
+  Version since;
+  const char* what;
+};
+constexpr FeatureEntry kFeatures[] = {
+#define NCCLRT_FEATURE(name, major, minor, patch, what) {#name, {major, minor, patch}, what},
+#include "ncclrt/detail/nccl_functions.def"
+};
+
+// The table's slots in declaration order, to fill them in one loop.
+void** slot(detail::Symbols& s, Function f) {
+  switch (f) {
+#define NCCLRT_FN(name, ret, params, major, minor, patch, required) \
+  case Function::name:                                              \
+    return reinterpret_cast<void**>(&s.name);
+#include "ncclrt/detail/nccl_functions.def"
+  }
+  return nullptr;
+}
+
+constexpr int kFunctionCount = static_cast<int>(sizeof(kFunctions) / sizeof(kFunctions[0]));
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+bool env_flag(const char* name, bool fallback) {
+  const std::string v = env(name);
+  if (v.empty()) return fallback;
+  return !(v == "0" || v == "false" || v == "off" || v == "no");
+}
+
+std::chrono::milliseconds probe_timeout(const LoadOptions& o) {
+  if (o.probe_timeout) return *o.probe_timeout;
+  const std::string v = env("NCCLRT_PROBE_TIMEOUT_MS");
+  char* end = nullptr;
+  const long ms = v.empty() ? 0 : std::strtol(v.c_str(), &end, 10);
+  if (!v.empty() && end && *end == '\0' && ms > 0) return std::chrono::milliseconds(ms);
+  return std::chrono::milliseconds(10000);
+}
+
+bool is_nccl_name(const char* path) {
+  const char* base = std::strrchr(path, '/');
+  base = base ? base + 1 : path;
+  return std::strncmp(base, "libnccl.so", 10) == 0;
+}
+
+std::vector<std::string> already_loaded() {
+  std::vector<std::string> found;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        if (info->dlpi_name && *info->dlpi_name && is_nccl_name(info->dlpi_name)) {
+          static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name);
+        }
+        return 0;
+      },
+      &found);
+  return found;
+}
+
+std::vector<std::string> glob_paths(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g{};
+  if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  }
+  ::globfree(&g);
+  return out;
+}
+
+std::string parent_dir(const std::string& p) {
+  const auto pos = p.find_last_of('/');
+  return pos == std::string::npos ? std::string(".") : p.substr(0, pos);
+}
+
+constexpr const char* kPythonNccl = "/nvidia/nccl/lib/libnccl.so.2";
+
+void add_python_prefix(const std::string& prefix, const std::string& label,
+                       std::vector<std::pair<std::string, std::string>>& out) {
+  const auto hits = glob_paths(prefix + "/lib/python3*/site-packages" + kPythonNccl);
+  if (hits.empty()) {
+    out.emplace_back(prefix + "/lib/python3*/site-packages" + kPythonNccl, label);
+  }
+  for (const auto& h : hits) out.emplace_back(h, label);
+}
+
+// Python environments: (path or pattern, label) pairs in search order.
+std::vector<std::pair<std::string, std::string>> python_candidates() {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (std::string v = env("VIRTUAL_ENV"); !v.empty()) add_python_prefix(v, "$VIRTUAL_ENV", out);
+  if (std::string c = env("CONDA_PREFIX"); !c.empty()) add_python_prefix(c, "$CONDA_PREFIX", out);
+  // The python3 found on PATH: its prefix, unresolved (a venv) and resolved (the base install).
+  std::string path_env = env("PATH");
+  std::istringstream dirs(path_env);
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    const std::string exe = dir + "/python3";
+    if (::access(exe.c_str(), X_OK) != 0) continue;
+    const size_t before = out.size();
+    add_python_prefix(parent_dir(dir), "python3 on PATH (" + exe + ")", out);
+    char real[PATH_MAX];
+    if (::realpath(exe.c_str(), real) && parent_dir(parent_dir(real)) != parent_dir(dir)) {
+      add_python_prefix(parent_dir(parent_dir(real)), "python3 on PATH (" + exe + ")", out);
+    }
+    bool any = false;
+    for (size_t i = before; i < out.size(); ++i) any |= out[i].first.find('*') == std::string::npos;
+    if (!any) {
+      // A shim (pyenv) or an unusual layout: ask the interpreter where its packages live.
+      auto r = detail::run_child(
+          exe, {"-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"},
+          std::chrono::milliseconds(5000));
+      std::string purelib = r.output;
+      while (!purelib.empty() && (purelib.back() == '\n' || purelib.back() == '\r')) {
+        purelib.pop_back();
+      }
+      if (r.exit_code == 0 && !purelib.empty() && purelib.find('\n') == std::string::npos) {
+        out.emplace_back(purelib + kPythonNccl, "python3 on PATH (" + exe + ", sysconfig)");
+      }
+    }
+    break;  // only the first python3 on PATH is the one a user runs
+  }
+  return out;
+}
+
+struct Candidate {
+  Source source;
+  std::string file;   // a path, or a bare name for the loader to search
+  std::string label;  // where it came from, for messages
+};
+
+// The automatic places, in order. Explicit ones (path in code, $NCCLRT_NCCL_LIB) are handled
+// before these and never fall through to them.
+std::vector<Candidate> automatic_candidates(unsigned sources) {
+  std::vector<Candidate> c;
+  auto want = [&](Source s) { return (sources & static_cast<unsigned>(s)) != 0; };
+  if (want(Source::kAlreadyLoaded)) {
+    for (auto& p : already_loaded()) c.push_back({Source::kAlreadyLoaded, p, "already loaded"});
+  }
+  if (want(Source::kLoaderSearch)) {
+    c.push_back({Source::kLoaderSearch, "libnccl.so.2", "the dynamic loader's search"});
+  }
+  if (want(Source::kCudaHome)) {
+    if (std::string h = env("CUDA_HOME"); !h.empty()) {
+      c.push_back({Source::kCudaHome, h + "/lib64/libnccl.so.2", "$CUDA_HOME"});
+      c.push_back({Source::kCudaHome, h + "/lib/libnccl.so.2", "$CUDA_HOME"});
+    }
+  }
+  if (want(Source::kCudaDefault)) {
+    c.push_back({Source::kCudaDefault, "/usr/local/cuda/lib64/libnccl.so.2", "/usr/local/cuda"});
+    c.push_back({Source::kCudaDefault, "/usr/local/cuda/lib/libnccl.so.2", "/usr/local/cuda"});
+  }
+  if (want(Source::kPython)) {
+    for (auto& [path, label] : python_candidates()) c.push_back({Source::kPython, path, label});
+  }
+  return c;
+}
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, std::weak_ptr<const Library>>& registry() {
+  static std::map<std::string, std::weak_ptr<const Library>> r;
+  return r;
+}
+
+std::string real_path(const std::string& p) {
+  char buf[PATH_MAX];
+  return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+struct Attempt {
+  std::shared_ptr<const Library> lib;
+  std::string outcome;  // why it failed
+};
+
+}  // namespace
+
+// Builds a Library from one file. Throws LoadError on anything wrong; the caller decides whether
+// to go on searching.
+class Loader {
+ public:
+  static std::shared_ptr<const Library> load(const Candidate& cand, const LoadOptions& o,
+                                             std::vector<SearchStep>& log) {
+    std::string file = cand.file;
+    std::optional<double> probe_seconds;
+    const bool do_probe =
+        cand.source != Source::kAlreadyLoaded && o.probe.value_or(env_flag("NCCLRT_PROBE", true));
+    if (file.find('/') != std::string::npos) {
+      struct stat st {};
+      if (::stat(file.c_str(), &st) != 0) {
+        throw LoadError("no such file: " + file + " (" + std::strerror(errno) + ")");
+      }
+      if (!S_ISREG(st.st_mode)) {
+        throw LoadError(file + " is not a regular file (a directory?); give the path of " +
+                        "libnccl.so.2 itself");
+      }
+    }
+    if (do_probe) {
+      ProbeResult pr = probe(file, probe_timeout(o));
+      if (!pr.ok()) throw LoadError(pr.message());
+      if (!pr.cached) probe_seconds = pr.seconds;
+      if (!pr.resolved.empty()) file = pr.resolved;  // what the loader really picked
+    }
+    // The same file opened twice is the same Library.
+    const std::string key = real_path(file);
+    if (auto existing = registry()[key].lock()) return existing;
+
+    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* e = ::dlerror();
+      throw LoadError("the dynamic loader refused " + file + ": " + (e ? e : "unknown error"));
+    }
+    auto impl = std::make_unique<Library::Impl>();
+    impl->handle = handle;
+    impl->found_by = cand.source;
+    impl->probe_seconds = probe_seconds;
+    if (cand.source == Source::kLoaderSearch || cand.source == Source::kAlreadyLoaded) {
+      link_map* map = nullptr;
+      if (::dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && *map->l_name) {
+        file = map->l_name;
+      }
+    }
+    impl->path = real_path(file);
+    if (auto existing = registry()[impl->path].lock()) {
+      ::dlclose(handle);  // drops only the reference taken just now
+      return existing;
+    }
+    try {
+      resolve(*impl, o);
+    } catch (...) {
+      // Nothing of this file is in use yet, so it can be unloaded.
+      ::dlclose(handle);
+      throw;
+    }
+    log.push_back({cand.source, impl->path, "loaded NCCL " + impl->version.str(), true});
+    impl->search_log = log;
+    std::shared_ptr<const Library> lib(new Library(std::move(impl)));
+    registry()[lib->path()] = lib;
+    registry()[key] = lib;
+    return lib;
+  }
+
+ private:
+  static void resolve(Library::Impl& impl, const LoadOptions& o) {
+    auto get_version =
+        reinterpret_cast<abi::ncclResult_t (*)(int*)>(::dlsym(impl.handle, "ncclGetVersion"));
+    if (get_version == nullptr) {
+      throw LoadError(impl.path + " is not an NCCL library: it has no ncclGetVersion");
+    }
+    int code = 0;
+    if (get_version(&code) != abi::ncclSuccess || code <= 0) {
+      throw LoadError(impl.path + " is not a usable NCCL library: ncclGetVersion failed");
+    }
+    impl.version = Version::from_code(code);
+    std::vector<std::string> missing_required, missing_claimed;
+    for (int i = 0; i < kFunctionCount; ++i) {
+      const FunctionEntry& e = kFunctions[i];
+      void* p = ::dlsym(impl.handle, e.name);
+      if (p == nullptr) {
+        if (e.required) {
+          missing_required.push_back(e.name);
+        } else if (impl.version >= e.since) {
+          missing_claimed.push_back(e.name);
+        }
+      }
+      // Older than the first release with it: off even when a symbol of that name exists, since
+      // its signature may have differed before it became API.
+      if (!e.required && impl.version < e.since) p = nullptr;
+      *slot(impl.sym, static_cast<Function>(i)) = p;
+    }
+    if (!missing_required.empty()) {
+      throw LoadError(impl.path + " (NCCL " + impl.version.str() +
+                      ") lacks functions every NCCL has: " + join(missing_required) +
+                      ". The file is damaged or not NCCL");
+    }
+    if (!missing_claimed.empty()) {
+      const bool allow =
+          o.allow_missing_functions.value_or(env_flag("NCCLRT_ALLOW_MISSING_FUNCTIONS", false));
+      const std::string what = impl.path + " reports NCCL " + impl.version.str() +
+                               " but lacks functions that version has: " + join(missing_claimed);
+      if (!allow) {
+        throw LoadError(what +
+                        ". The file is damaged or not what it claims. For an NCCL-compatible "
+                        "build (RCCL, a vendor fork) set NCCLRT_ALLOW_MISSING_FUNCTIONS=1 to load "
+                        "it with those features off");
+      }
+      detail::log(LogLevel::kWarn, what + "; loading with those features off");
+      impl.missing = std::move(missing_claimed);
+    }
+  }
+};
+
+std::shared_ptr<const Library> Library::open(const std::string& path) {
+  LoadOptions o;
+  o.path = path;
+  return open(o);
+}
+
+std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::vector<SearchStep> log;
+  // Explicit choices are the user's: when they fail, say so rather than load some other NCCL.
+  auto explicit_choice = [&](Source source, const std::string& file, const std::string& label) {
+    try {
+      return Loader::load({source, file, label}, o, log);
+    } catch (const LoadError& e) {
+      throw LoadError(std::string("cannot load NCCL from ") + label + ": " + e.what());
+    }
+  };
+  if (!o.path.empty())
+    return explicit_choice(Source::kPath, o.path, "the path given (" + o.path + ")");
+  const char* env_path = std::getenv("NCCLRT_NCCL_LIB");
+  if ((o.sources & static_cast<unsigned>(Source::kEnvironment)) && env_path != nullptr) {
+    if (*env_path != '\0') {
+      return explicit_choice(Source::kEnvironment, env_path,
+                             std::string("$NCCLRT_NCCL_LIB (") + env_path + ")");
+    }
+    log.push_back({Source::kEnvironment, "", "set but empty; ignored", false});
+  }
+  for (const Candidate& c : automatic_candidates(o.sources)) {
+    if (c.file.find('*') != std::string::npos) {
+      log.push_back({c.source, c.file, c.label + ": no such file", false});
+      continue;
+    }
+    try {
+      return Loader::load(c, o, log);
+    } catch (const LoadError& e) {
+      log.push_back({c.source, c.file, c.label + ": " + e.what(), false});
+      detail::log(LogLevel::kInfo,
+                  std::string("discovery passed over ") + c.file + ": " + e.what());
+    }
+  }
+  std::ostringstream m;
+  m << "no usable NCCL library found. Places tried, in order:";
+  for (const auto& s : log)
+    m << "\n  - " << to_string(s.source) << ": " << s.path << " -> " << s.outcome;
+  if (log.empty()) m << " none (LoadOptions::sources is empty)";
+  m << "\nTry: set NCCLRT_NCCL_LIB to the path of libnccl.so.2, or install NCCL (for example "
+       "`pip install nvidia-nccl-cu13`, or the libnccl2 package)";
+  throw LoadError(m.str());
+}
+
+Library::Library(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+// The loader handle is never closed: NCCL keeps threads and CUDA state whose code lives in the
+// file, so unloading it is not safe. The file stays mapped for the life of the process.
+Library::~Library() = default;
+
+const std::string& Library::path() const noexcept { return impl_->path; }
+Version Library::version() const noexcept { return impl_->version; }
+Source Library::found_by() const noexcept { return impl_->found_by; }
+const std::vector<SearchStep>& Library::search_log() const noexcept { return impl_->search_log; }
+std::optional<double> Library::probe_seconds() const noexcept { return impl_->probe_seconds; }
+const std::vector<std::string>& Library::missing_functions() const noexcept {
+  return impl_->missing;
+}
+const detail::Symbols& Library::raw() const noexcept { return impl_->sym; }
+
+bool Library::has(Function f) const noexcept { return *slot(impl_->sym, f) != nullptr; }
+bool Library::has(Feature f) const noexcept {
+  return impl_->version >= kFeatures[static_cast<int>(f)].since;
+}
+
+void Library::require(Function f) const {
+  if (has(f)) return;
+  const FunctionEntry& e = kFunctions[static_cast<int>(f)];
+  if (impl_->version < e.since) {
+    throw UnsupportedError(std::string(e.name) + " needs NCCL >= " + e.since.str() + "; loaded " +
+                           impl_->version.str() + " from " + impl_->path +
+                           ". Load a newer NCCL (NCCLRT_NCCL_LIB) to use it");
+  }
+  throw UnsupportedError(std::string(e.name) + " is missing from " + impl_->path +
+                         " although NCCL " + impl_->version.str() +
+                         " should have it (loaded with NCCLRT_ALLOW_MISSING_FUNCTIONS)");
+}
+
+void Library::require(Feature f) const {
+  if (has(f)) return;
+  const FeatureEntry& e = kFeatures[static_cast<int>(f)];
+  throw UnsupportedError(std::string(e.what) + " (" + e.name + ") needs NCCL >= " + e.since.str() +
+                         "; loaded " + impl_->version.str() + " from " + impl_->path);
+}
+
+std::vector<Capability> Library::capabilities() const {
+  std::vector<Capability> out;
+  for (int i = 0; i < kFunctionCount; ++i) {
+    const auto& e = kFunctions[i];
+    Capability c{e.name, e.since, true, e.required, has(static_cast<Function>(i)), {}};
+    if (!c.available) {
+      try {
+        require(static_cast<Function>(i));
+      } catch (const UnsupportedError& u) {
+        c.why_not = u.what();
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  for (const auto& e : kFeatures) {
+    Capability c{e.name, e.since, false, false, impl_->version >= e.since, {}};
+    if (!c.available) {
+      c.why_not = std::string(e.what) + " needs NCCL >= " + e.since.str() + "; loaded " +
+                  impl_->version.str();
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string Library::error_string(int result) const {
+  const char* s = impl_->sym.ncclGetErrorString(static_cast<abi::ncclResult_t>(result));
+  return s ? s : "unknown NCCL result " + std::to_string(result);
+}
+
+std::string Library::last_error() const {
+  require(Function::ncclGetLastError);
+  const char* s = impl_->sym.ncclGetLastError(nullptr);
+  return s ? s : "";
+}
+
+const char* to_string(Source source) noexcept {
+  switch (source) {
+    case Source::kPath:
+      return "the path given in code";
+    case Source::kEnvironment:
+      return "$NCCLRT_NCCL_LIB";
+    case Source::kAlreadyLoaded:
+      return "already loaded in this process";
+    case Source::kLoaderSearch:
+      return "the dynamic loader's search";
+    case Source::kCudaHome:
+      return "$CUDA_HOME";
+    case Source::kCudaDefault:
+      return "/usr/local/cuda";
+    case Source::kPython:
+      return "the Python environment";
+  }
+  return "?";
+}
+
+const char* name_of(Function f) noexcept { return kFunctions[static_cast<int>(f)].name; }
+const char* name_of(Feature f) noexcept { return kFeatures[static_cast<int>(f)].name; }
+Version since(Function f) noexcept { return kFunctions[static_cast<int>(f)].since; }
+Version since(Feature f) noexcept { return kFeatures[static_cast<int>(f)].since; }
+
+namespace detail {
+
+namespace {
+const char* hint_for(abi::ncclResult_t r) {
+  switch (r) {
+    case abi::ncclUnhandledCudaError:
+      return "check that a GPU is visible (CUDA_VISIBLE_DEVICES) and that the CUDA driver is "
+             "recent enough for this NCCL";
+    case abi::ncclSystemError:
+      return "a system call or the network failed; run with NCCL_DEBUG=INFO for details";
+    case abi::ncclInternalError:
+      return "NCCL hit an internal error; run with NCCL_DEBUG=INFO and consider another NCCL "
+             "version";
+    case abi::ncclInvalidArgument:
+      return "an argument was rejected by NCCL; check counts, types, ranks and buffers";
+    case abi::ncclInvalidUsage:
+      return "NCCL was used in a way it does not allow; check ranks, devices and call order";
+    case abi::ncclRemoteError:
+      return "a peer failed or went away; abort this communicator and rebuild it";
+    case abi::ncclInProgress:
+      return "the operation is still in progress on a nonblocking communicator";
+    default:
+      return "run with NCCL_DEBUG=INFO for details";
+  }
+}
+}  // namespace
+
+void throw_nccl_error(const Library& lib, abi::ncclResult_t result, const char* call,
+                      abi::ncclComm_t comm, const std::string& where) {
+  const std::string text = lib.error_string(result);
+  std::string last;
+  if (lib.raw().ncclGetLastError) {
+    const char* s = lib.raw().ncclGetLastError(comm);
+    if (s) last = s;
+  }
+  std::ostringstream m;
+  m << call << " failed";
+  if (!where.empty()) m << " (" << where << ")";
+  m << ": " << text << " [" << static_cast<int>(result) << "]";
+  if (!last.empty()) m << "; NCCL's last error: " << last;
+  m << "; NCCL " << lib.version().str() << " from " << lib.path() << ". Try: " << hint_for(result);
+  throw NcclError(m.str(), result, text, last, call, lib.version().str());
+}
+
+}  // namespace detail
+}  // namespace ncclrt

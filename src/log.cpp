@@ -1,0 +1,89 @@
+#include "ncclrt/log.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "log_internal.hpp"
+
+namespace ncclrt {
+namespace {
+
+LogLevel level_from_environment() noexcept {
+  const char* v = std::getenv("NCCLRT_LOG");
+  if (v == nullptr || *v == '\0') return LogLevel::kOff;
+  if (std::strcmp(v, "error") == 0 || std::strcmp(v, "1") == 0) return LogLevel::kError;
+  if (std::strcmp(v, "warn") == 0 || std::strcmp(v, "2") == 0) return LogLevel::kWarn;
+  if (std::strcmp(v, "info") == 0 || std::strcmp(v, "3") == 0) return LogLevel::kInfo;
+  if (std::strcmp(v, "debug") == 0 || std::strcmp(v, "4") == 0) return LogLevel::kDebug;
+  return LogLevel::kOff;
+}
+
+std::atomic<int>& level_storage() noexcept {
+  static std::atomic<int> level{static_cast<int>(level_from_environment())};
+  return level;
+}
+
+std::mutex& handler_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+LogHandler& handler_storage() {
+  static LogHandler h;
+  return h;
+}
+
+const char* level_name(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kOff:
+      break;
+  }
+  return "off";
+}
+
+}  // namespace
+
+void set_log_handler(LogHandler handler) {
+  std::lock_guard<std::mutex> lock(handler_mutex());
+  handler_storage() = std::move(handler);
+}
+
+void set_log_level(LogLevel level) { level_storage().store(static_cast<int>(level)); }
+
+LogLevel log_level() noexcept { return static_cast<LogLevel>(level_storage().load()); }
+
+namespace detail {
+
+bool log_enabled(LogLevel level) noexcept {
+  return level != LogLevel::kOff && static_cast<int>(level) <= level_storage().load();
+}
+
+void log(LogLevel level, std::string_view message) noexcept {
+  if (!log_enabled(level)) return;
+  try {
+    std::lock_guard<std::mutex> lock(handler_mutex());
+    if (handler_storage()) {
+      handler_storage()(level, message);
+    } else {
+      std::fprintf(stderr, "ncclrt %s: %.*s\n", level_name(level), static_cast<int>(message.size()),
+                   message.data());
+    }
+  } catch (...) {
+    // A diagnostic must never become a failure of its own.
+  }
+}
+
+}  // namespace detail
+}  // namespace ncclrt

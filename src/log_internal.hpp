@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string_view>
+
+#include "ncclrt/log.hpp"
+
+namespace ncclrt::detail {
+
+bool log_enabled(LogLevel level) noexcept;
+/// Sends one diagnostic to the hook; never throws, never on the hot path.
+void log(LogLevel level, std::string_view message) noexcept;
+
+}  // namespace ncclrt::detail

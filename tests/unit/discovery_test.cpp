@@ -1,0 +1,184 @@
+#include <dlfcn.h>
+
+#include <fstream>
+#include <ncclrt/ncclrt.hpp>
+
+#include "test_support.hpp"
+
+using namespace ncclrt;
+using ncclrt_test::expect_error;
+using ncclrt_test::ScopedEnv;
+using ncclrt_test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A stand-in copied to `dir/relative`, so each test has a file no other test opened.
+std::string place(const fs::path& dir, const std::string& relative, const char* from) {
+  const fs::path p = dir / relative;
+  fs::create_directories(p.parent_path());
+  fs::copy_file(from, p);
+  return p.string();
+}
+
+LoadOptions only(unsigned sources) {
+  LoadOptions o;
+  o.sources = sources;
+  return o;
+}
+
+constexpr unsigned bit(Source s) { return static_cast<unsigned>(s); }
+
+// These tests need a process in which no NCCL has been loaded yet: they run in a fresh child.
+class Discovery : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+}  // namespace
+
+TEST_F(Discovery, LoaderSearchFindsTheSystemNccl) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto body = [] {
+    ScopedEnv unset("NCCLRT_NCCL_LIB", std::nullopt);
+    auto lib = Library::open();
+    const bool ok = lib->found_by() == Source::kLoaderSearch &&
+                    lib->version() == Version{2, 28, 9} &&
+                    lib->path() == fs::canonical(ncclrt_test::real_nccl()).string() &&
+                    lib->probe_seconds().has_value();
+    std::fprintf(stderr, "found by %s: %s\n", to_string(lib->found_by()), lib->path().c_str());
+    std::exit(ok ? 0 : 1);
+  };
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "found by the dynamic loader's search");
+}
+
+TEST_F(Discovery, AlreadyLoadedLibraryIsUsedWithoutProbing) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto body = [] {
+    // As when PyTorch has already loaded its NCCL.
+    if (!::dlopen(ncclrt_test::real_nccl().c_str(), RTLD_NOW | RTLD_LOCAL)) std::exit(2);
+    auto lib = Library::open(only(bit(Source::kAlreadyLoaded)));
+    const bool ok = lib->found_by() == Source::kAlreadyLoaded &&
+                    !lib->probe_seconds().has_value() && lib->version() == Version{2, 28, 9};
+    std::exit(ok ? 0 : 1);
+  };
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(DiscoveryOrder, EnvironmentVariableIsUsed) {
+  TempDir dir;
+  const std::string file = place(dir.path(), "env/libnccl.so.2", FAKE_NCCL_OLD);
+  ScopedEnv env("NCCLRT_NCCL_LIB", file);
+  auto lib = Library::open();
+  EXPECT_EQ(lib->found_by(), Source::kEnvironment);
+  EXPECT_EQ(lib->path(), fs::canonical(file).string());
+  EXPECT_EQ(lib->version(), (Version{2, 12, 3}));
+}
+
+TEST(DiscoveryOrder, PathInCodeComesBeforeEnvironment) {
+  TempDir dir;
+  const std::string in_code = place(dir.path(), "code/libnccl.so.2", FAKE_NCCL_OLD);
+  ScopedEnv env("NCCLRT_NCCL_LIB", "/nonexistent/libnccl.so.2");
+  auto lib = Library::open(in_code);
+  EXPECT_EQ(lib->found_by(), Source::kPath);
+  EXPECT_EQ(lib->path(), fs::canonical(in_code).string());
+}
+
+TEST(DiscoveryOrder, GarbageInEnvironmentIsAnErrorNotAFallback) {
+  {
+    ScopedEnv env("NCCLRT_NCCL_LIB", "/no/such/dir/libnccl.so.2");
+    expect_error<LoadError>([] { Library::open(); },
+                            {"$NCCLRT_NCCL_LIB", "/no/such/dir/libnccl.so.2", "no such file"});
+  }
+  {
+    ScopedEnv env("NCCLRT_NCCL_LIB", "%%garbage%%");
+    expect_error<LoadError>([] { Library::open(); },
+                            {"$NCCLRT_NCCL_LIB", "%%garbage%%", "dynamic loader refused"});
+  }
+}
+
+TEST(DiscoveryOrder, EmptyEnvironmentVariableIsIgnored) {
+  TempDir dir;
+  const std::string file = place(dir.path(), "cuda/lib64/libnccl.so.2", FAKE_NCCL_OLD);
+  ScopedEnv env("NCCLRT_NCCL_LIB", "");
+  ScopedEnv home("CUDA_HOME", (dir.path() / "cuda").string());
+  auto lib = Library::open(only(bit(Source::kEnvironment) | bit(Source::kCudaHome)));
+  EXPECT_EQ(lib->found_by(), Source::kCudaHome);
+  ASSERT_GE(lib->search_log().size(), 2u);
+  EXPECT_EQ(lib->search_log()[0].source, Source::kEnvironment);
+  EXPECT_NE(lib->search_log()[0].outcome.find("set but empty"), std::string::npos);
+}
+
+TEST(DiscoveryOrder, VirtualEnvLayout) {
+  TempDir dir;
+  const std::string file = place(
+      dir.path(), "venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2", FAKE_NCCL_OLD);
+  ScopedEnv venv("VIRTUAL_ENV", (dir.path() / "venv").string());
+  ScopedEnv conda("CONDA_PREFIX", std::nullopt);
+  auto lib = Library::open(only(bit(Source::kPython)));
+  EXPECT_EQ(lib->found_by(), Source::kPython);
+  EXPECT_EQ(lib->path(), fs::canonical(file).string());
+}
+
+TEST(DiscoveryOrder, CondaLayout) {
+  TempDir dir;
+  const std::string file = place(
+      dir.path(), "conda/lib/python3.11/site-packages/nvidia/nccl/lib/libnccl.so.2", FAKE_NCCL_OLD);
+  ScopedEnv venv("VIRTUAL_ENV", std::nullopt);
+  ScopedEnv conda("CONDA_PREFIX", (dir.path() / "conda").string());
+  auto lib = Library::open(only(bit(Source::kPython)));
+  EXPECT_EQ(lib->path(), fs::canonical(file).string());
+}
+
+TEST(DiscoveryOrder, PythonOnPath) {
+  TempDir dir;
+  const std::string file = place(
+      dir.path(), "py/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2", FAKE_NCCL_OLD);
+  place(dir.path(), "py/bin/python3", "/bin/true");
+  ScopedEnv venv("VIRTUAL_ENV", std::nullopt);
+  ScopedEnv conda("CONDA_PREFIX", std::nullopt);
+  ScopedEnv path("PATH", (dir.path() / "py/bin").string());
+  auto lib = Library::open(only(bit(Source::kPython)));
+  EXPECT_EQ(lib->path(), fs::canonical(file).string());
+  EXPECT_NE(lib->search_log().back().outcome.find("loaded"), std::string::npos);
+}
+
+TEST(DiscoveryOrder, CudaHomeComesBeforePythonAndDamagedFilesAreSkipped) {
+  TempDir dir;
+  const std::string cuda = place(dir.path(), "cuda/lib64/libnccl.so.2", FAKE_NCCL_OLD);
+  const std::string py = place(
+      dir.path(), "venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2", FAKE_NCCL_OLD);
+  ScopedEnv home("CUDA_HOME", (dir.path() / "cuda").string());
+  ScopedEnv venv("VIRTUAL_ENV", (dir.path() / "venv").string());
+  ScopedEnv conda("CONDA_PREFIX", std::nullopt);
+  ScopedEnv path("PATH", "/nonexistent");
+  const unsigned mask = bit(Source::kCudaHome) | bit(Source::kPython);
+  EXPECT_EQ(Library::open(only(mask))->path(), fs::canonical(cuda).string());
+
+  // Damage the CUDA_HOME copy (a crashing initialiser): discovery notes why and goes on.
+  fs::remove(cuda);
+  fs::copy_file(FAKE_NCCL_CRASH, cuda);
+  auto lib = Library::open(only(mask));
+  EXPECT_EQ(lib->path(), fs::canonical(py).string());
+  bool noted = false;
+  for (const auto& s : lib->search_log()) {
+    noted |= s.path == cuda && s.outcome.find("signal 11") != std::string::npos;
+  }
+  EXPECT_TRUE(noted);
+}
+
+TEST(DiscoveryOrder, NothingFoundListsEveryPlace) {
+  ScopedEnv env("NCCLRT_NCCL_LIB", std::nullopt);
+  ScopedEnv home("CUDA_HOME", "/nonexistent-cuda");
+  ScopedEnv venv("VIRTUAL_ENV", "/nonexistent-venv");
+  ScopedEnv conda("CONDA_PREFIX", std::nullopt);
+  ScopedEnv path("PATH", "/nonexistent-bin");
+  expect_error<LoadError>(
+      [] {
+        Library::open(
+            only(bit(Source::kEnvironment) | bit(Source::kCudaHome) | bit(Source::kPython)));
+      },
+      {"no usable NCCL library found", "/nonexistent-cuda/lib64/libnccl.so.2",
+       "/nonexistent-cuda/lib/libnccl.so.2", "/nonexistent-venv/lib/python3*", "no such file",
+       "NCCLRT_NCCL_LIB", "pip install nvidia-nccl"});
+}

@@ -1,0 +1,155 @@
+#include <algorithm>
+#include <ncclrt/ncclrt.hpp>
+
+#include "test_support.hpp"
+
+using namespace ncclrt;
+using ncclrt_test::expect_error;
+
+namespace {
+
+const Capability& find_capability(const std::vector<Capability>& caps, const std::string& name) {
+  auto it = std::find_if(caps.begin(), caps.end(), [&](auto& c) { return c.name == name; });
+  if (it == caps.end()) throw std::runtime_error("no capability " + name);
+  return *it;
+}
+
+}  // namespace
+
+TEST(RealNccl, OpensAndReadsVersion) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto lib = Library::open(ncclrt_test::real_nccl());
+  EXPECT_EQ(lib->version(), (Version{2, 28, 9}));
+  EXPECT_EQ(lib->found_by(), Source::kPath);
+  EXPECT_NE(lib->path().find("libnccl.so"), std::string::npos);
+  EXPECT_EQ(lib->path().front(), '/');
+  EXPECT_TRUE(lib->missing_functions().empty());
+}
+
+TEST(RealNccl, FeatureListFollowsVersion) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto lib = Library::open(ncclrt_test::real_nccl());
+  EXPECT_TRUE(lib->has(Function::ncclAlltoAll));
+  EXPECT_TRUE(lib->has(Function::ncclCommShrink));
+  EXPECT_TRUE(lib->has(Function::ncclCommRevoke));
+  EXPECT_TRUE(lib->has(Feature::bfloat16));
+  EXPECT_TRUE(lib->has(Feature::fp8));
+  const auto caps = lib->capabilities();
+  EXPECT_TRUE(find_capability(caps, "ncclAlltoAll").available);
+  for (const auto& c : caps) {
+    // Everything the table knows up to 2.28.9 is on; anything newer would be off, with a reason.
+    EXPECT_EQ(c.available, c.since <= lib->version()) << c.name;
+    EXPECT_EQ(c.why_not.empty(), c.available) << c.name;
+  }
+  EXPECT_EQ(caps.size(), static_cast<std::size_t>(Function::ncclCommRevoke) + 1 + 3);
+}
+
+TEST(RealNccl, ErrorStrings) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto lib = Library::open(ncclrt_test::real_nccl());
+  EXPECT_EQ(lib->error_string(0), "no error");
+  EXPECT_NE(lib->error_string(1).find("unhandled cuda error"), std::string::npos);
+  EXPECT_NE(lib->error_string(5).find("invalid usage"), std::string::npos);
+  EXPECT_NE(lib->error_string(6).find("remote process exited or there was a network error"),
+            std::string::npos);
+}
+
+TEST(RealNccl, LastErrorIsReadable) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto lib = Library::open(ncclrt_test::real_nccl());
+  EXPECT_NO_THROW(lib->last_error());
+}
+
+TEST(RealNccl, SameFileTwiceIsSameLibrary) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto a = Library::open(ncclrt_test::real_nccl());
+  auto b = Library::open(ncclrt_test::real_nccl());
+  EXPECT_EQ(a.get(), b.get());
+}
+
+TEST(StandIn, OldVersionTurnsFeaturesOff) {
+  auto lib = Library::open(FAKE_NCCL_OLD);
+  EXPECT_EQ(lib->version(), (Version{2, 12, 3}));
+  EXPECT_TRUE(lib->has(Function::ncclSend));
+  EXPECT_TRUE(lib->has(Function::ncclRedOpCreatePreMulSum));
+  EXPECT_FALSE(lib->has(Function::ncclGetLastError));
+  EXPECT_FALSE(lib->has(Function::ncclCommShrink));
+  EXPECT_EQ(lib->raw().ncclCommShrink, nullptr);
+  EXPECT_TRUE(lib->has(Feature::bfloat16));
+  EXPECT_FALSE(lib->has(Feature::fp8));
+  expect_error<UnsupportedError>(
+      [&] { lib->require(Function::ncclCommShrink); },
+      {"ncclCommShrink needs NCCL >= 2.27.0", "loaded 2.12.3", "from", "fake_nccl_old"});
+  expect_error<UnsupportedError>([&] { lib->last_error(); },
+                                 {"ncclGetLastError needs NCCL >= 2.13.0", "loaded 2.12.3"});
+  expect_error<UnsupportedError>([&] { lib->require(Feature::fp8); },
+                                 {"fp8", "needs NCCL >= 2.24.0", "loaded 2.12.3"});
+  const auto caps = lib->capabilities();
+  const auto& shrink = find_capability(caps, "ncclCommShrink");
+  EXPECT_FALSE(shrink.available);
+  EXPECT_NE(shrink.why_not.find("needs NCCL >= 2.27.0"), std::string::npos);
+}
+
+TEST(StandIn, MissingRequiredFunctionsAreListedInOneError) {
+  const std::string what = expect_error<LoadError>(
+      [] { Library::open(FAKE_NCCL_NO_REQUIRED); },
+      {"lacks functions every NCCL has", "ncclAllReduce", "ncclBcast", "fake_nccl_no_required"});
+  EXPECT_EQ(what.find("ncclAllGather"), std::string::npos);
+}
+
+TEST(StandIn, VersionClaimingMissingFunctionsIsRefused) {
+  expect_error<LoadError>([] { Library::open(FAKE_NCCL_CLAIMS); },
+                          {"reports NCCL 2.28.9", "ncclCommShrink", "ncclCommWindowRegister",
+                           "NCCLRT_ALLOW_MISSING_FUNCTIONS"});
+}
+
+TEST(StandIn, ClaimedFunctionsMayBeAllowedMissing) {
+  std::vector<std::string> warnings;
+  set_log_handler([&](LogLevel, std::string_view m) { warnings.emplace_back(m); });
+  set_log_level(LogLevel::kWarn);
+  LoadOptions o;
+  o.path = FAKE_NCCL_CLAIMS;
+  o.allow_missing_functions = true;
+  auto lib = Library::open(o);
+  set_log_level(LogLevel::kOff);
+  set_log_handler(nullptr);
+  EXPECT_EQ(lib->missing_functions(),
+            (std::vector<std::string>{"ncclCommShrink", "ncclCommWindowRegister"}));
+  EXPECT_FALSE(lib->has(Function::ncclCommShrink));
+  EXPECT_TRUE(lib->has(Function::ncclCommWindowDeregister));
+  expect_error<UnsupportedError>([&] { lib->require(Function::ncclCommShrink); },
+                                 {"ncclCommShrink is missing from", "should have it"});
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("ncclCommShrink"), std::string::npos);
+}
+
+TEST(StandIn, ClaimedFunctionsAllowedThroughEnvironment) {
+  ncclrt_test::ScopedEnv allow("NCCLRT_ALLOW_MISSING_FUNCTIONS", "1");
+  auto lib = Library::open(FAKE_NCCL_CLAIMS);
+  EXPECT_EQ(lib->missing_functions().size(), 2u);
+}
+
+TEST(TwoLibraries, OpenAtOnceWithIndependentTables) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto real = Library::open(ncclrt_test::real_nccl());
+  auto old = Library::open(FAKE_NCCL_OLD);
+  EXPECT_NE(real.get(), old.get());
+  EXPECT_EQ(real->version(), (Version{2, 28, 9}));
+  EXPECT_EQ(old->version(), (Version{2, 12, 3}));
+  EXPECT_NE(real->raw().ncclGetUniqueId, old->raw().ncclGetUniqueId);
+  EXPECT_NE(real->raw().ncclGetLastError, nullptr);
+  EXPECT_EQ(old->raw().ncclGetLastError, nullptr);
+  EXPECT_EQ(old->unique_id().bytes()[0], 'f');
+  EXPECT_NE(real->unique_id().bytes()[0], 'f');
+  EXPECT_EQ(old->error_string(0), "fake success");
+  EXPECT_EQ(real->error_string(0), "no error");
+}
+
+TEST(Names, ComeFromTheTable) {
+  EXPECT_STREQ(name_of(Function::ncclAllReduce), "ncclAllReduce");
+  EXPECT_STREQ(name_of(Function::ncclAlltoAll), "ncclAlltoAll");
+  EXPECT_EQ(since(Function::ncclCommShrink), (Version{2, 27, 0}));
+  EXPECT_EQ(since(Function::ncclCommRevoke), (Version{2, 28, 7}));
+  EXPECT_EQ(since(Feature::fp8), (Version{2, 24, 0}));
+  EXPECT_STREQ(name_of(Feature::bfloat16), "bfloat16");
+}

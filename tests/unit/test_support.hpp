@@ -1,0 +1,87 @@
+// Shared helpers for the unit tests.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+
+namespace ncclrt_test {
+
+/// The real libnccl of this machine, or "" (tests that need it skip, saying why).
+inline std::string real_nccl() { return REAL_NCCL; }
+
+#define NCCLRT_NEED_REAL_NCCL()                                                                    \
+  do {                                                                                             \
+    if (::ncclrt_test::real_nccl().empty()) GTEST_SKIP() << "no real libnccl found at build time"; \
+  } while (0)
+
+/// Runs `fn`, expects exception E, and checks that its message contains every word.
+template <class E>
+std::string expect_error(const std::function<void()>& fn,
+                         std::initializer_list<const char*> words) {
+  try {
+    fn();
+  } catch (const E& e) {
+    const std::string what = e.what();
+    for (const char* w : words) {
+      EXPECT_NE(what.find(w), std::string::npos) << "missing \"" << w << "\" in: " << what;
+    }
+    return what;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type; message: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "no exception thrown";
+  return {};
+}
+
+/// Sets (or unsets, with nullopt) an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      ::setenv(name, value->c_str(), 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+/// A fresh directory, removed with everything in it at scope end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string t = (std::filesystem::temp_directory_path() / "ncclrt-test-XXXXXX").string();
+    path_ = ::mkdtemp(t.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace ncclrt_test

@@ -1,0 +1,136 @@
+// The ncclrt command, run as a user would run it.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+namespace {
+
+struct ToolRun {
+  int code = -1;
+  std::string out;
+};
+
+ToolRun run(const std::string& args) {
+  ToolRun r;
+  const std::string cmd = std::string(NCCLRT_TOOL) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+void expect_has(const std::string& text, std::initializer_list<const char*> words) {
+  for (const char* w : words) {
+    EXPECT_NE(text.find(w), std::string::npos) << "missing \"" << w << "\" in:\n" << text;
+  }
+}
+
+}  // namespace
+
+TEST(Tool, InfoWithRealNccl) {
+  NCCLRT_NEED_REAL_NCCL();
+  ToolRun r = run("info --nccl-lib " + ncclrt_test::real_nccl());
+  EXPECT_EQ(r.code, 0) << r.out;
+  expect_has(r.out, {"NCCL 2.28.9 (code 22809)", "found by: the path given in code",
+                     "probe:", "ms in a separate process", "[yes] ncclAlltoAll", "since 2.28.3",
+                     "GPUs:", "Variables in effect:"});
+}
+
+TEST(Tool, InfoFindsNcclByItself) {
+  NCCLRT_NEED_REAL_NCCL();
+  ToolRun r = run("info");
+  EXPECT_EQ(r.code, 0) << r.out;
+  expect_has(r.out, {"NCCL 2.28.9", "Places searched, in order:", "* "});
+}
+
+TEST(Tool, InfoJson) {
+  NCCLRT_NEED_REAL_NCCL();
+  ToolRun r = run("info --json --nccl-lib " + ncclrt_test::real_nccl());
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["ok"].get<bool>());
+  EXPECT_EQ(j["library"]["version"], "2.28.9");
+  EXPECT_EQ(j["library"]["found_by"], "the path given in code");
+  bool alltoall = false;
+  for (auto& f : j["library"]["features"]) {
+    if (f["name"] == "ncclAlltoAll") alltoall = f["available"].get<bool>();
+  }
+  EXPECT_TRUE(alltoall);
+  EXPECT_TRUE(j["gpus"].contains("devices"));
+  // No GPU on a CI machine: reported, not fatal.
+  if (j["gpus"]["devices"].empty()) {
+    EXPECT_TRUE(j["gpus"].contains("problem"));
+  }
+}
+
+TEST(Tool, InfoReportsVariablesInEffect) {
+  NCCLRT_NEED_REAL_NCCL();
+  ToolRun r = run("info --nccl-lib " + ncclrt_test::real_nccl() + " ");
+  ToolRun v = run("info --json --nccl-lib " + ncclrt_test::real_nccl());
+  ::setenv("NCCL_DEBUG", "WARN", 1);
+  ToolRun with = run("info --json --nccl-lib " + ncclrt_test::real_nccl());
+  ::unsetenv("NCCL_DEBUG");
+  ASSERT_EQ(with.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(with.out)["variables"]["NCCL_DEBUG"], "WARN");
+}
+
+TEST(Tool, InfoFailsWithoutUsableNccl) {
+  ToolRun r = run("info --nccl-lib /nonexistent/libnccl.so.2");
+  EXPECT_EQ(r.code, 1);
+  expect_has(r.out, {"No usable NCCL", "no such file", "/nonexistent/libnccl.so.2"});
+  ToolRun j = run("info --json --nccl-lib /nonexistent/libnccl.so.2");
+  EXPECT_EQ(j.code, 1);
+  auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_FALSE(parsed["ok"].get<bool>());
+}
+
+TEST(Tool, ProbeRealFile) {
+  NCCLRT_NEED_REAL_NCCL();
+  ToolRun r = run("probe " + ncclrt_test::real_nccl());
+  EXPECT_EQ(r.code, 0) << r.out;
+  expect_has(r.out, {"usable:", "NCCL 2.28.9", "all required functions present", "probe took"});
+}
+
+TEST(Tool, ProbeCrashingFile) {
+  ToolRun r = run(std::string("probe ") + FAKE_NCCL_CRASH);
+  EXPECT_EQ(r.code, 1);
+  expect_has(r.out, {"NOT usable", "signal 11"});
+}
+
+TEST(Tool, ProbeHangingFileWithTimeout) {
+  ToolRun r = run(std::string("probe --timeout-ms 300 --json ") + FAKE_NCCL_HANG);
+  EXPECT_EQ(r.code, 1);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["verdict"], "timed out");
+  EXPECT_FALSE(j["usable"].get<bool>());
+}
+
+TEST(Tool, ProbeFileMissingFunctions) {
+  ToolRun r = run(std::string("probe ") + FAKE_NCCL_NO_REQUIRED);
+  EXPECT_EQ(r.code, 1);
+  expect_has(r.out, {"NOT usable", "ncclAllReduce"});
+}
+
+TEST(Tool, BadCommandsAndFlags) {
+  ToolRun none = run("");
+  EXPECT_NE(none.code, 0);
+  expect_has(none.out, {"info", "probe"});
+  ToolRun unknown = run("frobnicate");
+  EXPECT_NE(unknown.code, 0);
+  expect_has(unknown.out, {"frobnicate", "info"});
+  ToolRun flag = run("info --bogus");
+  EXPECT_NE(flag.code, 0);
+  expect_has(flag.out, {"--bogus"});
+  ToolRun missing = run("probe");
+  EXPECT_NE(missing.code, 0);
+  expect_has(missing.out, {"path"});
+  ToolRun bad_timeout = run("probe --timeout-ms -5 /x");
+  EXPECT_NE(bad_timeout.code, 0);
+}

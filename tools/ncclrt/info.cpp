@@ -1,0 +1,192 @@
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <ncclrt/ncclrt.hpp>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "gpus.hpp"
+
+extern char** environ;
+
+namespace ncclrt_tool {
+namespace {
+
+using nlohmann::json;
+
+json variables() {
+  json vars = json::object();
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "NCCL_", 5) != 0 && std::strncmp(*e, "NCCLRT_", 7) != 0) continue;
+    const char* eq = std::strchr(*e, '=');
+    if (eq) vars[std::string(*e, static_cast<std::size_t>(eq - *e))] = std::string(eq + 1);
+  }
+  return vars;
+}
+
+json gpus_json(const GpuReport& g) {
+  json j;
+  j["driver_found"] = g.driver_found;
+  if (g.driver_version) {
+    j["driver_version"] = std::to_string(g.driver_version / 1000) + "." +
+                          std::to_string(g.driver_version % 1000 / 10);
+  }
+  if (!g.problem.empty()) j["problem"] = g.problem;
+  j["devices"] = json::array();
+  for (const auto& d : g.gpus) {
+    j["devices"].push_back({{"index", d.index},
+                            {"name", d.name},
+                            {"memory_bytes", d.memory_bytes},
+                            {"pci_bus_id", d.pci_bus_id}});
+  }
+  return j;
+}
+
+json library_json(const ncclrt::Library& lib) {
+  json j;
+  j["path"] = lib.path();
+  j["version"] = lib.version().str();
+  j["version_code"] = lib.version().code();
+  j["found_by"] = ncclrt::to_string(lib.found_by());
+  if (auto s = lib.probe_seconds()) {
+    j["probe_seconds"] = *s;
+  } else {
+    j["probe_seconds"] = nullptr;
+  }
+  j["search"] = json::array();
+  for (const auto& s : lib.search_log()) {
+    j["search"].push_back({{"source", ncclrt::to_string(s.source)},
+                           {"path", s.path},
+                           {"outcome", s.outcome},
+                           {"loaded", s.loaded}});
+  }
+  j["features"] = json::array();
+  for (const auto& c : lib.capabilities()) {
+    json f{{"name", c.name},
+           {"kind", c.is_function ? "function" : "feature"},
+           {"since", c.since.str()},
+           {"required", c.required},
+           {"available", c.available}};
+    if (!c.available) f["why_not"] = c.why_not;
+    j["features"].push_back(f);
+  }
+  if (!lib.missing_functions().empty()) j["missing_functions"] = lib.missing_functions();
+  return j;
+}
+
+void print_text(const json& r) {
+  std::cout << "ncclrt " << r["ncclrt_version"].get<std::string>() << "\n\n";
+  if (r.contains("library")) {
+    const json& l = r["library"];
+    std::cout << "NCCL " << l["version"].get<std::string>() << " (code " << l["version_code"]
+              << ")\n";
+    std::cout << "  file:     " << l["path"].get<std::string>() << "\n";
+    std::cout << "  found by: " << l["found_by"].get<std::string>() << "\n";
+    std::cout << "  probe:    ";
+    if (l["probe_seconds"].is_null()) {
+      std::cout << "not run (off, cached, or the library was already loaded)\n";
+    } else {
+      std::cout << std::fixed << std::setprecision(1) << l["probe_seconds"].get<double>() * 1000
+                << " ms in a separate process\n";
+    }
+    std::cout << "\nPlaces searched, in order:\n";
+    for (const auto& s : l["search"]) {
+      std::cout << "  " << (s["loaded"].get<bool>() ? "* " : "- ") << s["source"].get<std::string>()
+                << ": " << s["path"].get<std::string>() << " -> " << s["outcome"].get<std::string>()
+                << "\n";
+    }
+    std::cout << "\nFeatures:\n";
+    for (const auto& f : l["features"]) {
+      std::cout << "  " << (f["available"].get<bool>() ? "[yes] " : "[no]  ") << std::left
+                << std::setw(26) << f["name"].get<std::string>() << " since "
+                << f["since"].get<std::string>();
+      if (f.contains("why_not")) std::cout << "  (" << f["why_not"].get<std::string>() << ")";
+      std::cout << "\n";
+    }
+  } else {
+    std::cout << "No usable NCCL: " << r["error"].get<std::string>() << "\n";
+  }
+  const json& g = r["gpus"];
+  std::cout << "\nGPUs:";
+  if (g.contains("problem")) std::cout << " " << g["problem"].get<std::string>();
+  std::cout << "\n";
+  for (const auto& d : g["devices"]) {
+    std::cout << "  " << d["index"] << ": " << d["name"].get<std::string>() << ", "
+              << d["memory_bytes"].get<std::size_t>() / (1024 * 1024) << " MiB, "
+              << d["pci_bus_id"].get<std::string>() << "\n";
+  }
+  std::cout << "\nVariables in effect:";
+  if (r["variables"].empty()) std::cout << " none";
+  std::cout << "\n";
+  for (const auto& [k, v] : r["variables"].items()) {
+    std::cout << "  " << k << "=" << v.get<std::string>() << "\n";
+  }
+}
+
+}  // namespace
+
+int run_info(const InfoArgs& args) {
+  json r;
+  r["ncclrt_version"] = ncclrt::kVersionString;
+  int rc = 0;
+  try {
+    ncclrt::LoadOptions o;
+    o.path = args.nccl_lib;
+    r["library"] = library_json(*ncclrt::Library::open(o));
+    r["ok"] = true;
+  } catch (const ncclrt::Error& e) {
+    r["ok"] = false;
+    r["error"] = e.what();
+    rc = 1;
+  }
+  r["gpus"] = gpus_json(list_gpus());
+  r["variables"] = variables();
+  if (args.json) {
+    std::cout << r.dump(2) << "\n";
+  } else {
+    print_text(r);
+  }
+  if (rc != 0 && !args.json) std::cerr << "ncclrt info: no usable NCCL found (see above)\n";
+  return rc;
+}
+
+int run_probe(const ProbeArgs& args) {
+  auto timeout = std::chrono::milliseconds(args.timeout_ms > 0 ? args.timeout_ms : 10000);
+  ncclrt::ProbeResult p = ncclrt::probe(args.path, timeout);
+  json r{{"file", args.path},
+         {"verdict", ncclrt::to_string(p.verdict)},
+         {"message", p.message()},
+         {"seconds", p.seconds}};
+  if (p.version) r["version"] = p.version->str();
+  if (!p.resolved.empty()) r["resolved"] = p.resolved;
+  bool usable = p.ok();
+  if (usable) {
+    // Safe now: the file loaded cleanly elsewhere. Check the whole symbol table too.
+    try {
+      ncclrt::LoadOptions o;
+      o.path = args.path;
+      o.probe_timeout = timeout;
+      auto lib = ncclrt::Library::open(o);
+      int off = 0;
+      for (const auto& c : lib->capabilities()) off += c.available ? 0 : 1;
+      r["symbols"] = "all required functions present; " + std::to_string(off) +
+                     " optional functions or features off for this version";
+    } catch (const ncclrt::Error& e) {
+      usable = false;
+      r["verdict"] = "unusable";
+      r["message"] = e.what();
+    }
+  }
+  r["usable"] = usable;
+  if (args.json) {
+    std::cout << r.dump(2) << "\n";
+  } else {
+    std::cout << (usable ? "usable: " : "NOT usable: ") << r["message"].get<std::string>() << "\n";
+    if (r.contains("symbols")) std::cout << r["symbols"].get<std::string>() << "\n";
+    std::cout << "probe took " << std::fixed << std::setprecision(1) << p.seconds * 1000 << " ms"
+              << (p.cached ? " (cached)" : "") << "\n";
+  }
+  return usable ? 0 : 1;
+}
+
+}  // namespace ncclrt_tool
