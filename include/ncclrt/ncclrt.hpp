@@ -2,10 +2,13 @@
 #pragma once
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
+#include "ncclrt/launch.hpp"
 #include "ncclrt/library.hpp"
 #include "ncclrt/log.hpp"
 #include "ncclrt/probe.hpp"
+#include "ncclrt/types.hpp"
 #include "ncclrt/unique_id.hpp"
 #include "ncclrt/version.hpp"
 

@@ -1,0 +1,323 @@
+// One NCCL communicator and every operation on it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ncclrt/abi.hpp"
+#include "ncclrt/library.hpp"
+#include "ncclrt/types.hpp"
+#include "ncclrt/unique_id.hpp"
+
+namespace ncclrt {
+
+/// ncclConfig_t's fields; unset ones keep NCCL's defaults. Setting a field the loaded NCCL does not
+/// know throws UnsupportedError rather than being dropped silently.
+struct Config {
+  std::optional<bool> blocking;                ///< 2.14
+  std::optional<int> cga_cluster_size;         ///< 2.17
+  std::optional<int> min_ctas;                 ///< 2.17
+  std::optional<int> max_ctas;                 ///< 2.17
+  std::optional<std::string> net_name;         ///< 2.17
+  std::optional<bool> split_share;             ///< 2.18
+  std::optional<int> traffic_class;            ///< 2.26
+  std::optional<std::string> comm_name;        ///< 2.27
+  std::optional<bool> collnet_enable;          ///< 2.27
+  std::optional<int> cta_policy;               ///< 2.27 (NCCL_CTA_POLICY_*)
+  std::optional<bool> shrink_share;            ///< 2.27
+  std::optional<int> nvls_ctas;                ///< 2.27
+  std::optional<int> n_channels_per_net_peer;  ///< 2.28
+  std::optional<bool> nvlink_centric_sched;    ///< 2.28
+  /// A deadline for creation (init, split, shrink): creation then runs nonblocking and is polled;
+  /// on expiry the communicator is aborted and TimeoutError is thrown. Needs NCCL >= 2.14.
+  std::optional<std::chrono::milliseconds> timeout;
+
+  bool empty() const noexcept;
+};
+
+namespace detail {
+struct HandleState;
+/// ncclConfig_t as the loaded NCCL expects it: `size` and `version` of that release. Throws
+/// UnsupportedError for a field it does not know. Exposed for tests.
+abi::ncclConfig_t make_config(const Library& lib, const Config& config);
+}  // namespace detail
+
+class Communicator;
+
+/// A PreMulSum reduce op (ncclRedOpCreatePreMulSum), destroyed with ncclRedOpDestroy when this
+/// handle goes, or by NCCL with its communicator if that goes first.
+class PreMulSum {
+ public:
+  PreMulSum() = default;
+  PreMulSum(PreMulSum&&) noexcept;
+  PreMulSum& operator=(PreMulSum&&) noexcept;
+  PreMulSum(const PreMulSum&) = delete;  // one owner destroys the op
+  PreMulSum& operator=(const PreMulSum&) = delete;
+  ~PreMulSum();
+  ReduceOp op() const noexcept { return op_; }
+  operator ReduceOp() const noexcept { return op_; }
+
+ private:
+  friend class Communicator;
+  void release() noexcept;
+  std::shared_ptr<detail::HandleState> state_;
+  ReduceOp op_ = ReduceOp::kSum;
+};
+
+/// A buffer registered with ncclCommRegister (NCCL >= 2.19); deregistered when this goes.
+class Registration {
+ public:
+  Registration() = default;
+  Registration(Registration&&) noexcept;
+  Registration& operator=(Registration&&) noexcept;
+  Registration(const Registration&) = delete;  // one owner deregisters
+  Registration& operator=(const Registration&) = delete;
+  ~Registration();
+  void* handle() const noexcept { return handle_; }
+
+ private:
+  friend class Communicator;
+  void release() noexcept;
+  std::shared_ptr<detail::HandleState> state_;
+  void* handle_ = nullptr;
+};
+
+/// A window from ncclCommWindowRegister (NCCL >= 2.27); deregistered when this goes.
+class Window {
+ public:
+  Window() = default;
+  Window(Window&&) noexcept;
+  Window& operator=(Window&&) noexcept;
+  Window(const Window&) = delete;  // one owner deregisters
+  Window& operator=(const Window&) = delete;
+  ~Window();
+  abi::ncclWindow_t native() const noexcept { return win_; }
+
+ private:
+  friend class Communicator;
+  void release() noexcept;
+  std::shared_ptr<detail::HandleState> state_;
+  abi::ncclWindow_t win_ = nullptr;
+};
+
+/// One NCCL communicator. Move-only; keeps its Library alive.
+///
+/// Shutdown: finalize() then destroy() is the orderly way (all ranks take part); abort() stops at
+/// once and never waits for peers. The destructor of a live communicator aborts it (it must not
+/// hang on a peer), and at process exit it makes no NCCL call at all. A CUDA graph that captured
+/// this communicator's work must be destroyed before the communicator, or abort() used.
+///
+/// Operations take a stream (`cudaStream_t` converts to CUstream_st*; nullptr is the default
+/// stream). They check their arguments on the host, make one call through NCCL's function pointer
+/// and check its result: no lock, allocation, logging or CUDA call, so they are safe to capture in
+/// a CUDA graph. A bad argument throws UsageError (or UnsupportedError) with nothing enqueued.
+class Communicator {
+ public:
+  /// An empty communicator (as after a move, or a split with no color); every use throws.
+  Communicator() noexcept = default;
+  Communicator(Communicator&& other) noexcept;
+  Communicator& operator=(Communicator&& other) noexcept;
+  Communicator(const Communicator&) = delete;  // one owner destroys the NCCL communicator
+  Communicator& operator=(const Communicator&) = delete;
+  ~Communicator();
+
+  /// ncclCommInitRank / ncclCommInitRankConfig on the current CUDA device.
+  static Communicator init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
+                                const UniqueId& id, const Config& config = {});
+  /// ncclCommInitAll: one communicator per device, driven by this process.
+  static std::vector<Communicator> init_all(std::shared_ptr<const Library> lib,
+                                            const std::vector<int>& devices);
+  /// Rank, size and local rank from the launcher (see launch.hpp), the device from the local
+  /// rank, the rendezvous through NCCL_COMM_ID. Sets the current CUDA device of this thread.
+  static Communicator from_environment(std::shared_ptr<const Library> lib,
+                                       const Config& config = {});
+
+  /// ncclCommSplit (NCCL >= 2.18). A color of abi::kSplitNoColor gives an empty communicator.
+  Communicator split(int color, int key, const Config& config = {}) const;
+  /// ncclCommShrink (NCCL >= 2.27): a new communicator without `excluded` ranks. With
+  /// `abort_parent`, this communicator's pending work is aborted first (NCCL_SHRINK_ABORT).
+  Communicator shrink(const std::vector<int>& excluded, const Config& config = {},
+                      bool abort_parent = false) const;
+
+  bool valid() const noexcept { return state_ == State::kLive; }
+  explicit operator bool() const noexcept { return valid(); }
+  int rank() const;
+  int size() const;
+  int device() const;
+  const std::shared_ptr<const Library>& library() const noexcept { return lib_; }
+  abi::ncclComm_t native() const;
+
+  /// ncclCommFinalize: flushes this rank's operations and waits for the others (blocking
+  /// communicators). Then destroy().
+  void finalize();
+  /// ncclCommDestroy: frees local resources. Without finalize() first, NCCL may wait for peers.
+  void destroy();
+  /// ncclCommAbort: stops outstanding work and frees everything without waiting for peers.
+  void abort() noexcept;
+
+  // Collectives. `count` is in elements of `type`.
+  void all_reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op,
+                  CUstream_st* stream) const;
+  void broadcast(const void* send, void* recv, std::size_t count, DataType type, int root,
+                 CUstream_st* stream) const;
+  /// `recv` is used on the root only and may be null elsewhere.
+  void reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root,
+              CUstream_st* stream) const;
+  /// `recv` holds size() * send_count elements; in place when send == recv + rank * send_count.
+  void all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                  CUstream_st* stream) const;
+  /// `send` holds size() * recv_count elements.
+  void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DataType type,
+                      ReduceOp op, CUstream_st* stream) const;
+  /// `count` elements to and from every rank (native on NCCL >= 2.28.3, else grouped send/recv).
+  void all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                  CUstream_st* stream) const;
+  /// The root's `recv` gets size() * count elements (native on >= 2.28.3, else send/recv).
+  void gather(const void* send, void* recv, std::size_t count, DataType type, int root,
+              CUstream_st* stream) const;
+  /// The root's `send` holds size() * count elements (native on >= 2.28.3, else send/recv).
+  void scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
+               CUstream_st* stream) const;
+  /// Rank r's `send_count` elements land at recv + displs[r] (grouped broadcasts).
+  void all_gatherv(const void* send, std::size_t send_count, void* recv,
+                   const std::vector<std::size_t>& recv_counts,
+                   const std::vector<std::size_t>& displs, DataType type,
+                   CUstream_st* stream) const;
+  /// Block r of `send` (recv_counts[r] elements at displs[r]) is reduced into rank r's `recv`
+  /// (grouped reduces).
+  void reduce_scatterv(const void* send, void* recv, const std::vector<std::size_t>& recv_counts,
+                       const std::vector<std::size_t>& displs, DataType type, ReduceOp op,
+                       CUstream_st* stream) const;
+  void send(const void* buf, std::size_t count, DataType type, int peer, CUstream_st* stream) const;
+  void recv(void* buf, std::size_t count, DataType type, int peer, CUstream_st* stream) const;
+
+  // Typed forms for C++ arithmetic types.
+  template <class T>
+  void all_reduce(const T* send, T* recv, std::size_t count, ReduceOp op,
+                  CUstream_st* stream) const {
+    all_reduce(send, recv, count, data_type_of<T>(), op, stream);
+  }
+  template <class T>
+  void broadcast(const T* send, T* recv, std::size_t count, int root, CUstream_st* stream) const {
+    broadcast(send, recv, count, data_type_of<T>(), root, stream);
+  }
+  template <class T>
+  void reduce(const T* send, T* recv, std::size_t count, ReduceOp op, int root,
+              CUstream_st* stream) const {
+    reduce(send, recv, count, data_type_of<T>(), op, root, stream);
+  }
+  template <class T>
+  void all_gather(const T* send, T* recv, std::size_t send_count, CUstream_st* stream) const {
+    all_gather(send, recv, send_count, data_type_of<T>(), stream);
+  }
+  template <class T>
+  void reduce_scatter(const T* send, T* recv, std::size_t recv_count, ReduceOp op,
+                      CUstream_st* stream) const {
+    reduce_scatter(send, recv, recv_count, data_type_of<T>(), op, stream);
+  }
+  template <class T>
+  void all_to_all(const T* send, T* recv, std::size_t count, CUstream_st* stream) const {
+    all_to_all(send, recv, count, data_type_of<T>(), stream);
+  }
+  template <class T>
+  void gather(const T* send, T* recv, std::size_t count, int root, CUstream_st* stream) const {
+    gather(send, recv, count, data_type_of<T>(), root, stream);
+  }
+  template <class T>
+  void scatter(const T* send, T* recv, std::size_t count, int root, CUstream_st* stream) const {
+    scatter(send, recv, count, data_type_of<T>(), root, stream);
+  }
+  template <class T>
+  void send(const T* buf, std::size_t count, int peer, CUstream_st* stream) const {
+    send(buf, count, data_type_of<T>(), peer, stream);
+  }
+  template <class T>
+  void recv(T* buf, std::size_t count, int peer, CUstream_st* stream) const {
+    recv(buf, count, data_type_of<T>(), peer, stream);
+  }
+
+  /// ncclRedOpCreatePreMulSum (NCCL >= 2.11): sum after multiplying by `scalar`.
+  PreMulSum create_pre_mul_sum(const void* scalar, DataType type, ScalarResidence residence) const;
+  /// ncclCommRegister (NCCL >= 2.19).
+  Registration register_buffer(void* buf, std::size_t bytes) const;
+  /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is abi::kWinDefault or kWinCollSymmetric.
+  Window register_window(void* buf, std::size_t bytes, int flags = abi::kWinDefault) const;
+
+  /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.
+  void check() const;
+
+ private:
+  enum class State : unsigned char { kEmpty, kMovedFrom, kLive, kFinalized, kDestroyed, kAborted };
+
+  Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t comm, bool nonblocking);
+  void require_live(const char* op) const {
+    if (state_ != State::kLive) fail_state(op);
+  }
+  [[noreturn]] void fail_state(const char* op) const;
+  [[noreturn]] void fail(abi::ncclResult_t result, const char* call) const;
+  void call_result(abi::ncclResult_t result, const char* call) const {
+    if (result != abi::ncclSuccess && !(result == abi::ncclInProgress && nonblocking_)) {
+      fail(result, call);
+    }
+  }
+  void check_type(const char* op, DataType type) const;
+  void check_op(const char* op, ReduceOp rop, DataType type) const;
+  void check_rank(const char* op, const char* what, int r) const;
+  void check_buffer(const char* op, const char* what, const void* p, std::size_t count,
+                    DataType type, std::size_t multiple = 1) const;
+  void release(State next) noexcept;
+
+  std::shared_ptr<const Library> lib_;
+  const detail::Symbols* fn_ = nullptr;
+  abi::ncclComm_t comm_ = nullptr;
+  std::shared_ptr<detail::HandleState> handles_;
+  int rank_ = 0;
+  int size_ = 0;
+  int device_ = -1;
+  unsigned type_mask_ = 0;  // DataTypes the loaded NCCL has
+  bool has_avg_ = false;
+  bool nonblocking_ = false;
+  State state_ = State::kEmpty;
+};
+
+/// A group of NCCL calls (ncclGroupStart / ncclGroupEnd), ended when the guard goes. Call end()
+/// to see an error: the destructor cannot throw and only logs it.
+class Group {
+ public:
+  explicit Group(const Library& lib);
+  Group(const Group&) = delete;  // exactly one ncclGroupEnd per start
+  Group& operator=(const Group&) = delete;
+  ~Group();
+  void end();
+
+ private:
+  const Library* lib_;
+  bool open_ = true;
+};
+
+/// Memory from ncclMemAlloc (NCCL >= 2.19) on the current device, suited to registration and
+/// windows; freed with ncclMemFree.
+class NcclMemory {
+ public:
+  NcclMemory() = default;
+  static NcclMemory allocate(std::shared_ptr<const Library> lib, std::size_t bytes);
+  NcclMemory(NcclMemory&&) noexcept;
+  NcclMemory& operator=(NcclMemory&&) noexcept;
+  NcclMemory(const NcclMemory&) = delete;  // one owner frees
+  NcclMemory& operator=(const NcclMemory&) = delete;
+  ~NcclMemory();
+  void* get() const noexcept { return ptr_; }
+  std::size_t size() const noexcept { return bytes_; }
+
+ private:
+  void release() noexcept;
+  std::shared_ptr<const Library> lib_;
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace ncclrt

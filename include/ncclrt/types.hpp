@@ -1,0 +1,96 @@
+// Data types and reduce operations, with NCCL's values.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "ncclrt/abi.hpp"
+
+namespace ncclrt {
+
+/// NCCL's data types (ncclDataType_t values).
+enum class DataType : int {
+  kInt8 = abi::ncclInt8,
+  kUint8 = abi::ncclUint8,
+  kInt32 = abi::ncclInt32,
+  kUint32 = abi::ncclUint32,
+  kInt64 = abi::ncclInt64,
+  kUint64 = abi::ncclUint64,
+  kFloat16 = abi::ncclFloat16,
+  kFloat32 = abi::ncclFloat32,
+  kFloat64 = abi::ncclFloat64,
+  kBfloat16 = abi::ncclBfloat16,      ///< NCCL >= 2.10
+  kFloat8e4m3 = abi::ncclFloat8e4m3,  ///< NCCL >= 2.24
+  kFloat8e5m2 = abi::ncclFloat8e5m2,  ///< NCCL >= 2.24
+};
+inline constexpr int kNumDataTypes = abi::ncclNumTypes;
+
+/// Bytes per element; 0 for a value that is not a DataType.
+constexpr std::size_t size_of(DataType t) noexcept {
+  switch (t) {
+    case DataType::kInt8:
+    case DataType::kUint8:
+    case DataType::kFloat8e4m3:
+    case DataType::kFloat8e5m2:
+      return 1;
+    case DataType::kFloat16:
+    case DataType::kBfloat16:
+      return 2;
+    case DataType::kInt32:
+    case DataType::kUint32:
+    case DataType::kFloat32:
+      return 4;
+    case DataType::kInt64:
+    case DataType::kUint64:
+    case DataType::kFloat64:
+      return 8;
+  }
+  return 0;
+}
+
+/// "float32", "bfloat16", ...
+const char* to_string(DataType t) noexcept;
+
+/// The DataType of a C++ arithmetic type (for the typed overloads). Half, bfloat16 and fp8 have no
+/// standard C++ type: pass DataType explicitly for them.
+template <class T>
+constexpr DataType data_type_of() noexcept {
+  using U = std::remove_cv_t<T>;
+  static_assert(
+      std::is_arithmetic_v<U> && !std::is_same_v<U, bool> && !std::is_same_v<U, long double>,
+      "no NCCL data type for this C++ type; pass a DataType explicitly");
+  if constexpr (std::is_floating_point_v<U>) {
+    static_assert(sizeof(U) == 4 || sizeof(U) == 8, "no NCCL data type for this floating type");
+    return sizeof(U) == 4 ? DataType::kFloat32 : DataType::kFloat64;
+  } else {
+    constexpr bool s = std::is_signed_v<U>;
+    if constexpr (sizeof(U) == 1) return s ? DataType::kInt8 : DataType::kUint8;
+    if constexpr (sizeof(U) == 4) return s ? DataType::kInt32 : DataType::kUint32;
+    if constexpr (sizeof(U) == 8) return s ? DataType::kInt64 : DataType::kUint64;
+    static_assert(sizeof(U) != 2, "NCCL has no 16-bit integer type");
+    return DataType::kInt8;
+  }
+}
+
+/// A reduce operation: one of NCCL's built-in ops, or a handle made by
+/// Communicator::create_pre_mul_sum (values >= kNumBuiltinOps).
+enum class ReduceOp : int {
+  kSum = abi::ncclSum,
+  kProd = abi::ncclProd,
+  kMax = abi::ncclMax,
+  kMin = abi::ncclMin,
+  kAvg = abi::ncclAvg,  ///< NCCL >= 2.10
+};
+inline constexpr int kNumBuiltinOps = abi::ncclNumOps;
+
+/// "sum", "prod", "max", "min", "avg", or "premulsum#N".
+const char* to_string(ReduceOp op) noexcept;
+
+/// Where the scalar of a PreMulSum op lives.
+enum class ScalarResidence : int {
+  kDevice = abi::ncclScalarDevice,               ///< read while the collective runs
+  kHostImmediate = abi::ncclScalarHostImmediate  ///< read once, when the op is created
+};
+
+}  // namespace ncclrt

@@ -1,0 +1,904 @@
+#include "ncclrt/communicator.hpp"
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "cuda_driver.hpp"
+#include "log_internal.hpp"
+#include "nccl_error.hpp"
+#include "ncclrt/error.hpp"
+#include "ncclrt/launch.hpp"
+
+namespace ncclrt {
+
+namespace detail {
+
+// What handles (PreMulSum, Registration, Window) need of their communicator, and whether it
+// still exists: NCCL frees a communicator's ops and registrations with it.
+struct HandleState {
+  std::shared_ptr<const Library> lib;
+  abi::ncclComm_t comm = nullptr;
+  bool alive = true;
+};
+
+namespace {
+
+std::atomic<bool> g_exiting{false};
+
+// At process exit NCCL and the CUDA runtime may already be torn down: destructors then make no
+// NCCL call (the operating system reclaims everything).
+void note_exit_once() {
+  static const bool registered = [] {
+    std::atexit([] { g_exiting.store(true); });
+    return true;
+  }();
+  (void)registered;
+}
+
+struct ConfigField {
+  const char* name;
+  Version since;
+  std::size_t end;  // offset just past the field in ncclConfig_t
+};
+
+#define NCCLRT_FIELD(member, field, major, minor)                                   \
+  {                                                                                 \
+#member, {major, minor, 0 },                                                    \
+              offsetof(abi::ncclConfig_t, field) + sizeof(abi::ncclConfig_t::field) \
+  }
+constexpr ConfigField kFields[] = {
+    NCCLRT_FIELD(blocking, blocking, 2, 14),
+    NCCLRT_FIELD(cga_cluster_size, cgaClusterSize, 2, 17),
+    NCCLRT_FIELD(min_ctas, minCTAs, 2, 17),
+    NCCLRT_FIELD(max_ctas, maxCTAs, 2, 17),
+    NCCLRT_FIELD(net_name, netName, 2, 17),
+    NCCLRT_FIELD(split_share, splitShare, 2, 18),
+    NCCLRT_FIELD(traffic_class, trafficClass, 2, 26),
+    NCCLRT_FIELD(comm_name, commName, 2, 27),
+    NCCLRT_FIELD(collnet_enable, collnetEnable, 2, 27),
+    NCCLRT_FIELD(cta_policy, CTAPolicy, 2, 27),
+    NCCLRT_FIELD(shrink_share, shrinkShare, 2, 27),
+    NCCLRT_FIELD(nvls_ctas, nvlsCTAs, 2, 27),
+    NCCLRT_FIELD(n_channels_per_net_peer, nChannelsPerNetPeer, 2, 28),
+    NCCLRT_FIELD(nvlink_centric_sched, nvlinkCentricSched, 2, 28),
+};
+#undef NCCLRT_FIELD
+
+template <class T>
+void set_field(const Library& lib, const ConfigField& f, const std::optional<T>& value, int& out) {
+  if (!value) return;
+  if (lib.version() < f.since) {
+    throw UnsupportedError("Config::" + std::string(f.name) + " needs NCCL >= " + f.since.str() +
+                           "; loaded " + lib.version().str() + " from " + lib.path() +
+                           ". Leave it unset or load a newer NCCL");
+  }
+  out = static_cast<int>(*value);
+}
+
+void set_field(const Library& lib, const ConfigField& f, const std::optional<std::string>& value,
+               const char*& out) {
+  if (!value) return;
+  if (lib.version() < f.since) {
+    throw UnsupportedError("Config::" + std::string(f.name) + " needs NCCL >= " + f.since.str() +
+                           "; loaded " + lib.version().str() + " from " + lib.path());
+  }
+  out = value->c_str();
+}
+
+using Clock = std::chrono::steady_clock;
+
+// Waits for a nonblocking creation to finish. On expiry or failure the new communicator is
+// aborted, so nothing is left half made.
+void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t first,
+                  const Config& config, const char* call, const std::string& where) {
+  const auto& fn = lib.raw();
+  abi::ncclResult_t state = first;
+  const auto start = Clock::now();
+  while (state == abi::ncclInProgress) {
+    if (config.timeout && Clock::now() - start >= *config.timeout) {
+      fn.ncclCommAbort(comm);
+      throw TimeoutError(std::string(call) + " did not complete within " +
+                         std::to_string(config.timeout->count()) + " ms (" + where +
+                         "): the other ranks did not all join. The communicator was aborted. "
+                         "Check that every rank started and uses the same unique id, or raise "
+                         "Config::timeout");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (fn.ncclCommGetAsyncError(comm, &state) != abi::ncclSuccess) break;
+  }
+  if (state != abi::ncclSuccess) {
+    try {
+      throw_nccl_error(lib, state, call, comm, where);
+    } catch (...) {
+      fn.ncclCommAbort(comm);
+      throw;
+    }
+  }
+}
+
+std::string rank_text(int rank, int nranks) {
+  return "rank " + std::to_string(rank) + " of " + std::to_string(nranks);
+}
+
+}  // namespace
+
+abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
+  abi::ncclConfig_t cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  cfg.magic = abi::kConfigMagic;
+  cfg.version = static_cast<unsigned>(lib.version().code());
+  int* ints[] = {&cfg.blocking,      &cfg.cgaClusterSize,      &cfg.minCTAs,
+                 &cfg.maxCTAs,       &cfg.splitShare,          &cfg.trafficClass,
+                 &cfg.collnetEnable, &cfg.CTAPolicy,           &cfg.shrinkShare,
+                 &cfg.nvlsCTAs,      &cfg.nChannelsPerNetPeer, &cfg.nvlinkCentricSched};
+  for (int* p : ints) *p = abi::kConfigUndefInt;
+  cfg.netName = nullptr;
+  cfg.commName = nullptr;
+  set_field(lib, kFields[0], c.blocking, cfg.blocking);
+  set_field(lib, kFields[1], c.cga_cluster_size, cfg.cgaClusterSize);
+  set_field(lib, kFields[2], c.min_ctas, cfg.minCTAs);
+  set_field(lib, kFields[3], c.max_ctas, cfg.maxCTAs);
+  set_field(lib, kFields[4], c.net_name, cfg.netName);
+  set_field(lib, kFields[5], c.split_share, cfg.splitShare);
+  set_field(lib, kFields[6], c.traffic_class, cfg.trafficClass);
+  set_field(lib, kFields[7], c.comm_name, cfg.commName);
+  set_field(lib, kFields[8], c.collnet_enable, cfg.collnetEnable);
+  set_field(lib, kFields[9], c.cta_policy, cfg.CTAPolicy);
+  set_field(lib, kFields[10], c.shrink_share, cfg.shrinkShare);
+  set_field(lib, kFields[11], c.nvls_ctas, cfg.nvlsCTAs);
+  set_field(lib, kFields[12], c.n_channels_per_net_peer, cfg.nChannelsPerNetPeer);
+  set_field(lib, kFields[13], c.nvlink_centric_sched, cfg.nvlinkCentricSched);
+  // The struct as the loaded release declares it: NCCL copies min(size, its own size) bytes.
+  std::size_t size = 0;
+  for (const auto& f : kFields) {
+    if (lib.version() >= f.since) size = f.end;
+  }
+  constexpr std::size_t align = alignof(abi::ncclConfig_t);
+  cfg.size = size == 0 ? 0 : (size + align - 1) / align * align;
+  return cfg;
+}
+
+}  // namespace detail
+
+bool Config::empty() const noexcept {
+  return !blocking && !cga_cluster_size && !min_ctas && !max_ctas && !net_name && !split_share &&
+         !traffic_class && !comm_name && !collnet_enable && !cta_policy && !shrink_share &&
+         !nvls_ctas && !n_channels_per_net_peer && !nvlink_centric_sched && !timeout;
+}
+
+namespace {
+
+// Runs one creation call (`start` fills the new handle) with the config as the loaded NCCL
+// wants it, waits for nonblocking creation, and returns the new handle or throws with nothing
+// left behind.
+template <class Start>
+abi::ncclComm_t create_comm(const Library& lib, const Config& config, const char* call,
+                            const std::string& where, bool& nonblocking, Start&& start) {
+  abi::ncclConfig_t cfg = detail::make_config(lib, config);
+  if (config.timeout) {
+    lib.require(Function::ncclCommGetAsyncError);
+    lib.require(Function::ncclCommAbort);
+    if (config.blocking.value_or(false)) {
+      throw UsageError(
+          "Config::timeout needs a nonblocking creation; leave Config::blocking unset "
+          "or false");
+    }
+    cfg.blocking = 0;
+  }
+  nonblocking = cfg.blocking == 0;
+  abi::ncclComm_t comm = nullptr;
+  const abi::ncclResult_t r = start(&comm, &cfg);
+  if (r == abi::ncclInProgress && comm != nullptr) {
+    detail::wait_created(lib, comm, r, config, call, where);
+  } else if (r != abi::ncclSuccess) {
+    detail::throw_nccl_error(lib, r, call, comm, where);
+  }
+  if (comm == nullptr) {
+    throw Error(std::string(call) + " succeeded but returned no communicator (" + where + ")");
+  }
+  return comm;
+}
+
+const char* state_text(int state) {
+  switch (state) {
+    case 0:
+      return "an empty communicator (default-constructed, or from a split with no color)";
+    case 1:
+      return "a moved-from communicator";
+    case 3:
+      return "a finalized communicator (only destroy() or abort() may follow finalize())";
+    case 4:
+      return "a destroyed communicator";
+    case 5:
+      return "an aborted communicator";
+    default:
+      return "a communicator in an unknown state";
+  }
+}
+
+}  // namespace
+
+Communicator::Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t comm,
+                           bool nonblocking)
+    : lib_(std::move(lib)), fn_(&lib_->raw()), comm_(comm), nonblocking_(nonblocking) {
+  detail::note_exit_once();
+  handles_ = std::make_shared<detail::HandleState>();
+  handles_->lib = lib_;
+  handles_->comm = comm_;
+  state_ = State::kLive;
+  const char* where = "querying a new communicator";
+  try {
+    detail::check(*lib_, fn_->ncclCommUserRank(comm_, &rank_), "ncclCommUserRank", comm_, where);
+    detail::check(*lib_, fn_->ncclCommCount(comm_, &size_), "ncclCommCount", comm_, where);
+    detail::check(*lib_, fn_->ncclCommCuDevice(comm_, &device_), "ncclCommCuDevice", comm_, where);
+  } catch (...) {
+    abort();
+    throw;
+  }
+  for (int t = 0; t <= static_cast<int>(DataType::kFloat64); ++t) type_mask_ |= 1u << t;
+  if (lib_->has(Feature::bfloat16)) type_mask_ |= 1u << static_cast<int>(DataType::kBfloat16);
+  if (lib_->has(Feature::fp8)) {
+    type_mask_ |= 1u << static_cast<int>(DataType::kFloat8e4m3);
+    type_mask_ |= 1u << static_cast<int>(DataType::kFloat8e5m2);
+  }
+  has_avg_ = lib_->has(Feature::avg);
+}
+
+Communicator::Communicator(Communicator&& o) noexcept { *this = std::move(o); }
+
+Communicator& Communicator::operator=(Communicator&& o) noexcept {
+  if (this == &o) return *this;
+  release(State::kAborted);
+  lib_ = std::move(o.lib_);
+  fn_ = o.fn_;
+  comm_ = o.comm_;
+  handles_ = std::move(o.handles_);
+  rank_ = o.rank_;
+  size_ = o.size_;
+  device_ = o.device_;
+  type_mask_ = o.type_mask_;
+  has_avg_ = o.has_avg_;
+  nonblocking_ = o.nonblocking_;
+  state_ = o.state_;
+  o.fn_ = nullptr;
+  o.comm_ = nullptr;
+  o.state_ = State::kMovedFrom;
+  return *this;
+}
+
+Communicator::~Communicator() { release(State::kAborted); }
+
+// Ends the NCCL communicator if this object still owns one; never throws or waits for peers.
+void Communicator::release(State next) noexcept {
+  if (state_ != State::kLive && state_ != State::kFinalized) return;
+  if (handles_) handles_->alive = false;
+  if (!detail::g_exiting.load()) {
+    // A finalized communicator is quiescent, so destroy is local; a live one is aborted because
+    // destroy could wait for peers that are gone.
+    if (state_ == State::kFinalized) {
+      fn_->ncclCommDestroy(comm_);
+    } else if (fn_->ncclCommAbort) {
+      fn_->ncclCommAbort(comm_);
+    } else {
+      fn_->ncclCommDestroy(comm_);
+    }
+  }
+  comm_ = nullptr;
+  state_ = next;
+}
+
+void Communicator::fail_state(const char* op) const {
+  throw UsageError(std::string(op) + " on " + state_text(static_cast<int>(state_)));
+}
+
+void Communicator::fail(abi::ncclResult_t result, const char* call) const {
+  detail::throw_nccl_error(*lib_, result, call, comm_,
+                           detail::rank_text(rank_, size_) + " on GPU " + std::to_string(device_));
+}
+
+Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
+                                     const UniqueId& id, const Config& config) {
+  if (!lib) throw UsageError("init_rank: no Library (null shared_ptr)");
+  if (nranks < 1) throw UsageError("init_rank: nranks must be >= 1; got " + std::to_string(nranks));
+  if (rank < 0 || rank >= nranks) {
+    throw UsageError("init_rank: rank " + std::to_string(rank) + " is outside 0.." +
+                     std::to_string(nranks - 1));
+  }
+  if (id == UniqueId()) {
+    throw UsageError(
+        "init_rank: the unique id is all zeros; make one with Library::unique_id() "
+        "on one rank and pass it to all");
+  }
+  const auto& fn = lib->raw();
+  const abi::ncclUniqueId raw = id.raw();
+  const std::string where = detail::rank_text(rank, nranks);
+  bool nonblocking = false;
+  abi::ncclComm_t comm;
+  if (config.empty()) {
+    comm = create_comm(*lib, config, "ncclCommInitRank", where, nonblocking,
+                       [&](abi::ncclComm_t* c, abi::ncclConfig_t*) {
+                         return fn.ncclCommInitRank(c, nranks, raw, rank);
+                       });
+  } else {
+    lib->require(Function::ncclCommInitRankConfig);
+    comm = create_comm(*lib, config, "ncclCommInitRankConfig", where, nonblocking,
+                       [&](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
+                         return fn.ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
+                       });
+  }
+  return Communicator(std::move(lib), comm, nonblocking);
+}
+
+std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> lib,
+                                                 const std::vector<int>& devices) {
+  if (!lib) throw UsageError("init_all: no Library (null shared_ptr)");
+  if (devices.empty()) throw UsageError("init_all: the device list is empty");
+  if (devices.size() > static_cast<std::size_t>(INT_MAX)) {
+    throw UsageError("init_all: too many devices");
+  }
+  for (int d : devices) {
+    if (d < 0) throw UsageError("init_all: device " + std::to_string(d) + " is negative");
+  }
+  std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
+  detail::check(
+      *lib,
+      lib->raw().ncclCommInitAll(raw.data(), static_cast<int>(devices.size()), devices.data()),
+      "ncclCommInitAll", nullptr, "init_all");
+  std::vector<Communicator> out;
+  out.reserve(raw.size());
+  for (auto* c : raw) out.push_back(Communicator(lib, c, false));
+  return out;
+}
+
+Communicator Communicator::from_environment(std::shared_ptr<const Library> lib,
+                                            const Config& config) {
+  if (!lib) throw UsageError("from_environment: no Library (null shared_ptr)");
+  const LaunchInfo info = launch_info_from_environment();
+  const int device = info.local_rank % detail::cuda_device_count();
+  detail::cuda_set_device(device);
+  // NCCL's own rendezvous: with NCCL_COMM_ID set every rank gets the same id, and rank 0 hosts
+  // the bootstrap root at that address. No side channel of ncclrt's.
+  ::setenv("NCCL_COMM_ID", info.comm_id.c_str(), 1);
+  const UniqueId id = lib->unique_id();
+  return init_rank(std::move(lib), info.size, info.rank, id, config);
+}
+
+Communicator Communicator::split(int color, int key, const Config& config) const {
+  require_live("split");
+  lib_->require(Function::ncclCommSplit);
+  if (color < 0 && color != abi::kSplitNoColor) {
+    throw UsageError("split: color must be >= 0 or kSplitNoColor; got " + std::to_string(color));
+  }
+  bool nonblocking = false;
+  abi::ncclComm_t comm = nullptr;
+  abi::ncclConfig_t cfg = detail::make_config(*lib_, config);
+  if (color == abi::kSplitNoColor) {
+    // This rank takes part in the split but gets no communicator.
+    call_result(fn_->ncclCommSplit(comm_, color, key, &comm, &cfg), "ncclCommSplit");
+    return Communicator();
+  }
+  comm = create_comm(*lib_, config, "ncclCommSplit", detail::rank_text(rank_, size_), nonblocking,
+                     [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                       return fn_->ncclCommSplit(comm_, color, key, c, cf);
+                     });
+  return Communicator(lib_, comm, nonblocking);
+}
+
+Communicator Communicator::shrink(const std::vector<int>& excluded, const Config& config,
+                                  bool abort_parent) const {
+  require_live("shrink");
+  lib_->require(Function::ncclCommShrink);
+  std::vector<int> list = excluded;
+  for (int r : list) check_rank("shrink", "excluded rank", r);
+  if (list.size() >= static_cast<std::size_t>(size_)) {
+    throw UsageError("shrink: excluding " + std::to_string(list.size()) + " of " +
+                     std::to_string(size_) + " ranks leaves none");
+  }
+  bool nonblocking = false;
+  const int flags = abort_parent ? abi::kShrinkAbort : abi::kShrinkDefault;
+  abi::ncclComm_t comm = create_comm(
+      *lib_, config, "ncclCommShrink", detail::rank_text(rank_, size_), nonblocking,
+      [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+        return fn_->ncclCommShrink(comm_, list.data(), static_cast<int>(list.size()), c, cf, flags);
+      });
+  return Communicator(lib_, comm, nonblocking);
+}
+
+int Communicator::rank() const {
+  require_live("rank");
+  return rank_;
+}
+int Communicator::size() const {
+  require_live("size");
+  return size_;
+}
+int Communicator::device() const {
+  require_live("device");
+  return device_;
+}
+abi::ncclComm_t Communicator::native() const {
+  require_live("native");
+  return comm_;
+}
+
+void Communicator::finalize() {
+  require_live("finalize");
+  lib_->require(Function::ncclCommFinalize);
+  abi::ncclResult_t r = fn_->ncclCommFinalize(comm_);
+  while (r == abi::ncclInProgress) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (fn_->ncclCommGetAsyncError(comm_, &r) != abi::ncclSuccess) break;
+  }
+  if (r != abi::ncclSuccess) fail(r, "ncclCommFinalize");
+  state_ = State::kFinalized;
+}
+
+void Communicator::destroy() {
+  if (state_ != State::kLive && state_ != State::kFinalized) fail_state("destroy");
+  if (handles_) handles_->alive = false;
+  const abi::ncclResult_t r = fn_->ncclCommDestroy(comm_);
+  comm_ = nullptr;
+  state_ = State::kDestroyed;
+  if (r != abi::ncclSuccess) {
+    detail::throw_nccl_error(*lib_, r, "ncclCommDestroy", nullptr, detail::rank_text(rank_, size_));
+  }
+}
+
+void Communicator::abort() noexcept { release(State::kAborted); }
+
+void Communicator::check() const {
+  require_live("check");
+  lib_->require(Function::ncclCommGetAsyncError);
+  abi::ncclResult_t async = abi::ncclSuccess;
+  call_result(fn_->ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
+  call_result(async, "the communicator (asynchronous error)");
+}
+
+// ---- argument checks: host-side only, before anything is enqueued ----
+
+void Communicator::check_type(const char* op, DataType type) const {
+  const unsigned t = static_cast<unsigned>(type);
+  if (t < 32 && ((type_mask_ >> t) & 1u)) return;
+  if (t < static_cast<unsigned>(kNumDataTypes)) {
+    lib_->require(type == DataType::kBfloat16 ? Feature::bfloat16 : Feature::fp8);
+  }
+  throw UsageError(std::string(op) + ": " + std::to_string(static_cast<int>(type)) +
+                   " is not an NCCL data type");
+}
+
+void Communicator::check_op(const char* op, ReduceOp rop, DataType) const {
+  const int v = static_cast<int>(rop);
+  if (v >= 0 && v < static_cast<int>(ReduceOp::kAvg)) return;
+  if (v == static_cast<int>(ReduceOp::kAvg)) {
+    if (!has_avg_) lib_->require(Feature::avg);
+    return;
+  }
+  if (v >= kNumBuiltinOps && fn_->ncclRedOpCreatePreMulSum) return;
+  throw UsageError(std::string(op) + ": " + std::to_string(v) +
+                   " is not a reduce op (built-in ops are 0..4; others come from "
+                   "create_pre_mul_sum)");
+}
+
+void Communicator::check_rank(const char* op, const char* what, int r) const {
+  if (r >= 0 && r < size_) return;
+  throw UsageError(std::string(op) + ": " + what + " " + std::to_string(r) + " is outside 0.." +
+                   std::to_string(size_ - 1) + " (" + detail::rank_text(rank_, size_) + ")");
+}
+
+void Communicator::check_buffer(const char* op, const char* what, const void* p, std::size_t count,
+                                DataType type, std::size_t multiple) const {
+  const std::size_t elem = size_of(type);
+  if (count != 0 && count > SIZE_MAX / elem / multiple) {
+    throw UsageError(std::string(op) + ": " + std::to_string(count) + " elements of " +
+                     to_string(type) + " overflow a byte size");
+  }
+  if (count != 0 && p == nullptr) {
+    throw UsageError(std::string(op) + ": the " + what + " buffer is null with a count of " +
+                     std::to_string(count) + " (" + detail::rank_text(rank_, size_) + ")");
+  }
+}
+
+// ---- collectives ----
+
+void Communicator::all_reduce(const void* send, void* recv, std::size_t count, DataType type,
+                              ReduceOp op, CUstream_st* stream) const {
+  require_live("all_reduce");
+  check_type("all_reduce", type);
+  check_op("all_reduce", op, type);
+  check_buffer("all_reduce", "send", send, count, type);
+  check_buffer("all_reduce", "recv", recv, count, type);
+  call_result(fn_->ncclAllReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                 static_cast<abi::ncclRedOp_t>(op), comm_, stream),
+              "ncclAllReduce");
+}
+
+void Communicator::broadcast(const void* send, void* recv, std::size_t count, DataType type,
+                             int root, CUstream_st* stream) const {
+  require_live("broadcast");
+  check_type("broadcast", type);
+  check_rank("broadcast", "root", root);
+  if (rank_ == root) check_buffer("broadcast", "send", send, count, type);
+  check_buffer("broadcast", "recv", recv, count, type);
+  call_result(fn_->ncclBroadcast(send, recv, count, static_cast<abi::ncclDataType_t>(type), root,
+                                 comm_, stream),
+              "ncclBroadcast");
+}
+
+void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type,
+                          ReduceOp op, int root, CUstream_st* stream) const {
+  require_live("reduce");
+  check_type("reduce", type);
+  check_op("reduce", op, type);
+  check_rank("reduce", "root", root);
+  check_buffer("reduce", "send", send, count, type);
+  if (rank_ == root) check_buffer("reduce", "recv", recv, count, type);
+  call_result(fn_->ncclReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                              static_cast<abi::ncclRedOp_t>(op), root, comm_, stream),
+              "ncclReduce");
+}
+
+void Communicator::all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                              CUstream_st* stream) const {
+  require_live("all_gather");
+  check_type("all_gather", type);
+  check_buffer("all_gather", "send", send, send_count, type);
+  check_buffer("all_gather", "recv", recv, send_count, type, static_cast<std::size_t>(size_));
+  call_result(fn_->ncclAllGather(send, recv, send_count, static_cast<abi::ncclDataType_t>(type),
+                                 comm_, stream),
+              "ncclAllGather");
+}
+
+void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                  DataType type, ReduceOp op, CUstream_st* stream) const {
+  require_live("reduce_scatter");
+  check_type("reduce_scatter", type);
+  check_op("reduce_scatter", op, type);
+  check_buffer("reduce_scatter", "send", send, recv_count, type, static_cast<std::size_t>(size_));
+  check_buffer("reduce_scatter", "recv", recv, recv_count, type);
+  call_result(fn_->ncclReduceScatter(send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
+                                     static_cast<abi::ncclRedOp_t>(op), comm_, stream),
+              "ncclReduceScatter");
+}
+
+void Communicator::send(const void* buf, std::size_t count, DataType type, int peer,
+                        CUstream_st* stream) const {
+  require_live("send");
+  lib_->require(Function::ncclSend);
+  check_type("send", type);
+  check_rank("send", "peer", peer);
+  check_buffer("send", "send", buf, count, type);
+  call_result(
+      fn_->ncclSend(buf, count, static_cast<abi::ncclDataType_t>(type), peer, comm_, stream),
+      "ncclSend");
+}
+
+void Communicator::recv(void* buf, std::size_t count, DataType type, int peer,
+                        CUstream_st* stream) const {
+  require_live("recv");
+  lib_->require(Function::ncclRecv);
+  check_type("recv", type);
+  check_rank("recv", "peer", peer);
+  check_buffer("recv", "recv", buf, count, type);
+  call_result(
+      fn_->ncclRecv(buf, count, static_cast<abi::ncclDataType_t>(type), peer, comm_, stream),
+      "ncclRecv");
+}
+
+namespace {
+
+const char* at(const void* base, std::size_t elements, DataType type) {
+  return static_cast<const char*>(base) + elements * size_of(type);
+}
+char* at(void* base, std::size_t elements, DataType type) {
+  return static_cast<char*>(base) + elements * size_of(type);
+}
+
+}  // namespace
+
+// The grouped forms: arguments are all checked first, then one NCCL group is issued; the group
+// is always closed, even when a call inside it fails.
+#define NCCLRT_GROUPED(body)                                      \
+  do {                                                            \
+    call_result(fn_->ncclGroupStart(), "ncclGroupStart");         \
+    abi::ncclResult_t inner_ = abi::ncclSuccess;                  \
+    const char* inner_call_ = "";                                 \
+    auto issue_ = [&](abi::ncclResult_t r_, const char* c_) {     \
+      if (inner_ == abi::ncclSuccess && r_ != abi::ncclSuccess && \
+          !(r_ == abi::ncclInProgress && nonblocking_)) {         \
+        inner_ = r_;                                              \
+        inner_call_ = c_;                                         \
+      }                                                           \
+    };                                                            \
+    body;                                                         \
+    const abi::ncclResult_t end_ = fn_->ncclGroupEnd();           \
+    if (inner_ != abi::ncclSuccess) fail(inner_, inner_call_);    \
+    call_result(end_, "ncclGroupEnd");                            \
+  } while (0)
+
+void Communicator::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                              CUstream_st* stream) const {
+  require_live("all_to_all");
+  check_type("all_to_all", type);
+  const auto n = static_cast<std::size_t>(size_);
+  check_buffer("all_to_all", "send", send, count, type, n);
+  check_buffer("all_to_all", "recv", recv, count, type, n);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  if (fn_->ncclAlltoAll) {
+    call_result(fn_->ncclAlltoAll(send, recv, count, t, comm_, stream), "ncclAlltoAll");
+    return;
+  }
+  lib_->require(Function::ncclSend);
+  NCCLRT_GROUPED(for (int p = 0; p < size_; ++p) {
+    const auto off = static_cast<std::size_t>(p) * count;
+    issue_(fn_->ncclSend(at(send, off, type), count, t, p, comm_, stream), "ncclSend");
+    issue_(fn_->ncclRecv(at(recv, off, type), count, t, p, comm_, stream), "ncclRecv");
+  });
+}
+
+void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root,
+                          CUstream_st* stream) const {
+  require_live("gather");
+  check_type("gather", type);
+  check_rank("gather", "root", root);
+  check_buffer("gather", "send", send, count, type);
+  if (rank_ == root)
+    check_buffer("gather", "recv", recv, count, type, static_cast<std::size_t>(size_));
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  if (fn_->ncclGather) {
+    call_result(fn_->ncclGather(send, recv, count, t, root, comm_, stream), "ncclGather");
+    return;
+  }
+  lib_->require(Function::ncclSend);
+  NCCLRT_GROUPED({
+    issue_(fn_->ncclSend(send, count, t, root, comm_, stream), "ncclSend");
+    if (rank_ == root) {
+      for (int p = 0; p < size_; ++p) {
+        issue_(fn_->ncclRecv(at(recv, static_cast<std::size_t>(p) * count, type), count, t, p,
+                             comm_, stream),
+               "ncclRecv");
+      }
+    }
+  });
+}
+
+void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
+                           CUstream_st* stream) const {
+  require_live("scatter");
+  check_type("scatter", type);
+  check_rank("scatter", "root", root);
+  if (rank_ == root)
+    check_buffer("scatter", "send", send, count, type, static_cast<std::size_t>(size_));
+  check_buffer("scatter", "recv", recv, count, type);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  if (fn_->ncclScatter) {
+    call_result(fn_->ncclScatter(send, recv, count, t, root, comm_, stream), "ncclScatter");
+    return;
+  }
+  lib_->require(Function::ncclSend);
+  NCCLRT_GROUPED({
+    if (rank_ == root) {
+      for (int p = 0; p < size_; ++p) {
+        issue_(fn_->ncclSend(at(send, static_cast<std::size_t>(p) * count, type), count, t, p,
+                             comm_, stream),
+               "ncclSend");
+      }
+    }
+    issue_(fn_->ncclRecv(recv, count, t, root, comm_, stream), "ncclRecv");
+  });
+}
+
+namespace {
+
+void check_layout(const char* op, const std::vector<std::size_t>& counts,
+                  const std::vector<std::size_t>& displs, int size, DataType type) {
+  if (counts.size() != static_cast<std::size_t>(size) ||
+      displs.size() != static_cast<std::size_t>(size)) {
+    throw UsageError(std::string(op) + ": counts and displacements need one entry per rank (" +
+                     std::to_string(size) + "); got " + std::to_string(counts.size()) + " and " +
+                     std::to_string(displs.size()));
+  }
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    const std::size_t max = SIZE_MAX / size_of(type);
+    if (counts[r] > max || displs[r] > max - counts[r]) {
+      throw UsageError(std::string(op) + ": block " + std::to_string(r) + " overflows a byte size");
+    }
+  }
+}
+
+// 1 when any block has elements (so a null buffer is an error), else 0.
+std::size_t any_nonzero(const std::vector<std::size_t>& counts) {
+  for (auto c : counts) {
+    if (c != 0) return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void Communicator::all_gatherv(const void* send, std::size_t send_count, void* recv,
+                               const std::vector<std::size_t>& recv_counts,
+                               const std::vector<std::size_t>& displs, DataType type,
+                               CUstream_st* stream) const {
+  require_live("all_gatherv");
+  check_type("all_gatherv", type);
+  check_layout("all_gatherv", recv_counts, displs, size_, type);
+  if (recv_counts[static_cast<std::size_t>(rank_)] != send_count) {
+    throw UsageError("all_gatherv: send_count " + std::to_string(send_count) +
+                     " differs from recv_counts[" + std::to_string(rank_) +
+                     "] = " + std::to_string(recv_counts[static_cast<std::size_t>(rank_)]));
+  }
+  check_buffer("all_gatherv", "send", send, send_count, type);
+  check_buffer("all_gatherv", "recv", recv, any_nonzero(recv_counts), type);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  NCCLRT_GROUPED(for (int r = 0; r < size_; ++r) {
+    const auto i = static_cast<std::size_t>(r);
+    issue_(fn_->ncclBroadcast(send, at(recv, displs[i], type), recv_counts[i], t, r, comm_, stream),
+           "ncclBroadcast");
+  });
+}
+
+void Communicator::reduce_scatterv(const void* send, void* recv,
+                                   const std::vector<std::size_t>& recv_counts,
+                                   const std::vector<std::size_t>& displs, DataType type,
+                                   ReduceOp op, CUstream_st* stream) const {
+  require_live("reduce_scatterv");
+  check_type("reduce_scatterv", type);
+  check_op("reduce_scatterv", op, type);
+  check_layout("reduce_scatterv", recv_counts, displs, size_, type);
+  check_buffer("reduce_scatterv", "send", send, any_nonzero(recv_counts), type);
+  check_buffer("reduce_scatterv", "recv", recv, recv_counts[static_cast<std::size_t>(rank_)], type);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  const auto o = static_cast<abi::ncclRedOp_t>(op);
+  NCCLRT_GROUPED(for (int r = 0; r < size_; ++r) {
+    const auto i = static_cast<std::size_t>(r);
+    issue_(fn_->ncclReduce(at(send, displs[i], type), r == rank_ ? recv : nullptr, recv_counts[i],
+                           t, o, r, comm_, stream),
+           "ncclReduce");
+  });
+}
+#undef NCCLRT_GROUPED
+
+// ---- handles ----
+
+PreMulSum Communicator::create_pre_mul_sum(const void* scalar, DataType type,
+                                           ScalarResidence residence) const {
+  require_live("create_pre_mul_sum");
+  lib_->require(Function::ncclRedOpCreatePreMulSum);
+  check_type("create_pre_mul_sum", type);
+  if (scalar == nullptr) throw UsageError("create_pre_mul_sum: the scalar pointer is null");
+  abi::ncclRedOp_t op{};
+  call_result(fn_->ncclRedOpCreatePreMulSum(
+                  &op, const_cast<void*>(scalar), static_cast<abi::ncclDataType_t>(type),
+                  static_cast<abi::ncclScalarResidence_t>(residence), comm_),
+              "ncclRedOpCreatePreMulSum");
+  PreMulSum p;
+  p.state_ = handles_;
+  p.op_ = static_cast<ReduceOp>(op);
+  return p;
+}
+
+Registration Communicator::register_buffer(void* buf, std::size_t bytes) const {
+  require_live("register_buffer");
+  lib_->require(Function::ncclCommRegister);
+  if (buf == nullptr || bytes == 0) {
+    throw UsageError("register_buffer: needs a non-null buffer and a non-zero size");
+  }
+  Registration r;
+  call_result(fn_->ncclCommRegister(comm_, buf, bytes, &r.handle_), "ncclCommRegister");
+  r.state_ = handles_;
+  return r;
+}
+
+Window Communicator::register_window(void* buf, std::size_t bytes, int flags) const {
+  require_live("register_window");
+  lib_->require(Function::ncclCommWindowRegister);
+  if (buf == nullptr || bytes == 0) {
+    throw UsageError("register_window: needs a non-null buffer and a non-zero size");
+  }
+  if (flags != abi::kWinDefault && flags != abi::kWinCollSymmetric) {
+    throw UsageError("register_window: unknown flags " + std::to_string(flags));
+  }
+  Window w;
+  call_result(fn_->ncclCommWindowRegister(comm_, buf, bytes, &w.win_, flags),
+              "ncclCommWindowRegister");
+  w.state_ = handles_;
+  return w;
+}
+
+// Each handle is released with its NCCL call while its communicator lives; after that NCCL has
+// already freed it with the communicator.
+#define NCCLRT_HANDLE_MOVES(Type, member, empty)          \
+  Type::Type(Type&& o) noexcept { *this = std::move(o); } \
+  Type& Type::operator=(Type&& o) noexcept {              \
+    if (this != &o) {                                     \
+      release();                                          \
+      state_ = std::move(o.state_);                       \
+      member = o.member;                                  \
+      o.member = empty;                                   \
+    }                                                     \
+    return *this;                                         \
+  }                                                       \
+  Type::~Type() { release(); }
+NCCLRT_HANDLE_MOVES(PreMulSum, op_, ReduceOp::kSum)
+NCCLRT_HANDLE_MOVES(Registration, handle_, nullptr)
+NCCLRT_HANDLE_MOVES(Window, win_, nullptr)
+#undef NCCLRT_HANDLE_MOVES
+
+void PreMulSum::release() noexcept {
+  if (state_ && state_->alive && !detail::g_exiting.load()) {
+    state_->lib->raw().ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op_), state_->comm);
+  }
+  state_.reset();
+}
+
+void Registration::release() noexcept {
+  if (state_ && state_->alive && !detail::g_exiting.load()) {
+    state_->lib->raw().ncclCommDeregister(state_->comm, handle_);
+  }
+  state_.reset();
+}
+
+void Window::release() noexcept {
+  if (state_ && state_->alive && !detail::g_exiting.load()) {
+    state_->lib->raw().ncclCommWindowDeregister(state_->comm, win_);
+  }
+  state_.reset();
+}
+
+// ---- group and memory ----
+
+Group::Group(const Library& lib) : lib_(&lib) {
+  detail::check(lib, lib.raw().ncclGroupStart(), "ncclGroupStart", nullptr);
+}
+
+void Group::end() {
+  if (!open_) throw UsageError("Group::end called twice");
+  open_ = false;
+  detail::check(*lib_, lib_->raw().ncclGroupEnd(), "ncclGroupEnd", nullptr);
+}
+
+Group::~Group() {
+  if (!open_) return;
+  open_ = false;
+  if (lib_->raw().ncclGroupEnd() != abi::ncclSuccess) {
+    detail::log(LogLevel::kError,
+                "ncclGroupEnd failed in ~Group; call Group::end() to get the error");
+  }
+}
+
+NcclMemory NcclMemory::allocate(std::shared_ptr<const Library> lib, std::size_t bytes) {
+  if (!lib) throw UsageError("NcclMemory::allocate: no Library (null shared_ptr)");
+  lib->require(Function::ncclMemAlloc);
+  if (bytes == 0) throw UsageError("NcclMemory::allocate: size is zero");
+  NcclMemory m;
+  detail::check(*lib, lib->raw().ncclMemAlloc(&m.ptr_, bytes), "ncclMemAlloc", nullptr,
+                "NcclMemory::allocate");
+  m.bytes_ = bytes;
+  m.lib_ = std::move(lib);
+  return m;
+}
+
+NcclMemory::NcclMemory(NcclMemory&& o) noexcept { *this = std::move(o); }
+NcclMemory& NcclMemory::operator=(NcclMemory&& o) noexcept {
+  if (this != &o) {
+    release();
+    lib_ = std::move(o.lib_);
+    ptr_ = o.ptr_;
+    bytes_ = o.bytes_;
+    o.ptr_ = nullptr;
+    o.bytes_ = 0;
+  }
+  return *this;
+}
+NcclMemory::~NcclMemory() { release(); }
+void NcclMemory::release() noexcept {
+  if (ptr_ && lib_ && !detail::g_exiting.load()) lib_->raw().ncclMemFree(ptr_);
+  ptr_ = nullptr;
+  lib_.reset();
+}
+
+}  // namespace ncclrt
