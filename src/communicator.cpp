@@ -1,5 +1,6 @@
 #include "ncclrt/communicator.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdint>
@@ -392,8 +393,15 @@ Communicator Communicator::shrink(const std::vector<int>& excluded, const Config
                                   bool abort_parent) const {
   require_live("shrink");
   lib_->require(Function::ncclCommShrink);
+  if (excluded.empty()) {
+    throw UsageError("shrink: the list of ranks to exclude is empty (NCCL requires at least one)");
+  }
   std::vector<int> list = excluded;
   for (int r : list) check_rank("shrink", "excluded rank", r);
+  std::sort(list.begin(), list.end());
+  if (std::adjacent_find(list.begin(), list.end()) != list.end()) {
+    throw UsageError("shrink: the list of ranks to exclude names a rank twice");
+  }
   if (list.size() >= static_cast<std::size_t>(size_)) {
     throw UsageError("shrink: excluding " + std::to_string(list.size()) + " of " +
                      std::to_string(size_) + " ranks leaves none");

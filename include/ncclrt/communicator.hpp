@@ -136,7 +136,7 @@ class Communicator {
   static Communicator from_environment(std::shared_ptr<const Library> lib,
                                        const Config& config = {});
 
-  /// ncclCommSplit (NCCL >= 2.18). A color of abi::kSplitNoColor gives an empty communicator.
+  /// ncclCommSplit (NCCL >= 2.18). A color of kSplitNoColor gives an empty communicator.
   Communicator split(int color, int key, const Config& config = {}) const;
   /// ncclCommShrink (NCCL >= 2.27): a new communicator without `excluded` ranks. With
   /// `abort_parent`, this communicator's pending work is aborted first (NCCL_SHRINK_ABORT).
@@ -244,8 +244,8 @@ class Communicator {
   PreMulSum create_pre_mul_sum(const void* scalar, DataType type, ScalarResidence residence) const;
   /// ncclCommRegister (NCCL >= 2.19).
   Registration register_buffer(void* buf, std::size_t bytes) const;
-  /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is abi::kWinDefault or kWinCollSymmetric.
-  Window register_window(void* buf, std::size_t bytes, int flags = abi::kWinDefault) const;
+  /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is kWinDefault or kWinCollSymmetric.
+  Window register_window(void* buf, std::size_t bytes, int flags = kWinDefault) const;
 
   /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.
   void check() const;

@@ -197,6 +197,8 @@ TEST(CommunicatorArgs, BadArgumentsNeverReachNccl) {
   rejected<UsageError>(f, [&] { c.register_window(dev(), 64, 7); }, {"unknown flags 7"});
   rejected<UsageError>(f, [&] { c.shrink({9}); }, {"excluded rank 9"});
   rejected<UsageError>(f, [&] { c.shrink({0, 1, 2, 3}); }, {"leaves none"});
+  rejected<UsageError>(f, [&] { c.shrink({}); }, {"exclude is empty"});
+  rejected<UsageError>(f, [&] { c.shrink({1, 1}); }, {"names a rank twice"});
   rejected<UsageError>(f, [&] { c.split(-5, 0); }, {"color must be >= 0"});
   // Still usable afterwards.
   c.all_reduce(dev(), dev(), 8, f32, ReduceOp::kSum, nullptr);
@@ -358,7 +360,7 @@ TEST(CommunicatorState, DestructorsReleaseEverything) {
   {
     Communicator a = f.comm();
     Communicator s = a.split(1, 0);
-    Communicator none = a.split(ncclrt::abi::kSplitNoColor, 0);
+    Communicator none = a.split(kSplitNoColor, 0);
     EXPECT_FALSE(none.valid());
     expect_error<UsageError>([&] { none.size(); }, {"empty communicator"});
     Communicator k = a.shrink({3});
@@ -385,7 +387,7 @@ TEST(CommunicatorHandles, ReleasedWithTheirNcclCallWhileTheCommunicatorLives) {
     PreMulSum op =
         c.create_pre_mul_sum(&scale, DataType::kFloat32, ScalarResidence::kHostImmediate);
     Registration r = c.register_buffer(dev(), 1024);
-    Window w = c.register_window(dev(), 4096, ncclrt::abi::kWinCollSymmetric);
+    Window w = c.register_window(dev(), 4096, kWinCollSymmetric);
     c.all_reduce(dev(), dev(), 4, DataType::kFloat32, op, nullptr);
     PreMulSum moved = std::move(op);
   }

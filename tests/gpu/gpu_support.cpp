@@ -1,0 +1,301 @@
+#include "gpu_support.hpp"
+
+#include <sstream>
+
+namespace gpu_test {
+
+using ncclrt::Communicator;
+using ncclrt::DataType;
+using ncclrt::PreMulSum;
+using ncclrt::ReduceOp;
+
+namespace {
+
+constexpr double kSentinel = 111;  // fits every type; marks elements nothing may write
+
+using Expected = std::optional<double>;
+
+double tri(int n) { return n * (n - 1) / 2.0; }
+std::size_t plain_send(std::size_t count, int) { return count; }
+std::size_t times_n(std::size_t count, int n) { return count * static_cast<std::size_t>(n); }
+std::size_t at_rank(std::size_t count, int r) { return count * static_cast<std::size_t>(r); }
+
+OpCase make(std::string name, decltype(OpCase::send_elems) send, decltype(OpCase::recv_elems) recv,
+            decltype(OpCase::input) input, decltype(OpCase::expected) expected,
+            decltype(OpCase::issue) issue) {
+  OpCase c;
+  c.name = std::move(name);
+  c.send_elems = std::move(send);
+  c.recv_elems = std::move(recv);
+  c.send_offset = zero;
+  c.recv_offset = zero;
+  c.input = std::move(input);
+  c.expected = std::move(expected);
+  c.issue = std::move(issue);
+  return c;
+}
+
+OpCase in_place(OpCase c, decltype(OpCase::send_offset) send_off,
+                decltype(OpCase::recv_offset) recv_off) {
+  c.name += "_in_place";
+  c.in_place = true;
+  c.send_offset = std::move(send_off);
+  c.recv_offset = std::move(recv_off);
+  return c;
+}
+
+OpCase all_reduce(const std::string& name, ReduceOp op, decltype(OpCase::input) input,
+                  decltype(OpCase::expected) expected) {
+  return make("all_reduce_" + name, plain_send, plain_send, std::move(input), std::move(expected),
+              [op](const Communicator& c, const void* s, void* r, std::size_t n, DataType t,
+                   cudaStream_t st, const PreMulSum* pm) {
+                c.all_reduce(s, r, n, t, pm ? pm->op() : op, st);
+              });
+}
+
+}  // namespace
+
+std::vector<OpCase> all_op_cases() {
+  std::vector<OpCase> v;
+  auto sum_in = [](int r, int, std::size_t j, std::size_t, int it) { return base(j, it) + r; };
+  auto sum_out = [](int, int n, std::size_t j, std::size_t, int it) -> Expected {
+    return n * base(j, it) + tri(n);
+  };
+  v.push_back(all_reduce("sum", ReduceOp::kSum, sum_in, sum_out));
+  v.push_back(in_place(v.back(), zero, zero));
+  v.push_back(all_reduce(
+      "prod", ReduceOp::kProd,
+      [](int r, int, std::size_t j, std::size_t, int it) { return r == 0 ? base(j, it) : 1.0; },
+      [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
+  v.push_back(all_reduce(
+      "max", ReduceOp::kMax, sum_in,
+      [](int, int n, std::size_t j, std::size_t, int it) -> Expected { return base(j, it) + n - 1; }));
+  v.push_back(all_reduce(
+      "min", ReduceOp::kMin, sum_in,
+      [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
+  v.push_back(all_reduce(
+      "avg", ReduceOp::kAvg,
+      [](int r, int n, std::size_t j, std::size_t, int it) { return r == 0 ? n * base(j, it) : 0.0; },
+      [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
+  // PreMulSum with scalar 2: run_case makes the op on each rank.
+  v.push_back(all_reduce("premulsum", ReduceOp::kSum, sum_in,
+                         [](int, int n, std::size_t j, std::size_t, int it) -> Expected {
+                           return 2 * (n * base(j, it) + tri(n));
+                         }));
+
+  for (int root_pick = 0; root_pick < 2; ++root_pick) {
+    const bool last = root_pick == 1;
+    v.push_back(make(
+        last ? "broadcast_last_root" : "broadcast", plain_send, plain_send, sum_in,
+        [last](int, int n, std::size_t j, std::size_t, int it) -> Expected {
+          return base(j, it) + (last ? n - 1 : 0);
+        },
+        [last](const Communicator& c, const void* s, void* r, std::size_t n, DataType t,
+               cudaStream_t st, const PreMulSum*) {
+          c.broadcast(s, r, n, t, last ? c.size() - 1 : 0, st);
+        }));
+  }
+  v.push_back(in_place(v[v.size() - 2], zero, zero));
+  v.push_back(make(
+      "reduce", plain_send, plain_send, sum_in,
+      [](int r, int n, std::size_t j, std::size_t, int it) -> Expected {
+        if (r != n - 1) return std::nullopt;
+        return n * base(j, it) + tri(n);
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) { c.reduce(s, r, n, t, ReduceOp::kSum, c.size() - 1, st); }));
+  v.push_back(in_place(v.back(), zero, zero));
+
+  v.push_back(make(
+      "all_gather", plain_send, times_n, sum_in,
+      [](int, int, std::size_t j, std::size_t count, int it) -> Expected {
+        return base(j % count, it) + static_cast<double>(j / count);
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) { c.all_gather(s, r, n, t, st); }));
+  v.push_back(in_place(v.back(), at_rank, zero));
+  v.push_back(make(
+      "reduce_scatter", times_n, plain_send, sum_in,
+      [](int r, int n, std::size_t i, std::size_t count, int it) -> Expected {
+        return n * base(static_cast<std::size_t>(r) * count + i, it) + tri(n);
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) { c.reduce_scatter(s, r, n, t, ReduceOp::kSum, st); }));
+  v.push_back(in_place(v.back(), zero, at_rank));
+
+  v.push_back(make(
+      "all_to_all", times_n, times_n,
+      [](int r, int, std::size_t j, std::size_t count, int it) {
+        return base(j % count, it) + r + 2.0 * static_cast<double>(j / count);
+      },
+      [](int r, int, std::size_t j, std::size_t count, int it) -> Expected {
+        return base(j % count, it) + static_cast<double>(j / count) + 2.0 * r;
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) { c.all_to_all(s, r, n, t, st); }));
+  v.push_back(make(
+      "gather", plain_send, times_n, sum_in,
+      [](int r, int, std::size_t j, std::size_t count, int it) -> Expected {
+        if (r != 0) return std::nullopt;
+        return base(j % count, it) + static_cast<double>(j / count);
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) { c.gather(s, r, n, t, 0, st); }));
+  v.push_back(make(
+      "scatter", times_n, plain_send,
+      [](int, int, std::size_t j, std::size_t count, int it) {
+        return base(j % count, it) + static_cast<double>(j / count);
+      },
+      [](int r, int, std::size_t i, std::size_t, int it) -> Expected { return base(i, it) + r; },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) { c.scatter(s, r, n, t, 0, st); }));
+  // Blocks of `count` with a one-element gap after each: the gaps must keep the sentinel.
+  v.push_back(make(
+      "all_gatherv", plain_send,
+      [](std::size_t count, int n) { return (count + 1) * static_cast<std::size_t>(n); }, sum_in,
+      [](int, int, std::size_t j, std::size_t count, int it) -> Expected {
+        const std::size_t q = j / (count + 1), i = j % (count + 1);
+        if (i == count) return kSentinel;
+        return base(i, it) + static_cast<double>(q);
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) {
+        std::vector<std::size_t> counts(static_cast<std::size_t>(c.size()), n), displs;
+        for (int q = 0; q < c.size(); ++q) displs.push_back(static_cast<std::size_t>(q) * (n + 1));
+        c.all_gatherv(s, n, r, counts, displs, t, st);
+      }));
+  v.push_back(make(
+      "reduce_scatterv", times_n, plain_send, sum_in,
+      [](int r, int n, std::size_t i, std::size_t count, int it) -> Expected {
+        return n * base(static_cast<std::size_t>(r) * count + i, it) + tri(n);
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) {
+        std::vector<std::size_t> counts(static_cast<std::size_t>(c.size()), n), displs;
+        for (int q = 0; q < c.size(); ++q) displs.push_back(static_cast<std::size_t>(q) * n);
+        c.reduce_scatterv(s, r, counts, displs, t, ReduceOp::kSum, st);
+      }));
+  v.push_back(make(
+      "send_recv_ring", plain_send, plain_send, sum_in,
+      [](int r, int n, std::size_t j, std::size_t, int it) -> Expected {
+        return base(j, it) + (r - 1 + n) % n;
+      },
+      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
+         const PreMulSum*) {
+        ncclrt::Group g(*c.library());
+        c.send(s, n, t, (c.rank() + 1) % c.size(), st);
+        c.recv(r, n, t, (c.rank() - 1 + c.size()) % c.size(), st);
+        g.end();
+      }));
+  return v;
+}
+
+namespace {
+
+std::string check_rank(const OpCase& c, const Communicator& comm, DataType type,
+                       std::size_t count, bool graph) {
+  const int r = comm.rank(), n = comm.size();
+  const std::size_t elem = ncclrt::size_of(type);
+  const std::size_t send_n = c.send_elems(count, n), recv_n = c.recv_elems(count, n);
+  const std::size_t send_off = c.send_offset(count, r), recv_off = c.recv_offset(count, r);
+  if (cudaSetDevice(comm.device()) != cudaSuccess) return "cudaSetDevice failed";
+  const std::size_t total =
+      c.in_place ? std::max(send_off + send_n, recv_off + recv_n) : send_n + recv_n;
+  DeviceBuffer buf(total * elem);
+  if (!buf.ptr) return "cudaMalloc failed";
+  char* send = buf.as<char>(c.in_place ? send_off : 0, elem);
+  char* recv = buf.as<char>(c.in_place ? recv_off : send_n, elem);
+  cudaStream_t stream;
+  if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) {
+    return "cudaStreamCreate failed";
+  }
+  std::optional<PreMulSum> premul;
+  if (c.name == "all_reduce_premulsum") {
+    std::vector<char> scalar(elem);
+    store(type, 2.0, scalar.data());
+    premul = comm.create_pre_mul_sum(scalar.data(), type, ncclrt::ScalarResidence::kHostImmediate);
+  }
+  std::vector<char> host(total * elem);
+  auto upload = [&](int iter) {
+    for (std::size_t j = 0; j < total; ++j) store(type, kSentinel, &host[j * elem]);
+    char* host_send = host.data() + (c.in_place ? send_off : 0) * elem;
+    for (std::size_t j = 0; j < send_n; ++j) store(type, c.input(r, n, j, count, iter), host_send + j * elem);
+    // On the test's stream and waited for: a pageable cudaMemcpy may return before its DMA lands,
+    // and the non-blocking stream does not order after it.
+    cudaError_t e = cudaMemcpyAsync(buf.ptr, host.data(), total * elem, cudaMemcpyHostToDevice,
+                                    stream);
+    return e == cudaSuccess ? cudaStreamSynchronize(stream) : e;
+  };
+  std::ostringstream err;
+  auto verify = [&](int iter) {
+    std::vector<char> out(recv_n * elem);
+    if (cudaMemcpyAsync(out.data(), recv, recv_n * elem, cudaMemcpyDeviceToHost, stream) !=
+            cudaSuccess ||
+        cudaStreamSynchronize(stream) != cudaSuccess) {
+      err << "readback failed";
+      return false;
+    }
+    for (std::size_t j = 0; j < recv_n; ++j) {
+      const auto want = c.expected(r, n, j, count, iter);
+      if (!want) continue;
+      const double got = load(type, &out[j * elem]);
+      if (got != *want) {
+        err << c.name << " " << ncclrt::to_string(type) << " count " << count
+            << (graph ? " graph" : " eager") << " iter " << iter << ": rank " << r << " of " << n
+            << " element " << j << " is " << got << ", expected " << *want;
+        return false;
+      }
+    }
+    return true;
+  };
+  try {
+    const PreMulSum* pm = premul ? &*premul : nullptr;
+    if (!graph) {
+      for (int iter = 0; iter < 2; ++iter) {
+        if (upload(iter) != cudaSuccess) return "upload failed";
+        c.issue(comm, send, recv, count, type, stream, pm);
+        if (cudaStreamSynchronize(stream) != cudaSuccess) return "stream sync failed";
+        if (!verify(iter)) break;
+      }
+    } else {
+      if (upload(0) != cudaSuccess) return "upload failed";
+      cudaGraph_t g;
+      cudaGraphExec_t exec;
+      if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        return "begin capture failed";
+      }
+      c.issue(comm, send, recv, count, type, stream, pm);
+      if (cudaStreamEndCapture(stream, &g) != cudaSuccess) return "end capture failed";
+      if (cudaGraphInstantiate(&exec, g, 0) != cudaSuccess) return "instantiate failed";
+      for (int iter = 0; iter < 3; ++iter) {  // new input each replay
+        if (upload(iter) != cudaSuccess) return "upload failed";
+        if (cudaGraphLaunch(exec, stream) != cudaSuccess) return "graph launch failed";
+        if (cudaStreamSynchronize(stream) != cudaSuccess) return "stream sync failed";
+        if (!verify(iter)) break;
+      }
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(g);
+    }
+  } catch (const std::exception& e) {
+    err << c.name << " threw: " << e.what();
+  }
+  cudaStreamDestroy(stream);
+  return err.str();
+}
+
+}  // namespace
+
+std::string run_case(const OpCase& c, std::vector<Communicator>& comms, DataType type,
+                     std::size_t count, bool graph) {
+  std::vector<std::string> errors(comms.size());
+  on_each_rank(static_cast<int>(comms.size()), [&](int r) {
+    errors[static_cast<std::size_t>(r)] =
+        check_rank(c, comms[static_cast<std::size_t>(r)], type, count, graph);
+  });
+  for (auto& e : errors) {
+    if (!e.empty()) return e;
+  }
+  return {};
+}
+
+}  // namespace gpu_test

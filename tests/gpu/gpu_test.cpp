@@ -1,0 +1,275 @@
+// One GPU: every operation's numbers on a one-rank communicator (eager and in a replayed CUDA
+// graph), several communicators at once, registration and windows, and NCCL's own failures.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "gpu_support.hpp"
+
+using namespace ncclrt;
+using gpu_test::DeviceBuffer;
+
+namespace {
+
+std::shared_ptr<const Library> nccl() {
+  static auto lib = Library::open();
+  return lib;
+}
+
+const DataType kTypes[] = {DataType::kFloat32, DataType::kFloat64, DataType::kInt32,
+                           DataType::kInt64,   DataType::kUint8,   DataType::kInt8,
+                           DataType::kFloat16, DataType::kBfloat16};
+const std::size_t kCounts[] = {1, 1023, std::size_t{1} << 20};
+
+int thread_count() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Fills `n` floats with value(i), runs fn, returns what `out` holds.
+std::vector<float> roundtrip(float* in, float* out, std::size_t n,
+                             const std::function<float(std::size_t)>& value,
+                             const std::function<void()>& fn) {
+  std::vector<float> h(n);
+  for (std::size_t i = 0; i < n; ++i) h[i] = value(i);
+  cudaMemcpy(in, h.data(), n * sizeof(float), cudaMemcpyHostToDevice);
+  fn();
+  cudaDeviceSynchronize();
+  cudaMemcpy(h.data(), out, n * sizeof(float), cudaMemcpyDeviceToHost);
+  return h;
+}
+
+class OneGpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NCCLRT_NEED_GPUS(1);
+    CUDA_OK(cudaSetDevice(0));
+  }
+  Communicator one_rank(const Config& c = {}) {
+    return Communicator::init_rank(nccl(), 1, 0, nccl()->unique_id(), c);
+  }
+};
+
+class EveryOp : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    NCCLRT_NEED_GPUS(1);
+    CUDA_OK(cudaSetDevice(0));
+  }
+};
+
+}  // namespace
+
+TEST_P(EveryOp, NumbersOnOneRankEagerAndGraph) {
+  std::vector<Communicator> comms;
+  comms.push_back(Communicator::init_rank(nccl(), 1, 0, nccl()->unique_id()));
+  for (const auto& c : gpu_test::all_op_cases()) {
+    if (c.name != GetParam()) continue;
+    for (DataType t : kTypes) {
+      for (std::size_t count : kCounts) {
+        for (bool graph : {false, true}) {
+          EXPECT_EQ(gpu_test::run_case(c, comms, t, count, graph), "");
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Gpu, EveryOp, ::testing::ValuesIn(gpu_test::all_op_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST_F(OneGpu, ThreeCommunicatorsInterleaved) {
+  Communicator a = one_rank();
+  std::vector<Communicator> all = Communicator::init_all(nccl(), {0});
+  Communicator& b = all[0];
+  Communicator c = a.split(0, 0);
+  ASSERT_TRUE(c.valid());
+  const float two = 2, three = 3;
+  PreMulSum by2 = b.create_pre_mul_sum(&two, DataType::kFloat32, ScalarResidence::kHostImmediate);
+  PreMulSum by3 = c.create_pre_mul_sum(&three, DataType::kFloat32, ScalarResidence::kHostImmediate);
+  const std::size_t n = 4096;
+  DeviceBuffer x(n * 4), y(n * 4), z(n * 4), w(n * 4);
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreate(&s));
+  // One stream: a, then b (x2), then c (x3), chained: w = 6 x.
+  auto out = roundtrip(x.as<float>(), w.as<float>(), n, [](std::size_t i) { return float(i % 100); },
+                       [&] {
+                         for (int k = 0; k < 3; ++k) {
+                           a.all_reduce(x.as<float>(), y.as<float>(), n, ReduceOp::kSum, s);
+                           b.all_reduce(y.as<float>(), z.as<float>(), n, by2, s);
+                           c.all_reduce(z.as<float>(), w.as<float>(), n, by3, s);
+                         }
+                       });
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], 6.0f * float(i % 100)) << i;
+  // Three streams at once, one communicator each.
+  cudaStream_t ss[3];
+  for (auto& st : ss) CUDA_OK(cudaStreamCreate(&st));
+  DeviceBuffer in(n * 4), o1(n * 4), o2(n * 4), o3(n * 4);
+  roundtrip(in.as<float>(), in.as<float>(), n, [](std::size_t i) { return float(i % 50); }, [] {});
+  for (int k = 0; k < 5; ++k) {
+    a.all_reduce(in.as<float>(), o1.as<float>(), n, ReduceOp::kSum, ss[0]);
+    b.all_reduce(in.as<float>(), o2.as<float>(), n, by2, ss[1]);
+    c.all_reduce(in.as<float>(), o3.as<float>(), n, by3, ss[2]);
+  }
+  CUDA_OK(cudaDeviceSynchronize());
+  std::vector<float> h1(n), h2(n), h3(n);
+  cudaMemcpy(h1.data(), o1.ptr, n * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(h2.data(), o2.ptr, n * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(h3.data(), o3.ptr, n * 4, cudaMemcpyDeviceToHost);
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(h1[i], float(i % 50));
+    ASSERT_EQ(h2[i], 2.0f * float(i % 50));
+    ASSERT_EQ(h3[i], 3.0f * float(i % 50));
+  }
+  for (auto& st : ss) cudaStreamDestroy(st);
+  cudaStreamDestroy(s);
+}
+
+TEST_F(OneGpu, RegistrationAndWindowRoundTrip) {
+  Communicator comm = one_rank();
+  const std::size_t n = 1 << 18, bytes = n * sizeof(float);
+  NcclMemory mem = NcclMemory::allocate(nccl(), bytes);
+  ASSERT_NE(mem.get(), nullptr);
+  DeviceBuffer out(bytes);
+  {
+    Registration reg = comm.register_buffer(mem.get(), bytes);
+    EXPECT_NE(reg.handle(), nullptr);
+    Window win = comm.register_window(mem.get(), bytes, kWinCollSymmetric);
+    EXPECT_NE(win.native(), nullptr);
+    auto h = roundtrip(static_cast<float*>(mem.get()), out.as<float>(), n,
+                       [](std::size_t i) { return float(i % 1000); },
+                       [&] {
+                         comm.all_reduce(static_cast<float*>(mem.get()), out.as<float>(), n,
+                                         ReduceOp::kSum, nullptr);
+                       });
+    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(h[i], float(i % 1000));
+  }
+  // Deregistered; the communicator goes on.
+  auto h = roundtrip(static_cast<float*>(mem.get()), out.as<float>(), n,
+                     [](std::size_t i) { return float(i % 7); },
+                     [&] {
+                       comm.all_reduce(static_cast<float*>(mem.get()), out.as<float>(), n,
+                                       ReduceOp::kMax, nullptr);
+                     });
+  EXPECT_EQ(h[13], 6.0f);
+}
+
+TEST_F(OneGpu, TwoRanksOnOneGpuFailWithNcclsText) {
+  const UniqueId id = nccl()->unique_id();
+  std::string errors[2];
+  int results[2] = {0, 0};
+  gpu_test::on_each_rank(2, [&](int r) {
+    cudaSetDevice(0);
+    try {
+      Communicator::init_rank(nccl(), 2, r, id);
+      errors[r] = "succeeded";
+    } catch (const NcclError& e) {
+      errors[r] = e.what();
+      results[r] = e.result();
+    }
+  });
+  bool duplicate = false;
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_NE(errors[r], "succeeded");
+    duplicate |= errors[r].find("Duplicate GPU") != std::string::npos;
+    std::cout << "rank " << r << ": " << errors[r] << "\n";
+  }
+  EXPECT_TRUE(duplicate);
+  EXPECT_TRUE(results[0] == ncclrt::abi::ncclInvalidUsage || results[1] == ncclrt::abi::ncclInvalidUsage);
+  // The process goes on.
+  Communicator ok = one_rank();
+  EXPECT_EQ(ok.size(), 1);
+}
+
+TEST_F(OneGpu, PeerThatNeverJoinsTimesOut) {
+  // ncclGetUniqueId starts NCCL's bootstrap root thread, which waits for every rank of that id;
+  // it is NCCL's and is counted before. The init, wait and abort must leave no thread behind.
+  const UniqueId id = nccl()->unique_id();
+  const int threads_before = thread_count();
+  Config c;
+  c.timeout = std::chrono::milliseconds(2000);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    Communicator::init_rank(nccl(), 2, 0, id, c);
+    ADD_FAILURE() << "init of 2 ranks with one missing succeeded";
+  } catch (const TimeoutError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("did not complete within 2000 ms"), std::string::npos) << what;
+    EXPECT_NE(what.find("rank 0 of 2"), std::string::npos) << what;
+    EXPECT_NE(what.find("aborted"), std::string::npos) << what;
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::milliseconds(3000));
+  EXPECT_GE(took, std::chrono::milliseconds(2000));
+  // Give exiting threads a moment to be reaped, then count.
+  int threads_after = thread_count();
+  for (int i = 0; i < 50 && threads_after > threads_before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    threads_after = thread_count();
+  }
+  std::cout << "threads before " << threads_before << ", after abort " << threads_after << "\n";
+  EXPECT_LE(threads_after, threads_before);
+  Communicator next = one_rank();
+  DeviceBuffer b(64 * 4);
+  auto h = roundtrip(b.as<float>(), b.as<float>(), 64, [](std::size_t i) { return float(i); },
+                     [&] { next.all_reduce(b.as<float>(), b.as<float>(), 64, ReduceOp::kSum, nullptr); });
+  EXPECT_EQ(h[63], 63.0f);
+}
+
+TEST_F(OneGpu, FromEnvironment) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  ::setenv("NCCLRT_RANK", "0", 1);
+  ::setenv("NCCLRT_WORLD_SIZE", "1", 1);
+  ::setenv("NCCLRT_LOCAL_RANK", "0", 1);
+  ::setenv("NCCL_COMM_ID", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
+  Communicator comm = Communicator::from_environment(nccl());
+  ::unsetenv("NCCL_COMM_ID");
+  for (const char* v : {"NCCLRT_RANK", "NCCLRT_WORLD_SIZE", "NCCLRT_LOCAL_RANK"}) ::unsetenv(v);
+  EXPECT_EQ(comm.rank(), 0);
+  EXPECT_EQ(comm.size(), 1);
+  EXPECT_EQ(comm.device(), 0);
+  DeviceBuffer b(256 * 8);
+  std::vector<double> h(256, 1.5), back(256);
+  cudaMemcpy(b.ptr, h.data(), 256 * 8, cudaMemcpyHostToDevice);
+  comm.all_reduce(b.as<double>(), b.as<double>(), 256, ReduceOp::kSum, nullptr);
+  cudaDeviceSynchronize();
+  cudaMemcpy(back.data(), b.ptr, 256 * 8, cudaMemcpyDeviceToHost);
+  EXPECT_EQ(back[255], 1.5);
+}
+
+TEST_F(OneGpu, SplitNoColorShrinkFinalizeDestroy) {
+  Communicator comm = one_rank();
+  Communicator none = comm.split(kSplitNoColor, 0);
+  EXPECT_FALSE(none.valid());
+  EXPECT_THROW(comm.shrink({}), UsageError);  // nothing to exclude: NCCL refuses it too
+  Config cfg;
+  cfg.comm_name = "ncclrt-gpu-test";
+  cfg.blocking = false;  // a nonblocking communicator: creation is polled to completion
+  Communicator named = Communicator::init_rank(nccl(), 1, 0, nccl()->unique_id(), cfg);
+  named.check();
+  DeviceBuffer b(32 * 4);
+  auto h = roundtrip(b.as<float>(), b.as<float>(), 32, [](std::size_t i) { return float(i); },
+                     [&] { named.all_reduce(b.as<float>(), b.as<float>(), 32, ReduceOp::kSum, nullptr); });
+  EXPECT_EQ(h[31], 31.0f);
+  comm.finalize();
+  comm.destroy();
+  EXPECT_THROW(comm.rank(), UsageError);
+  named.finalize();
+  named.destroy();
+}
