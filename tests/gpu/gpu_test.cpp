@@ -84,7 +84,7 @@ TEST_P(EveryOp, NumbersOnOneRankEagerAndGraph) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Gpu, EveryOp, ::testing::ValuesIn(gpu_test::all_op_names()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& p) { return p.param; });
 
 TEST_F(OneGpu, ThreeCommunicatorsInterleaved) {
   Communicator a = one_rank();

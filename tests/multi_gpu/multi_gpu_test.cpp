@@ -62,7 +62,7 @@ TEST_P(MultiGpu, EveryRankInitAll) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Multi, MultiGpu, ::testing::ValuesIn(gpu_test::all_op_names()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& p) { return p.param; });
 
 TEST(MultiGpuSplit, HalvesUsedAtOnce) {
   NCCLRT_NEED_GPUS(2);
