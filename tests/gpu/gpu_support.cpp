@@ -48,9 +48,8 @@ OpCase all_reduce(const std::string& name, ReduceOp op, decltype(OpCase::input) 
                   decltype(OpCase::expected) expected) {
   return make("all_reduce_" + name, plain_send, plain_send, std::move(input), std::move(expected),
               [op](const Communicator& c, const void* s, void* r, std::size_t n, DataType t,
-                   cudaStream_t st, const PreMulSum* pm) {
-                c.all_reduce(s, r, n, t, pm ? pm->op() : op, st);
-              });
+                   cudaStream_t st,
+                   const PreMulSum* pm) { c.all_reduce(s, r, n, t, pm ? pm->op() : op, st); });
 }
 
 }  // namespace
@@ -67,15 +66,18 @@ std::vector<OpCase> all_op_cases() {
       "prod", ReduceOp::kProd,
       [](int r, int, std::size_t j, std::size_t, int it) { return r == 0 ? base(j, it) : 1.0; },
       [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
-  v.push_back(all_reduce(
-      "max", ReduceOp::kMax, sum_in,
-      [](int, int n, std::size_t j, std::size_t, int it) -> Expected { return base(j, it) + n - 1; }));
+  v.push_back(all_reduce("max", ReduceOp::kMax, sum_in,
+                         [](int, int n, std::size_t j, std::size_t, int it) -> Expected {
+                           return base(j, it) + n - 1;
+                         }));
   v.push_back(all_reduce(
       "min", ReduceOp::kMin, sum_in,
       [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
   v.push_back(all_reduce(
       "avg", ReduceOp::kAvg,
-      [](int r, int n, std::size_t j, std::size_t, int it) { return r == 0 ? n * base(j, it) : 0.0; },
+      [](int r, int n, std::size_t j, std::size_t, int it) {
+        return r == 0 ? n * base(j, it) : 0.0;
+      },
       [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
   // PreMulSum with scalar 2: run_case makes the op on each rank.
   v.push_back(all_reduce("premulsum", ReduceOp::kSum, sum_in,
@@ -91,9 +93,8 @@ std::vector<OpCase> all_op_cases() {
           return base(j, it) + (last ? n - 1 : 0);
         },
         [last](const Communicator& c, const void* s, void* r, std::size_t n, DataType t,
-               cudaStream_t st, const PreMulSum*) {
-          c.broadcast(s, r, n, t, last ? c.size() - 1 : 0, st);
-        }));
+               cudaStream_t st,
+               const PreMulSum*) { c.broadcast(s, r, n, t, last ? c.size() - 1 : 0, st); }));
   }
   v.push_back(in_place(v[v.size() - 2], zero, zero));
   v.push_back(make(
@@ -192,8 +193,8 @@ std::vector<OpCase> all_op_cases() {
 
 namespace {
 
-std::string check_rank(const OpCase& c, const Communicator& comm, DataType type,
-                       std::size_t count, bool graph) {
+std::string check_rank(const OpCase& c, const Communicator& comm, DataType type, std::size_t count,
+                       bool graph) {
   const int r = comm.rank(), n = comm.size();
   const std::size_t elem = ncclrt::size_of(type);
   const std::size_t send_n = c.send_elems(count, n), recv_n = c.recv_elems(count, n);
@@ -212,18 +213,19 @@ std::string check_rank(const OpCase& c, const Communicator& comm, DataType type,
   std::optional<PreMulSum> premul;
   if (c.name == "all_reduce_premulsum") {
     std::vector<char> scalar(elem);
-    store(type, 2.0, scalar.data());
+    store_value(type, 2.0, scalar.data());
     premul = comm.create_pre_mul_sum(scalar.data(), type, ncclrt::ScalarResidence::kHostImmediate);
   }
   std::vector<char> host(total * elem);
   auto upload = [&](int iter) {
-    for (std::size_t j = 0; j < total; ++j) store(type, kSentinel, &host[j * elem]);
+    for (std::size_t j = 0; j < total; ++j) store_value(type, kSentinel, &host[j * elem]);
     char* host_send = host.data() + (c.in_place ? send_off : 0) * elem;
-    for (std::size_t j = 0; j < send_n; ++j) store(type, c.input(r, n, j, count, iter), host_send + j * elem);
+    for (std::size_t j = 0; j < send_n; ++j)
+      store_value(type, c.input(r, n, j, count, iter), host_send + j * elem);
     // On the test's stream and waited for: a pageable cudaMemcpy may return before its DMA lands,
     // and the non-blocking stream does not order after it.
-    cudaError_t e = cudaMemcpyAsync(buf.ptr, host.data(), total * elem, cudaMemcpyHostToDevice,
-                                    stream);
+    cudaError_t e =
+        cudaMemcpyAsync(buf.ptr, host.data(), total * elem, cudaMemcpyHostToDevice, stream);
     return e == cudaSuccess ? cudaStreamSynchronize(stream) : e;
   };
   std::ostringstream err;
@@ -238,7 +240,7 @@ std::string check_rank(const OpCase& c, const Communicator& comm, DataType type,
     for (std::size_t j = 0; j < recv_n; ++j) {
       const auto want = c.expected(r, n, j, count, iter);
       if (!want) continue;
-      const double got = load(type, &out[j * elem]);
+      const double got = load_value(type, &out[j * elem]);
       if (got != *want) {
         err << c.name << " " << ncclrt::to_string(type) << " count " << count
             << (graph ? " graph" : " eager") << " iter " << iter << ": rank " << r << " of " << n

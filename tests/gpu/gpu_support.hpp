@@ -2,22 +2,23 @@
 // on N ranks (N = 1 on one GPU, N = all GPUs in the multi_gpu suite), eager and CUDA-graph.
 #pragma once
 
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
-#include <ncclrt/ncclrt.hpp>
 
 #include <cstring>
 #include <functional>
+#include <ncclrt/ncclrt.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#define CUDA_OK(expr)                                                                   \
-  do {                                                                                  \
-    cudaError_t e_ = (expr);                                                            \
-    ASSERT_EQ(e_, cudaSuccess) << #expr << ": " << cudaGetErrorString(e_);             \
+#include "host_values.hpp"
+
+#define CUDA_OK(expr)                                                      \
+  do {                                                                     \
+    cudaError_t e_ = (expr);                                               \
+    ASSERT_EQ(e_, cudaSuccess) << #expr << ": " << cudaGetErrorString(e_); \
   } while (0)
 
 namespace gpu_test {
@@ -34,14 +35,14 @@ inline int gpu_count(std::string* why) {
   return n;
 }
 
-#define NCCLRT_NEED_GPUS(k)                                                                  \
-  do {                                                                                       \
-    std::string why_;                                                                        \
-    const int have_ = ::gpu_test::gpu_count(&why_);                                          \
-    if (have_ < (k)) {                                                                       \
+#define NCCLRT_NEED_GPUS(k)                                                                       \
+  do {                                                                                            \
+    std::string why_;                                                                             \
+    const int have_ = ::gpu_test::gpu_count(&why_);                                               \
+    if (have_ < (k)) {                                                                            \
       GTEST_SKIP() << "needs " << (k) << " GPU(s), found " << have_ << (why_.empty() ? "" : "; ") \
-                   << why_;                                                                  \
-    }                                                                                        \
+                   << why_;                                                                       \
+    }                                                                                             \
   } while (0)
 
 /// Device memory, freed at scope end.
@@ -60,55 +61,9 @@ struct DeviceBuffer {
   }
 };
 
-// ---- host values of every type, as doubles (all test values are small integers: exact) ----
-
-inline void store(ncclrt::DataType t, double v, void* out) {
-  using ncclrt::DataType;
-  switch (t) {
-    case DataType::kInt8: *static_cast<int8_t*>(out) = static_cast<int8_t>(v); break;
-    case DataType::kUint8: *static_cast<uint8_t*>(out) = static_cast<uint8_t>(v); break;
-    case DataType::kInt32: *static_cast<int32_t*>(out) = static_cast<int32_t>(v); break;
-    case DataType::kUint32: *static_cast<uint32_t*>(out) = static_cast<uint32_t>(v); break;
-    case DataType::kInt64: *static_cast<int64_t*>(out) = static_cast<int64_t>(v); break;
-    case DataType::kUint64: *static_cast<uint64_t*>(out) = static_cast<uint64_t>(v); break;
-    case DataType::kFloat32: *static_cast<float*>(out) = static_cast<float>(v); break;
-    case DataType::kFloat64: *static_cast<double*>(out) = v; break;
-    case DataType::kFloat16: *static_cast<__half*>(out) = __float2half(static_cast<float>(v)); break;
-    case DataType::kBfloat16: {
-      float f = static_cast<float>(v);
-      uint32_t bits;
-      std::memcpy(&bits, &f, 4);
-      const uint16_t top = static_cast<uint16_t>(bits >> 16);
-      std::memcpy(out, &top, 2);
-      break;
-    }
-    default: std::memset(out, 0, ncclrt::size_of(t)); break;
-  }
-}
-
-inline double load(ncclrt::DataType t, const void* in) {
-  using ncclrt::DataType;
-  switch (t) {
-    case DataType::kInt8: return *static_cast<const int8_t*>(in);
-    case DataType::kUint8: return *static_cast<const uint8_t*>(in);
-    case DataType::kInt32: return *static_cast<const int32_t*>(in);
-    case DataType::kUint32: return *static_cast<const uint32_t*>(in);
-    case DataType::kInt64: return static_cast<double>(*static_cast<const int64_t*>(in));
-    case DataType::kUint64: return static_cast<double>(*static_cast<const uint64_t*>(in));
-    case DataType::kFloat32: return *static_cast<const float*>(in);
-    case DataType::kFloat64: return *static_cast<const double*>(in);
-    case DataType::kFloat16: return __half2float(*static_cast<const __half*>(in));
-    case DataType::kBfloat16: {
-      uint16_t top;
-      std::memcpy(&top, in, 2);
-      const uint32_t bits = static_cast<uint32_t>(top) << 16;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    }
-    default: return 0;
-  }
-}
+// Host values of every type (shared with `ncclrt bench`).
+using ncclrt_tool::load_value;
+using ncclrt_tool::store_value;
 
 // ---- the operations, as data: how big, what goes in, what must come out ----
 
@@ -123,8 +78,8 @@ struct OpCase {
   std::function<double(int r, int n, std::size_t j, std::size_t count, int iter)> input;
   std::function<std::optional<double>(int r, int n, std::size_t j, std::size_t count, int iter)>
       expected;
-  std::function<void(const ncclrt::Communicator&, const void*, void*, std::size_t,
-                     ncclrt::DataType, cudaStream_t, const ncclrt::PreMulSum*)>
+  std::function<void(const ncclrt::Communicator&, const void*, void*, std::size_t, ncclrt::DataType,
+                     cudaStream_t, const ncclrt::PreMulSum*)>
       issue;
 };
 

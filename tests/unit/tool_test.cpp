@@ -134,3 +134,43 @@ TEST(Tool, BadCommandsAndFlags) {
   ToolRun bad_timeout = run("probe --timeout-ms -5 /x");
   EXPECT_NE(bad_timeout.code, 0);
 }
+
+TEST(Tool, BenchRejectsBadArgumentsBeforeTouchingAGpu) {
+  struct Case {
+    const char* args;
+    const char* words;
+  } cases[] = {
+      {"bench frob", "unknown operation 'frob'"},
+      {"bench all_reduce -b 1M -e 1K", "-b (1M) is larger than -e (1K)"},
+      {"bench all_reduce -b 1X", "'1X' has an unknown unit"},
+      {"bench all_reduce -b abc", "'abc' is not a size"},
+      {"bench all_reduce -b 0", "-b must be at least 1 byte"},
+      {"bench all_reduce -b 8 -e 1K -f 1", "-f must be greater than 1"},
+      {"bench all_reduce -d quad", "unknown data type 'quad'"},
+      {"bench all_reduce -o xor", "unknown reduce op 'xor'"},
+      {"bench all_reduce -n 0", "-n must be at least 1"},
+      {"bench all_reduce -G 2 -g 2", "-G needs -g 1"},
+      {"bench all_reduce -t 0", "-g and -t must be at least 1"},
+  };
+  for (const auto& c : cases) {
+    ToolRun r = run(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    expect_has(r.out, {c.words});
+  }
+  ToolRun flag = run("bench all_reduce -c 3");
+  EXPECT_NE(flag.code, 0);
+  expect_has(flag.out, {"--check"});
+  ToolRun missing = run("bench");
+  EXPECT_NE(missing.code, 0);
+  expect_has(missing.out, {"op is required"});
+}
+
+TEST(Tool, BenchWithoutAGpuSaysSo) {
+  ToolRun r = run("bench all_reduce -b 8 -e 8");
+  if (r.code == 0) GTEST_SKIP() << "this machine has a GPU";
+  EXPECT_EQ(r.code, 1);
+  expect_has(r.out, {"ncclrt bench:"});
+  EXPECT_TRUE(r.out.find("no GPU") != std::string::npos ||
+              r.out.find("built without the CUDA toolkit") != std::string::npos)
+      << r.out;
+}

@@ -1,0 +1,752 @@
+#include "bench.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <ncclrt/ncclrt.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#ifdef NCCLRT_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "host_values.hpp"
+#endif
+
+namespace ncclrt_tool {
+
+std::size_t parse_size(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 15)
+    throw std::invalid_argument("'" + text + "' is not a size (e.g. 8, 64K, 1M, 2G)");
+  std::size_t value = std::stoull(text.substr(0, i));
+  std::string unit = text.substr(i);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+  std::size_t mult = 1;
+  if (unit == "K" || unit == "k") {
+    mult = std::size_t{1} << 10;
+  } else if (unit == "M" || unit == "m") {
+    mult = std::size_t{1} << 20;
+  } else if (unit == "G" || unit == "g") {
+    mult = std::size_t{1} << 30;
+  } else if (!unit.empty()) {
+    throw std::invalid_argument("'" + text + "' has an unknown unit (use K, M or G)");
+  }
+  if (value > SIZE_MAX / mult) throw std::invalid_argument("'" + text + "' is too large");
+  return value * mult;
+}
+
+namespace {
+
+struct Fail : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char* const kOps[] = {"all_reduce", "broadcast", "reduce",  "all_gather", "reduce_scatter",
+                            "all_to_all", "gather",    "scatter", "send_recv",  "overhead"};
+
+ncclrt::DataType parse_type(const std::string& s) {
+  using ncclrt::DataType;
+  static const std::pair<const char*, DataType> names[] = {
+      {"int8", DataType::kInt8},           {"uint8", DataType::kUint8},
+      {"int32", DataType::kInt32},         {"int", DataType::kInt32},
+      {"uint32", DataType::kUint32},       {"int64", DataType::kInt64},
+      {"uint64", DataType::kUint64},       {"half", DataType::kFloat16},
+      {"float16", DataType::kFloat16},     {"float", DataType::kFloat32},
+      {"float32", DataType::kFloat32},     {"double", DataType::kFloat64},
+      {"float64", DataType::kFloat64},     {"bfloat16", DataType::kBfloat16},
+      {"fp8_e4m3", DataType::kFloat8e4m3}, {"fp8_e5m2", DataType::kFloat8e5m2}};
+  for (auto& [name, t] : names) {
+    if (s == name) return t;
+  }
+  throw Fail("unknown data type '" + s +
+             "' (int8 uint8 int32 uint32 int64 uint64 half float double bfloat16 fp8_e4m3 "
+             "fp8_e5m2)");
+}
+
+ncclrt::ReduceOp parse_op(const std::string& s) {
+  using ncclrt::ReduceOp;
+  if (s == "sum") return ReduceOp::kSum;
+  if (s == "prod") return ReduceOp::kProd;
+  if (s == "max") return ReduceOp::kMax;
+  if (s == "min") return ReduceOp::kMin;
+  if (s == "avg") return ReduceOp::kAvg;
+  throw Fail("unknown reduce op '" + s + "' (sum prod max min avg)");
+}
+
+std::vector<std::size_t> sizes_of(const BenchArgs& a) {
+  const std::size_t lo = parse_size(a.min_bytes), hi = parse_size(a.max_bytes);
+  if (lo == 0) throw Fail("-b must be at least 1 byte");
+  if (lo > hi) throw Fail("-b (" + a.min_bytes + ") is larger than -e (" + a.max_bytes + ")");
+  std::vector<std::size_t> v;
+  if (a.step_factor > 0) {
+    if (a.step_factor <= 1) throw Fail("-f must be greater than 1");
+    for (double s = double(lo); s <= double(hi) * 1.0000001; s *= a.step_factor) {
+      v.push_back(static_cast<std::size_t>(s));
+    }
+  } else {
+    const std::size_t step = parse_size(a.step_bytes);
+    if (step == 0) throw Fail("-i must be at least 1 byte");
+    for (std::size_t s = lo; s <= hi; s += step) {
+      v.push_back(s);
+      if (s > SIZE_MAX - step) break;
+    }
+  }
+  return v;
+}
+
+// Everything that can be wrong with the arguments, before any GPU work.
+void validate(const BenchArgs& a) {
+  if (std::find(std::begin(kOps), std::end(kOps), a.op) == std::end(kOps)) {
+    std::string all;
+    for (const char* o : kOps) all += std::string(" ") + o;
+    throw Fail("unknown operation '" + a.op + "'; one of:" + all);
+  }
+  parse_type(a.type);
+  parse_op(a.redop);
+  if (a.op != "overhead") sizes_of(a);
+  if (a.iters < 1) throw Fail("-n must be at least 1");
+  if (a.warmup < 0 || a.graph < 0 || a.timeout < 0) throw Fail("-w, -G and -T cannot be negative");
+  if (a.gpus < 1 || a.threads < 1) throw Fail("-g and -t must be at least 1");
+  if (a.graph > 0 && a.gpus != 1) throw Fail("-G needs -g 1 (one GPU per thread)");
+}
+
+int run_on_gpus(const BenchArgs& args);
+
+}  // namespace
+
+int run_bench(const BenchArgs& args) {
+  try {
+    validate(args);
+  } catch (const std::exception& e) {
+    std::cerr << "ncclrt bench: " << e.what() << "\n";
+    return 2;
+  }
+  return run_on_gpus(args);
+}
+
+#ifndef NCCLRT_HAVE_CUDA
+
+namespace {
+int run_on_gpus(const BenchArgs&) {
+  std::cerr << "ncclrt bench: this ncclrt was built without the CUDA toolkit; rebuild where CMake "
+               "finds CUDA to measure\n";
+  return 1;
+}
+}  // namespace
+
+#else
+
+namespace {
+
+using ncclrt::Communicator;
+using ncclrt::DataType;
+using ncclrt::ReduceOp;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+void cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw Fail(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+// ---- what each operation moves, and what it must produce ----
+
+double base(std::size_t j) { return static_cast<double>(j % 7) + 1; }
+
+struct OpSpec {
+  std::string name;
+  double bus_factor;  // busbw = algbw * factor
+  bool divided;       // the row's size is split across ranks (count per rank = total / n)
+  bool in_place;      // NCCL allows an in-place form
+  bool reduces;       // takes a reduce op
+  bool rooted;        // takes a root
+  std::size_t send_mult, recv_mult;          // buffer sizes in units of the per-rank count
+  std::size_t send_off_rank, recv_off_rank;  // in place: offsets in per-rank counts times rank
+};
+
+OpSpec spec_of(const std::string& op, int n) {
+  const double ring = n > 1 ? double(n - 1) / n : 0.0;
+  const auto un = static_cast<std::size_t>(n);
+  if (op == "all_reduce") return {op, 2 * ring, false, true, true, false, 1, 1, 0, 0};
+  if (op == "broadcast") return {op, 1, false, true, false, true, 1, 1, 0, 0};
+  if (op == "reduce") return {op, 1, false, true, true, true, 1, 1, 0, 0};
+  if (op == "all_gather") return {op, ring, true, true, false, false, 1, un, 1, 0};
+  if (op == "reduce_scatter") return {op, ring, true, true, true, false, un, 1, 0, 1};
+  if (op == "all_to_all") return {op, ring, true, false, false, false, un, un, 0, 0};
+  if (op == "gather") return {op, ring, true, false, false, true, 1, un, 0, 0};
+  if (op == "scatter") return {op, ring, true, false, false, true, un, 1, 0, 0};
+  return {"send_recv", 1, false, false, false, false, 1, 1, 0, 0};
+}
+
+// Input element j of rank r's send buffer (count = per-rank count).
+double input_of(const OpSpec& s, ReduceOp op, int r, int n, std::size_t j, std::size_t count) {
+  if (s.name == "all_to_all") return base(j % count) + r + 2.0 * double(j / count);
+  if (s.name == "scatter") return base(j % count) + double(j / count);
+  if (s.reduces && op == ReduceOp::kProd) return r == 0 ? base(j) : 1.0;
+  if (s.reduces && op == ReduceOp::kAvg) return r == 0 ? n * base(j) : 0.0;
+  return base(j) + r;
+}
+
+// Expected recv element j of rank r, or a negative number when it is not checked.
+double expected_of(const OpSpec& s, ReduceOp op, int r, int n, int root, std::size_t j,
+                   std::size_t count) {
+  auto reduced = [&](std::size_t k) {
+    switch (op) {
+      case ReduceOp::kSum:
+        return n * base(k) + n * (n - 1) / 2.0;
+      case ReduceOp::kMax:
+        return base(k) + n - 1;
+      default:  // min, prod and avg inputs are built so the result is base
+        return base(k);
+    }
+  };
+  if (s.name == "all_reduce") return reduced(j);
+  if (s.name == "reduce") return r == root ? reduced(j) : -1;
+  if (s.name == "reduce_scatter") return reduced(static_cast<std::size_t>(r) * count + j);
+  if (s.name == "broadcast") return base(j) + root;
+  if (s.name == "all_gather") return base(j % count) + double(j / count);
+  if (s.name == "all_to_all") return base(j % count) + double(j / count) + 2.0 * r;
+  if (s.name == "gather") return r == root ? base(j % count) + double(j / count) : -1;
+  if (s.name == "scatter") return base(j) + r;
+  return base(j) + (r - 1 + n) % n;  // send_recv ring
+}
+
+struct Rank {
+  Communicator* comm = nullptr;
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  void* send = nullptr;
+  void* recv = nullptr;
+};
+
+// One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
+void issue(const OpSpec& s, const Rank& k, const void* send, void* recv, std::size_t count,
+           DataType t, ReduceOp op, int root, bool direct) {
+  const Communicator& c = *k.comm;
+  if (direct) {
+    const auto& fn = c.library()->raw();
+    const auto dt = static_cast<ncclrt::abi::ncclDataType_t>(t);
+    const auto ro = static_cast<ncclrt::abi::ncclRedOp_t>(op);
+    ncclrt::abi::ncclResult_t r = ncclrt::abi::ncclInvalidUsage;
+    if (s.name == "all_reduce")
+      r = fn.ncclAllReduce(send, recv, count, dt, ro, c.native(), k.stream);
+    if (s.name == "all_gather") r = fn.ncclAllGather(send, recv, count, dt, c.native(), k.stream);
+    if (s.name == "reduce_scatter") {
+      r = fn.ncclReduceScatter(send, recv, count, dt, ro, c.native(), k.stream);
+    }
+    if (s.name == "all_to_all" && fn.ncclAlltoAll) {
+      r = fn.ncclAlltoAll(send, recv, count, dt, c.native(), k.stream);
+    }
+    if (s.name == "broadcast")
+      r = fn.ncclBroadcast(send, recv, count, dt, root, c.native(), k.stream);
+    if (s.name == "reduce")
+      r = fn.ncclReduce(send, recv, count, dt, ro, root, c.native(), k.stream);
+    if (r != ncclrt::abi::ncclSuccess) throw Fail("direct " + s.name + " failed or unsupported");
+    return;
+  }
+  if (s.name == "all_reduce") return c.all_reduce(send, recv, count, t, op, k.stream);
+  if (s.name == "broadcast") return c.broadcast(send, recv, count, t, root, k.stream);
+  if (s.name == "reduce") return c.reduce(send, recv, count, t, op, root, k.stream);
+  if (s.name == "all_gather") return c.all_gather(send, recv, count, t, k.stream);
+  if (s.name == "reduce_scatter") return c.reduce_scatter(send, recv, count, t, op, k.stream);
+  if (s.name == "all_to_all") return c.all_to_all(send, recv, count, t, k.stream);
+  if (s.name == "gather") return c.gather(send, recv, count, t, root, k.stream);
+  if (s.name == "scatter") return c.scatter(send, recv, count, t, root, k.stream);
+  ncclrt::Group g(*c.library());
+  c.send(send, count, t, (c.rank() + 1) % c.size(), k.stream);
+  c.recv(recv, count, t, (c.rank() - 1 + c.size()) % c.size(), k.stream);
+  g.end();
+}
+
+// A reusable barrier for the bench threads (std::barrier is C++20).
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void wait() {
+    std::unique_lock<std::mutex> lock(m_);
+    const int gen = gen_;
+    if (++count_ == n_) {
+      count_ = 0;
+      ++gen_;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lock, [&] { return gen != gen_; });
+    }
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int n_, count_ = 0, gen_ = 0;
+};
+
+struct Setup {
+  BenchArgs args;
+  std::shared_ptr<const ncclrt::Library> lib;
+  std::vector<Communicator> comms;
+  std::vector<Rank> ranks;
+  DataType type = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  std::chrono::seconds timeout{0};
+};
+
+// Waits for a stream, within the -T deadline: on expiry every communicator is aborted.
+void wait_stream(Setup& su, const Rank& k) {
+  if (su.timeout.count() == 0) {
+    cuda(cudaStreamSynchronize(k.stream), "cudaStreamSynchronize");
+    return;
+  }
+  const auto deadline = Clock::now() + su.timeout;
+  for (;;) {
+    const cudaError_t e = cudaStreamQuery(k.stream);
+    if (e == cudaSuccess) return;
+    if (e != cudaErrorNotReady) cuda(e, "cudaStreamQuery");
+    if (Clock::now() > deadline) {
+      for (auto& c : su.comms) c.abort();
+      throw Fail("timed out after " + std::to_string(su.timeout.count()) +
+                 " s (-T); the communicators were aborted");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+struct Timing {
+  double us = 0;
+  long wrong = 0;
+};
+
+// Times `iters` calls on every rank (one thread per -t, -g ranks each), eagerly or as a graph
+// launched -G times, then checks one call's results.
+Timing measure(Setup& su, const OpSpec& s, std::size_t count, bool in_place, bool direct) {
+  const auto& a = su.args;
+  const std::size_t elem = ncclrt::size_of(su.type);
+  const int n = static_cast<int>(su.ranks.size());
+  const int root = a.root;
+  std::vector<double> seconds(static_cast<std::size_t>(a.threads), 0);
+  std::vector<long> wrong(static_cast<std::size_t>(n), 0);
+  std::vector<std::string> errors(static_cast<std::size_t>(a.threads));
+  Barrier barrier(a.threads);
+  auto pointers = [&](const Rank& k) {
+    const int r = k.comm->rank();
+    char* recv = static_cast<char*>(k.recv);
+    if (!in_place) return std::pair<const void*, void*>(k.send, recv);
+    return std::pair<const void*, void*>(
+        recv + s.send_off_rank * static_cast<std::size_t>(r) * count * elem,
+        recv + s.recv_off_rank * static_cast<std::size_t>(r) * count * elem);
+  };
+  auto run_all = [&](int t) {
+    std::optional<ncclrt::Group> group;  // one thread driving several GPUs groups its calls
+    if (a.gpus > 1) group.emplace(*su.lib);
+    for (int g = 0; g < a.gpus; ++g) {
+      const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
+      auto [snd, rcv] = pointers(k);
+      issue(s, k, snd, rcv, count, su.type, su.op, root, direct);
+    }
+    if (group) group->end();
+  };
+  auto sync_all = [&](int t) {
+    for (int g = 0; g < a.gpus; ++g)
+      wait_stream(su, su.ranks[static_cast<std::size_t>(t * a.gpus + g)]);
+  };
+  auto body = [&](int t) {
+    try {
+      cuda(cudaSetDevice(su.ranks[static_cast<std::size_t>(t * a.gpus)].device), "cudaSetDevice");
+      for (int w = 0; w < a.warmup; ++w) run_all(t);
+      sync_all(t);
+      barrier.wait();
+      if (a.graph > 0) {
+        const Rank& k = su.ranks[static_cast<std::size_t>(t)];
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        cuda(cudaStreamBeginCapture(k.stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+        for (int i = 0; i < a.iters; ++i) run_all(t);
+        cuda(cudaStreamEndCapture(k.stream, &graph), "end capture");
+        cuda(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+        cuda(cudaGraphLaunch(exec, k.stream), "cudaGraphLaunch");  // warm the graph up
+        sync_all(t);
+        barrier.wait();
+        const auto t0 = Clock::now();
+        for (int l = 0; l < a.graph; ++l) cuda(cudaGraphLaunch(exec, k.stream), "cudaGraphLaunch");
+        sync_all(t);
+        seconds[static_cast<std::size_t>(t)] =
+            std::chrono::duration<double>(Clock::now() - t0).count() / (double(a.iters) * a.graph);
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(graph);
+      } else {
+        const auto t0 = Clock::now();
+        for (int i = 0; i < a.iters; ++i) run_all(t);
+        sync_all(t);
+        seconds[static_cast<std::size_t>(t)] =
+            std::chrono::duration<double>(Clock::now() - t0).count() / a.iters;
+      }
+      barrier.wait();
+      if (a.check) {
+        for (int g = 0; g < a.gpus; ++g) {
+          const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
+          const int r = k.comm->rank();
+          const std::size_t send_n = s.send_mult * count, recv_n = s.recv_mult * count;
+          std::vector<char> host(std::max(send_n, recv_n) * elem);
+          for (std::size_t j = 0; j < send_n; ++j) {
+            store_value(su.type, input_of(s, su.op, r, n, j, count), &host[j * elem]);
+          }
+          auto [snd, rcv] = pointers(k);
+          cuda(cudaMemcpyAsync(const_cast<void*>(snd), host.data(), send_n * elem,
+                               cudaMemcpyHostToDevice, k.stream),
+               "upload");
+          wait_stream(su, k);
+        }
+        barrier.wait();
+        run_all(t);
+        sync_all(t);
+        for (int g = 0; g < a.gpus; ++g) {
+          const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
+          const int r = k.comm->rank();
+          const std::size_t recv_n = s.recv_mult * count;
+          std::vector<char> host(recv_n * elem);
+          auto [snd, rcv] = pointers(k);
+          (void)snd;
+          cuda(cudaMemcpy(host.data(), rcv, recv_n * elem, cudaMemcpyDeviceToHost), "readback");
+          for (std::size_t j = 0; j < recv_n; ++j) {
+            const double want = expected_of(s, su.op, r, n, root, j, count);
+            if (want >= 0 && load_value(su.type, &host[j * elem]) != want) {
+              ++wrong[static_cast<std::size_t>(r)];
+            }
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      errors[static_cast<std::size_t>(t)] = e.what();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < a.threads; ++t) threads.emplace_back(body, t);
+  for (auto& th : threads) th.join();
+  for (auto& e : errors) {
+    if (!e.empty()) throw Fail(e);
+  }
+  Timing out;
+  out.us = *std::max_element(seconds.begin(), seconds.end()) * 1e6;
+  for (long w : wrong) out.wrong += w;
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+void progress(std::size_t i, std::size_t total, std::size_t bytes) {
+  if (!::isatty(STDERR_FILENO)) return;
+  std::fprintf(stderr, "\r  [%zu/%zu] %zu bytes...   ", i + 1, total, bytes);
+  if (i + 1 == total) std::fprintf(stderr, "\r%60s\r", "");
+  std::fflush(stderr);
+}
+
+json header_json(const Setup& su) {
+  json h;
+  h["nccl"] = {{"version", su.lib->version().str()},
+               {"path", su.lib->path()},
+               {"found_by", ncclrt::to_string(su.lib->found_by())}};
+  h["devices"] = json::array();
+  for (const auto& k : su.ranks) {
+    cudaDeviceProp p{};
+    cudaGetDeviceProperties(&p, k.device);
+    h["devices"].push_back({{"rank", k.comm->rank()}, {"device", k.device}, {"name", p.name}});
+  }
+  return h;
+}
+
+void print_header(const Setup& su, const json& h) {
+  const auto& a = su.args;
+  std::printf(
+      "# ncclrt bench %s: nThread %d nGpus %d minBytes %s maxBytes %s step: %s warmup "
+      "iters: %d iters: %d validation: %d graph: %d\n#\n# Using devices\n",
+      a.op.c_str(), a.threads, a.gpus, a.min_bytes.c_str(), a.max_bytes.c_str(),
+      a.step_factor > 0 ? (fmt("%g", a.step_factor) + "(factor)").c_str()
+                        : (a.step_bytes + "(bytes)").c_str(),
+      a.warmup, a.iters, a.check, a.graph);
+  for (const auto& d : h["devices"]) {
+    std::printf("#  Rank %2d device %2d %s\n", d["rank"].get<int>(), d["device"].get<int>(),
+                d["name"].get<std::string>().c_str());
+  }
+  std::printf("# NCCL %s from %s (found by %s)\n#\n", su.lib->version().str().c_str(),
+              su.lib->path().c_str(), ncclrt::to_string(su.lib->found_by()));
+}
+
+int run_sweep(Setup& su) {
+  const auto& a = su.args;
+  const int n = static_cast<int>(su.ranks.size());
+  const OpSpec s = spec_of(a.op, n);
+  if (s.rooted && (a.root < 0 || a.root >= n)) {
+    throw Fail("-r " + std::to_string(a.root) + " is outside 0.." + std::to_string(n - 1));
+  }
+  if (a.direct && (a.op == "gather" || a.op == "scatter" || a.op == "send_recv")) {
+    throw Fail("--direct compares single NCCL calls; " + a.op + " has none on this path");
+  }
+  const auto sizes = sizes_of(a);
+  const std::size_t elem = ncclrt::size_of(su.type);
+  // Buffers for the largest size.
+  const std::size_t max_count = std::max<std::size_t>(1, sizes.back() / elem / (s.divided ? n : 1));
+  for (auto& k : su.ranks) {
+    cuda(cudaSetDevice(k.device), "cudaSetDevice");
+    cuda(cudaMalloc(&k.send, s.send_mult * max_count * elem), "cudaMalloc");
+    cuda(cudaMalloc(&k.recv, s.recv_mult * max_count * elem), "cudaMalloc");
+    cuda(cudaMemset(k.send, 0, s.send_mult * max_count * elem), "cudaMemset");
+  }
+  json out = header_json(su);
+  print_header(su, out);
+  out["op"] = a.op;
+  out["nranks"] = n;
+  out["graph_launches"] = a.graph;
+  out["results"] = json::array();
+  const char* second = a.direct ? "direct NCCL call" : "in-place";
+  std::printf("# %52s %-33s %s\n", "", "out-of-place (ncclrt)", second);
+  std::printf("# %10s %12s %8s %6s %6s %8s %7s %7s %6s %8s %7s %7s %6s\n", "size", "count", "type",
+              "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw",
+              a.direct ? "ratio" : "#wrong");
+  std::printf("# %10s %12s %8s %6s %6s %8s %7s %7s %6s %8s %7s %7s %6s\n", "(B)", "(elements)", "",
+              "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
+  long total_wrong = 0;
+  double bus_sum = 0;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    progress(i, sizes.size(), sizes[i]);
+    std::size_t total = sizes[i] / elem;
+    if (s.divided) total = total / static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
+    const std::size_t count = s.divided ? total / static_cast<std::size_t>(n) : total;
+    const std::size_t bytes = total * elem;
+    if (count == 0) continue;
+    auto row = [&](const Timing& t) {
+      const double algbw = t.us > 0 ? double(bytes) / 1e3 / t.us : 0;
+      return json{{"time_us", t.us},
+                  {"algbw", algbw},
+                  {"busbw", algbw * s.bus_factor},
+                  {"wrong", a.check ? json(t.wrong) : json(nullptr)}};
+    };
+    Timing oop = measure(su, s, count, false, false);
+    json r{{"size", bytes},
+           {"count", total},
+           {"type", ncclrt::to_string(su.type)},
+           {"redop", s.reduces ? a.redop : "none"},
+           {"root", s.rooted ? a.root : -1},
+           {"out_of_place", row(oop)}};
+    total_wrong += oop.wrong;
+    bus_sum += r["out_of_place"]["busbw"].get<double>();
+    std::string tail;
+    if (a.direct) {
+      // Interleaved: ncclrt, direct, ncclrt, direct; the better of each.
+      Timing d = measure(su, s, count, false, true);
+      Timing o2 = measure(su, s, count, false, false);
+      Timing d2 = measure(su, s, count, false, true);
+      if (o2.us < oop.us) r["out_of_place"] = row(o2);
+      if (d2.us < d.us) d = d2;
+      r["direct"] = row(d);
+      r["busbw_ratio"] = r["out_of_place"]["busbw"].get<double>() /
+                         std::max(1e-12, r["direct"]["busbw"].get<double>());
+      tail = fmt("%8.2f", d.us) + " " + fmt("%7.2f", r["direct"]["algbw"].get<double>()) + " " +
+             fmt("%7.2f", r["direct"]["busbw"].get<double>()) + " " +
+             fmt("%6.3f", r["busbw_ratio"].get<double>());
+    } else if (s.in_place) {
+      Timing ip = measure(su, s, count, true, false);
+      total_wrong += ip.wrong;
+      r["in_place"] = row(ip);
+      tail = fmt("%8.2f", ip.us) + " " + fmt("%7.2f", r["in_place"]["algbw"].get<double>()) + " " +
+             fmt("%7.2f", r["in_place"]["busbw"].get<double>()) + " " +
+             (a.check ? std::to_string(ip.wrong) : std::string("N/A"));
+    } else {
+      tail = "     N/A     N/A     N/A    N/A";
+    }
+    const json& o = r["out_of_place"];
+    std::printf("  %10zu %12zu %8s %6s %6d %8.2f %7.2f %7.2f %6s %s\n", bytes, total,
+                ncclrt::to_string(su.type), s.reduces ? a.redop.c_str() : "none",
+                s.rooted ? a.root : -1, o["time_us"].get<double>(), o["algbw"].get<double>(),
+                o["busbw"].get<double>(),
+                a.check ? std::to_string(o["wrong"].get<long>()).c_str() : "N/A", tail.c_str());
+    std::fflush(stdout);
+    out["results"].push_back(r);
+  }
+  std::printf("# Out of bounds values : %ld %s\n", total_wrong, total_wrong ? "FAILED" : "OK");
+  std::printf("# Avg bus bandwidth    : %g\n#\n",
+              sizes.empty() ? 0 : bus_sum / double(sizes.size()));
+  if (!a.json.empty()) {
+    std::ofstream f(a.json);
+    f << out.dump(2) << "\n";
+    if (!f) throw Fail("cannot write " + a.json);
+  }
+  for (auto& k : su.ranks) {
+    cudaFree(k.send);
+    cudaFree(k.recv);
+  }
+  return total_wrong ? 1 : 0;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Host time per all_reduce call through ncclrt and through the same NCCL function pointer,
+// interleaved batch by batch; then GPU time per op eagerly and in a replayed graph.
+int run_overhead(Setup& su) {
+  const auto& a = su.args;
+  Rank& k = su.ranks.front();
+  const Communicator& c = *k.comm;
+  const auto fn = c.library()->raw().ncclAllReduce;
+  const auto native = c.native();
+  const int batch = std::max(1, a.iters);
+  json out = header_json(su);
+  print_header(su, out);
+  out["op"] = "overhead";
+  out["rows"] = json::array();
+  std::printf(
+      "# host time per call: median of %d interleaved batches of %d calls; GPU time per "
+      "op: events over %d ops\n",
+      a.rounds, batch, batch);
+  std::printf("# %10s %-8s %12s %12s %14s %14s\n", "size", "path", "host us/call", "min us/call",
+              "eager us/op", "graph us/op");
+  for (std::size_t bytes : {std::size_t{1024}, std::size_t{1} << 20}) {
+    const std::size_t count = bytes / sizeof(float);
+    void *in, *outp;
+    cuda(cudaMalloc(&in, bytes), "cudaMalloc");
+    cuda(cudaMalloc(&outp, bytes), "cudaMalloc");
+    auto call = [&](bool direct) {
+      if (direct) {
+        if (fn(in, outp, count, ncclrt::abi::ncclFloat32, ncclrt::abi::ncclSum, native, k.stream) !=
+            ncclrt::abi::ncclSuccess) {
+          throw Fail("direct ncclAllReduce failed");
+        }
+      } else {
+        c.all_reduce(static_cast<const float*>(in), static_cast<float*>(outp), count,
+                     ReduceOp::kSum, k.stream);
+      }
+    };
+    for (int w = 0; w < 3 * batch; ++w) call(w % 2 == 0);
+    cuda(cudaStreamSynchronize(k.stream), "sync");
+    std::vector<double> host[2];
+    for (int round = 0; round < a.rounds; ++round) {
+      for (int j = 0; j < 2; ++j) {
+        const bool direct = ((round + j) % 2) == 1;  // alternate which goes first
+        const auto t0 = Clock::now();
+        for (int i = 0; i < batch; ++i) call(direct);
+        const auto t1 = Clock::now();
+        host[direct].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / batch);
+        cuda(cudaStreamSynchronize(k.stream), "sync");
+      }
+    }
+    double eager[2], graph[2];
+    cudaEvent_t e0, e1;
+    cuda(cudaEventCreate(&e0), "event");
+    cuda(cudaEventCreate(&e1), "event");
+    for (int direct = 0; direct < 2; ++direct) {
+      float ms = 0;
+      cuda(cudaEventRecord(e0, k.stream), "record");
+      for (int i = 0; i < batch; ++i) call(direct);
+      cuda(cudaEventRecord(e1, k.stream), "record");
+      cuda(cudaEventSynchronize(e1), "sync");
+      cuda(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
+      eager[direct] = ms * 1e3 / batch;
+      cudaGraph_t g;
+      cudaGraphExec_t exec;
+      cuda(cudaStreamBeginCapture(k.stream, cudaStreamCaptureModeThreadLocal), "capture");
+      for (int i = 0; i < batch; ++i) call(direct);
+      cuda(cudaStreamEndCapture(k.stream, &g), "capture");
+      cuda(cudaGraphInstantiate(&exec, g, 0), "instantiate");
+      cuda(cudaGraphLaunch(exec, k.stream), "launch");
+      const int launches = 10;
+      cuda(cudaEventRecord(e0, k.stream), "record");
+      for (int l = 0; l < launches; ++l) cuda(cudaGraphLaunch(exec, k.stream), "launch");
+      cuda(cudaEventRecord(e1, k.stream), "record");
+      cuda(cudaEventSynchronize(e1), "sync");
+      cuda(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
+      graph[direct] = ms * 1e3 / (batch * launches);
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(g);
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    json row{{"size", bytes}};
+    for (int direct = 0; direct < 2; ++direct) {
+      const char* path = direct ? "direct" : "ncclrt";
+      const double med = median(host[direct]);
+      const double mn = *std::min_element(host[direct].begin(), host[direct].end());
+      row[path] = {{"host_us_per_call", med},
+                   {"host_us_min", mn},
+                   {"eager_us_per_op", eager[direct]},
+                   {"graph_us_per_op", graph[direct]}};
+      std::printf("  %10zu %-8s %12.3f %12.3f %14.3f %14.3f\n", bytes, path, med, mn, eager[direct],
+                  graph[direct]);
+    }
+    const double ratio = row["ncclrt"]["host_us_per_call"].get<double>() /
+                         row["direct"]["host_us_per_call"].get<double>();
+    const double gratio = graph[0] / graph[1];
+    row["host_ratio"] = ratio;
+    row["graph_ratio"] = gratio;
+    std::printf("  %10zu ratio ncclrt/direct: host %.4f, graph %.4f\n", bytes, ratio, gratio);
+    out["rows"].push_back(row);
+    cudaFree(in);
+    cudaFree(outp);
+  }
+  if (!a.json.empty()) {
+    std::ofstream f(a.json);
+    f << out.dump(2) << "\n";
+    if (!f) throw Fail("cannot write " + a.json);
+  }
+  return 0;
+}
+
+int run_on_gpus(const BenchArgs& args) {
+  try {
+    Setup su;
+    su.args = args;
+    su.type = parse_type(args.type);
+    su.op = parse_op(args.redop);
+    su.timeout = std::chrono::seconds(args.timeout);
+    int have = 0;
+    if (cudaError_t e = cudaGetDeviceCount(&have); e != cudaSuccess || have == 0) {
+      throw Fail(std::string("no GPU: ") +
+                 (e != cudaSuccess ? cudaGetErrorString(e) : "none visible"));
+    }
+    const int n = args.threads * args.gpus;
+    if (n > have) {
+      throw Fail("-t " + std::to_string(args.threads) + " x -g " + std::to_string(args.gpus) +
+                 " needs " + std::to_string(n) + " GPUs; " + std::to_string(have) + " visible");
+    }
+    ncclrt::LoadOptions o;
+    o.path = args.nccl_lib;
+    su.lib = ncclrt::Library::open(o);
+    std::vector<int> devices;
+    for (int d = 0; d < n; ++d) devices.push_back(d);
+    su.comms = Communicator::init_all(su.lib, devices);
+    for (int d = 0; d < n; ++d) {
+      Rank k;
+      k.comm = &su.comms[static_cast<std::size_t>(d)];
+      k.device = d;
+      cuda(cudaSetDevice(d), "cudaSetDevice");
+      cuda(cudaStreamCreateWithFlags(&k.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+      su.ranks.push_back(k);
+    }
+    return args.op == "overhead" ? run_overhead(su) : run_sweep(su);
+  } catch (const std::exception& e) {
+    std::cerr << "ncclrt bench: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+#endif  // NCCLRT_HAVE_CUDA
+
+}  // namespace ncclrt_tool
