@@ -35,6 +35,8 @@ def main():
         for mode in ("out_of_place", "in_place", "direct"):
             if not all(mode in r for r in results):
                 continue
+            if mode == "in_place" and data.get("nranks", 1) == 1:
+                continue  # NCCL skips an in-place collective on one rank: nothing to plot
             name = f"{label} {mode.replace('_', '-')}"
             metric = "busbw" if data.get("nranks", 1) > 1 else "algbw"
             bw.plot(sizes, [r[mode][metric] for r in results], marker=".", label=name)
@@ -46,6 +48,7 @@ def main():
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     tm.set_yscale("log")
+    bw.set_yscale("log")
     tm.set_ylabel("time per operation (us)")
     fig.suptitle(title or "ncclrt bench")
     fig.tight_layout()
