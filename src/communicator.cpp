@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <thread>
 
 #include "cuda_driver.hpp"
+#include "handles.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/error.hpp"
@@ -18,17 +20,16 @@ namespace ncclrt {
 
 namespace detail {
 
-// What handles (PreMulSum, Registration, Window) need of their communicator, and whether it
-// still exists: NCCL frees a communicator's ops and registrations with it.
-struct HandleState {
-  std::shared_ptr<const Library> lib;
-  abi::ncclComm_t comm = nullptr;
-  bool alive = true;
-};
-
 namespace {
 
 std::atomic<bool> g_exiting{false};
+
+std::chrono::milliseconds abort_timeout() {
+  const char* v = std::getenv("NCCLRT_ABORT_TIMEOUT_MS");
+  char* end = nullptr;
+  const long ms = v ? std::strtol(v, &end, 10) : 0;
+  return std::chrono::milliseconds(v && end && *end == '\0' && ms > 0 ? ms : 10000);
+}
 
 // At process exit NCCL and the CUDA runtime may already be torn down: destructors then make no
 // NCCL call (the operating system reclaims everything).
@@ -127,6 +128,38 @@ std::string rank_text(int rank, int nranks) {
 
 }  // namespace
 
+bool process_exiting() noexcept { return g_exiting.load(); }
+
+bool bounded_abort(const Library& lib, abi::ncclComm_t comm) noexcept {
+  const auto fn = lib.raw().ncclCommAbort ? lib.raw().ncclCommAbort : lib.raw().ncclCommDestroy;
+  try {
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    // The library is kept alive by the thread: it may outlive this call if NCCL hangs.
+    std::thread([fn, comm, done, keep = lib.shared_from_this()] {
+      fn(comm);
+      done->set_value();
+    }).detach();
+    if (finished.wait_for(abort_timeout()) == std::future_status::ready) return true;
+    log(LogLevel::kError, "ncclCommAbort did not return within " +
+                              std::to_string(abort_timeout().count()) +
+                              " ms; ncclrt goes on without waiting for it");
+    return false;
+  } catch (...) {
+    fn(comm);  // no thread could be made: call it here
+    return true;
+  }
+}
+
+void abort_with_reason(HandleState& hs, std::exception_ptr reason) noexcept {
+  std::lock_guard<std::mutex> lock(hs.mutex);
+  if (!hs.alive || hs.poisoned.load()) return;
+  hs.reason = std::move(reason);
+  hs.poisoned.store(true);
+  if (!g_exiting.load()) bounded_abort(*hs.lib, hs.comm);
+  hs.alive = false;
+}
+
 abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
   abi::ncclConfig_t cfg;
   std::memset(&cfg, 0, sizeof cfg);
@@ -179,6 +212,11 @@ namespace {
 template <class Start>
 abi::ncclComm_t create_comm(const Library& lib, const Config& config, const char* call,
                             const std::string& where, bool& nonblocking, Start&& start) {
+  if (detail::capture_forbids_sync()) {
+    throw UsageError(std::string(call) + " while a CUDA graph is being captured: creating a "
+                     "communicator synchronizes and would invalidate the capture. Create it "
+                     "before cudaStreamBeginCapture");
+  }
   abi::ncclConfig_t cfg = detail::make_config(lib, config);
   if (config.timeout) {
     lib.require(Function::ncclCommGetAsyncError);
@@ -224,10 +262,15 @@ const char* state_text(int state) {
 }  // namespace
 
 Communicator::Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t comm,
-                           bool nonblocking)
-    : lib_(std::move(lib)), fn_(&lib_->raw()), comm_(comm), nonblocking_(nonblocking) {
+                           bool nonblocking, std::optional<std::chrono::milliseconds> timeout)
+    : lib_(std::move(lib)),
+      fn_(&lib_->raw()),
+      comm_(comm),
+      timeout_(timeout),
+      nonblocking_(nonblocking) {
   detail::note_exit_once();
   handles_ = std::make_shared<detail::HandleState>();
+  hs_ = handles_.get();
   handles_->lib = lib_;
   handles_->comm = comm_;
   state_ = State::kLive;
@@ -247,6 +290,7 @@ Communicator::Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t c
     type_mask_ |= 1u << static_cast<int>(DataType::kFloat8e5m2);
   }
   has_avg_ = lib_->has(Feature::avg);
+  handles_->where = detail::rank_text(rank_, size_) + " on GPU " + std::to_string(device_);
 }
 
 Communicator::Communicator(Communicator&& o) noexcept { *this = std::move(o); }
@@ -258,6 +302,8 @@ Communicator& Communicator::operator=(Communicator&& o) noexcept {
   fn_ = o.fn_;
   comm_ = o.comm_;
   handles_ = std::move(o.handles_);
+  hs_ = o.hs_;
+  timeout_ = o.timeout_;
   rank_ = o.rank_;
   size_ = o.size_;
   device_ = o.device_;
@@ -267,6 +313,7 @@ Communicator& Communicator::operator=(Communicator&& o) noexcept {
   state_ = o.state_;
   o.fn_ = nullptr;
   o.comm_ = nullptr;
+  o.hs_ = nullptr;
   o.state_ = State::kMovedFrom;
   return *this;
 }
@@ -276,23 +323,28 @@ Communicator::~Communicator() { release(State::kAborted); }
 // Ends the NCCL communicator if this object still owns one; never throws or waits for peers.
 void Communicator::release(State next) noexcept {
   if (state_ != State::kLive && state_ != State::kFinalized) return;
-  if (handles_) handles_->alive = false;
-  if (!detail::g_exiting.load()) {
-    // A finalized communicator is quiescent, so destroy is local; a live one is aborted because
-    // destroy could wait for peers that are gone.
-    if (state_ == State::kFinalized) {
-      fn_->ncclCommDestroy(comm_);
-    } else if (fn_->ncclCommAbort) {
-      fn_->ncclCommAbort(comm_);
-    } else {
-      fn_->ncclCommDestroy(comm_);
+  {
+    std::lock_guard<std::mutex> lock(hs_->mutex);
+    if (hs_->alive && !detail::g_exiting.load()) {
+      // A finalized communicator is quiescent, so destroy is local; a live one is aborted
+      // because destroy could wait for peers that are gone.
+      if (state_ == State::kFinalized) {
+        fn_->ncclCommDestroy(comm_);
+      } else {
+        detail::bounded_abort(*lib_, comm_);
+      }
     }
+    hs_->alive = false;
   }
   comm_ = nullptr;
   state_ = next;
 }
 
 void Communicator::fail_state(const char* op) const {
+  if (state_ == State::kLive && hs_->poisoned.load()) {
+    // Aborted behind the owner's back (watchdog, synchronize): say why, every time.
+    std::rethrow_exception(hs_->reason);
+  }
   throw UsageError(std::string(op) + " on " + state_text(static_cast<int>(state_)));
 }
 
@@ -331,7 +383,7 @@ Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nra
                          return fn.ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
                        });
   }
-  return Communicator(std::move(lib), comm, nonblocking);
+  return Communicator(std::move(lib), comm, nonblocking, config.timeout);
 }
 
 std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> lib,
@@ -344,6 +396,10 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   for (int d : devices) {
     if (d < 0) throw UsageError("init_all: device " + std::to_string(d) + " is negative");
   }
+  if (detail::capture_forbids_sync()) {
+    throw UsageError("init_all while a CUDA graph is being captured: create communicators before "
+                     "cudaStreamBeginCapture");
+  }
   std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
   detail::check(
       *lib,
@@ -351,7 +407,7 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
       "ncclCommInitAll", nullptr, "init_all");
   std::vector<Communicator> out;
   out.reserve(raw.size());
-  for (auto* c : raw) out.push_back(Communicator(lib, c, false));
+  for (auto* c : raw) out.push_back(Communicator(lib, c, false, std::nullopt));
   return out;
 }
 
@@ -386,7 +442,7 @@ Communicator Communicator::split(int color, int key, const Config& config) const
                      [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
                        return fn_->ncclCommSplit(comm_, color, key, c, cf);
                      });
-  return Communicator(lib_, comm, nonblocking);
+  return Communicator(lib_, comm, nonblocking, config.timeout);
 }
 
 Communicator Communicator::shrink(const std::vector<int>& excluded, const Config& config,
@@ -413,7 +469,7 @@ Communicator Communicator::shrink(const std::vector<int>& excluded, const Config
       [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
         return fn_->ncclCommShrink(comm_, list.data(), static_cast<int>(list.size()), c, cf, flags);
       });
-  return Communicator(lib_, comm, nonblocking);
+  return Communicator(lib_, comm, nonblocking, config.timeout);
 }
 
 int Communicator::rank() const {
@@ -433,11 +489,25 @@ abi::ncclComm_t Communicator::native() const {
   return comm_;
 }
 
-void Communicator::finalize() {
-  require_live("finalize");
+void Communicator::wait_finalized(std::optional<std::chrono::milliseconds> deadline) {
   lib_->require(Function::ncclCommFinalize);
+  if (deadline && !nonblocking_) {
+    throw UsageError("finalize with a deadline needs a nonblocking communicator: create it with "
+                     "Config::timeout or Config::blocking = false");
+  }
+  if (detail::capture_forbids_sync()) {
+    throw UsageError("finalize while a CUDA graph is being captured: finalize waits for the other "
+                     "ranks and would invalidate the capture");
+  }
+  const auto start = detail::Clock::now();
   abi::ncclResult_t r = fn_->ncclCommFinalize(comm_);
   while (r == abi::ncclInProgress) {
+    if (deadline && detail::Clock::now() - start >= *deadline) {
+      abort();
+      throw TimeoutError("finalize did not complete within " + std::to_string(deadline->count()) +
+                         " ms (" + hs_->where + "): the other ranks did not all finalize. The "
+                         "communicator was aborted");
+    }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     if (fn_->ncclCommGetAsyncError(comm_, &r) != abi::ncclSuccess) break;
   }
@@ -445,10 +515,27 @@ void Communicator::finalize() {
   state_ = State::kFinalized;
 }
 
-void Communicator::destroy() {
+void Communicator::finalize(std::optional<std::chrono::milliseconds> deadline) {
+  require_live("finalize");
+  wait_finalized(deadline ? deadline : timeout_);
+}
+
+void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
   if (state_ != State::kLive && state_ != State::kFinalized) fail_state("destroy");
-  if (handles_) handles_->alive = false;
-  const abi::ncclResult_t r = fn_->ncclCommDestroy(comm_);
+  if (state_ == State::kLive && hs_->poisoned.load()) {
+    release(State::kDestroyed);  // already aborted: nothing left to do in NCCL
+    return;
+  }
+  if (!deadline) deadline = timeout_;
+  if (state_ == State::kLive && deadline && nonblocking_ && fn_->ncclCommFinalize) {
+    wait_finalized(deadline);  // so that destroy itself is local and cannot hang
+  }
+  abi::ncclResult_t r;
+  {
+    std::lock_guard<std::mutex> lock(hs_->mutex);
+    hs_->alive = false;
+    r = fn_->ncclCommDestroy(comm_);
+  }
   comm_ = nullptr;
   state_ = State::kDestroyed;
   if (r != abi::ncclSuccess) {
@@ -457,6 +544,44 @@ void Communicator::destroy() {
 }
 
 void Communicator::abort() noexcept { release(State::kAborted); }
+
+void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds deadline) const {
+  require_live("synchronize");
+  if (detail::capture_status(stream) == detail::Capture::kActive) {
+    throw UsageError("synchronize: the stream is being captured into a CUDA graph; waiting on it "
+                     "would invalidate the capture. End the capture first");
+  }
+  const auto start = detail::Clock::now();
+  for (;;) {
+    const detail::StreamState st = detail::stream_state(stream);
+    if (st == detail::StreamState::kDone) return check();
+    if (st == detail::StreamState::kError) {
+      throw Error("synchronize: cuStreamQuery failed (" + hs_->where +
+                  "): a CUDA error on the stream, or no CUDA driver");
+    }
+    abi::ncclResult_t async = abi::ncclSuccess;
+    if (fn_->ncclCommGetAsyncError && fn_->ncclCommGetAsyncError(comm_, &async) == abi::ncclSuccess &&
+        async != abi::ncclSuccess && async != abi::ncclInProgress) {
+      std::exception_ptr e;
+      try {
+        fail(async, "the communicator (asynchronous error while synchronizing)");
+      } catch (...) {
+        e = std::current_exception();
+      }
+      detail::abort_with_reason(*hs_, e);
+      std::rethrow_exception(e);
+    }
+    if (detail::Clock::now() - start >= deadline) {
+      auto e = std::make_exception_ptr(TimeoutError(
+          "synchronize: the work on the stream did not finish within " +
+          std::to_string(deadline.count()) + " ms (" + hs_->where +
+          "); a peer may be missing or stuck. The communicator was aborted"));
+      detail::abort_with_reason(*hs_, e);
+      std::rethrow_exception(e);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
 
 void Communicator::check() const {
   require_live("check");
@@ -795,6 +920,10 @@ Registration Communicator::register_buffer(void* buf, std::size_t bytes) const {
   if (buf == nullptr || bytes == 0) {
     throw UsageError("register_buffer: needs a non-null buffer and a non-zero size");
   }
+  if (detail::capture_forbids_sync()) {
+    throw UsageError("register_buffer while a CUDA graph is being captured: registration "
+                     "synchronizes and would invalidate the capture. Register before capturing");
+  }
   Registration r;
   call_result(fn_->ncclCommRegister(comm_, buf, bytes, &r.handle_), "ncclCommRegister");
   r.state_ = handles_;
@@ -809,6 +938,11 @@ Window Communicator::register_window(void* buf, std::size_t bytes, int flags) co
   }
   if (flags != abi::kWinDefault && flags != abi::kWinCollSymmetric) {
     throw UsageError("register_window: unknown flags " + std::to_string(flags));
+  }
+  if (detail::capture_forbids_sync()) {
+    throw UsageError("register_window while a CUDA graph is being captured: window "
+                     "registration synchronizes and would invalidate the capture (NCCL reports "
+                     "'unhandled cuda error'). Register windows before capturing");
   }
   Window w;
   call_result(fn_->ncclCommWindowRegister(comm_, buf, bytes, &w.win_, flags),
@@ -836,25 +970,32 @@ NCCLRT_HANDLE_MOVES(Registration, handle_, nullptr)
 NCCLRT_HANDLE_MOVES(Window, win_, nullptr)
 #undef NCCLRT_HANDLE_MOVES
 
-void PreMulSum::release() noexcept {
-  if (state_ && state_->alive && !detail::g_exiting.load()) {
-    state_->lib->raw().ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op_), state_->comm);
+// Runs `fn` on the communicator's handle if it still exists; releases the reference.
+template <class F>
+void release_handle(std::shared_ptr<detail::HandleState>& state, F&& fn) noexcept {
+  if (state && !detail::g_exiting.load()) {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    if (state->alive) fn(state->lib->raw(), state->comm);
   }
-  state_.reset();
+  state.reset();
+}
+
+void PreMulSum::release() noexcept {
+  release_handle(state_, [&](const detail::Symbols& fn, abi::ncclComm_t c) {
+    fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op_), c);
+  });
 }
 
 void Registration::release() noexcept {
-  if (state_ && state_->alive && !detail::g_exiting.load()) {
-    state_->lib->raw().ncclCommDeregister(state_->comm, handle_);
-  }
-  state_.reset();
+  release_handle(state_, [&](const detail::Symbols& fn, abi::ncclComm_t c) {
+    fn.ncclCommDeregister(c, handle_);
+  });
 }
 
 void Window::release() noexcept {
-  if (state_ && state_->alive && !detail::g_exiting.load()) {
-    state_->lib->raw().ncclCommWindowDeregister(state_->comm, win_);
-  }
-  state_.reset();
+  release_handle(state_, [&](const detail::Symbols& fn, abi::ncclComm_t c) {
+    fn.ncclCommWindowDeregister(c, win_);
+  });
 }
 
 // ---- group and memory ----

@@ -16,14 +16,25 @@ struct Driver {
   int (*cuDeviceGet)(int*, int) = nullptr;
   int (*cuDevicePrimaryCtxRetain)(void**, int) = nullptr;
   int (*cuCtxSetCurrent)(void*) = nullptr;
+  int (*cuStreamIsCapturing)(CUstream_st*, int*) = nullptr;
+  int (*cuStreamQuery)(CUstream_st*) = nullptr;
+  int (*cuEventCreate)(void**, unsigned) = nullptr;
+  int (*cuEventRecord)(void*, CUstream_st*) = nullptr;
+  int (*cuEventQuery)(void*) = nullptr;
+  int (*cuEventDestroy)(void*) = nullptr;
 };
+
+constexpr int kNotReady = 600;                  // CUDA_ERROR_NOT_READY
+constexpr int kCaptureImplicit = 906;           // CUDA_ERROR_STREAM_CAPTURE_IMPLICIT
+constexpr int kCaptureActive = 1;               // CU_STREAM_CAPTURE_STATUS_ACTIVE
+CUstream_st* const kLegacyStream = reinterpret_cast<CUstream_st*>(0x1);  // CU_STREAM_LEGACY
 
 template <class F>
 void bind(void* h, const char* name, F& f) {
   f = reinterpret_cast<F>(::dlsym(h, name));
 }
 
-const Driver& driver() {
+const Driver& loaded() {
   static const Driver d = [] {
     Driver r;
     void* h = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -36,6 +47,12 @@ const Driver& driver() {
     bind(h, "cuDeviceGet", r.cuDeviceGet);
     bind(h, "cuDevicePrimaryCtxRetain", r.cuDevicePrimaryCtxRetain);
     bind(h, "cuCtxSetCurrent", r.cuCtxSetCurrent);
+    bind(h, "cuStreamIsCapturing", r.cuStreamIsCapturing);
+    bind(h, "cuStreamQuery", r.cuStreamQuery);
+    bind(h, "cuEventCreate", r.cuEventCreate);
+    bind(h, "cuEventRecord", r.cuEventRecord);
+    bind(h, "cuEventQuery", r.cuEventQuery);
+    bind(h, "cuEventDestroy_v2", r.cuEventDestroy);
     if (!r.cuInit || !r.cuDeviceGetCount || !r.cuDeviceGet || !r.cuDevicePrimaryCtxRetain ||
         !r.cuCtxSetCurrent) {
       r.problem = "the CUDA driver lacks the context functions ncclrt needs";
@@ -45,8 +62,28 @@ const Driver& driver() {
     }
     return r;
   }();
+  return d;
+}
+
+const Driver& driver() {
+  const Driver& d = loaded();
   if (!d.problem.empty()) throw Error("ncclrt: " + d.problem);
   return d;
+}
+
+// The driver when it is usable, else null: for the checks that must not throw.
+const Driver* usable() noexcept {
+  try {
+    const Driver& d = loaded();
+    return d.problem.empty() ? &d : nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+StreamState state_of(int rc) noexcept {
+  if (rc == 0) return StreamState::kDone;
+  return rc == kNotReady ? StreamState::kBusy : StreamState::kError;
 }
 
 }  // namespace
@@ -71,6 +108,50 @@ void cuda_set_device(int device) {
     throw Error("ncclrt: cannot make GPU " + std::to_string(device) + " current: CUDA error " +
                 std::to_string(rc));
   }
+}
+
+Capture capture_status(CUstream_st* stream) noexcept {
+  const Driver* d = usable();
+  if (d == nullptr || d->cuStreamIsCapturing == nullptr) return Capture::kNone;
+  int status = 0;
+  const int rc = d->cuStreamIsCapturing(stream, &status);
+  if (rc == kCaptureImplicit) return Capture::kOtherStream;
+  return rc == 0 && status == kCaptureActive ? Capture::kActive : Capture::kNone;
+}
+
+bool capture_forbids_sync() noexcept {
+  return capture_status(kLegacyStream) != Capture::kNone;
+}
+
+StreamState stream_state(CUstream_st* stream) noexcept {
+  const Driver* d = usable();
+  if (d == nullptr || d->cuStreamQuery == nullptr) return StreamState::kError;
+  return state_of(d->cuStreamQuery(stream));
+}
+
+void* record_event(CUstream_st* stream) {
+  const Driver& d = driver();
+  if (!d.cuEventCreate || !d.cuEventRecord) throw Error("ncclrt: the CUDA driver lacks events");
+  void* e = nullptr;
+  constexpr unsigned kDisableTiming = 0x2;  // CU_EVENT_DISABLE_TIMING
+  int rc = d.cuEventCreate(&e, kDisableTiming);
+  if (rc == 0) rc = d.cuEventRecord(e, stream);
+  if (rc != 0) {
+    if (e) d.cuEventDestroy(e);
+    throw Error("ncclrt: cannot record an event on the stream: CUDA error " + std::to_string(rc));
+  }
+  return e;
+}
+
+StreamState event_state(void* event) noexcept {
+  const Driver* d = usable();
+  if (d == nullptr || event == nullptr) return StreamState::kError;
+  return state_of(d->cuEventQuery(event));
+}
+
+void destroy_event(void* event) noexcept {
+  const Driver* d = usable();
+  if (d && event) d->cuEventDestroy(event);
 }
 
 }  // namespace ncclrt::detail

@@ -1,6 +1,9 @@
 // The few CUDA driver calls ncclrt itself needs, through libcuda loaded at run time: ncclrt
-// builds and loads without CUDA and only needs a driver where it must pick a device.
+// builds and loads without CUDA and only needs a driver where it must pick a device, wait for a
+// stream or look at graph capture. None of these is on the collective path.
 #pragma once
+
+struct CUstream_st;
 
 namespace ncclrt::detail {
 
@@ -9,5 +12,23 @@ int cuda_device_count();
 /// Makes `device`'s primary context current on this thread (what cudaSetDevice does), so NCCL
 /// creates the communicator on it.
 void cuda_set_device(int device);
+
+enum class Capture { kNone, kActive, kOtherStream };
+/// Whether `stream` is being captured into a CUDA graph (kActive), or, for the legacy stream,
+/// whether a global-mode capture elsewhere forbids synchronous work (kOtherStream). kNone when
+/// there is no driver: without one nothing can be captured.
+Capture capture_status(CUstream_st* stream) noexcept;
+/// Whether a capture in progress forbids calls that synchronize (registration, creation, ...).
+bool capture_forbids_sync() noexcept;
+
+enum class StreamState { kDone, kBusy, kError };
+/// cuStreamQuery.
+StreamState stream_state(CUstream_st* stream) noexcept;
+
+/// An event recorded on `stream` now (cuEventRecord), to see later whether the work enqueued so
+/// far has finished. Null when there is no driver.
+void* record_event(CUstream_st* stream);
+StreamState event_state(void* event) noexcept;
+void destroy_event(void* event) noexcept;
 
 }  // namespace ncclrt::detail

@@ -1,9 +1,12 @@
 // One NCCL communicator and every operation on it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,7 +43,17 @@ struct Config {
 };
 
 namespace detail {
-struct HandleState;
+/// What a communicator shares with its handles and the watchdog: the NCCL handle, whether it
+/// still exists, and why it was aborted behind the owner's back.
+struct HandleState {
+  std::shared_ptr<const Library> lib;
+  abi::ncclComm_t comm = nullptr;
+  std::string where;                      // "rank 0 of 2 on GPU 0"
+  std::mutex mutex;                       // serializes watchdog aborts with destroy/abort
+  bool alive = true;                      // the NCCL communicator exists (under mutex)
+  std::atomic<bool> poisoned{false};      // aborted by the watchdog or synchronize
+  std::exception_ptr reason;              // what the next call throws (set before poisoned)
+};
 /// ncclConfig_t as the loaded NCCL expects it: `size` and `version` of that release. Throws
 /// UnsupportedError for a field it does not know. Exposed for tests.
 abi::ncclConfig_t make_config(const Library& lib, const Config& config);
@@ -151,13 +164,27 @@ class Communicator {
   const std::shared_ptr<const Library>& library() const noexcept { return lib_; }
   abi::ncclComm_t native() const;
 
-  /// ncclCommFinalize: flushes this rank's operations and waits for the others (blocking
-  /// communicators). Then destroy().
-  void finalize();
-  /// ncclCommDestroy: frees local resources. Without finalize() first, NCCL may wait for peers.
-  void destroy();
-  /// ncclCommAbort: stops outstanding work and frees everything without waiting for peers.
+  /// ncclCommFinalize: flushes this rank's operations and waits for the other ranks. With a
+  /// deadline (per call, else Config::timeout of the creation) the communicator must be
+  /// nonblocking (made with Config::timeout or Config::blocking = false); on expiry it is aborted
+  /// and TimeoutError is thrown. Then destroy().
+  void finalize(std::optional<std::chrono::milliseconds> deadline = std::nullopt);
+  /// ncclCommDestroy: frees local resources. Not finalized yet and with a deadline (per call, else
+  /// Config::timeout), it is finalized within that deadline first, so destroy cannot hang.
+  void destroy(std::optional<std::chrono::milliseconds> deadline = std::nullopt);
+  /// ncclCommAbort: stops outstanding work and frees everything without waiting for peers. The
+  /// wait for NCCL is bounded ($NCCLRT_ABORT_TIMEOUT_MS, default 10 s); past it ncclrt logs an
+  /// error and goes on. Idempotent; never throws.
   void abort() noexcept;
+
+  /// Waits for the work enqueued on `stream` while watching the communicator: an asynchronous
+  /// NCCL error aborts it and throws NcclError; a passed deadline aborts it and throws
+  /// TimeoutError. Refused (UsageError) on a stream being captured into a CUDA graph.
+  void synchronize(CUstream_st* stream, std::chrono::milliseconds deadline) const;
+  /// Hands the work enqueued on `stream` so far to the watchdog (see Watchdog): if it has not
+  /// finished within `deadline`, or the communicator reports an error, the watchdog aborts the
+  /// communicator and the next call on it throws the reason.
+  void watch(CUstream_st* stream, std::chrono::milliseconds deadline) const;
 
   // Collectives. `count` is in elements of `type`.
   void all_reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op,
@@ -253,9 +280,12 @@ class Communicator {
  private:
   enum class State : unsigned char { kEmpty, kMovedFrom, kLive, kFinalized, kDestroyed, kAborted };
 
-  Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t comm, bool nonblocking);
+  Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t comm, bool nonblocking,
+               std::optional<std::chrono::milliseconds> timeout);
+  void wait_finalized(std::optional<std::chrono::milliseconds> deadline);
+  // The hot path's state check: a compare and one relaxed load of the watchdog's flag.
   void require_live(const char* op) const {
-    if (state_ != State::kLive) fail_state(op);
+    if (state_ != State::kLive || hs_->poisoned.load(std::memory_order_relaxed)) fail_state(op);
   }
   [[noreturn]] void fail_state(const char* op) const;
   [[noreturn]] void fail(abi::ncclResult_t result, const char* call) const;
@@ -275,6 +305,8 @@ class Communicator {
   const detail::Symbols* fn_ = nullptr;
   abi::ncclComm_t comm_ = nullptr;
   std::shared_ptr<detail::HandleState> handles_;
+  detail::HandleState* hs_ = nullptr;  // handles_.get(), for the hot path
+  std::optional<std::chrono::milliseconds> timeout_;  // Config::timeout of the creation
   int rank_ = 0;
   int size_ = 0;
   int device_ = -1;
@@ -297,6 +329,17 @@ class Group {
  private:
   const Library* lib_;
   bool open_ = true;
+};
+
+/// One background thread that watches work handed to it by Communicator::watch and aborts a
+/// communicator whose watched work passes its deadline or which reports an error. Off by default.
+class Watchdog {
+ public:
+  /// Starts the thread; it polls every `poll`.
+  static void enable(std::chrono::milliseconds poll = std::chrono::milliseconds(100));
+  /// Stops the thread and forgets what it watched.
+  static void disable() noexcept;
+  static bool enabled() noexcept;
 };
 
 /// Memory from ncclMemAlloc (NCCL >= 2.19) on the current device, suited to registration and
