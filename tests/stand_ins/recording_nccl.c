@@ -4,6 +4,17 @@
  * that are absent, as in the real file. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Misbehaviour on request, through the environment, for the reliability tests:
+ *   FAKE_INIT_IN_PROGRESS=1      nonblocking creation never completes (ncclInProgress forever)
+ *   FAKE_FINALIZE_IN_PROGRESS=1  finalize never completes
+ *   FAKE_ABORT_SLEEP_MS=N        ncclCommAbort takes N ms to return
+ *   FAKE_ASYNC_ERROR=N           ncclCommGetAsyncError reports error N */
+static int env_int(const char* name) {
+  const char* v = getenv(name);
+  return v ? atoi(v) : 0;
+}
 
 #ifndef FAKE_VERSION
 #error "FAKE_VERSION must be set"
@@ -92,7 +103,11 @@ int ncclCommDestroy(fake_comm* c) {
   return 0;
 }
 int ncclCommAbort(fake_comm* c);
-int ncclCommAbort(fake_comm* c) { return ncclCommDestroy(c); }
+int ncclCommAbort(fake_comm* c) {
+  const int ms = env_int("FAKE_ABORT_SLEEP_MS");
+  if (ms > 0) usleep((useconds_t)ms * 1000);
+  return ncclCommDestroy(c);
+}
 int ncclCommCount(const fake_comm* c, int* n);
 int ncclCommCount(const fake_comm* c, int* n) {
   *n = c->nranks;
@@ -109,9 +124,14 @@ int ncclCommCuDevice(const fake_comm* c, int* d) {
   return 0;
 }
 int ncclCommGetAsyncError(fake_comm* c, int* e);
+static int finalizing;
 int ncclCommGetAsyncError(fake_comm* c, int* e) {
   (void)c;
-  *e = 0;
+  *e = env_int("FAKE_ASYNC_ERROR");
+  if (*e == 0 &&
+      (env_int("FAKE_INIT_IN_PROGRESS") || (finalizing && env_int("FAKE_FINALIZE_IN_PROGRESS")))) {
+    *e = 7; /* ncclInProgress */
+  }
   return 0;
 }
 
@@ -145,9 +165,16 @@ const char* ncclGetLastError(void* c) {
 int ncclCommInitRankConfig(fake_comm** comm, int nranks, unique_id id, int rank, void* cfg);
 int ncclCommInitRankConfig(fake_comm** comm, int nranks, unique_id id, int rank, void* cfg) {
   take_config(cfg);
-  return ncclCommInitRank(comm, nranks, id, rank);
+  ncclCommInitRank(comm, nranks, id, rank);
+  return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
 }
-OP(ncclCommFinalize)
+int ncclCommFinalize(fake_comm* c);
+int ncclCommFinalize(fake_comm* c) {
+  (void)c;
+  ++calls;
+  finalizing = 1;
+  return env_int("FAKE_FINALIZE_IN_PROGRESS") ? 7 : 0;
+}
 #endif
 #if FAKE_VERSION >= 21800
 int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg);
@@ -155,7 +182,7 @@ int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg) 
   (void)key;
   take_config(cfg);
   *out = color < 0 ? NULL : make(c->nranks, c->rank);
-  return 0;
+  return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
 }
 #endif
 #if FAKE_VERSION >= 21900
@@ -177,7 +204,7 @@ int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, i
   (void)flags;
   take_config(cfg);
   *out = make(c->nranks - nex, 0);
-  return 0;
+  return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
 }
 OP(ncclCommWindowRegister)
 OP(ncclCommWindowDeregister)

@@ -1,0 +1,186 @@
+// Nothing hangs: deadlines on creation and finalize, bounded abort, the watchdog's rules, process
+// exit with communicators alive, and many threads at once. The recording stand-in plays an NCCL
+// whose peers never come (ncclInProgress forever) or whose abort is slow.
+#include <dlfcn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <ncclrt/ncclrt.hpp>
+#include <thread>
+
+#include "test_support.hpp"
+
+using namespace ncclrt;
+using ncclrt_test::expect_error;
+using ncclrt_test::ScopedEnv;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::shared_ptr<const Library> fake() { return Library::open(RECORDING_NCCL_22809); }
+
+int live_comms() {
+  void* h = ::dlopen(RECORDING_NCCL_22809, RTLD_NOW | RTLD_NOLOAD);
+  auto f = reinterpret_cast<int (*)()>(::dlsym(h, "fake_live_comms"));
+  return f();
+}
+
+Config with_timeout(int ms) {
+  Config c;
+  c.timeout = std::chrono::milliseconds(ms);
+  return c;
+}
+
+}  // namespace
+
+TEST(Deadline, CreationThatNeverCompletesTimesOutAndIsAborted) {
+  auto lib = fake();
+  const int live = live_comms();
+  ScopedEnv stuck("FAKE_INIT_IN_PROGRESS", "1");
+  const auto start = Clock::now();
+  expect_error<TimeoutError>(
+      [&] { Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(300)); },
+      {"ncclCommInitRankConfig did not complete within 300 ms", "rank 0 of 2", "did not all join",
+       "aborted", "Config::timeout"});
+  const auto took = Clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::milliseconds(1300));
+  EXPECT_EQ(live_comms(), live);  // aborted: nothing left half made
+}
+
+TEST(Deadline, SplitAndShrinkHonourTheirTimeout) {
+  auto lib = fake();
+  Communicator world = Communicator::init_rank(lib, 4, 1, lib->unique_id());
+  const int live = live_comms();
+  ScopedEnv stuck("FAKE_INIT_IN_PROGRESS", "1");
+  // With the variable set the stand-in's split and shrink stay in progress: only the deadline
+  // ends the wait.
+  expect_error<TimeoutError>([&] { world.split(0, 1, with_timeout(200)); },
+                             {"ncclCommSplit did not complete within 200 ms"});
+  expect_error<TimeoutError>([&] { world.shrink({3}, with_timeout(200)); },
+                             {"ncclCommShrink did not complete within 200 ms"});
+  EXPECT_EQ(live_comms(), live);
+}
+
+TEST(Deadline, FinalizeThatNeverCompletesTimesOut) {
+  auto lib = fake();
+  const int live = live_comms();
+  Communicator c = Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(250));
+  ScopedEnv stuck("FAKE_FINALIZE_IN_PROGRESS", "1");
+  const auto start = Clock::now();
+  expect_error<TimeoutError>([&] { c.finalize(); },
+                             {"finalize did not complete within 250 ms", "rank 0 of 2", "aborted"});
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1250));
+  expect_error<UsageError>([&] { c.rank(); }, {"aborted communicator"});
+  EXPECT_EQ(live_comms(), live);
+}
+
+TEST(Deadline, DestroyWithADeadlineFinalizesFirst) {
+  auto lib = fake();
+  const int live = live_comms();
+  Communicator c = Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(250));
+  ScopedEnv stuck("FAKE_FINALIZE_IN_PROGRESS", "1");
+  expect_error<TimeoutError>([&] { c.destroy(std::chrono::milliseconds(150)); },
+                             {"finalize did not complete within 150 ms"});
+  EXPECT_EQ(live_comms(), live);
+}
+
+TEST(Deadline, FinalizeDeadlineNeedsANonblockingCommunicator) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 2, 0, lib->unique_id());
+  expect_error<UsageError>([&] { c.finalize(std::chrono::milliseconds(100)); },
+                           {"needs a nonblocking communicator", "Config::timeout"});
+  EXPECT_TRUE(c.valid());
+  c.finalize();
+  c.destroy();
+}
+
+TEST(Abort, WaitIsBounded) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 2, 0, lib->unique_id());
+  std::vector<std::string> errors;
+  set_log_handler([&](LogLevel l, std::string_view m) {
+    if (l == LogLevel::kError) errors.emplace_back(m);
+  });
+  set_log_level(LogLevel::kError);
+  ScopedEnv slow("FAKE_ABORT_SLEEP_MS", "3000");
+  ScopedEnv bound("NCCLRT_ABORT_TIMEOUT_MS", "200");
+  const auto start = Clock::now();
+  c.abort();
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
+  set_log_level(LogLevel::kOff);
+  set_log_handler(nullptr);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("did not return within 200 ms"), std::string::npos) << errors[0];
+  expect_error<UsageError>([&] { c.size(); }, {"aborted"});
+}
+
+TEST(Health, AsynchronousErrorIsReported) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 2, 1, lib->unique_id());
+  c.check();
+  ScopedEnv broken("FAKE_ASYNC_ERROR", "6");
+  expect_error<NcclError>([&] { c.check(); },
+                          {"asynchronous error", "rank 1 of 2", "a peer failed or went away"});
+}
+
+TEST(Health, WatchdogRules) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 2, 0, lib->unique_id());
+  Watchdog::disable();
+  EXPECT_FALSE(Watchdog::enabled());
+  expect_error<UsageError>([&] { c.watch(nullptr, std::chrono::seconds(1)); },
+                           {"watchdog is off", "Watchdog::enable()"});
+  expect_error<UsageError>([] { Watchdog::enable(std::chrono::milliseconds(0)); },
+                           {"poll interval must be positive"});
+  Watchdog::enable(std::chrono::milliseconds(20));
+  Watchdog::enable(std::chrono::milliseconds(20));  // idempotent
+  EXPECT_TRUE(Watchdog::enabled());
+  expect_error<UsageError>([&] { c.watch(nullptr, std::chrono::milliseconds(0)); },
+                           {"deadline must be positive"});
+  // No CUDA driver here: the event cannot be recorded, and that is said.
+  expect_error<Error>([&] { c.watch(nullptr, std::chrono::seconds(1)); }, {"CUDA driver"});
+  Watchdog::disable();
+  Watchdog::disable();
+  EXPECT_FALSE(Watchdog::enabled());
+  expect_error<Error>([&] { c.synchronize(nullptr, std::chrono::seconds(1)); },
+                      {"synchronize", "no CUDA driver"});
+}
+
+TEST(Exit, ProcessWithCommunicatorsAliveExitsPromptly) {
+  for (const char* mode : {"return", "exit", "leak"}) {
+    const auto start = Clock::now();
+    const std::string cmd = std::string(EXIT_HELPER) + " " + RECORDING_NCCL_22809 + " " + mode;
+    const int status = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(status)) << mode;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << mode;
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(10)) << mode;
+  }
+}
+
+TEST(Concurrency, SixteenThreadsOneProbeOneLibrary) {
+  ncclrt_test::TempDir dir;
+  const auto path = dir.path() / "libnccl_concurrent.so";
+  std::filesystem::copy_file(RECORDING_NCCL_22809, path);
+  std::vector<std::shared_ptr<const Library>> libs(16);
+  std::vector<UniqueId> ids(16);
+  std::vector<Communicator> comms(16);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] {
+      libs[i] = Library::open(path.string());
+      ids[i] = libs[i]->unique_id();
+      comms[i] = Communicator::init_rank(libs[i], 16, i, ids[i]);
+      comms[i].all_reduce(reinterpret_cast<float*>(0x100), reinterpret_cast<float*>(0x100), 4,
+                          ReduceOp::kSum, nullptr);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(libs[i].get(), libs[0].get());
+    EXPECT_EQ(comms[i].rank(), i);
+  }
+  // One probe: the Library all threads share records its time; the file's verdict is cached.
+  EXPECT_TRUE(libs[0]->probe_seconds().has_value());
+  EXPECT_TRUE(probe(path.string(), std::chrono::seconds(5)).cached);
+}
