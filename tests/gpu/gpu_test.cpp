@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -100,20 +101,22 @@ TEST_F(OneGpu, ThreeCommunicatorsInterleaved) {
   cudaStream_t s;
   CUDA_OK(cudaStreamCreate(&s));
   // One stream: a, then b (x2), then c (x3), chained: w = 6 x.
-  auto out = roundtrip(x.as<float>(), w.as<float>(), n, [](std::size_t i) { return float(i % 100); },
-                       [&] {
-                         for (int k = 0; k < 3; ++k) {
-                           a.all_reduce(x.as<float>(), y.as<float>(), n, ReduceOp::kSum, s);
-                           b.all_reduce(y.as<float>(), z.as<float>(), n, by2, s);
-                           c.all_reduce(z.as<float>(), w.as<float>(), n, by3, s);
-                         }
-                       });
+  auto out = roundtrip(
+      x.as<float>(), w.as<float>(), n, [](std::size_t i) { return float(i % 100); },
+      [&] {
+        for (int k = 0; k < 3; ++k) {
+          a.all_reduce(x.as<float>(), y.as<float>(), n, ReduceOp::kSum, s);
+          b.all_reduce(y.as<float>(), z.as<float>(), n, by2, s);
+          c.all_reduce(z.as<float>(), w.as<float>(), n, by3, s);
+        }
+      });
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], 6.0f * float(i % 100)) << i;
   // Three streams at once, one communicator each.
   cudaStream_t ss[3];
   for (auto& st : ss) CUDA_OK(cudaStreamCreate(&st));
   DeviceBuffer in(n * 4), o1(n * 4), o2(n * 4), o3(n * 4);
-  roundtrip(in.as<float>(), in.as<float>(), n, [](std::size_t i) { return float(i % 50); }, [] {});
+  roundtrip(
+      in.as<float>(), in.as<float>(), n, [](std::size_t i) { return float(i % 50); }, [] {});
   for (int k = 0; k < 5; ++k) {
     a.all_reduce(in.as<float>(), o1.as<float>(), n, ReduceOp::kSum, ss[0]);
     b.all_reduce(in.as<float>(), o2.as<float>(), n, by2, ss[1]);
@@ -144,21 +147,23 @@ TEST_F(OneGpu, RegistrationAndWindowRoundTrip) {
     EXPECT_NE(reg.handle(), nullptr);
     Window win = comm.register_window(mem.get(), bytes, kWinCollSymmetric);
     EXPECT_NE(win.native(), nullptr);
-    auto h = roundtrip(static_cast<float*>(mem.get()), out.as<float>(), n,
-                       [](std::size_t i) { return float(i % 1000); },
-                       [&] {
-                         comm.all_reduce(static_cast<float*>(mem.get()), out.as<float>(), n,
-                                         ReduceOp::kSum, nullptr);
-                       });
+    auto h = roundtrip(
+        static_cast<float*>(mem.get()), out.as<float>(), n,
+        [](std::size_t i) { return float(i % 1000); },
+        [&] {
+          comm.all_reduce(static_cast<float*>(mem.get()), out.as<float>(), n, ReduceOp::kSum,
+                          nullptr);
+        });
     for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(h[i], float(i % 1000));
   }
   // Deregistered; the communicator goes on.
-  auto h = roundtrip(static_cast<float*>(mem.get()), out.as<float>(), n,
-                     [](std::size_t i) { return float(i % 7); },
-                     [&] {
-                       comm.all_reduce(static_cast<float*>(mem.get()), out.as<float>(), n,
-                                       ReduceOp::kMax, nullptr);
-                     });
+  auto h = roundtrip(
+      static_cast<float*>(mem.get()), out.as<float>(), n,
+      [](std::size_t i) { return float(i % 7); },
+      [&] {
+        comm.all_reduce(static_cast<float*>(mem.get()), out.as<float>(), n, ReduceOp::kMax,
+                        nullptr);
+      });
   EXPECT_EQ(h[13], 6.0f);
 }
 
@@ -183,7 +188,8 @@ TEST_F(OneGpu, TwoRanksOnOneGpuFailWithNcclsText) {
     std::cout << "rank " << r << ": " << errors[r] << "\n";
   }
   EXPECT_TRUE(duplicate);
-  EXPECT_TRUE(results[0] == ncclrt::abi::ncclInvalidUsage || results[1] == ncclrt::abi::ncclInvalidUsage);
+  EXPECT_TRUE(results[0] == ncclrt::abi::ncclInvalidUsage ||
+              results[1] == ncclrt::abi::ncclInvalidUsage);
   // The process goes on.
   Communicator ok = one_rank();
   EXPECT_EQ(ok.size(), 1);
@@ -219,8 +225,9 @@ TEST_F(OneGpu, PeerThatNeverJoinsTimesOut) {
   EXPECT_LE(threads_after, threads_before);
   Communicator next = one_rank();
   DeviceBuffer b(64 * 4);
-  auto h = roundtrip(b.as<float>(), b.as<float>(), 64, [](std::size_t i) { return float(i); },
-                     [&] { next.all_reduce(b.as<float>(), b.as<float>(), 64, ReduceOp::kSum, nullptr); });
+  auto h = roundtrip(
+      b.as<float>(), b.as<float>(), 64, [](std::size_t i) { return float(i); },
+      [&] { next.all_reduce(b.as<float>(), b.as<float>(), 64, ReduceOp::kSum, nullptr); });
   EXPECT_EQ(h[63], 63.0f);
 }
 
@@ -264,12 +271,122 @@ TEST_F(OneGpu, SplitNoColorShrinkFinalizeDestroy) {
   Communicator named = Communicator::init_rank(nccl(), 1, 0, nccl()->unique_id(), cfg);
   named.check();
   DeviceBuffer b(32 * 4);
-  auto h = roundtrip(b.as<float>(), b.as<float>(), 32, [](std::size_t i) { return float(i); },
-                     [&] { named.all_reduce(b.as<float>(), b.as<float>(), 32, ReduceOp::kSum, nullptr); });
+  auto h = roundtrip(
+      b.as<float>(), b.as<float>(), 32, [](std::size_t i) { return float(i); },
+      [&] { named.all_reduce(b.as<float>(), b.as<float>(), 32, ReduceOp::kSum, nullptr); });
   EXPECT_EQ(h[31], 31.0f);
   comm.finalize();
   comm.destroy();
   EXPECT_THROW(comm.rank(), UsageError);
   named.finalize();
   named.destroy();
+}
+
+namespace {
+
+void CUDART_CB sleep_on_stream(void* ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(reinterpret_cast<std::intptr_t>(ms)));
+}
+
+void block_stream(cudaStream_t s, int ms) {
+  cudaLaunchHostFunc(s, sleep_on_stream, reinterpret_cast<void*>(static_cast<std::intptr_t>(ms)));
+}
+
+}  // namespace
+
+TEST_F(OneGpu, CaptureMisuseIsRefusedAndTheCaptureSurvives) {
+  Communicator comm = one_rank();
+  const std::size_t n = 1024;
+  DeviceBuffer buf(n * 4), out(n * 4);
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  EXPECT_THROW(
+      {
+        try {
+          comm.register_buffer(buf.ptr, n * 4);
+        } catch (const UsageError& e) {
+          EXPECT_NE(std::string(e.what()).find("CUDA graph is being captured"), std::string::npos);
+          throw;
+        }
+      },
+      UsageError);
+  EXPECT_THROW(comm.register_window(buf.ptr, n * 4), UsageError);
+  EXPECT_THROW(Communicator::init_rank(nccl(), 1, 0, nccl()->unique_id()), UsageError);
+  EXPECT_THROW(comm.synchronize(s, std::chrono::seconds(1)), UsageError);
+  comm.all_reduce(buf.as<float>(), out.as<float>(), n, ReduceOp::kSum, s);  // this is fine
+  cudaGraph_t g;
+  ASSERT_EQ(cudaStreamEndCapture(s, &g), cudaSuccess) << "the capture was invalidated";
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, g, 0));
+  std::vector<float> h(n, 3.0f);
+  CUDA_OK(cudaMemcpy(buf.ptr, h.data(), n * 4, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaGraphLaunch(exec, s));
+  CUDA_OK(cudaStreamSynchronize(s));
+  CUDA_OK(cudaMemcpy(h.data(), out.ptr, n * 4, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(h[n - 1], 3.0f);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(g);
+  cudaStreamDestroy(s);
+}
+
+TEST_F(OneGpu, SynchronizeTurnsAHangIntoTimeoutError) {
+  Communicator comm = one_rank();
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  block_stream(s, 1500);  // stands in for work that never finishes
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    comm.synchronize(s, std::chrono::milliseconds(300));
+    ADD_FAILURE() << "synchronize returned";
+  } catch (const TimeoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("did not finish within 300 ms"), std::string::npos);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1300));
+  // Aborted: the next call says why.
+  EXPECT_THROW(comm.check(), TimeoutError);
+  CUDA_OK(cudaStreamSynchronize(s));
+  cudaStreamDestroy(s);
+  // Done on a fresh stream it returns at once.
+  Communicator next = one_rank();
+  next.synchronize(nullptr, std::chrono::seconds(5));
+}
+
+TEST_F(OneGpu, WatchdogAbortsWatchedWorkPastItsDeadline) {
+  Communicator comm = one_rank();
+  Watchdog::enable(std::chrono::milliseconds(20));
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  block_stream(s, 1500);
+  comm.watch(s, std::chrono::milliseconds(200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  try {
+    comm.check();
+    ADD_FAILURE() << "the watchdog did not abort the communicator";
+  } catch (const TimeoutError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("watchdog"), std::string::npos) << what;
+    EXPECT_NE(what.find("did not finish within 200 ms"), std::string::npos) << what;
+  }
+  CUDA_OK(cudaStreamSynchronize(s));
+  // Work that finishes in time is left alone.
+  Communicator fine = one_rank();
+  fine.watch(s, std::chrono::seconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  fine.check();
+  Watchdog::disable();
+  cudaStreamDestroy(s);
+}
+
+TEST_F(OneGpu, ProcessExitingWithLiveCommunicatorsNeitherHangsNorCrashes) {
+  char self[4096] = {};
+  ASSERT_GT(::readlink("/proc/self/exe", self, sizeof self - 1), 0);
+  const std::string dir = std::string(self).substr(0, std::string(self).rfind('/'));
+  for (const char* mode : {"return", "exit", "leak"}) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::string cmd = dir + "/ncclrt_exit_helper " + nccl()->path() + " " + mode;
+    const int status = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << mode << " status " << status;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << mode;
+  }
 }
