@@ -213,7 +213,8 @@ template <class Start>
 abi::ncclComm_t create_comm(const Library& lib, const Config& config, const char* call,
                             const std::string& where, bool& nonblocking, Start&& start) {
   if (detail::capture_forbids_sync()) {
-    throw UsageError(std::string(call) + " while a CUDA graph is being captured: creating a "
+    throw UsageError(std::string(call) +
+                     " while a CUDA graph is being captured: creating a "
                      "communicator synchronizes and would invalidate the capture. Create it "
                      "before cudaStreamBeginCapture");
   }
@@ -397,8 +398,9 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
     if (d < 0) throw UsageError("init_all: device " + std::to_string(d) + " is negative");
   }
   if (detail::capture_forbids_sync()) {
-    throw UsageError("init_all while a CUDA graph is being captured: create communicators before "
-                     "cudaStreamBeginCapture");
+    throw UsageError(
+        "init_all while a CUDA graph is being captured: create communicators before "
+        "cudaStreamBeginCapture");
   }
   std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
   detail::check(
@@ -492,12 +494,14 @@ abi::ncclComm_t Communicator::native() const {
 void Communicator::wait_finalized(std::optional<std::chrono::milliseconds> deadline) {
   lib_->require(Function::ncclCommFinalize);
   if (deadline && !nonblocking_) {
-    throw UsageError("finalize with a deadline needs a nonblocking communicator: create it with "
-                     "Config::timeout or Config::blocking = false");
+    throw UsageError(
+        "finalize with a deadline needs a nonblocking communicator: create it with "
+        "Config::timeout or Config::blocking = false");
   }
   if (detail::capture_forbids_sync()) {
-    throw UsageError("finalize while a CUDA graph is being captured: finalize waits for the other "
-                     "ranks and would invalidate the capture");
+    throw UsageError(
+        "finalize while a CUDA graph is being captured: finalize waits for the other "
+        "ranks and would invalidate the capture");
   }
   const auto start = detail::Clock::now();
   abi::ncclResult_t r = fn_->ncclCommFinalize(comm_);
@@ -505,7 +509,8 @@ void Communicator::wait_finalized(std::optional<std::chrono::milliseconds> deadl
     if (deadline && detail::Clock::now() - start >= *deadline) {
       abort();
       throw TimeoutError("finalize did not complete within " + std::to_string(deadline->count()) +
-                         " ms (" + hs_->where + "): the other ranks did not all finalize. The "
+                         " ms (" + hs_->where +
+                         "): the other ranks did not all finalize. The "
                          "communicator was aborted");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -548,8 +553,9 @@ void Communicator::abort() noexcept { release(State::kAborted); }
 void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds deadline) const {
   require_live("synchronize");
   if (detail::capture_status(stream) == detail::Capture::kActive) {
-    throw UsageError("synchronize: the stream is being captured into a CUDA graph; waiting on it "
-                     "would invalidate the capture. End the capture first");
+    throw UsageError(
+        "synchronize: the stream is being captured into a CUDA graph; waiting on it "
+        "would invalidate the capture. End the capture first");
   }
   const auto start = detail::Clock::now();
   for (;;) {
@@ -560,7 +566,8 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
                   "): a CUDA error on the stream, or no CUDA driver");
     }
     abi::ncclResult_t async = abi::ncclSuccess;
-    if (fn_->ncclCommGetAsyncError && fn_->ncclCommGetAsyncError(comm_, &async) == abi::ncclSuccess &&
+    if (fn_->ncclCommGetAsyncError &&
+        fn_->ncclCommGetAsyncError(comm_, &async) == abi::ncclSuccess &&
         async != abi::ncclSuccess && async != abi::ncclInProgress) {
       std::exception_ptr e;
       try {
@@ -572,10 +579,10 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
       std::rethrow_exception(e);
     }
     if (detail::Clock::now() - start >= deadline) {
-      auto e = std::make_exception_ptr(TimeoutError(
-          "synchronize: the work on the stream did not finish within " +
-          std::to_string(deadline.count()) + " ms (" + hs_->where +
-          "); a peer may be missing or stuck. The communicator was aborted"));
+      auto e = std::make_exception_ptr(
+          TimeoutError("synchronize: the work on the stream did not finish within " +
+                       std::to_string(deadline.count()) + " ms (" + hs_->where +
+                       "); a peer may be missing or stuck. The communicator was aborted"));
       detail::abort_with_reason(*hs_, e);
       std::rethrow_exception(e);
     }
@@ -914,15 +921,17 @@ PreMulSum Communicator::create_pre_mul_sum(const void* scalar, DataType type,
   return p;
 }
 
-Registration Communicator::register_buffer(void* buf, std::size_t bytes) const {
+Registration Communicator::register_buffer(void* buf, std::size_t bytes,
+                                           CUstream_st* stream) const {
   require_live("register_buffer");
   lib_->require(Function::ncclCommRegister);
   if (buf == nullptr || bytes == 0) {
     throw UsageError("register_buffer: needs a non-null buffer and a non-zero size");
   }
-  if (detail::capture_forbids_sync()) {
-    throw UsageError("register_buffer while a CUDA graph is being captured: registration "
-                     "synchronizes and would invalidate the capture. Register before capturing");
+  if (detail::capture_forbids_sync(stream)) {
+    throw UsageError(
+        "register_buffer while a CUDA graph is being captured: registration "
+        "synchronizes and would invalidate the capture. Register before capturing");
   }
   Registration r;
   call_result(fn_->ncclCommRegister(comm_, buf, bytes, &r.handle_), "ncclCommRegister");
@@ -930,7 +939,8 @@ Registration Communicator::register_buffer(void* buf, std::size_t bytes) const {
   return r;
 }
 
-Window Communicator::register_window(void* buf, std::size_t bytes, int flags) const {
+Window Communicator::register_window(void* buf, std::size_t bytes, int flags,
+                                     CUstream_st* stream) const {
   require_live("register_window");
   lib_->require(Function::ncclCommWindowRegister);
   if (buf == nullptr || bytes == 0) {
@@ -939,10 +949,11 @@ Window Communicator::register_window(void* buf, std::size_t bytes, int flags) co
   if (flags != abi::kWinDefault && flags != abi::kWinCollSymmetric) {
     throw UsageError("register_window: unknown flags " + std::to_string(flags));
   }
-  if (detail::capture_forbids_sync()) {
-    throw UsageError("register_window while a CUDA graph is being captured: window "
-                     "registration synchronizes and would invalidate the capture (NCCL reports "
-                     "'unhandled cuda error'). Register windows before capturing");
+  if (detail::capture_forbids_sync(stream)) {
+    throw UsageError(
+        "register_window while a CUDA graph is being captured: window "
+        "registration synchronizes and would invalidate the capture (NCCL reports "
+        "'unhandled cuda error'). Register windows before capturing");
   }
   Window w;
   call_result(fn_->ncclCommWindowRegister(comm_, buf, bytes, &w.win_, flags),

@@ -24,9 +24,9 @@ struct Driver {
   int (*cuEventDestroy)(void*) = nullptr;
 };
 
-constexpr int kNotReady = 600;                  // CUDA_ERROR_NOT_READY
-constexpr int kCaptureImplicit = 906;           // CUDA_ERROR_STREAM_CAPTURE_IMPLICIT
-constexpr int kCaptureActive = 1;               // CU_STREAM_CAPTURE_STATUS_ACTIVE
+constexpr int kNotReady = 600;         // CUDA_ERROR_NOT_READY
+constexpr int kCaptureImplicit = 906;  // CUDA_ERROR_STREAM_CAPTURE_IMPLICIT
+constexpr int kCaptureActive = 1;      // CU_STREAM_CAPTURE_STATUS_ACTIVE
 CUstream_st* const kLegacyStream = reinterpret_cast<CUstream_st*>(0x1);  // CU_STREAM_LEGACY
 
 template <class F>
@@ -119,8 +119,11 @@ Capture capture_status(CUstream_st* stream) noexcept {
   return rc == 0 && status == kCaptureActive ? Capture::kActive : Capture::kNone;
 }
 
-bool capture_forbids_sync() noexcept {
-  return capture_status(kLegacyStream) != Capture::kNone;
+bool capture_forbids_sync(CUstream_st* stream) noexcept {
+  CUstream_st* const per_thread = reinterpret_cast<CUstream_st*>(0x2);  // CU_STREAM_PER_THREAD
+  return capture_status(kLegacyStream) != Capture::kNone ||
+         capture_status(per_thread) != Capture::kNone ||
+         (stream != nullptr && capture_status(stream) != Capture::kNone);
 }
 
 StreamState stream_state(CUstream_st* stream) noexcept {

@@ -18,8 +18,11 @@ enum class Capture { kNone, kActive, kOtherStream };
 /// whether a global-mode capture elsewhere forbids synchronous work (kOtherStream). kNone when
 /// there is no driver: without one nothing can be captured.
 Capture capture_status(CUstream_st* stream) noexcept;
-/// Whether a capture in progress forbids calls that synchronize (registration, creation, ...).
-bool capture_forbids_sync() noexcept;
+/// Whether a capture in progress forbids calls that synchronize (registration, creation, ...):
+/// the legacy and per-thread default streams (a global-mode capture on a blocking stream shows
+/// there) and `stream`, when given, are asked. A capture on another non-blocking stream that the
+/// caller does not name cannot be seen: CUDA has no query for it.
+bool capture_forbids_sync(CUstream_st* stream = nullptr) noexcept;
 
 enum class StreamState { kDone, kBusy, kError };
 /// cuStreamQuery.

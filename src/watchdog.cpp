@@ -7,9 +7,9 @@
 
 #include "cuda_driver.hpp"
 #include "handles.hpp"
+#include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
-#include "nccl_error.hpp"
 
 namespace ncclrt {
 namespace {

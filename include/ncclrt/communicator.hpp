@@ -48,11 +48,11 @@ namespace detail {
 struct HandleState {
   std::shared_ptr<const Library> lib;
   abi::ncclComm_t comm = nullptr;
-  std::string where;                      // "rank 0 of 2 on GPU 0"
-  std::mutex mutex;                       // serializes watchdog aborts with destroy/abort
-  bool alive = true;                      // the NCCL communicator exists (under mutex)
-  std::atomic<bool> poisoned{false};      // aborted by the watchdog or synchronize
-  std::exception_ptr reason;              // what the next call throws (set before poisoned)
+  std::string where;                  // "rank 0 of 2 on GPU 0"
+  std::mutex mutex;                   // serializes watchdog aborts with destroy/abort
+  bool alive = true;                  // the NCCL communicator exists (under mutex)
+  std::atomic<bool> poisoned{false};  // aborted by the watchdog or synchronize
+  std::exception_ptr reason;          // what the next call throws (set before poisoned)
 };
 /// ncclConfig_t as the loaded NCCL expects it: `size` and `version` of that release. Throws
 /// UnsupportedError for a field it does not know. Exposed for tests.
@@ -269,10 +269,13 @@ class Communicator {
 
   /// ncclRedOpCreatePreMulSum (NCCL >= 2.11): sum after multiplying by `scalar`.
   PreMulSum create_pre_mul_sum(const void* scalar, DataType type, ScalarResidence residence) const;
-  /// ncclCommRegister (NCCL >= 2.19).
-  Registration register_buffer(void* buf, std::size_t bytes) const;
-  /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is kWinDefault or kWinCollSymmetric.
-  Window register_window(void* buf, std::size_t bytes, int flags = kWinDefault) const;
+  /// ncclCommRegister (NCCL >= 2.19). Refused (UsageError) during a CUDA-graph capture that
+  /// ncclrt can see: on the default streams, or on `stream` when you name the one you capture on.
+  Registration register_buffer(void* buf, std::size_t bytes, CUstream_st* stream = nullptr) const;
+  /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is kWinDefault or kWinCollSymmetric. Refused
+  /// during a visible capture, as register_buffer.
+  Window register_window(void* buf, std::size_t bytes, int flags = kWinDefault,
+                         CUstream_st* stream = nullptr) const;
 
   /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.
   void check() const;
@@ -305,7 +308,7 @@ class Communicator {
   const detail::Symbols* fn_ = nullptr;
   abi::ncclComm_t comm_ = nullptr;
   std::shared_ptr<detail::HandleState> handles_;
-  detail::HandleState* hs_ = nullptr;  // handles_.get(), for the hot path
+  detail::HandleState* hs_ = nullptr;                 // handles_.get(), for the hot path
   std::optional<std::chrono::milliseconds> timeout_;  // Config::timeout of the creation
   int rank_ = 0;
   int size_ = 0;

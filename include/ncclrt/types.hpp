@@ -94,8 +94,8 @@ enum class ScalarResidence : int {
 };
 
 /// Constants of NCCL's API a caller needs, without reaching into abi::.
-inline constexpr int kSplitNoColor = abi::kSplitNoColor;     ///< split(): no communicator for me
-inline constexpr int kWinDefault = abi::kWinDefault;         ///< register_window() flags
+inline constexpr int kSplitNoColor = abi::kSplitNoColor;  ///< split(): no communicator for me
+inline constexpr int kWinDefault = abi::kWinDefault;      ///< register_window() flags
 inline constexpr int kWinCollSymmetric = abi::kWinCollSymmetric;
 
 }  // namespace ncclrt

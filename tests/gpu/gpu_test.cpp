@@ -294,40 +294,58 @@ void block_stream(cudaStream_t s, int ms) {
 
 }  // namespace
 
+// Ends a capture however the test leaves, so one failure cannot poison the tests after it.
+struct CaptureGuard {
+  cudaStream_t s;
+  cudaGraph_t graph = nullptr;
+  bool open = true;
+  cudaError_t end() {
+    open = false;
+    return cudaStreamEndCapture(s, &graph);
+  }
+  ~CaptureGuard() {
+    if (open) cudaStreamEndCapture(s, &graph);
+    if (graph) cudaGraphDestroy(graph);
+  }
+};
+
 TEST_F(OneGpu, CaptureMisuseIsRefusedAndTheCaptureSurvives) {
   Communicator comm = one_rank();
   const std::size_t n = 1024;
   DeviceBuffer buf(n * 4), out(n * 4);
-  cudaStream_t s;
-  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  EXPECT_THROW(
-      {
-        try {
-          comm.register_buffer(buf.ptr, n * 4);
-        } catch (const UsageError& e) {
-          EXPECT_NE(std::string(e.what()).find("CUDA graph is being captured"), std::string::npos);
-          throw;
-        }
-      },
-      UsageError);
-  EXPECT_THROW(comm.register_window(buf.ptr, n * 4), UsageError);
-  EXPECT_THROW(Communicator::init_rank(nccl(), 1, 0, nccl()->unique_id()), UsageError);
-  EXPECT_THROW(comm.synchronize(s, std::chrono::seconds(1)), UsageError);
-  comm.all_reduce(buf.as<float>(), out.as<float>(), n, ReduceOp::kSum, s);  // this is fine
-  cudaGraph_t g;
-  ASSERT_EQ(cudaStreamEndCapture(s, &g), cudaSuccess) << "the capture was invalidated";
-  cudaGraphExec_t exec;
-  CUDA_OK(cudaGraphInstantiate(&exec, g, 0));
-  std::vector<float> h(n, 3.0f);
-  CUDA_OK(cudaMemcpy(buf.ptr, h.data(), n * 4, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaGraphLaunch(exec, s));
-  CUDA_OK(cudaStreamSynchronize(s));
-  CUDA_OK(cudaMemcpy(h.data(), out.ptr, n * 4, cudaMemcpyDeviceToHost));
-  EXPECT_EQ(h[n - 1], 3.0f);
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(g);
-  cudaStreamDestroy(s);
+  for (bool blocking : {true, false}) {
+    SCOPED_TRACE(blocking ? "blocking stream, global capture" : "non-blocking stream, named");
+    cudaStream_t s;
+    CUDA_OK(cudaStreamCreateWithFlags(&s, blocking ? cudaStreamDefault : cudaStreamNonBlocking));
+    // A blocking stream's global capture shows on the legacy stream; a non-blocking one is seen
+    // when the caller names it.
+    cudaStream_t named = blocking ? nullptr : s;
+    CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    CaptureGuard guard{s};
+    try {
+      comm.register_buffer(buf.ptr, n * 4, named);
+      ADD_FAILURE() << "registration during capture was not refused";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("CUDA graph is being captured"), std::string::npos);
+    }
+    EXPECT_THROW(comm.register_window(buf.ptr, n * 4, kWinDefault, named), UsageError);
+    if (blocking) {
+      EXPECT_THROW(Communicator::init_rank(nccl(), 1, 0, nccl()->unique_id()), UsageError);
+    }
+    EXPECT_THROW(comm.synchronize(s, std::chrono::seconds(1)), UsageError);
+    comm.all_reduce(buf.as<float>(), out.as<float>(), n, ReduceOp::kSum, s);  // this is fine
+    ASSERT_EQ(guard.end(), cudaSuccess) << "the capture was invalidated";
+    cudaGraphExec_t exec;
+    CUDA_OK(cudaGraphInstantiate(&exec, guard.graph, 0));
+    std::vector<float> h(n, 3.0f);
+    CUDA_OK(cudaMemcpy(buf.ptr, h.data(), n * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaGraphLaunch(exec, s));
+    CUDA_OK(cudaStreamSynchronize(s));
+    CUDA_OK(cudaMemcpy(h.data(), out.ptr, n * 4, cudaMemcpyDeviceToHost));
+    EXPECT_EQ(h[n - 1], 3.0f);
+    cudaGraphExecDestroy(exec);
+    cudaStreamDestroy(s);
+  }
 }
 
 TEST_F(OneGpu, SynchronizeTurnsAHangIntoTimeoutError) {
