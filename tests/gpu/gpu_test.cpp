@@ -353,6 +353,8 @@ TEST_F(OneGpu, SynchronizeTurnsAHangIntoTimeoutError) {
   cudaStream_t s;
   CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   block_stream(s, 1500);  // stands in for work that never finishes
+  // NCCL's abort waits for the device while the stream is blocked; ncclrt bounds that wait.
+  ::setenv("NCCLRT_ABORT_TIMEOUT_MS", "200", 1);
   const auto start = std::chrono::steady_clock::now();
   try {
     comm.synchronize(s, std::chrono::milliseconds(300));
@@ -361,6 +363,7 @@ TEST_F(OneGpu, SynchronizeTurnsAHangIntoTimeoutError) {
     EXPECT_NE(std::string(e.what()).find("did not finish within 300 ms"), std::string::npos);
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1300));
+  ::unsetenv("NCCLRT_ABORT_TIMEOUT_MS");
   // Aborted: the next call says why.
   EXPECT_THROW(comm.check(), TimeoutError);
   CUDA_OK(cudaStreamSynchronize(s));
