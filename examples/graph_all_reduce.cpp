@@ -1,9 +1,9 @@
 // An all-reduce captured once into a CUDA graph and replayed with new input each time.
 // Run: ./graph_all_reduce   (NCCL is found at run time; NCCLRT_NCCL_LIB picks a file)
 #include <cuda_runtime.h>
-#include <ncclrt/ncclrt.hpp>
 
 #include <cstdio>
+#include <ncclrt/ncclrt.hpp>
 #include <vector>
 
 int main() try {

@@ -1,9 +1,9 @@
 // A world communicator over every visible GPU and a split one (even and odd ranks), used
 // together from one process.
 #include <cuda_runtime.h>
-#include <ncclrt/ncclrt.hpp>
 
 #include <cstdio>
+#include <ncclrt/ncclrt.hpp>
 #include <thread>
 #include <vector>
 

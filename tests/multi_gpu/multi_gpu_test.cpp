@@ -80,8 +80,10 @@ TEST(MultiGpuSplit, HalvesUsedAtOnce) {
     (r < n / 2 ? high : low).push_back(std::move(halves[static_cast<std::size_t>(r)]));
   }
   std::string e1, e2;
-  std::thread t1([&] { e1 = gpu_test::run_case(sum_case, low, DataType::kFloat32, 1 << 16, false); });
-  std::thread t2([&] { e2 = gpu_test::run_case(sum_case, high, DataType::kFloat32, 1 << 16, true); });
+  std::thread t1(
+      [&] { e1 = gpu_test::run_case(sum_case, low, DataType::kFloat32, 1 << 16, false); });
+  std::thread t2(
+      [&] { e2 = gpu_test::run_case(sum_case, high, DataType::kFloat32, 1 << 16, true); });
   t1.join();
   t2.join();
   EXPECT_EQ(e1, "");
@@ -100,7 +102,7 @@ TEST(MultiGpuShrink, WithoutTheLastRank) {
     shrunk[static_cast<std::size_t>(r)] = world[static_cast<std::size_t>(r)].shrink({n - 1});
   });
   for (const auto& c : shrunk) EXPECT_EQ(c.size(), n - 1);
-  EXPECT_EQ(gpu_test::run_case(gpu_test::all_op_cases().front(), shrunk, DataType::kFloat32, 4096,
-                               false),
-            "");
+  EXPECT_EQ(
+      gpu_test::run_case(gpu_test::all_op_cases().front(), shrunk, DataType::kFloat32, 4096, false),
+      "");
 }

@@ -1,7 +1,6 @@
 // A user's program: builds against ncclrt found by find_package or add_subdirectory.
-#include <ncclrt/ncclrt.hpp>
-
 #include <cstdio>
+#include <ncclrt/ncclrt.hpp>
 
 int main() {
   try {
