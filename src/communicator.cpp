@@ -707,7 +707,7 @@ void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv
 void Communicator::send(const void* buf, std::size_t count, DataType type, int peer,
                         CUstream_st* stream) const {
   require_live("send");
-  lib_->require(Function::ncclSend);
+  if (!fn_->ncclSend) lib_->require(Function::ncclSend);
   check_type("send", type);
   check_rank("send", "peer", peer);
   check_buffer("send", "send", buf, count, type);
@@ -719,7 +719,7 @@ void Communicator::send(const void* buf, std::size_t count, DataType type, int p
 void Communicator::recv(void* buf, std::size_t count, DataType type, int peer,
                         CUstream_st* stream) const {
   require_live("recv");
-  lib_->require(Function::ncclRecv);
+  if (!fn_->ncclRecv) lib_->require(Function::ncclRecv);
   check_type("recv", type);
   check_rank("recv", "peer", peer);
   check_buffer("recv", "recv", buf, count, type);
