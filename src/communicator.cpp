@@ -47,26 +47,34 @@ struct ConfigField {
   std::size_t end;  // offset just past the field in ncclConfig_t
 };
 
-#define NCCLRT_FIELD(member, field, major, minor)                                   \
-  {                                                                                 \
-#member, {major, minor, 0 },                                                    \
-              offsetof(abi::ncclConfig_t, field) + sizeof(abi::ncclConfig_t::field) \
-  }
+// clang-format off
+#define NCCLRT_FIELD(member, field, major, minor, patch) \
+  {#member, {major, minor, patch}, offsetof(abi::ncclConfig_t, field) + sizeof(abi::ncclConfig_t::field)}
+// clang-format on
 constexpr ConfigField kFields[] = {
-    NCCLRT_FIELD(blocking, blocking, 2, 14),
-    NCCLRT_FIELD(cga_cluster_size, cgaClusterSize, 2, 17),
-    NCCLRT_FIELD(min_ctas, minCTAs, 2, 17),
-    NCCLRT_FIELD(max_ctas, maxCTAs, 2, 17),
-    NCCLRT_FIELD(net_name, netName, 2, 17),
-    NCCLRT_FIELD(split_share, splitShare, 2, 18),
-    NCCLRT_FIELD(traffic_class, trafficClass, 2, 26),
-    NCCLRT_FIELD(comm_name, commName, 2, 27),
-    NCCLRT_FIELD(collnet_enable, collnetEnable, 2, 27),
-    NCCLRT_FIELD(cta_policy, CTAPolicy, 2, 27),
-    NCCLRT_FIELD(shrink_share, shrinkShare, 2, 27),
-    NCCLRT_FIELD(nvls_ctas, nvlsCTAs, 2, 27),
-    NCCLRT_FIELD(n_channels_per_net_peer, nChannelsPerNetPeer, 2, 28),
-    NCCLRT_FIELD(nvlink_centric_sched, nvlinkCentricSched, 2, 28),
+    NCCLRT_FIELD(blocking, blocking, 2, 14, 0),
+    NCCLRT_FIELD(cga_cluster_size, cgaClusterSize, 2, 17, 0),
+    NCCLRT_FIELD(min_ctas, minCTAs, 2, 17, 0),
+    NCCLRT_FIELD(max_ctas, maxCTAs, 2, 17, 0),
+    NCCLRT_FIELD(net_name, netName, 2, 17, 0),
+    NCCLRT_FIELD(split_share, splitShare, 2, 18, 0),
+    NCCLRT_FIELD(traffic_class, trafficClass, 2, 26, 0),
+    NCCLRT_FIELD(comm_name, commName, 2, 27, 0),
+    NCCLRT_FIELD(collnet_enable, collnetEnable, 2, 27, 0),
+    NCCLRT_FIELD(cta_policy, CTAPolicy, 2, 27, 0),
+    NCCLRT_FIELD(shrink_share, shrinkShare, 2, 27, 0),
+    NCCLRT_FIELD(nvls_ctas, nvlsCTAs, 2, 27, 0),
+    NCCLRT_FIELD(n_channels_per_net_peer, nChannelsPerNetPeer, 2, 28, 0),
+    NCCLRT_FIELD(nvlink_centric_sched, nvlinkCentricSched, 2, 28, 0),
+    NCCLRT_FIELD(graph_usage_mode, graphUsageMode, 2, 29, 2),
+    NCCLRT_FIELD(num_rma_ctx, numRmaCtx, 2, 29, 2),
+    NCCLRT_FIELD(max_p2p_peers, maxP2pPeers, 2, 30, 3),
+    NCCLRT_FIELD(graph_stream_ordering, graphStreamOrdering, 2, 30, 7),
+    NCCLRT_FIELD(launch_order_implicit, launchOrderImplicit, 2, 31, 2),
+    NCCLRT_FIELD(num_rma_sig, numRmaSig, 2, 31, 2),
+    NCCLRT_FIELD(rma_eager_init, rmaEagerInit, 2, 31, 2),
+    NCCLRT_FIELD(host_cft_mode, hostCftMode, 2, 31, 2),
+    NCCLRT_FIELD(nvls_host_mode, nvlsHostMode, 2, 32, 3),
 };
 #undef NCCLRT_FIELD
 
@@ -165,10 +173,27 @@ abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
   std::memset(&cfg, 0, sizeof cfg);
   cfg.magic = abi::kConfigMagic;
   cfg.version = static_cast<unsigned>(lib.version().code());
-  int* ints[] = {&cfg.blocking,      &cfg.cgaClusterSize,      &cfg.minCTAs,
-                 &cfg.maxCTAs,       &cfg.splitShare,          &cfg.trafficClass,
-                 &cfg.collnetEnable, &cfg.CTAPolicy,           &cfg.shrinkShare,
-                 &cfg.nvlsCTAs,      &cfg.nChannelsPerNetPeer, &cfg.nvlinkCentricSched};
+  int* ints[] = {&cfg.blocking,
+                 &cfg.cgaClusterSize,
+                 &cfg.minCTAs,
+                 &cfg.maxCTAs,
+                 &cfg.splitShare,
+                 &cfg.trafficClass,
+                 &cfg.collnetEnable,
+                 &cfg.CTAPolicy,
+                 &cfg.shrinkShare,
+                 &cfg.nvlsCTAs,
+                 &cfg.nChannelsPerNetPeer,
+                 &cfg.nvlinkCentricSched,
+                 &cfg.graphUsageMode,
+                 &cfg.numRmaCtx,
+                 &cfg.maxP2pPeers,
+                 &cfg.graphStreamOrdering,
+                 &cfg.launchOrderImplicit,
+                 &cfg.numRmaSig,
+                 &cfg.rmaEagerInit,
+                 &cfg.hostCftMode,
+                 &cfg.nvlsHostMode};
   for (int* p : ints) *p = abi::kConfigUndefInt;
   cfg.netName = nullptr;
   cfg.commName = nullptr;
@@ -186,6 +211,15 @@ abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
   set_field(lib, kFields[11], c.nvls_ctas, cfg.nvlsCTAs);
   set_field(lib, kFields[12], c.n_channels_per_net_peer, cfg.nChannelsPerNetPeer);
   set_field(lib, kFields[13], c.nvlink_centric_sched, cfg.nvlinkCentricSched);
+  set_field(lib, kFields[14], c.graph_usage_mode, cfg.graphUsageMode);
+  set_field(lib, kFields[15], c.num_rma_ctx, cfg.numRmaCtx);
+  set_field(lib, kFields[16], c.max_p2p_peers, cfg.maxP2pPeers);
+  set_field(lib, kFields[17], c.graph_stream_ordering, cfg.graphStreamOrdering);
+  set_field(lib, kFields[18], c.launch_order_implicit, cfg.launchOrderImplicit);
+  set_field(lib, kFields[19], c.num_rma_sig, cfg.numRmaSig);
+  set_field(lib, kFields[20], c.rma_eager_init, cfg.rmaEagerInit);
+  set_field(lib, kFields[21], c.host_cft_mode, cfg.hostCftMode);
+  set_field(lib, kFields[22], c.nvls_host_mode, cfg.nvlsHostMode);
   // The struct as the loaded release declares it: NCCL copies min(size, its own size) bytes.
   std::size_t size = 0;
   for (const auto& f : kFields) {
@@ -201,7 +235,9 @@ abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
 bool Config::empty() const noexcept {
   return !blocking && !cga_cluster_size && !min_ctas && !max_ctas && !net_name && !split_share &&
          !traffic_class && !comm_name && !collnet_enable && !cta_policy && !shrink_share &&
-         !nvls_ctas && !n_channels_per_net_peer && !nvlink_centric_sched && !timeout;
+         !nvls_ctas && !n_channels_per_net_peer && !nvlink_centric_sched && !graph_usage_mode &&
+         !num_rma_ctx && !max_p2p_peers && !graph_stream_ordering && !launch_order_implicit &&
+         !num_rma_sig && !rma_eager_init && !host_cft_mode && !nvls_host_mode && !timeout;
 }
 
 namespace {

@@ -520,6 +520,8 @@ const char* hint_for(abi::ncclResult_t r) {
       return "a peer failed or went away; abort this communicator and rebuild it";
     case abi::ncclInProgress:
       return "the operation is still in progress on a nonblocking communicator";
+    case abi::ncclTimeout:
+      return "NCCL's own timeout expired; a peer may be missing or stuck";
     default:
       return "run with NCCL_DEBUG=INFO for details";
   }

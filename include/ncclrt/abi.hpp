@@ -5,9 +5,12 @@
 
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 
-// The CUDA runtime's stream type: a caller's cudaStream_t converts to CUstream_st* without a cast.
+// The CUDA runtime's stream and event types: a caller's cudaStream_t converts to CUstream_st*
+// without a cast.
 struct CUstream_st;
+struct CUevent_st;
 
 namespace ncclrt::abi {
 
@@ -20,7 +23,8 @@ typedef enum {
   ncclInvalidUsage = 5,
   ncclRemoteError = 6,  // since 2.13
   ncclInProgress = 7,   // since 2.14
-  ncclNumResults = 8
+  ncclTimeout = 8,      // since 2.30.3
+  ncclNumResults = 9
 } ncclResult_t;
 
 typedef enum {
@@ -63,6 +67,9 @@ typedef ncclComm* ncclComm_t;
 struct ncclWindow_vidmem;
 typedef ncclWindow_vidmem* ncclWindow_t;
 typedef CUstream_st* cudaStream_t;
+typedef CUevent_st* cudaEvent_t;
+struct ncclParamHandle;
+typedef ncclParamHandle* ncclParamHandle_t;  // 2.30.4
 
 constexpr std::size_t kUniqueIdBytes = 128;
 typedef struct {
@@ -78,7 +85,7 @@ constexpr std::size_t kWinRequiredAlignment = 4096;
 constexpr int kShrinkDefault = 0x00;
 constexpr int kShrinkAbort = 0x01;
 
-// The newest layout ncclrt knows (NCCL 2.28). NCCL copies min(size, its own size) bytes, so
+// The newest layout ncclrt knows (NCCL 2.32.3). NCCL copies min(size, its own size) bytes, so
 // ncclrt sets `size` to what the loaded version knows (see config sizing in communicator.cpp).
 typedef struct {
   std::size_t size;
@@ -98,7 +105,72 @@ typedef struct {
   int nvlsCTAs;             // 2.27
   int nChannelsPerNetPeer;  // 2.28
   int nvlinkCentricSched;   // 2.28
+  int graphUsageMode;       // 2.29.2
+  int numRmaCtx;            // 2.29.2
+  int maxP2pPeers;          // 2.30.3
+  int graphStreamOrdering;  // 2.30.7
+  int launchOrderImplicit;  // 2.31.2
+  int numRmaSig;            // 2.31.2
+  int rmaEagerInit;         // 2.31.2
+  int hostCftMode;          // 2.31.2
+  int nvlsHostMode;         // 2.32.3
 } ncclConfig_t;
+
+// Vendor extension options of ncclCollConfig_t (2.31.2).
+typedef struct ncclConfigExt {
+  struct ncclConfigExt* next;
+  struct {
+    int vendorId;
+    int optionId;
+  } key;
+  union {
+    int i;
+    const char* s;
+    void* raw;
+  } val;
+} ncclConfigExt_t;
+
+// Per-call options of the *Config collectives (2.31.2; launchCompletionEvent 2.32.3).
+typedef struct {
+  std::size_t size;
+  unsigned int magic;
+  unsigned int version;
+  ncclConfigExt_t* ext;
+  int minCTAs;
+  int maxCTAs;
+  int nvlsCTAs;
+  int cgaClusterSize;
+  const char* algSelection;
+  int forceAlgSelection;
+  int CTAPolicy;
+  std::uint64_t userProfilerTag;
+  cudaEvent_t launchCompletionEvent;  // 2.32.3
+} ncclCollConfig_t;
+
+// ncclWaitSignal's descriptor (2.29.2).
+typedef struct {
+  int opCnt;
+  int peer;
+  int sigIdx;
+  int ctx;
+} ncclWaitSignalDesc_t;
+
+// ncclCommMemStats' statistic (2.29.7).
+typedef enum {
+  ncclStatGpuMemSuspend = 0,
+  ncclStatGpuMemSuspended = 1,
+  ncclStatGpuMemPersist = 2,
+  ncclStatGpuMemTotal = 3
+} ncclCommMemStat_t;
+
+// ncclSetEncryption's configuration (2.32.3).
+typedef struct {
+  std::size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int mode;
+  const char* psk;
+} ncclEncryptionConfig_t;
 
 constexpr unsigned kSimInfoMagic = 0x74685283;
 typedef struct {

@@ -35,6 +35,15 @@ struct Config {
   std::optional<int> nvls_ctas;                ///< 2.27
   std::optional<int> n_channels_per_net_peer;  ///< 2.28
   std::optional<bool> nvlink_centric_sched;    ///< 2.28
+  std::optional<int> graph_usage_mode;         ///< 2.29.2
+  std::optional<int> num_rma_ctx;              ///< 2.29.2
+  std::optional<int> max_p2p_peers;            ///< 2.30.3
+  std::optional<int> graph_stream_ordering;    ///< 2.30.7
+  std::optional<int> launch_order_implicit;    ///< 2.31.2
+  std::optional<int> num_rma_sig;              ///< 2.31.2
+  std::optional<int> rma_eager_init;           ///< 2.31.2
+  std::optional<int> host_cft_mode;            ///< 2.31.2 (ncclHostCft*)
+  std::optional<int> nvls_host_mode;           ///< 2.32.3 (ncclNvlsHostMode*)
   /// A deadline for creation (init, split, shrink): creation then runs nonblocking and is polled;
   /// on expiry the communicator is aborted and TimeoutError is thrown. Needs NCCL >= 2.14.
   std::optional<std::chrono::milliseconds> timeout;

@@ -41,7 +41,14 @@ TEST(RealNccl, FeatureListFollowsVersion) {
     EXPECT_EQ(c.available, c.since <= lib->version()) << c.name;
     EXPECT_EQ(c.why_not.empty(), c.available) << c.name;
   }
-  EXPECT_EQ(caps.size(), static_cast<std::size_t>(Function::ncclCommRevoke) + 1 + 3);
+  EXPECT_EQ(caps.size(), static_cast<std::size_t>(Function::ncclSetEncryption) + 1 + 3);
+  // Nothing from 2.29 on: off, and it says why.
+  const auto& grow = find_capability(caps, "ncclCommGrow");
+  EXPECT_FALSE(grow.available);
+  EXPECT_NE(grow.why_not.find("ncclCommGrow needs NCCL >= 2.29.2; loaded 2.28.9"),
+            std::string::npos);
+  EXPECT_FALSE(lib->has(Function::ncclAllReduceConfig));
+  EXPECT_EQ(lib->raw().ncclSetEncryption, nullptr);
 }
 
 TEST(RealNccl, ErrorStrings) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "ncclrt/abi.hpp"
 
@@ -19,7 +20,20 @@ struct Symbols {
   using ncclConfig_t = abi::ncclConfig_t;
   using ncclSimInfo_t = abi::ncclSimInfo_t;
   using cudaStream_t = abi::cudaStream_t;
+  using ncclParamHandle_t = abi::ncclParamHandle_t;
+  using ncclCollConfig_t = abi::ncclCollConfig_t;
+  using ncclWaitSignalDesc_t = abi::ncclWaitSignalDesc_t;
+  using ncclCommMemStat_t = abi::ncclCommMemStat_t;
+  using ncclEncryptionConfig_t = abi::ncclEncryptionConfig_t;
   using size_t = std::size_t;
+  using int8_t = std::int8_t;
+  using int16_t = std::int16_t;
+  using int32_t = std::int32_t;
+  using int64_t = std::int64_t;
+  using uint8_t = std::uint8_t;
+  using uint16_t = std::uint16_t;
+  using uint32_t = std::uint32_t;
+  using uint64_t = std::uint64_t;
 
 #define NCCLRT_FN(name, ret, params, major, minor, patch, required) ret(*name) params = nullptr;
 #include "ncclrt/detail/nccl_functions.def"

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""NCCL release matrix: fetch real NCCL releases from PyPI (nvidia-nccl-cu12) and check ncclrt
+against each on the CPU.
+
+    scripts/nccl_matrix.py fetch [--all | VERSION ...]     download and cache lib + header
+    scripts/nccl_matrix.py check --build DIR [--all | VERSION ...] [--doc docs/compatibility.md]
+
+--all means the newest patch release of every minor version from 2.18 on that PyPI has.
+Downloads are cached in $NCCLRT_MATRIX_CACHE (default ~/.cache/ncclrt-matrix): per release only
+libnccl.so.2 and nccl.h are kept.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+PACKAGE = "nvidia-nccl-cu12"
+CACHE = os.environ.get("NCCLRT_MATRIX_CACHE", os.path.expanduser("~/.cache/ncclrt-matrix"))
+
+
+def available_versions():
+    """Every version of the package on PyPI, from pip's own resolver message."""
+    out = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d",
+                          tempfile.gettempdir(), f"{PACKAGE}==0.0.0"],
+                         capture_output=True, text=True).stderr
+    m = re.search(r"from versions: ([^)]*)\)", out)
+    if not m:
+        sys.exit(f"cannot list {PACKAGE} versions on PyPI:\n{out}")
+    return [v.strip() for v in m.group(1).split(",") if re.fullmatch(r"\d+\.\d+\.\d+", v.strip())]
+
+
+def key(v):
+    return tuple(int(x) for x in v.split("."))
+
+
+def newest_per_minor(versions, since=(2, 18)):
+    best = {}
+    for v in versions:
+        k = key(v)
+        if k[:2] >= since and (k[:2] not in best or k > key(best[k[:2]])):
+            best[k[:2]] = v
+    return [best[m] for m in sorted(best)]
+
+
+def fetch(version):
+    """Returns the cache folder holding libnccl.so.2 and nccl.h of `version`."""
+    folder = os.path.join(CACHE, version)
+    lib, header = os.path.join(folder, "libnccl.so.2"), os.path.join(folder, "nccl.h")
+    if os.path.exists(lib) and os.path.exists(header):
+        return folder
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp,
+                            f"{PACKAGE}=={version}"], capture_output=True, text=True)
+        wheels = [f for f in os.listdir(tmp) if f.endswith(".whl")]
+        if r.returncode != 0 or not wheels:
+            raise RuntimeError(f"pip could not download {PACKAGE}=={version}: {r.stderr.strip()}")
+        with zipfile.ZipFile(os.path.join(tmp, wheels[0])) as z:
+            for name, dest in (("nvidia/nccl/lib/libnccl.so.2", lib),
+                               ("nvidia/nccl/include/nccl.h", header)):
+                with z.open(name) as src, open(dest + ".part", "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        out.write(chunk)
+                os.replace(dest + ".part", dest)
+    return folder
+
+
+def header_functions(header):
+    """Host functions nccl.h declares (the p-prefixed profiling names left out)."""
+    text = open(header).read()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    names = re.findall(r"^\s*(?:ncclResult_t|const char\s*\*)\s+(nccl\w+)\s*\(", text, flags=re.M)
+    return sorted(set(names))
+
+
+def header_version(header):
+    return int(re.search(r"#define NCCL_VERSION_CODE (\d+)", open(header).read()).group(1))
+
+
+def resolve(args):
+    if args.all:
+        versions = newest_per_minor(available_versions())
+    else:
+        versions = args.versions
+    if not versions:
+        sys.exit("no versions given (use --all or list them)")
+    return versions
+
+
+def cmd_fetch(args):
+    for v in resolve(args):
+        try:
+            print(f"{v}: {fetch(v)}")
+        except RuntimeError as e:
+            print(f"{v}: skipped: {e}")
+
+
+def cmd_check(args):
+    checker = os.path.join(args.build, "tests", "ncclrt_matrix_check")
+    if not os.path.exists(checker):
+        sys.exit(f"{checker} not found: build the tests first")
+    rows, failed = [], []
+    for v in resolve(args):
+        try:
+            folder = fetch(v)
+        except RuntimeError as e:
+            print(f"== {v}: skipped: {e}")
+            rows.append({"version": v, "skipped": str(e)})
+            continue
+        header = os.path.join(folder, "nccl.h")
+        declared = header_functions(header)
+        env = dict(os.environ, NCCLRT_NCCL_LIB=os.path.join(folder, "libnccl.so.2"))
+        r = subprocess.run([checker, str(header_version(header)), ",".join(declared)], env=env,
+                           capture_output=True, text=True, timeout=300)
+        try:
+            result = json.loads(r.stdout)
+        except json.JSONDecodeError:
+            result = {"ok": False, "problems": [f"checker output unreadable: {r.stdout[-500:]}"
+                                                 f"{r.stderr[-500:]}"]}
+        result["version"] = v
+        rows.append(result)
+        status = "ok" if result.get("ok") else "FAILED"
+        print(f"== {v}: {status}")
+        for p in result.get("problems", []):
+            print(f"   - {p}")
+        if not result.get("ok"):
+            failed.append(v)
+    if args.doc:
+        write_doc(args.doc, rows)
+        print(f"wrote {args.doc}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+def write_doc(path, rows):
+    checked = [r for r in rows if "features" in r]
+    names = []
+    for r in checked:
+        for f in r["features"]:
+            if f["name"] not in names:
+                names.append(f["name"])
+    with open(path, "w") as out:
+        out.write(open(os.path.join(os.path.dirname(__file__), "compatibility_intro.md")).read())
+        out.write("\n## Features by release (measured)\n\n")
+        out.write("| feature | since | " + " | ".join(r["version"] for r in checked) + " |\n")
+        out.write("|---|---|" + "---|" * len(checked) + "\n")
+        for n in names:
+            cells, since = [], ""
+            for r in checked:
+                f = next((x for x in r["features"] if x["name"] == n), None)
+                since = f["since"] if f else since
+                cells.append("yes" if f and f["available"] else "-")
+            out.write(f"| {n} | {since} | " + " | ".join(cells) + " |\n")
+        out.write("\n## What ncclrt did with each release\n\n")
+        out.write("| release | probe | version read | ids | failing init (no GPU) | "
+                  "a function it lacks |\n|---|---|---|---|---|---|\n")
+        for r in rows:
+            if "skipped" in r:
+                out.write(f"| {r['version']} | skipped: {r['skipped']} | | | | |\n")
+                continue
+            out.write(f"| {r['version']} | {r.get('probe', '')} | {r.get('loaded_version', '')} | "
+                      f"{r.get('ids', '')} | {r.get('init_error', '')} | "
+                      f"{r.get('unsupported', '')} |\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("fetch", "check"):
+        s = sub.add_parser(name)
+        s.add_argument("versions", nargs="*")
+        s.add_argument("--all", action="store_true")
+        if name == "check":
+            s.add_argument("--build", required=True)
+            s.add_argument("--doc")
+    args = p.parse_args()
+    {"fetch": cmd_fetch, "check": cmd_check}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
