@@ -77,6 +77,21 @@ def header_functions(header):
     return sorted(set(names))
 
 
+def abi_check(folder, build):
+    """Compiles tests/unit/abi_check.hpp against this release's nccl.h; returns "" or the error."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cuda = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    cmd = ["c++", "-std=c++17", "-fsyntax-only", "-x", "c++", "-",
+           "-I" + folder, "-I" + os.path.join(cuda, "include"), "-I" + os.path.join(root, "include"),
+           "-I" + os.path.join(root, "tests", "unit"),
+           "-I" + os.path.join(build, "tests", "generated")]
+    r = subprocess.run(cmd, input='#include "abi_check.hpp"\n', capture_output=True, text=True)
+    if r.returncode == 0:
+        return ""
+    errors = [l for l in r.stderr.splitlines() if "error" in l]
+    return "; ".join(errors[:3]) or r.stderr[-300:]
+
+
 def header_version(header):
     return int(re.search(r"#define NCCL_VERSION_CODE (\d+)", open(header).read()).group(1))
 
@@ -113,6 +128,7 @@ def cmd_check(args):
             continue
         header = os.path.join(folder, "nccl.h")
         declared = header_functions(header)
+        abi = abi_check(folder, args.build)
         env = dict(os.environ, NCCLRT_NCCL_LIB=os.path.join(folder, "libnccl.so.2"))
         r = subprocess.run([checker, str(header_version(header)), ",".join(declared)], env=env,
                            capture_output=True, text=True, timeout=300)
@@ -122,6 +138,10 @@ def cmd_check(args):
             result = {"ok": False, "problems": [f"checker output unreadable: {r.stdout[-500:]}"
                                                  f"{r.stderr[-500:]}"]}
         result["version"] = v
+        result["abi"] = "ok" if not abi else "FAILED"
+        if abi:
+            result["ok"] = False
+            result.setdefault("problems", []).append("ABI check: " + abi)
         rows.append(result)
         status = "ok" if result.get("ok") else "FAILED"
         print(f"== {v}: {status}")
@@ -156,15 +176,18 @@ def write_doc(path, rows):
                 cells.append("yes" if f and f["available"] else "-")
             out.write(f"| {n} | {since} | " + " | ".join(cells) + " |\n")
         out.write("\n## What ncclrt did with each release\n\n")
-        out.write("| release | probe | version read | ids | failing init (no GPU) | "
-                  "a function it lacks |\n|---|---|---|---|---|---|\n")
+        out.write("| release | ABI vs its nccl.h | probe | version read | ids | "
+                  "failing init (no GPU) | a function it lacks | verdict |\n"
+                  "|---|---|---|---|---|---|---|---|\n")
         for r in rows:
             if "skipped" in r:
-                out.write(f"| {r['version']} | skipped: {r['skipped']} | | | | |\n")
+                out.write(f"| {r['version']} | skipped: {r['skipped']} | | | | | | |\n")
                 continue
-            out.write(f"| {r['version']} | {r.get('probe', '')} | {r.get('loaded_version', '')} | "
-                      f"{r.get('ids', '')} | {r.get('init_error', '')} | "
-                      f"{r.get('unsupported', '')} |\n")
+            cell = lambda k: str(r.get(k, "")).replace("|", "/")
+            verdict = "ok" if r.get("ok") else "FAILED: " + "; ".join(r.get("problems", []))
+            out.write(f"| {r['version']} | {cell('abi')} | {cell('probe')} | "
+                      f"{cell('loaded_version')} | {cell('ids')} | {cell('init_error')} | "
+                      f"{cell('unsupported')} | {verdict} |\n")
 
 
 def main():

@@ -40,8 +40,11 @@ NCCLRT_MAP(::ncclComm, nabi::ncclComm)
 #if NCCLRT_AT_LEAST(2, 22, 0)
 NCCLRT_MAP(::ncclSimInfo_t, nabi::ncclSimInfo_t)
 #endif
-#if NCCLRT_AT_LEAST(2, 27, 0)
+#if NCCLRT_AT_LEAST(2, 28, 0)
 NCCLRT_MAP(::ncclWindow_vidmem, nabi::ncclWindow_vidmem)
+#elif NCCLRT_AT_LEAST(2, 27, 0)
+// 2.27 named the opaque window struct ncclWindow; an opaque pointer either way, same ABI.
+NCCLRT_MAP(::ncclWindow, nabi::ncclWindow_vidmem)
 #endif
 #if NCCLRT_AT_LEAST(2, 29, 2)
 NCCLRT_MAP(::ncclWaitSignalDesc_t, nabi::ncclWaitSignalDesc_t)
@@ -143,8 +146,10 @@ static_assert(offsetof(::ncclSimInfo_t, estimatedTime) ==
 #endif
 #if NCCLRT_AT_LEAST(2, 27, 0)
 static_assert(NCCL_WIN_COLL_SYMMETRIC == nabi::kWinCollSymmetric);
-static_assert(NCCL_WIN_REQUIRED_ALIGNMENT == nabi::kWinRequiredAlignment);
 static_assert(NCCL_SHRINK_ABORT == nabi::kShrinkAbort);
+#endif
+#if NCCLRT_AT_LEAST(2, 28, 0)
+static_assert(NCCL_WIN_REQUIRED_ALIGNMENT == nabi::kWinRequiredAlignment);
 #endif
 
 // ncclConfig_t: every field this release has sits where ncclrt puts it; the whole struct matches

@@ -1,0 +1,96 @@
+// Checks one real NCCL release on the CPU, for scripts/nccl_matrix.py. The release is chosen with
+// $NCCLRT_NCCL_LIB; argv: its header's NCCL_VERSION_CODE and the host functions its nccl.h
+// declares (comma-separated). Prints one JSON object; "ok" is false with the problems listed.
+#include <cstdio>
+#include <ncclrt/ncclrt.hpp>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+int main(int argc, char** argv) {
+  using namespace ncclrt;
+  nlohmann::json out;
+  std::vector<std::string> problems;
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: matrix_check HEADER_VERSION_CODE FUNCTION,FUNCTION,...\n");
+    return 64;
+  }
+  const Version header = Version::from_code(std::atoi(argv[1]));
+  std::set<std::string> declared;
+  std::stringstream list(argv[2]);
+  for (std::string f; std::getline(list, f, ',');) declared.insert(f);
+  try {
+    auto lib = Library::open();
+    out["path"] = lib->path();
+    out["found_by"] = to_string(lib->found_by());
+    if (lib->found_by() != Source::kEnvironment)
+      problems.push_back("not found through $NCCLRT_NCCL_LIB");
+    out["probe"] =
+        lib->probe_seconds()
+            ? "ok in " + std::to_string(static_cast<int>(*lib->probe_seconds() * 1000)) + " ms"
+            : std::string("not run");
+    out["loaded_version"] = lib->version().str();
+    if (lib->version() != header) {
+      problems.push_back("version " + lib->version().str() + " but the header says " +
+                         header.str());
+    }
+    // The feature list must be exactly what this release's header declares.
+    std::set<std::string> known;
+    for (const auto& c : lib->capabilities()) {
+      out["features"].push_back(
+          {{"name", c.name}, {"since", c.since.str()}, {"available", c.available}});
+      if (!c.is_function) continue;
+      known.insert(c.name);
+      const bool in_header = declared.count(c.name) > 0;
+      if (c.available != in_header) {
+        problems.push_back(c.name + (c.available
+                                         ? " is on but the header does not declare it"
+                                         : " is off but the header declares it: " + c.why_not));
+      }
+    }
+    for (const auto& f : declared) {
+      if (!known.count(f))
+        problems.push_back(f + " is declared by the header but unknown to ncclrt");
+    }
+    const UniqueId a = lib->unique_id(), b = lib->unique_id();
+    out["ids"] = a != b ? "differ" : "SAME";
+    if (a == b) problems.push_back("two unique ids are equal");
+    const std::string text = lib->error_string(1);
+    if (text.find("unhandled cuda error") == std::string::npos) {
+      problems.push_back("error string of 1 is '" + text + "'");
+    }
+    out["last_error_readable"] = lib->has(Function::ncclGetLastError);
+    if (lib->has(Function::ncclGetLastError)) lib->last_error();
+    try {
+      Communicator::init_rank(lib, 1, 0, lib->unique_id());
+      out["init_error"] = "init succeeded (a GPU is present)";
+    } catch (const NcclError& e) {
+      const std::string last = e.last_error().substr(0, 60);
+      out["init_error"] = e.result_string().substr(0, 20) + "...; last error: " + last;
+      if (e.result_string().find("unhandled cuda error") == std::string::npos &&
+          e.result_string().find("system error") == std::string::npos) {
+        problems.push_back("init failed with '" + e.result_string() + "'");
+      }
+    }
+    // A function this release lacks: UnsupportedError naming it, the version it needs, the file.
+    out["unsupported"] = "none: the newest release ncclrt knows";
+    const auto caps = lib->capabilities();  // functions first, in Function order
+    for (std::size_t i = 0; i < caps.size() && caps[i].is_function; ++i) {
+      if (caps[i].available) continue;
+      try {
+        lib->require(static_cast<Function>(i));
+        problems.push_back("require(" + caps[i].name + ") did not throw");
+      } catch (const UnsupportedError& e) {
+        const std::string what = e.what();
+        out["unsupported"] = what.substr(0, what.find(" from "));  // the path is this machine's
+      }
+      break;
+    }
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("exception: ") + e.what());
+  }
+  out["problems"] = problems;
+  out["ok"] = problems.empty();
+  std::printf("%s\n", out.dump().c_str());
+  return problems.empty() ? 0 : 1;
+}
