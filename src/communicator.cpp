@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "cuda_driver.hpp"
@@ -456,8 +457,23 @@ Communicator Communicator::from_environment(std::shared_ptr<const Library> lib,
   const int device = info.local_rank % detail::cuda_device_count();
   detail::cuda_set_device(device);
   // NCCL's own rendezvous: with NCCL_COMM_ID set every rank gets the same id, and rank 0 hosts
-  // the bootstrap root at that address. No side channel of ncclrt's.
-  ::setenv("NCCL_COMM_ID", info.comm_id.c_str(), 1);
+  // the bootstrap root at that address. No side channel of ncclrt's. The variable is put back
+  // as it was afterwards: left set, every later ncclGetUniqueId of the process would return the
+  // same address, and a second communicator would collide with this one.
+  struct CommIdScope {
+    std::optional<std::string> old;
+    explicit CommIdScope(const std::string& value) {
+      if (const char* v = std::getenv("NCCL_COMM_ID")) old = v;
+      ::setenv("NCCL_COMM_ID", value.c_str(), 1);
+    }
+    ~CommIdScope() {
+      if (old) {
+        ::setenv("NCCL_COMM_ID", old->c_str(), 1);
+      } else {
+        ::unsetenv("NCCL_COMM_ID");
+      }
+    }
+  } scope(info.comm_id);
   const UniqueId id = lib->unique_id();
   return init_rank(std::move(lib), info.size, info.rank, id, config);
 }

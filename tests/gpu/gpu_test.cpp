@@ -258,6 +258,21 @@ TEST_F(OneGpu, FromEnvironment) {
   cudaDeviceSynchronize();
   cudaMemcpy(back.data(), b.ptr, 256 * 8, cudaMemcpyDeviceToHost);
   EXPECT_EQ(back[255], 1.5);
+  // torchrun's variables: NCCL_COMM_ID is made from MASTER_ADDR and MASTER_PORT + 1, and put back
+  // (unset) afterwards, so later ids of this process are ordinary ones again.
+  ASSERT_EQ(std::getenv("NCCL_COMM_ID"), nullptr);
+  ::setenv("RANK", "0", 1);
+  ::setenv("WORLD_SIZE", "1", 1);
+  ::setenv("LOCAL_RANK", "0", 1);
+  ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+  ::setenv("MASTER_PORT", std::to_string(port - 1).c_str(), 1);
+  Communicator torchrun = Communicator::from_environment(nccl());
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+    ::unsetenv(v);
+  }
+  EXPECT_EQ(torchrun.size(), 1);
+  EXPECT_EQ(std::getenv("NCCL_COMM_ID"), nullptr);
+  EXPECT_NE(nccl()->unique_id(), nccl()->unique_id());
 }
 
 TEST_F(OneGpu, SplitNoColorShrinkFinalizeDestroy) {
