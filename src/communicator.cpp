@@ -48,39 +48,17 @@ struct ConfigField {
   std::size_t end;  // offset just past the field in ncclConfig_t
 };
 
-// clang-format off
-#define NCCLRT_FIELD(member, field, major, minor, patch) \
-  {#member, {major, minor, patch}, offsetof(abi::ncclConfig_t, field) + sizeof(abi::ncclConfig_t::field)}
-// clang-format on
 constexpr ConfigField kFields[] = {
-    NCCLRT_FIELD(blocking, blocking, 2, 14, 0),
-    NCCLRT_FIELD(cga_cluster_size, cgaClusterSize, 2, 17, 0),
-    NCCLRT_FIELD(min_ctas, minCTAs, 2, 17, 0),
-    NCCLRT_FIELD(max_ctas, maxCTAs, 2, 17, 0),
-    NCCLRT_FIELD(net_name, netName, 2, 17, 0),
-    NCCLRT_FIELD(split_share, splitShare, 2, 18, 0),
-    NCCLRT_FIELD(traffic_class, trafficClass, 2, 26, 0),
-    NCCLRT_FIELD(comm_name, commName, 2, 27, 0),
-    NCCLRT_FIELD(collnet_enable, collnetEnable, 2, 27, 0),
-    NCCLRT_FIELD(cta_policy, CTAPolicy, 2, 27, 0),
-    NCCLRT_FIELD(shrink_share, shrinkShare, 2, 27, 0),
-    NCCLRT_FIELD(nvls_ctas, nvlsCTAs, 2, 27, 0),
-    NCCLRT_FIELD(n_channels_per_net_peer, nChannelsPerNetPeer, 2, 28, 0),
-    NCCLRT_FIELD(nvlink_centric_sched, nvlinkCentricSched, 2, 28, 0),
-    NCCLRT_FIELD(graph_usage_mode, graphUsageMode, 2, 29, 2),
-    NCCLRT_FIELD(num_rma_ctx, numRmaCtx, 2, 29, 2),
-    NCCLRT_FIELD(max_p2p_peers, maxP2pPeers, 2, 30, 3),
-    NCCLRT_FIELD(graph_stream_ordering, graphStreamOrdering, 2, 30, 7),
-    NCCLRT_FIELD(launch_order_implicit, launchOrderImplicit, 2, 31, 2),
-    NCCLRT_FIELD(num_rma_sig, numRmaSig, 2, 31, 2),
-    NCCLRT_FIELD(rma_eager_init, rmaEagerInit, 2, 31, 2),
-    NCCLRT_FIELD(host_cft_mode, hostCftMode, 2, 31, 2),
-    NCCLRT_FIELD(nvls_host_mode, nvlsHostMode, 2, 32, 3),
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) \
+  {#member,                                                           \
+   {major, minor, patch},                                             \
+   offsetof(abi::ncclConfig_t, field) + sizeof(abi::ncclConfig_t::field)},
+#include "ncclrt/detail/config_fields.def"
 };
-#undef NCCLRT_FIELD
 
 template <class T>
 void set_field(const Library& lib, const ConfigField& f, const std::optional<T>& value, int& out) {
+  out = abi::kConfigUndefInt;  // NCCL's "not set"
   if (!value) return;
   if (lib.version() < f.since) {
     throw UnsupportedError("Config::" + std::string(f.name) + " needs NCCL >= " + f.since.str() +
@@ -92,6 +70,7 @@ void set_field(const Library& lib, const ConfigField& f, const std::optional<T>&
 
 void set_field(const Library& lib, const ConfigField& f, const std::optional<std::string>& value,
                const char*& out) {
+  out = nullptr;  // NCCL's "not set"
   if (!value) return;
   if (lib.version() < f.since) {
     throw UnsupportedError("Config::" + std::string(f.name) + " needs NCCL >= " + f.since.str() +
@@ -174,53 +153,10 @@ abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
   std::memset(&cfg, 0, sizeof cfg);
   cfg.magic = abi::kConfigMagic;
   cfg.version = static_cast<unsigned>(lib.version().code());
-  int* ints[] = {&cfg.blocking,
-                 &cfg.cgaClusterSize,
-                 &cfg.minCTAs,
-                 &cfg.maxCTAs,
-                 &cfg.splitShare,
-                 &cfg.trafficClass,
-                 &cfg.collnetEnable,
-                 &cfg.CTAPolicy,
-                 &cfg.shrinkShare,
-                 &cfg.nvlsCTAs,
-                 &cfg.nChannelsPerNetPeer,
-                 &cfg.nvlinkCentricSched,
-                 &cfg.graphUsageMode,
-                 &cfg.numRmaCtx,
-                 &cfg.maxP2pPeers,
-                 &cfg.graphStreamOrdering,
-                 &cfg.launchOrderImplicit,
-                 &cfg.numRmaSig,
-                 &cfg.rmaEagerInit,
-                 &cfg.hostCftMode,
-                 &cfg.nvlsHostMode};
-  for (int* p : ints) *p = abi::kConfigUndefInt;
-  cfg.netName = nullptr;
-  cfg.commName = nullptr;
-  set_field(lib, kFields[0], c.blocking, cfg.blocking);
-  set_field(lib, kFields[1], c.cga_cluster_size, cfg.cgaClusterSize);
-  set_field(lib, kFields[2], c.min_ctas, cfg.minCTAs);
-  set_field(lib, kFields[3], c.max_ctas, cfg.maxCTAs);
-  set_field(lib, kFields[4], c.net_name, cfg.netName);
-  set_field(lib, kFields[5], c.split_share, cfg.splitShare);
-  set_field(lib, kFields[6], c.traffic_class, cfg.trafficClass);
-  set_field(lib, kFields[7], c.comm_name, cfg.commName);
-  set_field(lib, kFields[8], c.collnet_enable, cfg.collnetEnable);
-  set_field(lib, kFields[9], c.cta_policy, cfg.CTAPolicy);
-  set_field(lib, kFields[10], c.shrink_share, cfg.shrinkShare);
-  set_field(lib, kFields[11], c.nvls_ctas, cfg.nvlsCTAs);
-  set_field(lib, kFields[12], c.n_channels_per_net_peer, cfg.nChannelsPerNetPeer);
-  set_field(lib, kFields[13], c.nvlink_centric_sched, cfg.nvlinkCentricSched);
-  set_field(lib, kFields[14], c.graph_usage_mode, cfg.graphUsageMode);
-  set_field(lib, kFields[15], c.num_rma_ctx, cfg.numRmaCtx);
-  set_field(lib, kFields[16], c.max_p2p_peers, cfg.maxP2pPeers);
-  set_field(lib, kFields[17], c.graph_stream_ordering, cfg.graphStreamOrdering);
-  set_field(lib, kFields[18], c.launch_order_implicit, cfg.launchOrderImplicit);
-  set_field(lib, kFields[19], c.num_rma_sig, cfg.numRmaSig);
-  set_field(lib, kFields[20], c.rma_eager_init, cfg.rmaEagerInit);
-  set_field(lib, kFields[21], c.host_cft_mode, cfg.hostCftMode);
-  set_field(lib, kFields[22], c.nvls_host_mode, cfg.nvlsHostMode);
+  std::size_t index = 0;  // every field is written, in table order
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) \
+  set_field(lib, kFields[index++], c.member, cfg.field);
+#include "ncclrt/detail/config_fields.def"
   // The struct as the loaded release declares it: NCCL copies min(size, its own size) bytes.
   std::size_t size = 0;
   for (const auto& f : kFields) {
@@ -234,11 +170,10 @@ abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
 }  // namespace detail
 
 bool Config::empty() const noexcept {
-  return !blocking && !cga_cluster_size && !min_ctas && !max_ctas && !net_name && !split_share &&
-         !traffic_class && !comm_name && !collnet_enable && !cta_policy && !shrink_share &&
-         !nvls_ctas && !n_channels_per_net_peer && !nvlink_centric_sched && !graph_usage_mode &&
-         !num_rma_ctx && !max_p2p_peers && !graph_stream_ordering && !launch_order_implicit &&
-         !num_rma_sig && !rma_eager_init && !host_cft_mode && !nvls_host_mode && !timeout;
+  bool any = timeout.has_value();
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) any |= member.has_value();
+#include "ncclrt/detail/config_fields.def"
+  return !any;
 }
 
 namespace {
@@ -662,7 +597,7 @@ void Communicator::check_type(const char* op, DataType type) const {
                    " is not an NCCL data type");
 }
 
-void Communicator::check_op(const char* op, ReduceOp rop, DataType) const {
+void Communicator::check_op(const char* op, ReduceOp rop) const {
   const int v = static_cast<int>(rop);
   if (v >= 0 && v < static_cast<int>(ReduceOp::kAvg)) return;
   if (v == static_cast<int>(ReduceOp::kAvg)) {
@@ -700,7 +635,7 @@ void Communicator::all_reduce(const void* send, void* recv, std::size_t count, D
                               ReduceOp op, CUstream_st* stream) const {
   require_live("all_reduce");
   check_type("all_reduce", type);
-  check_op("all_reduce", op, type);
+  check_op("all_reduce", op);
   check_buffer("all_reduce", "send", send, count, type);
   check_buffer("all_reduce", "recv", recv, count, type);
   call_result(fn_->ncclAllReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
@@ -724,7 +659,7 @@ void Communicator::reduce(const void* send, void* recv, std::size_t count, DataT
                           ReduceOp op, int root, CUstream_st* stream) const {
   require_live("reduce");
   check_type("reduce", type);
-  check_op("reduce", op, type);
+  check_op("reduce", op);
   check_rank("reduce", "root", root);
   check_buffer("reduce", "send", send, count, type);
   if (rank_ == root) check_buffer("reduce", "recv", recv, count, type);
@@ -748,7 +683,7 @@ void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv
                                   DataType type, ReduceOp op, CUstream_st* stream) const {
   require_live("reduce_scatter");
   check_type("reduce_scatter", type);
-  check_op("reduce_scatter", op, type);
+  check_op("reduce_scatter", op);
   check_buffer("reduce_scatter", "send", send, recv_count, type, static_cast<std::size_t>(size_));
   check_buffer("reduce_scatter", "recv", recv, recv_count, type);
   call_result(fn_->ncclReduceScatter(send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
@@ -939,7 +874,7 @@ void Communicator::reduce_scatterv(const void* send, void* recv,
                                    ReduceOp op, CUstream_st* stream) const {
   require_live("reduce_scatterv");
   check_type("reduce_scatterv", type);
-  check_op("reduce_scatterv", op, type);
+  check_op("reduce_scatterv", op);
   check_layout("reduce_scatterv", recv_counts, displs, size_, type);
   check_buffer("reduce_scatterv", "send", send, any_nonzero(recv_counts), type);
   check_buffer("reduce_scatterv", "recv", recv, recv_counts[static_cast<std::size_t>(rank_)], type);

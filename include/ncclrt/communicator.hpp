@@ -21,29 +21,14 @@ namespace ncclrt {
 /// ncclConfig_t's fields; unset ones keep NCCL's defaults. Setting a field the loaded NCCL does not
 /// know throws UnsupportedError rather than being dropped silently.
 struct Config {
-  std::optional<bool> blocking;                ///< 2.14
-  std::optional<int> cga_cluster_size;         ///< 2.17
-  std::optional<int> min_ctas;                 ///< 2.17
-  std::optional<int> max_ctas;                 ///< 2.17
-  std::optional<std::string> net_name;         ///< 2.17
-  std::optional<bool> split_share;             ///< 2.18
-  std::optional<int> traffic_class;            ///< 2.26
-  std::optional<std::string> comm_name;        ///< 2.27
-  std::optional<bool> collnet_enable;          ///< 2.27
-  std::optional<int> cta_policy;               ///< 2.27 (NCCL_CTA_POLICY_*)
-  std::optional<bool> shrink_share;            ///< 2.27
-  std::optional<int> nvls_ctas;                ///< 2.27
-  std::optional<int> n_channels_per_net_peer;  ///< 2.28
-  std::optional<bool> nvlink_centric_sched;    ///< 2.28
-  std::optional<int> graph_usage_mode;         ///< 2.29.2
-  std::optional<int> num_rma_ctx;              ///< 2.29.2
-  std::optional<int> max_p2p_peers;            ///< 2.30.3
-  std::optional<int> graph_stream_ordering;    ///< 2.30.7
-  std::optional<int> launch_order_implicit;    ///< 2.31.2
-  std::optional<int> num_rma_sig;              ///< 2.31.2
-  std::optional<int> rma_eager_init;           ///< 2.31.2
-  std::optional<int> host_cft_mode;            ///< 2.31.2 (ncclHostCft*)
-  std::optional<int> nvls_host_mode;           ///< 2.32.3 (ncclNvlsHostMode*)
+  // One std::optional per ncclConfig_t field, named in snake_case (blocking, cga_cluster_size,
+  // min_ctas, max_ctas, net_name, split_share, traffic_class, comm_name, collnet_enable,
+  // cta_policy, shrink_share, nvls_ctas, n_channels_per_net_peer, nvlink_centric_sched,
+  // graph_usage_mode, num_rma_ctx, max_p2p_peers, graph_stream_ordering, launch_order_implicit,
+  // num_rma_sig, rma_eager_init, host_cft_mode, nvls_host_mode); the release that first has each
+  // is in detail/config_fields.def.
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) std::optional<type> member;
+#include "ncclrt/detail/config_fields.def"
   /// A deadline for creation (init, split, shrink): creation then runs nonblocking and is polled;
   /// on expiry the communicator is aborted and TimeoutError is thrown. Needs NCCL >= 2.14.
   std::optional<std::chrono::milliseconds> timeout;
@@ -307,7 +292,7 @@ class Communicator {
     }
   }
   void check_type(const char* op, DataType type) const;
-  void check_op(const char* op, ReduceOp rop, DataType type) const;
+  void check_op(const char* op, ReduceOp rop) const;
   void check_rank(const char* op, const char* what, int r) const;
   void check_buffer(const char* op, const char* what, const void* p, std::size_t count,
                     DataType type, std::size_t multiple = 1) const;
