@@ -65,10 +65,13 @@ void set_log_level(LogLevel level) { level_storage().store(static_cast<int>(leve
 LogLevel log_level() noexcept { return static_cast<LogLevel>(level_storage().load()); }
 
 namespace detail {
+namespace {
 
 bool log_enabled(LogLevel level) noexcept {
   return level != LogLevel::kOff && static_cast<int>(level) <= level_storage().load();
 }
+
+}  // namespace
 
 void log(LogLevel level, std::string_view message) noexcept {
   if (!log_enabled(level)) return;

@@ -6,7 +6,6 @@
 
 namespace ncclrt::detail {
 
-bool log_enabled(LogLevel level) noexcept;
 /// Sends one diagnostic to the hook; never throws, never on the hot path.
 void log(LogLevel level, std::string_view message) noexcept;
 

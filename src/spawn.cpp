@@ -33,7 +33,7 @@ void record_status(int status, ChildResult& r) {
 }  // namespace
 
 ChildResult run_child(const std::string& program, const std::vector<std::string>& args,
-                      std::chrono::milliseconds timeout, bool search_path) {
+                      std::chrono::milliseconds timeout) {
   ChildResult r;
   const auto start = Clock::now();
   const auto deadline = start + timeout;
@@ -64,9 +64,7 @@ ChildResult run_child(const std::string& program, const std::vector<std::string>
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  const int rc = search_path
-                     ? ::posix_spawnp(&pid, program.c_str(), &actions, &attr, argv.data(), environ)
-                     : ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(fds[1]);

@@ -18,9 +18,9 @@ struct ChildResult {
   double seconds = 0;
 };
 
-/// Runs `program` (a path; searched on PATH when `search_path`) with `args` in its own process
-/// group, stdin from /dev/null. Kills the group at the deadline.
+/// Runs `program` (a path) with `args` in its own process group, stdin from /dev/null. Kills the
+/// group at the deadline.
 ChildResult run_child(const std::string& program, const std::vector<std::string>& args,
-                      std::chrono::milliseconds timeout, bool search_path = false);
+                      std::chrono::milliseconds timeout);
 
 }  // namespace ncclrt::detail
