@@ -604,10 +604,13 @@ void Communicator::check_op(const char* op, ReduceOp rop) const {
     if (!has_avg_) lib_->require(Feature::avg);
     return;
   }
-  if (v >= kNumBuiltinOps && fn_->ncclRedOpCreatePreMulSum) return;
+  // A PreMulSum op is valid only on the communicator that made it, while its handle lives.
+  const auto& live = hs_->pre_mul_sums;
+  if (v >= kNumBuiltinOps && std::find(live.begin(), live.end(), v) != live.end()) return;
   throw UsageError(std::string(op) + ": " + std::to_string(v) +
-                   " is not a reduce op (built-in ops are 0..4; others come from "
-                   "create_pre_mul_sum)");
+                   " is not a reduce op of this communicator (built-in ops are 0..4; others "
+                   "come from create_pre_mul_sum and are valid on that communicator until the "
+                   "PreMulSum handle goes)");
 }
 
 void Communicator::check_rank(const char* op, const char* what, int r) const {
@@ -905,6 +908,10 @@ PreMulSum Communicator::create_pre_mul_sum(const void* scalar, DataType type,
   PreMulSum p;
   p.state_ = handles_;
   p.op_ = static_cast<ReduceOp>(op);
+  {
+    std::lock_guard<std::mutex> lock(hs_->mutex);
+    hs_->pre_mul_sums.push_back(static_cast<int>(op));
+  }
   return p;
 }
 
@@ -979,6 +986,11 @@ void release_handle(std::shared_ptr<detail::HandleState>& state, F&& fn) noexcep
 }
 
 void PreMulSum::release() noexcept {
+  if (state_) {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    auto& live = state_->pre_mul_sums;
+    live.erase(std::remove(live.begin(), live.end(), static_cast<int>(op_)), live.end());
+  }
   release_handle(state_, [&](const detail::Symbols& fn, abi::ncclComm_t c) {
     fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op_), c);
   });

@@ -47,6 +47,7 @@ struct HandleState {
   bool alive = true;                  // the NCCL communicator exists (under mutex)
   std::atomic<bool> poisoned{false};  // aborted by the watchdog or synchronize
   std::exception_ptr reason;          // what the next call throws (set before poisoned)
+  std::vector<int> pre_mul_sums;      // ops of this communicator's live PreMulSum handles
 };
 /// ncclConfig_t as the loaded NCCL expects it: `size` and `version` of that release. Throws
 /// UnsupportedError for a field it does not know. Exposed for tests.

@@ -135,24 +135,104 @@ int ncclCommGetAsyncError(fake_comm* c, int* e) {
   return 0;
 }
 
+/* Every operation is recorded with all its arguments, so a test can assert exactly what reached
+ * NCCL: fake_records() counts them, fake_record(i) returns one, fake_clear_records() forgets them.
+ * Fields an operation does not have stay zero (root/peer: -1). */
+typedef struct {
+  char fn[32];
+  const void* send;
+  void* recv;
+  size_t count;
+  int type;
+  int op;
+  int root; /* root, or the peer of send/recv */
+  void* comm;
+  void* stream;
+} fake_record_t;
+enum { kMaxRecords = 4096 };
+static fake_record_t records[kMaxRecords];
+static int nrecords;
+
+int fake_records(void);
+int fake_records(void) { return nrecords; }
+const fake_record_t* fake_record(int i);
+const fake_record_t* fake_record(int i) { return i >= 0 && i < nrecords ? &records[i] : NULL; }
+void fake_clear_records(void);
+void fake_clear_records(void) { nrecords = 0; }
+
+static int record(const char* fn, const void* send, void* recv, size_t count, int type, int op,
+                  int root, void* comm, void* stream) {
+  ++calls;
+  if (nrecords < kMaxRecords) {
+    fake_record_t* r = &records[nrecords++];
+    memset(r, 0, sizeof *r);
+    strncpy(r->fn, fn, sizeof r->fn - 1);
+    r->send = send;
+    r->recv = recv;
+    r->count = count;
+    r->type = type;
+    r->op = op;
+    r->root = root;
+    r->comm = comm;
+    r->stream = stream;
+  }
+  return 0;
+}
+
 #define OP(name)   \
   int name(void);  \
   int name(void) { \
     ++calls;       \
     return 0;      \
   }
-OP(ncclReduce)
-OP(ncclBcast)
-OP(ncclBroadcast)
-OP(ncclAllReduce)
-OP(ncclReduceScatter)
-OP(ncclAllGather)
-OP(ncclGroupStart)
-OP(ncclGroupEnd)
-OP(ncclSend)
-OP(ncclRecv)
-OP(ncclRedOpCreatePreMulSum)
-OP(ncclRedOpDestroy)
+
+int ncclAllReduce(const void* s, void* r, size_t n, int t, int op, void* c, void* st);
+int ncclAllReduce(const void* s, void* r, size_t n, int t, int op, void* c, void* st) {
+  return record("ncclAllReduce", s, r, n, t, op, -1, c, st);
+}
+int ncclBroadcast(const void* s, void* r, size_t n, int t, int root, void* c, void* st);
+int ncclBroadcast(const void* s, void* r, size_t n, int t, int root, void* c, void* st) {
+  return record("ncclBroadcast", s, r, n, t, 0, root, c, st);
+}
+int ncclBcast(void* b, size_t n, int t, int root, void* c, void* st);
+int ncclBcast(void* b, size_t n, int t, int root, void* c, void* st) {
+  return record("ncclBcast", b, b, n, t, 0, root, c, st);
+}
+int ncclReduce(const void* s, void* r, size_t n, int t, int op, int root, void* c, void* st);
+int ncclReduce(const void* s, void* r, size_t n, int t, int op, int root, void* c, void* st) {
+  return record("ncclReduce", s, r, n, t, op, root, c, st);
+}
+int ncclAllGather(const void* s, void* r, size_t n, int t, void* c, void* st);
+int ncclAllGather(const void* s, void* r, size_t n, int t, void* c, void* st) {
+  return record("ncclAllGather", s, r, n, t, 0, -1, c, st);
+}
+int ncclReduceScatter(const void* s, void* r, size_t n, int t, int op, void* c, void* st);
+int ncclReduceScatter(const void* s, void* r, size_t n, int t, int op, void* c, void* st) {
+  return record("ncclReduceScatter", s, r, n, t, op, -1, c, st);
+}
+int ncclSend(const void* b, size_t n, int t, int peer, void* c, void* st);
+int ncclSend(const void* b, size_t n, int t, int peer, void* c, void* st) {
+  return record("ncclSend", b, NULL, n, t, 0, peer, c, st);
+}
+int ncclRecv(void* b, size_t n, int t, int peer, void* c, void* st);
+int ncclRecv(void* b, size_t n, int t, int peer, void* c, void* st) {
+  return record("ncclRecv", NULL, b, n, t, 0, peer, c, st);
+}
+int ncclGroupStart(void);
+int ncclGroupStart(void) { return record("ncclGroupStart", NULL, NULL, 0, 0, 0, -1, NULL, NULL); }
+int ncclGroupEnd(void);
+int ncclGroupEnd(void) { return record("ncclGroupEnd", NULL, NULL, 0, 0, 0, -1, NULL, NULL); }
+/* PreMulSum ops get distinct values from ncclNumOps (5) on, as NCCL's do. */
+static int next_op = 5;
+int ncclRedOpCreatePreMulSum(int* op, void* scalar, int t, int residence, void* c);
+int ncclRedOpCreatePreMulSum(int* op, void* scalar, int t, int residence, void* c) {
+  *op = next_op++;
+  return record("ncclRedOpCreatePreMulSum", scalar, NULL, 0, t, *op, residence, c, NULL);
+}
+int ncclRedOpDestroy(int op, void* c);
+int ncclRedOpDestroy(int op, void* c) {
+  return record("ncclRedOpDestroy", NULL, NULL, 0, 0, op, -1, c, NULL);
+}
 
 #if FAKE_VERSION >= 21300
 const char* ncclGetLastError(void* c);
@@ -186,10 +266,22 @@ int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg) 
 }
 #endif
 #if FAKE_VERSION >= 21900
-OP(ncclCommRegister)
-OP(ncclCommDeregister)
-OP(ncclMemAlloc)
-OP(ncclMemFree)
+int ncclCommRegister(void* c, void* buf, size_t bytes, void** handle);
+int ncclCommRegister(void* c, void* buf, size_t bytes, void** handle) {
+  *handle = (char*)buf + 1; /* any non-null token */
+  return record("ncclCommRegister", buf, NULL, bytes, 0, 0, -1, c, NULL);
+}
+int ncclCommDeregister(void* c, void* handle);
+int ncclCommDeregister(void* c, void* handle) {
+  return record("ncclCommDeregister", handle, NULL, 0, 0, 0, -1, c, NULL);
+}
+int ncclMemAlloc(void** ptr, size_t bytes);
+int ncclMemAlloc(void** ptr, size_t bytes) {
+  *ptr = (void*)(size_t)0x7f0000000000ull; /* a fake device address, never dereferenced */
+  return record("ncclMemAlloc", NULL, *ptr, bytes, 0, 0, -1, NULL, NULL);
+}
+int ncclMemFree(void* ptr);
+int ncclMemFree(void* ptr) { return record("ncclMemFree", ptr, NULL, 0, 0, 0, -1, NULL, NULL); }
 #endif
 #if FAKE_VERSION >= 22200
 OP(ncclGroupSimulateEnd)
@@ -206,13 +298,29 @@ int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, i
   *out = make(c->nranks - nex, 0);
   return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
 }
-OP(ncclCommWindowRegister)
-OP(ncclCommWindowDeregister)
+int ncclCommWindowRegister(void* c, void* buf, size_t bytes, void** win, int flags);
+int ncclCommWindowRegister(void* c, void* buf, size_t bytes, void** win, int flags) {
+  *win = (char*)buf + 2;
+  return record("ncclCommWindowRegister", buf, NULL, bytes, 0, flags, -1, c, NULL);
+}
+int ncclCommWindowDeregister(void* c, void* win);
+int ncclCommWindowDeregister(void* c, void* win) {
+  return record("ncclCommWindowDeregister", win, NULL, 0, 0, 0, -1, c, NULL);
+}
 #endif
 #if FAKE_VERSION >= 22803
-OP(ncclAlltoAll)
-OP(ncclGather)
-OP(ncclScatter)
+int ncclAlltoAll(const void* s, void* r, size_t n, int t, void* c, void* st);
+int ncclAlltoAll(const void* s, void* r, size_t n, int t, void* c, void* st) {
+  return record("ncclAlltoAll", s, r, n, t, 0, -1, c, st);
+}
+int ncclGather(const void* s, void* r, size_t n, int t, int root, void* c, void* st);
+int ncclGather(const void* s, void* r, size_t n, int t, int root, void* c, void* st) {
+  return record("ncclGather", s, r, n, t, 0, root, c, st);
+}
+int ncclScatter(const void* s, void* r, size_t n, int t, int root, void* c, void* st);
+int ncclScatter(const void* s, void* r, size_t n, int t, int root, void* c, void* st) {
+  return record("ncclScatter", s, r, n, t, 0, root, c, st);
+}
 #endif
 #if FAKE_VERSION >= 22807
 OP(ncclCommRevoke)

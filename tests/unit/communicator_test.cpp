@@ -433,3 +433,29 @@ TEST(DataTypes, OfCppTypes) {
   EXPECT_STREQ(to_string(ReduceOp::kAvg), "avg");
   EXPECT_STREQ(to_string(static_cast<ReduceOp>(9)), "premulsum");
 }
+
+TEST(CommunicatorHandles, PreMulSumOpsAreValidOnlyOnTheirCommunicatorWhileTheyLive) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator c = f.comm();
+  Communicator other = f.comm();
+  const float scale = 0.5f;
+  ReduceOp gone;
+  {
+    PreMulSum op =
+        c.create_pre_mul_sum(&scale, DataType::kFloat32, ScalarResidence::kHostImmediate);
+    c.all_reduce(dev(), dev(), 4, DataType::kFloat32, op, nullptr);  // its own: accepted
+    rejected<UsageError>(
+        f, [&] { other.all_reduce(dev(), dev(), 4, DataType::kFloat32, op, nullptr); },
+        {"not a reduce op of this communicator"});
+    gone = op;
+  }
+  rejected<UsageError>(
+      f, [&] { c.all_reduce(dev(), dev(), 4, DataType::kFloat32, gone, nullptr); },
+      {std::to_string(static_cast<int>(gone)).c_str(), "not a reduce op of this communicator"});
+  rejected<UsageError>(f,
+                       [&] {
+                         c.all_reduce(dev(), dev(), 4, DataType::kFloat32,
+                                      static_cast<ReduceOp>(17), nullptr);
+                       },
+                       {"17", "create_pre_mul_sum"});
+}
