@@ -1,0 +1,60 @@
+"""ncclrt: NCCL loaded at run time, from Python.
+
+Open NCCL (a path, $NCCLRT_NCCL_LIB, or discovery), make communicators, and run every NCCL
+operation on torch tensors, cupy arrays, anything with ``__cuda_array_interface__`` or
+``__dlpack__``, or raw device pointers. Every operation is safe to capture in a CUDA graph;
+errors are exceptions that say what, where, why and what to try.
+
+    import ncclrt, torch
+    lib = ncclrt.Library.open()
+    comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    x = torch.ones(1024, device="cuda")
+    comm.all_reduce(x)              # in place, on torch's current stream
+
+Nothing here imports torch, cupy or CUDA; NCCL is loaded when a Library is opened.
+"""
+from ._ncclrt import (  # noqa: F401
+    SPLIT_NOCOLOR,
+    WIN_COLL_SYMMETRIC,
+    WIN_DEFAULT,
+    Capability,
+    Communicator,
+    Config,
+    DataType,
+    Error,
+    Group,
+    Library,
+    LoadError,
+    NcclError,
+    NcclMemory,
+    PreMulSum,
+    ProbeResult,
+    ReduceOp,
+    Registration,
+    ScalarResidence,
+    SearchStep,
+    TimeoutError,
+    UniqueId,
+    UnsupportedError,
+    UsageError,
+    Version,
+    Watchdog,
+    Window,
+    __version__,
+    probe,
+    set_log_level,
+    size_of,
+)
+
+
+def group(lib=None):
+    """``with ncclrt.group(lib):`` issues ncclGroupStart, and ncclGroupEnd on leaving.
+
+    `lib` is a Library, a Communicator (its library), or None (the NCCL discovery finds).
+    """
+    if isinstance(lib, Communicator):
+        lib = lib.library
+    return Group(lib)
+
+
+__all__ = [name for name in dir() if not name.startswith("_")]

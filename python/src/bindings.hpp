@@ -1,0 +1,31 @@
+// What the parts of the extension share.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+
+#include <chrono>
+#include <memory>
+#include <ncclrt/ncclrt.hpp>
+#include <optional>
+
+namespace ncclrt::py {
+
+namespace nb = nanobind;
+
+/// The Python `Library`: a shared handle on one opened libnccl file.
+struct PyLibrary {
+  std::shared_ptr<const Library> lib;
+};
+
+/// Seconds (int or float) or None, as the C++ API's milliseconds.
+std::optional<std::chrono::milliseconds> seconds(nb::handle value, const char* what);
+
+/// The Library argument: a Library, or None for Library.open() (discovery).
+std::shared_ptr<const Library> library_or_default(nb::handle lib);
+
+void bind_errors(nb::module_& m);
+void bind_library(nb::module_& m);
+void bind_communicator(nb::module_& m);
+
+}  // namespace ncclrt::py

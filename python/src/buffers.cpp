@@ -1,0 +1,725 @@
+#include "buffers.hpp"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+
+#include <cstdint>
+#include <cstring>
+#include <ncclrt/error.hpp>
+#include <string>
+
+namespace nb = nanobind;
+
+namespace ncclrt::py {
+namespace {
+
+// ---- names, interned once ----
+
+struct Names {
+  PyObject* data_ptr;
+  PyObject* numel;
+  PyObject* dtype;
+  PyObject* get_device;
+  PyObject* is_contiguous;
+  PyObject* data;
+  PyObject* ptr;
+  PyObject* size;
+  PyObject* device_id;
+  PyObject* c_contiguous;
+  PyObject* cai;
+  PyObject* dlpack;
+  PyObject* dlpack_device;
+  PyObject* cuda_stream;
+  PyObject* cuda_stream_protocol;
+  PyObject* stream;
+  PyObject* max_version;
+};
+Names n;
+
+PyObject* intern(const char* s) {
+  PyObject* o = PyUnicode_InternFromString(s);
+  if (o == nullptr) throw nb::python_error();
+  return o;  // kept for the life of the process
+}
+
+[[noreturn]] void python_failed() { throw nb::python_error(); }
+
+// A new reference or nullptr, with the AttributeError cleared.
+PyObject* attr_or_null(PyObject* o, PyObject* name) {
+  PyObject* v = PyObject_GetAttr(o, name);
+  if (v == nullptr) {
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) python_failed();
+    PyErr_Clear();
+  }
+  return v;
+}
+
+PyObject* call_method0(PyObject* self, PyObject* name) {
+  PyObject* r = PyObject_VectorcallMethod(name, &self, 1, nullptr);
+  if (r == nullptr) python_failed();
+  return r;
+}
+
+struct Ref {  // owns one reference
+  PyObject* p;
+  explicit Ref(PyObject* o) : p(o) {}
+  Ref(const Ref&) = delete;
+  Ref& operator=(const Ref&) = delete;
+  ~Ref() { Py_XDECREF(p); }
+  explicit operator bool() const { return p != nullptr; }
+};
+
+std::string type_name(PyObject* o) {
+  nb::handle t(reinterpret_cast<PyObject*>(Py_TYPE(o)));
+  try {
+    return nb::cast<std::string>(t.attr("__module__")) + "." +
+           nb::cast<std::string>(t.attr("__qualname__"));
+  } catch (...) {
+    return "an object";
+  }
+}
+
+std::string text_of(PyObject* o) {
+  Ref s(PyObject_Str(o));
+  if (!s) {
+    PyErr_Clear();
+    return "?";
+  }
+  Py_ssize_t len = 0;
+  const char* c = PyUnicode_AsUTF8AndSize(s.p, &len);
+  if (c == nullptr) {
+    PyErr_Clear();
+    return "?";
+  }
+  return std::string(c, static_cast<std::size_t>(len));
+}
+
+[[noreturn]] void refuse(const char* op, const char* role, const std::string& why) {
+  throw UsageError(std::string(op) + ": the " + role + " argument " + why);
+}
+
+// ---- data types ----
+
+struct NamedType {
+  const char* name;
+  DataType type;
+};
+constexpr NamedType kTypeNames[] = {
+    {"float32", DataType::kFloat32},
+    {"float64", DataType::kFloat64},
+    {"float16", DataType::kFloat16},
+    {"bfloat16", DataType::kBfloat16},
+    {"int8", DataType::kInt8},
+    {"uint8", DataType::kUint8},
+    {"int32", DataType::kInt32},
+    {"uint32", DataType::kUint32},
+    {"int64", DataType::kInt64},
+    {"uint64", DataType::kUint64},
+    {"float8_e4m3fn", DataType::kFloat8e4m3},
+    {"float8_e5m2", DataType::kFloat8e5m2},
+};
+
+bool type_from_name(std::string name, DataType& out) {
+  if (name.rfind("torch.", 0) == 0) name.erase(0, 6);
+  for (const auto& t : kTypeNames) {
+    if (name == t.name) {
+      out = t.type;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Whether `o` is an object of torch, numpy or cupy, whose types and dtypes live as long as their
+// modules: only those are cached by identity. A caller's own object may hold the globals of its
+// module, and keeping it would keep them alive.
+bool library_object(PyObject* o) {
+  try {
+    nb::handle type(reinterpret_cast<PyObject*>(Py_TYPE(o)));
+    const std::string mod = nb::cast<std::string>(type.attr("__module__"));
+    for (const char* m : {"torch", "numpy", "cupy", "ml_dtypes"}) {
+      if (mod.rfind(m, 0) == 0) return true;
+    }
+  } catch (const nb::python_error&) {
+  }
+  return false;
+}
+
+// dtype objects (torch.float32, numpy.dtype('float32')) seen so far, by identity: the per-call
+// lookup is a short scan of pointers.
+struct DtypeSlot {
+  PyObject* dtype;
+  DataType type;
+};
+DtypeSlot g_dtypes[32];
+int g_ndtypes = 0;
+
+bool dtype_object(PyObject* dtype, DataType& out, std::string* name) {
+  for (int i = 0; i < g_ndtypes; ++i) {
+    if (g_dtypes[i].dtype == dtype) {
+      out = g_dtypes[i].type;
+      return true;
+    }
+  }
+  std::string text = text_of(dtype);
+  if (!type_from_name(text, out)) {
+    if (name) *name = text;
+    return false;
+  }
+  if (library_object(dtype) && g_ndtypes < static_cast<int>(sizeof g_dtypes / sizeof g_dtypes[0])) {
+    Py_INCREF(dtype);  // kept: torch's and numpy's dtype objects live as long as their module
+    g_dtypes[g_ndtypes++] = {dtype, out};
+  }
+  return true;
+}
+
+[[noreturn]] void no_nccl_type(const char* op, const char* role, const std::string& what) {
+  refuse(op, role,
+         "has element type " + what +
+             ", which NCCL has not got (NCCL has int8, uint8, int32, uint32, int64, uint64, "
+             "float16, bfloat16, float32, float64, float8_e4m3fn and float8_e5m2)");
+}
+
+// __cuda_array_interface__ typestr, e.g. "<f4".
+bool type_from_typestr(const std::string& s, DataType& out) {
+  if (s.size() < 3 || (s[0] != '<' && s[0] != '|' && s[0] != '=')) return false;
+  const std::string k = s.substr(1);
+  if (k == "f2")
+    out = DataType::kFloat16;
+  else if (k == "f4")
+    out = DataType::kFloat32;
+  else if (k == "f8")
+    out = DataType::kFloat64;
+  else if (k == "i1")
+    out = DataType::kInt8;
+  else if (k == "u1")
+    out = DataType::kUint8;
+  else if (k == "i4")
+    out = DataType::kInt32;
+  else if (k == "u4")
+    out = DataType::kUint32;
+  else if (k == "i8")
+    out = DataType::kInt64;
+  else if (k == "u8")
+    out = DataType::kUint64;
+  else
+    return false;
+  return true;
+}
+
+// ---- array kinds, by Python type ----
+
+enum class Kind : unsigned char { kTorch, kCupy, kOther };
+struct TypeSlot {
+  PyTypeObject* type;
+  Kind kind;
+};
+TypeSlot g_types[16];
+int g_ntypes = 0;
+
+Kind classify(PyTypeObject* t) {
+  Kind kind = Kind::kOther;
+  try {
+    nb::handle type(reinterpret_cast<PyObject*>(t));
+    for (nb::handle base : type.attr("__mro__")) {
+      const std::string mod = nb::cast<std::string>(base.attr("__module__"));
+      const std::string name = nb::cast<std::string>(base.attr("__name__"));
+      if (mod.rfind("torch", 0) == 0 && (name == "Tensor" || name == "TensorBase")) {
+        kind = Kind::kTorch;
+        break;
+      }
+      if (mod.rfind("cupy", 0) == 0 && (name == "ndarray" || name == "_ndarray_base")) {
+        kind = Kind::kCupy;
+        break;
+      }
+    }
+  } catch (const nb::python_error&) {
+    kind = Kind::kOther;  // a type without the usual attributes: the protocols decide
+  }
+  return kind;
+}
+
+Kind kind_of(PyTypeObject* t) {
+  for (int i = 0; i < g_ntypes; ++i) {
+    if (g_types[i].type == t) return g_types[i].kind;
+  }
+  const Kind k = classify(t);
+  // Only the array libraries' own types are kept (they live as long as their module); a type of
+  // the caller's may hold the globals of its module, and holding it would keep them alive.
+  if (k != Kind::kOther && g_ntypes < static_cast<int>(sizeof g_types / sizeof g_types[0])) {
+    Py_INCREF(reinterpret_cast<PyObject*>(t));
+    g_types[g_ntypes++] = {t, k};
+  }
+  return k;
+}
+
+std::size_t as_size(PyObject* v) {
+  const std::size_t s = PyLong_AsSize_t(v);
+  if (s == static_cast<std::size_t>(-1) && PyErr_Occurred()) python_failed();
+  return s;
+}
+
+// ---- torch: five cheap method/attribute reads ----
+
+void read_torch(PyObject* obj, const char* op, const char* role, Buffer& out) {
+  Ref dev(call_method0(obj, n.get_device));
+  const long device = PyLong_AsLong(dev.p);
+  if (device < 0) {
+    if (PyErr_Occurred()) python_failed();
+    refuse(op, role,
+           "is a tensor in host (CPU) memory; NCCL needs GPU memory: move it with .cuda()");
+  }
+  Ref contiguous(call_method0(obj, n.is_contiguous));
+  if (contiguous.p != Py_True) {
+    refuse(op, role, "is a non-contiguous tensor; pass .contiguous() (NCCL reads flat memory)");
+  }
+  Ref dtype(PyObject_GetAttr(obj, n.dtype));
+  if (!dtype) python_failed();
+  std::string name;
+  if (!dtype_object(dtype.p, out.type, &name)) no_nccl_type(op, role, name);
+  Ref ptr(call_method0(obj, n.data_ptr));
+  out.ptr = PyLong_AsVoidPtr(ptr.p);
+  Ref numel(call_method0(obj, n.numel));
+  out.count = as_size(numel.p);
+  out.device = static_cast<int>(device);
+  out.readonly = false;
+  out.torch = true;
+}
+
+// ---- cupy: attributes of the ndarray and its MemoryPointer; false = use the protocols ----
+
+bool read_cupy(PyObject* obj, const char* op, const char* role, Buffer& out) {
+  Ref data(attr_or_null(obj, n.data));
+  if (!data) return false;
+  Ref ptr(attr_or_null(data.p, n.ptr));
+  Ref device(attr_or_null(data.p, n.device_id));
+  Ref contiguous(attr_or_null(obj, n.c_contiguous));
+  if (!ptr || !device || !contiguous) return false;
+  if (contiguous.p != Py_True) {
+    refuse(op, role, "is a non-contiguous array; pass cupy.ascontiguousarray(...)");
+  }
+  Ref dtype(PyObject_GetAttr(obj, n.dtype));
+  if (!dtype) python_failed();
+  std::string name;
+  if (!dtype_object(dtype.p, out.type, &name)) no_nccl_type(op, role, name);
+  Ref size(PyObject_GetAttr(obj, n.size));
+  if (!size) python_failed();
+  out.ptr = PyLong_AsVoidPtr(ptr.p);
+  out.count = as_size(size.p);
+  out.device = static_cast<int>(PyLong_AsLong(device.p));
+  out.readonly = false;
+  out.torch = false;
+  return true;
+}
+
+// ---- the protocols ----
+
+std::size_t product(const char* op, const char* role, const std::int64_t* shape, int ndim) {
+  std::size_t count = 1;
+  for (int i = 0; i < ndim; ++i) {
+    if (shape[i] < 0) refuse(op, role, "has a negative dimension");
+    const auto d = static_cast<std::size_t>(shape[i]);
+    if (d != 0 && count > SIZE_MAX / d) refuse(op, role, "has more elements than a size_t holds");
+    count *= d;
+  }
+  return count;
+}
+
+// C order with `unit` per element (1 for DLPack's element strides, the item size for CAI's
+// byte strides); dimensions of extent 1 may have any stride.
+bool c_contiguous(const std::int64_t* shape, const std::int64_t* strides, int ndim,
+                  std::int64_t unit) {
+  std::int64_t expected = unit;
+  for (int i = ndim - 1; i >= 0; --i) {
+    if (shape[i] == 0) return true;
+    if (shape[i] != 1 && strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+// The device a protocol object says it is on, from __dlpack_device__; false when it has none.
+// DLPack device types: 1 CPU, 2 CUDA, 3 CUDA host (pinned), 13 CUDA managed.
+bool dlpack_device(PyObject* obj, const char* op, const char* role, int& type, int& id) {
+  Ref method(attr_or_null(obj, n.dlpack_device));
+  if (!method) return false;
+  Ref r(PyObject_CallNoArgs(method.p));
+  if (!r) python_failed();
+  try {
+    nb::tuple t = nb::borrow<nb::tuple>(r.p);
+    type = nb::cast<int>(t[0]);
+    id = nb::cast<int>(t[1]);
+  } catch (const std::exception&) {
+    refuse(op, role, "has a __dlpack_device__ that is not a (type, id) pair");
+  }
+  return true;
+}
+
+void check_dlpack_device(int type, const char* op, const char* role) {
+  if (type == 2 || type == 13) return;
+  if (type == 1 || type == 3) {
+    refuse(op, role, "is in host (CPU) memory; NCCL needs GPU memory");
+  }
+  refuse(op, role, "is on DLPack device type " + std::to_string(type) + ", not a CUDA GPU");
+}
+
+bool read_cai(PyObject* obj, const char* op, const char* role, Buffer& out) {
+  Ref iface(attr_or_null(obj, n.cai));
+  if (!iface) return false;
+  try {
+    nb::dict d = nb::borrow<nb::dict>(iface.p);
+    if (!d.contains("data") || !d.contains("shape") || !d.contains("typestr")) {
+      refuse(op, role, "has a __cuda_array_interface__ without data, shape or typestr");
+    }
+    nb::tuple data = nb::borrow<nb::tuple>(d["data"]);
+    nb::tuple shape_t = nb::borrow<nb::tuple>(d["shape"]);
+    const std::string typestr = nb::cast<std::string>(d["typestr"]);
+    if (!type_from_typestr(typestr, out.type)) {
+      // Producers describe bfloat16 and fp8 as opaque void types ("<V2"); DLPack names them.
+      Ref capsule_route(attr_or_null(obj, n.dlpack));
+      if (capsule_route) return false;
+      no_nccl_type(op, role, "'" + typestr + "' (__cuda_array_interface__ typestr)");
+    }
+    const int ndim = static_cast<int>(shape_t.size());
+    std::int64_t shape[64], strides[64];
+    if (ndim > 64) refuse(op, role, "has more than 64 dimensions");
+    for (int i = 0; i < ndim; ++i) shape[i] = nb::cast<std::int64_t>(shape_t[i]);
+    if (d.contains("strides") && !d["strides"].is_none()) {
+      nb::tuple st = nb::borrow<nb::tuple>(d["strides"]);
+      if (static_cast<int>(st.size()) != ndim) refuse(op, role, "has strides of the wrong length");
+      for (int i = 0; i < ndim; ++i) strides[i] = nb::cast<std::int64_t>(st[i]);
+      if (!c_contiguous(shape, strides, ndim, static_cast<std::int64_t>(size_of(out.type)))) {
+        refuse(op, role, "is not C-contiguous (its strides leave gaps or reorder the data)");
+      }
+    }
+    if (d.contains("mask") && !d["mask"].is_none()) refuse(op, role, "is a masked array");
+    out.count = product(op, role, shape, ndim);
+    out.ptr = PyLong_AsVoidPtr(data[0].ptr());
+    if (PyErr_Occurred()) python_failed();
+    out.readonly = nb::cast<bool>(data[1]);
+  } catch (const nb::cast_error&) {
+    refuse(op, role, "has a malformed __cuda_array_interface__");
+  }
+  int type = 0, id = -1;
+  if (dlpack_device(obj, op, role, type, id)) {
+    check_dlpack_device(type, op, role);
+    out.device = id;
+  } else {
+    out.device = -1;  // the interface does not say; CUDA memory by its definition
+  }
+  out.torch = false;
+  return true;
+}
+
+// DLPack's C ABI (dlpack.h), declared here.
+struct DLDevice {
+  std::int32_t device_type;
+  std::int32_t device_id;
+};
+struct DLDataType {
+  std::uint8_t code;
+  std::uint8_t bits;
+  std::uint16_t lanes;
+};
+struct DLTensor {
+  void* data;
+  DLDevice device;
+  std::int32_t ndim;
+  DLDataType dtype;
+  std::int64_t* shape;
+  std::int64_t* strides;
+  std::uint64_t byte_offset;
+};
+struct DLManagedTensor {
+  DLTensor dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensor*);
+};
+struct DLManagedTensorVersioned {
+  std::uint32_t major, minor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensorVersioned*);
+  std::uint64_t flags;
+  DLTensor dl_tensor;
+};
+constexpr std::uint64_t kDLReadOnly = 1;
+
+bool type_from_dlpack(DLDataType t, DataType& out) {
+  if (t.lanes != 1) return false;
+  switch (t.code * 1000 + t.bits) {
+    case 0 * 1000 + 8:
+      out = DataType::kInt8;
+      return true;
+    case 0 * 1000 + 32:
+      out = DataType::kInt32;
+      return true;
+    case 0 * 1000 + 64:
+      out = DataType::kInt64;
+      return true;
+    case 1 * 1000 + 8:
+      out = DataType::kUint8;
+      return true;
+    case 1 * 1000 + 32:
+      out = DataType::kUint32;
+      return true;
+    case 1 * 1000 + 64:
+      out = DataType::kUint64;
+      return true;
+    case 2 * 1000 + 16:
+      out = DataType::kFloat16;
+      return true;
+    case 2 * 1000 + 32:
+      out = DataType::kFloat32;
+      return true;
+    case 2 * 1000 + 64:
+      out = DataType::kFloat64;
+      return true;
+    case 4 * 1000 + 16:
+      out = DataType::kBfloat16;
+      return true;
+    case 10 * 1000 + 8:
+      out = DataType::kFloat8e4m3;
+      return true;  // kDLFloat8_e4m3fn
+    case 12 * 1000 + 8:
+      out = DataType::kFloat8e5m2;
+      return true;  // kDLFloat8_e5m2
+    default:
+      return false;
+  }
+}
+
+std::string dlpack_type_text(DLDataType t) {
+  static const char* names[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
+  std::string s = t.code < 7 ? names[t.code] : "code " + std::to_string(t.code) + " ";
+  s += std::to_string(t.bits);
+  if (t.lanes != 1) s += "x" + std::to_string(t.lanes);
+  return s + " (DLPack)";
+}
+
+// Asks for the capsule without synchronization (stream=-1: ordering is the caller's, as with
+// NCCL itself) and the versioned form; older producers take fewer arguments.
+PyObject* ask_capsule(PyObject* method) {
+  nb::object m = nb::borrow(method);
+  try {
+    return m(nb::arg("stream") = -1, nb::arg("max_version") = nb::make_tuple(1, 0)).release().ptr();
+  } catch (const nb::python_error& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+  }
+  try {
+    return m(nb::arg("stream") = -1).release().ptr();
+  } catch (const nb::python_error& e) {
+    if (!e.matches(PyExc_TypeError) && !e.matches(PyExc_ValueError) &&
+        !e.matches(PyExc_RuntimeError) && !e.matches(PyExc_BufferError)) {
+      throw;
+    }
+  }
+  return m().release().ptr();
+}
+
+bool read_dlpack(PyObject* obj, const char* op, const char* role, Buffer& out) {
+  Ref method(attr_or_null(obj, n.dlpack));
+  if (!method) return false;
+  int type = 0, id = -1;
+  if (dlpack_device(obj, op, role, type, id)) check_dlpack_device(type, op, role);
+  Ref capsule(ask_capsule(method.p));
+  const DLTensor* t = nullptr;
+  std::uint64_t flags = 0;
+  if (PyCapsule_IsValid(capsule.p, "dltensor_versioned")) {
+    auto* m = static_cast<DLManagedTensorVersioned*>(
+        PyCapsule_GetPointer(capsule.p, "dltensor_versioned"));
+    t = &m->dl_tensor;
+    flags = m->flags;
+  } else if (PyCapsule_IsValid(capsule.p, "dltensor")) {
+    t = &static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.p, "dltensor"))->dl_tensor;
+  } else {
+    refuse(op, role, "returned something from __dlpack__ that is not an unused DLPack capsule");
+  }
+  // The capsule is not consumed: its destructor gives the tensor back to the producer, while the
+  // array itself (held by the caller) keeps the memory alive.
+  check_dlpack_device(t->device.device_type, op, role);
+  if (!type_from_dlpack(t->dtype, out.type)) no_nccl_type(op, role, dlpack_type_text(t->dtype));
+  if (t->ndim < 0) refuse(op, role, "has a negative number of dimensions");
+  if (t->strides && !c_contiguous(t->shape, t->strides, t->ndim, 1)) {
+    refuse(op, role, "is not C-contiguous (its strides leave gaps or reorder the data)");
+  }
+  out.count = product(op, role, t->shape, t->ndim);
+  out.ptr = static_cast<char*>(t->data) + t->byte_offset;
+  out.device = t->device.device_id;
+  out.readonly = (flags & kDLReadOnly) != 0;
+  out.torch = false;
+  return true;
+}
+
+// ---- streams ----
+
+enum class StreamKind : unsigned char { kTorch, kProtocol, kCupy, kNone };
+struct StreamSlot {
+  PyTypeObject* type;
+  StreamKind kind;
+};
+StreamSlot g_stream_types[8];
+int g_nstream_types = 0;
+PyObject* g_current_raw_stream = nullptr;  // torch._C._cuda_getCurrentRawStream
+
+StreamKind stream_kind(PyObject* s) {
+  PyTypeObject* t = Py_TYPE(s);
+  for (int i = 0; i < g_nstream_types; ++i) {
+    if (g_stream_types[i].type == t) return g_stream_types[i].kind;
+  }
+  StreamKind k = StreamKind::kNone;
+  nb::handle obj(s);
+  if (nb::hasattr(obj, n.cuda_stream)) {
+    k = StreamKind::kTorch;
+  } else if (nb::hasattr(obj, n.cuda_stream_protocol)) {
+    k = StreamKind::kProtocol;
+  } else if (nb::hasattr(obj, n.ptr)) {
+    k = StreamKind::kCupy;
+  }
+  // As for arrays: only the libraries' own stream types are kept.
+  const bool library_type = library_object(s);
+  if (k != StreamKind::kNone && library_type && g_nstream_types < 8) {
+    Py_INCREF(reinterpret_cast<PyObject*>(t));
+    g_stream_types[g_nstream_types++] = {t, k};
+  }
+  return k;
+}
+
+CUstream_st* stream_from_int(PyObject* v) {
+  void* p = nullptr;
+  if (!pointer_from_int(v, p)) {
+    throw UsageError("stream: " + text_of(v) + " is not a CUDA stream handle");
+  }
+  return static_cast<CUstream_st*>(p);
+}
+
+[[noreturn]] void not_a_stream(PyObject* s) {
+  throw UsageError("stream: " + type_name(s) +
+                   " is not a stream; pass a torch.cuda.Stream, a cupy stream, an object with "
+                   "__cuda_stream__, an int handle, or None");
+}
+
+CUstream_st* torch_current_stream(int device) {
+  if (g_current_raw_stream == nullptr) {
+    try {
+      nb::object c = nb::module_::import_("torch._C");
+      nb::object f = c.attr("_cuda_getCurrentRawStream");
+      g_current_raw_stream = f.release().ptr();
+    } catch (const nb::python_error&) {
+      throw UsageError(
+          "stream=None with a torch tensor: torch._C._cuda_getCurrentRawStream is not there "
+          "in this torch; pass stream= explicitly");
+    }
+  }
+  Ref dev(PyLong_FromLong(device));
+  Ref r(PyObject_CallOneArg(g_current_raw_stream, dev.p));
+  if (!r) python_failed();
+  return stream_from_int(r.p);
+}
+
+}  // namespace
+
+bool pointer_from_int(PyObject* v, void*& out) {
+  int overflow = 0;
+  const long long signed_value = PyLong_AsLongLongAndOverflow(v, &overflow);
+  if (overflow == 0 && signed_value < 0) {
+    PyErr_Clear();
+    return false;  // PyLong_AsVoidPtr would take a negative number as an address
+  }
+  out = PyLong_AsVoidPtr(v);
+  if (out == nullptr && PyErr_Occurred()) {
+    PyErr_Clear();
+    return false;
+  }
+  return true;
+}
+
+void init_names() {
+  n.data_ptr = intern("data_ptr");
+  n.numel = intern("numel");
+  n.dtype = intern("dtype");
+  n.get_device = intern("get_device");
+  n.is_contiguous = intern("is_contiguous");
+  n.data = intern("data");
+  n.ptr = intern("ptr");
+  n.size = intern("size");
+  n.device_id = intern("device_id");
+  n.c_contiguous = intern("_c_contiguous");
+  n.cai = intern("__cuda_array_interface__");
+  n.dlpack = intern("__dlpack__");
+  n.dlpack_device = intern("__dlpack_device__");
+  n.cuda_stream = intern("cuda_stream");
+  n.cuda_stream_protocol = intern("__cuda_stream__");
+  n.stream = intern("stream");
+  n.max_version = intern("max_version");
+}
+
+void read_array(PyObject* obj, const char* op, const char* role, Buffer& out) {
+  switch (kind_of(Py_TYPE(obj))) {
+    case Kind::kTorch:
+      return read_torch(obj, op, role, out);
+    case Kind::kCupy:
+      if (read_cupy(obj, op, role, out)) return;
+      break;
+    case Kind::kOther:
+      break;
+  }
+  if (read_cai(obj, op, role, out)) return;
+  if (read_dlpack(obj, op, role, out)) return;
+  if (obj == Py_None) refuse(op, role, "is None; this operation needs a buffer here");
+  refuse(op, role,
+         "(" + type_name(obj) +
+             ") is not a GPU array: pass a torch tensor, a cupy array, an object with "
+             "__cuda_array_interface__ or __dlpack__, or a device pointer (int) with count= and "
+             "dtype=");
+}
+
+CUstream_st* read_stream(PyObject* s, bool torch, int device) {
+  if (s == Py_None) return torch ? torch_current_stream(device) : nullptr;
+  if (PyLong_Check(s)) return stream_from_int(s);
+  switch (stream_kind(s)) {
+    case StreamKind::kTorch: {
+      Ref v(PyObject_GetAttr(s, n.cuda_stream));
+      if (!v) python_failed();
+      return stream_from_int(v.p);
+    }
+    case StreamKind::kProtocol: {
+      Ref r(call_method0(s, n.cuda_stream_protocol));
+      try {
+        nb::tuple t = nb::borrow<nb::tuple>(r.p);
+        return stream_from_int(t[1].ptr());
+      } catch (const nb::cast_error&) {
+        throw UsageError("stream: __cuda_stream__ did not return a (version, handle) pair");
+      }
+    }
+    case StreamKind::kCupy: {
+      Ref v(PyObject_GetAttr(s, n.ptr));
+      if (!v) python_failed();
+      return stream_from_int(v.p);
+    }
+    case StreamKind::kNone:
+      break;
+  }
+  not_a_stream(s);
+}
+
+DataType read_dtype(PyObject* dtype, const char* op) {
+  DataType t;
+  if (PyLong_Check(dtype)) {
+    const long v = PyLong_AsLong(dtype);
+    if (v >= 0 && v < kNumDataTypes) return static_cast<DataType>(v);
+    PyErr_Clear();
+    throw UsageError(std::string(op) + ": dtype " + text_of(dtype) +
+                     " is not an NCCL data type (0.." + std::to_string(kNumDataTypes - 1) + ")");
+  }
+  if (PyUnicode_Check(dtype)) {
+    if (type_from_name(text_of(dtype), t)) return t;
+  } else {
+    std::string name;
+    if (dtype_object(dtype, t, &name)) return t;
+  }
+  throw UsageError(std::string(op) + ": dtype " + text_of(dtype) +
+                   " is not a type NCCL has (int8, uint8, int32, uint32, int64, uint64, float16, "
+                   "bfloat16, float32, float64, float8_e4m3fn, float8_e5m2)");
+}
+
+}  // namespace ncclrt::py

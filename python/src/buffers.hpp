@@ -1,0 +1,45 @@
+// Turning Python arguments into what an NCCL call takes: a device pointer, a count, a DataType and
+// a stream. This is the whole per-call budget of the module, so the common array types are
+// recognised by their Python type (cached, without importing their packages) and read through the
+// cheapest route each offers; the array protocols are the general path for everything else.
+#pragma once
+
+#include <Python.h>
+
+#include <cstddef>
+#include <ncclrt/types.hpp>
+
+struct CUstream_st;
+
+namespace ncclrt::py {
+
+/// One buffer argument, read from an array or given as a raw pointer.
+struct Buffer {
+  void* ptr = nullptr;
+  std::size_t count = 0;  ///< elements
+  DataType type = DataType::kFloat32;
+  int device = -1;        ///< CUDA device ordinal; -1 where the object does not say
+  bool readonly = false;  ///< the array says it must not be written
+  bool torch = false;     ///< a torch tensor (stream=None then means torch's current stream)
+};
+
+/// An int as an address; false (no Python error left set) for a negative or too large one.
+bool pointer_from_int(PyObject* v, void*& out);
+
+/// Interns the attribute names used per call. Called once, at import.
+void init_names();
+
+/// Reads an array argument (torch tensor, cupy array, `__cuda_array_interface__`, `__dlpack__`).
+/// Throws UsageError for a host array, a non-contiguous one, a type NCCL has not got, or an object
+/// that is no array. `op` and `role` ("send", "recv") go into the message.
+void read_array(PyObject* obj, const char* op, const char* role, Buffer& out);
+
+/// The stream argument: None (torch's current stream of `device` when `torch`, else the default
+/// stream), an int handle, a torch.cuda.Stream, a cupy stream, or anything with `__cuda_stream__`.
+CUstream_st* read_stream(PyObject* stream, bool torch, int device);
+
+/// The DataType of a dtype-like argument: an ncclrt.DataType (or its int value), a torch dtype, a
+/// numpy/cupy dtype or a name ("float32", "bfloat16").
+DataType read_dtype(PyObject* dtype, const char* op);
+
+}  // namespace ncclrt::py

@@ -1,0 +1,72 @@
+// ncclrt's exceptions as Python classes: the C++ hierarchy, each also under the builtin a Python
+// user would catch (UsageError is a ValueError, TimeoutError the builtin TimeoutError,
+// UnsupportedError a NotImplementedError).
+#include "bindings.hpp"
+
+namespace ncclrt::py {
+namespace {
+
+PyObject* g_error = nullptr;
+PyObject* g_load = nullptr;
+PyObject* g_unsupported = nullptr;
+PyObject* g_timeout = nullptr;
+PyObject* g_usage = nullptr;
+PyObject* g_nccl = nullptr;
+
+PyObject* make_class(nb::module_& m, const char* name, PyObject* base, PyObject* builtin,
+                     const char* doc) {
+  const std::string qualified = std::string("ncclrt.") + name;
+  nb::object bases = builtin ? nb::make_tuple(nb::handle(base), nb::handle(builtin))
+                             : nb::make_tuple(nb::handle(base));
+  PyObject* cls = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases.ptr(), nullptr);
+  if (cls == nullptr) throw nb::python_error();
+  m.attr(name) = nb::handle(cls);
+  return cls;  // the module holds a reference too; this one lives as long as the process
+}
+
+void raise_nccl(const NcclError& e) {
+  nb::object exc = nb::steal(PyObject_CallOneArg(g_nccl, nb::str(e.what()).ptr()));
+  if (!exc.is_valid()) return;  // the call set a Python error itself
+  exc.attr("result") = e.result();
+  exc.attr("result_string") = e.result_string();
+  exc.attr("last_error") = e.last_error();
+  exc.attr("call") = e.call();
+  exc.attr("version") = e.version();
+  PyErr_SetObject(g_nccl, exc.ptr());
+}
+
+}  // namespace
+
+void bind_errors(nb::module_& m) {
+  g_error =
+      make_class(m, "Error", PyExc_RuntimeError, nullptr, "Base of every exception ncclrt raises.");
+  g_load = make_class(m, "LoadError", g_error, nullptr,
+                      "A libnccl file could not be found, probed, opened or resolved.");
+  g_unsupported = make_class(m, "UnsupportedError", g_error, PyExc_NotImplementedError,
+                             "The loaded NCCL lacks what was asked for.");
+  g_timeout = make_class(m, "TimeoutError", g_error, PyExc_TimeoutError,
+                         "A deadline passed while waiting on NCCL or a peer.");
+  g_usage = make_class(m, "UsageError", g_error, PyExc_ValueError,
+                       "A bad argument or an object in the wrong state; nothing reached NCCL.");
+  g_nccl = make_class(m, "NcclError", g_error, nullptr,
+                      "An NCCL call failed: result, result_string, last_error, call, version.");
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const NcclError& e) {
+      raise_nccl(e);
+    } catch (const LoadError& e) {
+      PyErr_SetString(g_load, e.what());
+    } catch (const UnsupportedError& e) {
+      PyErr_SetString(g_unsupported, e.what());
+    } catch (const TimeoutError& e) {
+      PyErr_SetString(g_timeout, e.what());
+    } catch (const UsageError& e) {
+      PyErr_SetString(g_usage, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(g_error, e.what());
+    }
+  });
+}
+
+}  // namespace ncclrt::py

@@ -1,0 +1,523 @@
+// Library, versions, unique ids, Config, groups, the watchdog and NCCL memory.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "bindings.hpp"
+
+namespace ncclrt::py {
+namespace {
+
+// Every function and feature of the symbol table, by its name.
+struct Named {
+  bool is_function;
+  int value;
+};
+const std::map<std::string, Named>& table_names() {
+  static const std::map<std::string, Named> names = [] {
+    std::map<std::string, Named> out;
+#define NCCLRT_FN(name, ret, params, major, minor, patch, required) \
+  out[#name] = {true, static_cast<int>(Function::name)};
+#define NCCLRT_FEATURE(name, major, minor, patch, what) \
+  out[#name] = {false, static_cast<int>(Feature::name)};
+#include "ncclrt/detail/nccl_functions.def"
+    return out;
+  }();
+  return names;
+}
+
+Named lookup(const std::string& name) {
+  const auto& names = table_names();
+  auto it = names.find(name);
+  if (it == names.end()) it = names.find("nccl" + name);  // "CommShrink" -> "ncclCommShrink"
+  if (it == names.end()) {
+    throw UsageError("'" + name +
+                     "' is no NCCL function or feature ncclrt knows; see "
+                     "Library.capabilities() for the names");
+  }
+  return it->second;
+}
+
+const char* source_id(Source s) {
+  switch (s) {
+    case Source::kPath:
+      return "path";
+    case Source::kEnvironment:
+      return "environment";
+    case Source::kAlreadyLoaded:
+      return "already_loaded";
+    case Source::kLoaderSearch:
+      return "loader_search";
+    case Source::kCudaHome:
+      return "cuda_home";
+    case Source::kCudaDefault:
+      return "cuda_default";
+    case Source::kPython:
+      return "python";
+  }
+  return "unknown";
+}
+
+unsigned sources_mask(nb::handle sources) {
+  if (sources.is_none()) return kAllSources;
+  unsigned mask = 0;
+  for (nb::handle s : sources) {
+    const std::string name = nb::cast<std::string>(s);
+    bool found = false;
+    for (unsigned bit = 1; bit <= kAllSources; bit <<= 1) {
+      if (name == source_id(static_cast<Source>(bit))) {
+        mask |= bit;
+        found = true;
+      }
+    }
+    if (!found) {
+      throw UsageError("Library.open: unknown source '" + name +
+                       "'; sources are path, environment, already_loaded, loader_search, "
+                       "cuda_home, cuda_default, python");
+    }
+  }
+  return mask;
+}
+
+Version version_from(nb::handle v) {
+  if (nb::isinstance<Version>(v)) return nb::cast<Version>(v);
+  nb::tuple t = nb::cast<nb::tuple>(v);
+  Version out;
+  if (t.size() > 0) out.major = nb::cast<int>(t[0]);
+  if (t.size() > 1) out.minor = nb::cast<int>(t[1]);
+  if (t.size() > 2) out.patch = nb::cast<int>(t[2]);
+  return out;
+}
+
+void set_config_field(Config& c, const std::string& key, nb::handle value) {
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) \
+  if (key == #member) {                                               \
+    if (value.is_none()) {                                            \
+      c.member.reset();                                               \
+    } else {                                                          \
+      c.member = nb::cast<type>(value);                               \
+    }                                                                 \
+    return;                                                           \
+  }
+#include "ncclrt/detail/config_fields.def"
+  if (key == "timeout") {
+    c.timeout = seconds(value, "Config.timeout");
+    return;
+  }
+  throw nb::type_error(
+      ("Config got an unexpected keyword argument '" + key + "'; see Config.fields() for the names")
+          .c_str());
+}
+
+nb::object config_field(const Config& c, const std::string& key) {
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) \
+  if (key == #member) return c.member ? nb::cast(*c.member) : nb::none();
+#include "ncclrt/detail/config_fields.def"
+  if (key == "timeout") {
+    return c.timeout ? nb::cast(static_cast<double>(c.timeout->count()) / 1000.0) : nb::none();
+  }
+  throw nb::attribute_error(("Config has no field '" + key + "'").c_str());
+}
+
+std::vector<std::string> config_names() {
+  std::vector<std::string> names;
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) names.push_back(#member);
+#include "ncclrt/detail/config_fields.def"
+  names.push_back("timeout");
+  return names;
+}
+
+// The Group of the Python API: a context manager over ncclGroupStart/End.
+struct PyGroup {
+  std::shared_ptr<const Library> lib;
+  std::unique_ptr<Group> group;
+};
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> seconds(nb::handle value, const char* what) {
+  if (value.is_none()) return std::nullopt;
+  double s;
+  if (nb::hasattr(value, "total_seconds")) {  // datetime.timedelta
+    s = nb::cast<double>(value.attr("total_seconds")());
+  } else {
+    try {
+      s = nb::cast<double>(value);
+    } catch (const nb::cast_error&) {
+      throw UsageError(std::string(what) + ": a timeout is a number of seconds, or None");
+    }
+  }
+  if (!(s >= 0) || std::isinf(s) || s > 1e9) {
+    throw UsageError(std::string(what) +
+                     ": the timeout must be a finite, non-negative number of "
+                     "seconds; got " +
+                     std::to_string(s));
+  }
+  return std::chrono::milliseconds(static_cast<long long>(std::llround(s * 1000.0)));
+}
+
+std::shared_ptr<const Library> library_or_default(nb::handle lib) {
+  if (lib.is_none()) {
+    nb::gil_scoped_release release;
+    return Library::open();
+  }
+  if (!nb::isinstance<PyLibrary>(lib)) {
+    throw UsageError("expected an ncclrt.Library (or None to find NCCL); got " +
+                     nb::cast<std::string>(nb::str(lib.type())));
+  }
+  return nb::cast<PyLibrary&>(lib).lib;
+}
+
+void bind_library(nb::module_& m) {
+  nb::enum_<DataType>(m, "DataType", nb::is_arithmetic(), "NCCL's data types (ncclDataType_t).")
+      .value("INT8", DataType::kInt8)
+      .value("UINT8", DataType::kUint8)
+      .value("INT32", DataType::kInt32)
+      .value("UINT32", DataType::kUint32)
+      .value("INT64", DataType::kInt64)
+      .value("UINT64", DataType::kUint64)
+      .value("FLOAT16", DataType::kFloat16)
+      .value("FLOAT32", DataType::kFloat32)
+      .value("FLOAT64", DataType::kFloat64)
+      .value("BFLOAT16", DataType::kBfloat16)
+      .value("FLOAT8_E4M3", DataType::kFloat8e4m3)
+      .value("FLOAT8_E5M2", DataType::kFloat8e5m2);
+  nb::enum_<ReduceOp>(m, "ReduceOp", nb::is_arithmetic(), "NCCL's built-in reduce ops.")
+      .value("SUM", ReduceOp::kSum)
+      .value("PROD", ReduceOp::kProd)
+      .value("MAX", ReduceOp::kMax)
+      .value("MIN", ReduceOp::kMin)
+      .value("AVG", ReduceOp::kAvg);
+  nb::enum_<ScalarResidence>(m, "ScalarResidence", nb::is_arithmetic(),
+                             "Where a PreMulSum scalar lives.")
+      .value("DEVICE", ScalarResidence::kDevice)
+      .value("HOST_IMMEDIATE", ScalarResidence::kHostImmediate);
+  m.attr("SPLIT_NOCOLOR") = kSplitNoColor;
+  m.attr("WIN_DEFAULT") = kWinDefault;
+  m.attr("WIN_COLL_SYMMETRIC") = kWinCollSymmetric;
+  m.def(
+      "size_of", [](DataType t) { return size_of(t); }, "Bytes per element of a DataType.");
+
+  nb::class_<Version>(m, "Version", "An NCCL release number.")
+      .def(nb::init<>())
+      .def(
+          "__init__",
+          [](Version* v, int major, int minor, int patch) {
+            new (v) Version{major, minor, patch};
+          },
+          nb::arg("major"), nb::arg("minor"), nb::arg("patch") = 0)
+      .def_static("from_code", &Version::from_code, nb::arg("code"),
+                  "Decodes ncclGetVersion's code (both encodings).")
+      .def_ro("major", &Version::major)
+      .def_ro("minor", &Version::minor)
+      .def_ro("patch", &Version::patch)
+      .def_prop_ro("code", &Version::code)
+      .def("__str__", &Version::str)
+      .def("__repr__", [](const Version& v) { return "Version(" + v.str() + ")"; })
+      .def("__hash__", [](const Version& v) { return v.code(); })
+      .def("__iter__",
+           [](const Version& v) { return nb::iter(nb::make_tuple(v.major, v.minor, v.patch)); })
+      .def("__eq__",
+           [](const Version& a, nb::handle b) {
+             try {
+               return a == version_from(b);
+             } catch (const nb::cast_error&) {
+               return false;
+             }
+           })
+      .def("__ne__",
+           [](const Version& a, nb::handle b) {
+             try {
+               return a != version_from(b);
+             } catch (const nb::cast_error&) {
+               return true;
+             }
+           })
+      .def("__lt__", [](const Version& a, nb::handle b) { return a < version_from(b); })
+      .def("__le__", [](const Version& a, nb::handle b) { return a <= version_from(b); })
+      .def("__gt__", [](const Version& a, nb::handle b) { return a > version_from(b); })
+      .def("__ge__", [](const Version& a, nb::handle b) { return a >= version_from(b); });
+
+  nb::class_<UniqueId>(m, "UniqueId",
+                       "The 128-byte token that names a communicator before it exists.")
+      .def(nb::init<>())
+      .def(
+          "__init__",
+          [](UniqueId* id, nb::bytes raw) {
+            if (raw.size() != UniqueId::kBytes) {
+              throw UsageError("UniqueId: needs " + std::to_string(UniqueId::kBytes) +
+                               " bytes; got " + std::to_string(raw.size()));
+            }
+            abi::ncclUniqueId r;
+            std::memcpy(r.internal, raw.c_str(), UniqueId::kBytes);
+            new (id) UniqueId(r);
+          },
+          nb::arg("raw"))
+      .def_static(
+          "from_hex", [](const std::string& text) { return UniqueId::from_hex(text); },
+          nb::arg("text"))
+      .def("hex", &UniqueId::to_hex, "256 lower-case hex digits.")
+      .def_prop_ro("bytes",
+                   [](const UniqueId& id) {
+                     return nb::bytes(reinterpret_cast<const char*>(id.bytes().data()),
+                                      UniqueId::kBytes);
+                   })
+      .def("__bytes__",
+           [](const UniqueId& id) {
+             return nb::bytes(reinterpret_cast<const char*>(id.bytes().data()), UniqueId::kBytes);
+           })
+      .def("__eq__",
+           [](const UniqueId& a, nb::handle b) {
+             return nb::isinstance<UniqueId>(b) && a == nb::cast<const UniqueId&>(b);
+           })
+      .def("__ne__",
+           [](const UniqueId& a, nb::handle b) {
+             return !(nb::isinstance<UniqueId>(b) && a == nb::cast<const UniqueId&>(b));
+           })
+      .def("__hash__", [](const UniqueId& id) { return nb::hash(nb::str(id.to_hex().c_str())); })
+      .def("__repr__",
+           [](const UniqueId& id) { return "UniqueId('" + id.to_hex().substr(0, 16) + "...')"; })
+      .def("__getstate__",
+           [](const UniqueId& id) {
+             return nb::bytes(reinterpret_cast<const char*>(id.bytes().data()), UniqueId::kBytes);
+           })
+      .def("__setstate__", [](UniqueId* id, nb::bytes raw) {
+        if (raw.size() != UniqueId::kBytes) throw UsageError("UniqueId: bad pickled state");
+        abi::ncclUniqueId r;
+        std::memcpy(r.internal, raw.c_str(), UniqueId::kBytes);
+        new (id) UniqueId(r);
+      });
+
+  nb::class_<SearchStep>(m, "SearchStep", "One place discovery tried, and what happened there.")
+      .def_prop_ro("source", [](const SearchStep& s) { return source_id(s.source); })
+      .def_prop_ro("source_text", [](const SearchStep& s) { return to_string(s.source); })
+      .def_ro("path", &SearchStep::path)
+      .def_ro("outcome", &SearchStep::outcome)
+      .def_ro("loaded", &SearchStep::loaded)
+      .def("__repr__", [](const SearchStep& s) {
+        return "SearchStep(" + std::string(source_id(s.source)) + ", '" + s.path +
+               "': " + s.outcome + ")";
+      });
+
+  nb::class_<Capability>(m, "Capability", "A function or feature, and whether it is usable.")
+      .def_ro("name", &Capability::name)
+      .def_ro("since", &Capability::since)
+      .def_ro("is_function", &Capability::is_function)
+      .def_ro("required", &Capability::required)
+      .def_ro("available", &Capability::available)
+      .def_ro("why_not", &Capability::why_not)
+      .def("__repr__", [](const Capability& c) {
+        return "Capability(" + c.name + ", " + (c.available ? "available" : c.why_not) + ")";
+      });
+
+  nb::class_<ProbeResult>(m, "ProbeResult", "What a separate process saw loading a file.")
+      .def_prop_ro("ok", &ProbeResult::ok)
+      .def_prop_ro("verdict", [](const ProbeResult& r) { return to_string(r.verdict); })
+      .def_ro("file", &ProbeResult::file)
+      .def_ro("resolved", &ProbeResult::resolved)
+      .def_ro("version", &ProbeResult::version)
+      .def_ro("signal", &ProbeResult::signal)
+      .def_ro("exit_code", &ProbeResult::exit_code)
+      .def_ro("detail", &ProbeResult::detail)
+      .def_ro("seconds", &ProbeResult::seconds)
+      .def_ro("cached", &ProbeResult::cached)
+      .def("message", &ProbeResult::message);
+  m.def(
+      "probe",
+      [](const std::string& file, nb::handle timeout) {
+        const auto t = seconds(timeout, "probe").value_or(std::chrono::milliseconds(10000));
+        nb::gil_scoped_release release;
+        return probe(file, t);
+      },
+      nb::arg("file"), nb::arg("timeout") = 10.0,
+      "Loads `file` in a separate process and reports what happened; never raises for a bad "
+      "file.");
+
+  nb::class_<PyLibrary>(m, "Library", "One opened libnccl file: version, functions, ids.")
+      .def_static(
+          "open",
+          [](std::optional<std::string> path, nb::handle sources, std::optional<bool> probe,
+             nb::handle probe_timeout, std::optional<bool> allow_missing_functions) {
+            LoadOptions o;
+            if (path) o.path = *path;
+            o.sources = sources_mask(sources);
+            o.probe = probe;
+            o.probe_timeout = seconds(probe_timeout, "Library.open");
+            o.allow_missing_functions = allow_missing_functions;
+            nb::gil_scoped_release release;
+            return PyLibrary{Library::open(o)};
+          },
+          nb::arg("path").none() = nb::none(), nb::kw_only(),
+          nb::arg("sources").none() = nb::none(), nb::arg("probe").none() = nb::none(),
+          nb::arg("probe_timeout").none() = nb::none(),
+          nb::arg("allow_missing_functions").none() = nb::none(),
+          "Finds and opens NCCL: `path`, else $NCCLRT_NCCL_LIB, else discovery. Raises LoadError "
+          "naming every place tried.")
+      .def_prop_ro("path", [](const PyLibrary& l) { return l.lib->path(); })
+      .def_prop_ro("version", [](const PyLibrary& l) { return l.lib->version(); })
+      .def_prop_ro("found_by", [](const PyLibrary& l) { return source_id(l.lib->found_by()); })
+      .def_prop_ro("found_by_text", [](const PyLibrary& l) { return to_string(l.lib->found_by()); })
+      .def_prop_ro("search_log", [](const PyLibrary& l) { return l.lib->search_log(); })
+      .def_prop_ro("probe_seconds", [](const PyLibrary& l) { return l.lib->probe_seconds(); })
+      .def_prop_ro("missing_functions",
+                   [](const PyLibrary& l) { return l.lib->missing_functions(); })
+      .def(
+          "has",
+          [](const PyLibrary& l, const std::string& name) {
+            const Named n = lookup(name);
+            return n.is_function ? l.lib->has(static_cast<Function>(n.value))
+                                 : l.lib->has(static_cast<Feature>(n.value));
+          },
+          nb::arg("name"),
+          "Whether a function ('ncclCommShrink') or feature ('bfloat16') is usable.")
+      .def(
+          "require",
+          [](const PyLibrary& l, const std::string& name) {
+            const Named n = lookup(name);
+            if (n.is_function) {
+              l.lib->require(static_cast<Function>(n.value));
+            } else {
+              l.lib->require(static_cast<Feature>(n.value));
+            }
+          },
+          nb::arg("name"), "Raises UnsupportedError, naming the release needed, if it is not.")
+      .def("capabilities", [](const PyLibrary& l) { return l.lib->capabilities(); })
+      .def(
+          "unique_id", [](const PyLibrary& l) { return l.lib->unique_id(); },
+          "A fresh id for a new communicator (ncclGetUniqueId).")
+      .def(
+          "error_string", [](const PyLibrary& l, int r) { return l.lib->error_string(r); },
+          nb::arg("result"))
+      .def("last_error", [](const PyLibrary& l) { return l.lib->last_error(); })
+      .def("__eq__",
+           [](const PyLibrary& a, nb::handle b) {
+             return nb::isinstance<PyLibrary>(b) && a.lib == nb::cast<const PyLibrary&>(b).lib;
+           })
+      .def("__hash__",
+           [](const PyLibrary& l) {
+             return static_cast<Py_ssize_t>(reinterpret_cast<std::uintptr_t>(l.lib.get()));
+           })
+      .def("__repr__", [](const PyLibrary& l) {
+        return "Library(NCCL " + l.lib->version().str() + " from " + l.lib->path() + ")";
+      });
+
+  nb::class_<Config>(m, "Config",
+                     "ncclConfig_t as keyword arguments; unset fields keep NCCL's defaults. "
+                     "A field the loaded NCCL lacks raises UnsupportedError when used. "
+                     "`timeout` (seconds) makes creation nonblocking with a deadline.")
+      .def("__init__",
+           [](Config* c, nb::kwargs kwargs) {
+             new (c) Config();
+             for (auto [k, v] : kwargs) set_config_field(*c, nb::cast<std::string>(k), v);
+           })
+      .def("__getattr__", [](const Config& c, const std::string& k) { return config_field(c, k); })
+      .def("__setattr__",
+           [](Config& c, const std::string& k, nb::handle v) { set_config_field(c, k, v); })
+      .def_static("fields", &config_names, "The names Config takes.")
+      .def("empty", &Config::empty)
+      .def("__repr__", [](const Config& c) {
+        std::string s = "Config(";
+        bool first = true;
+        for (const auto& k : config_names()) {
+          nb::object v = config_field(c, k);
+          if (v.is_none()) continue;
+          s += (first ? "" : ", ") + k + "=" + nb::cast<std::string>(nb::repr(v));
+          first = false;
+        }
+        return s + ")";
+      });
+
+  nb::class_<PyGroup>(m, "Group",
+                      "ncclGroupStart on entry, ncclGroupEnd on exit: `with ncclrt.group(lib):`.")
+      .def(
+          "__init__",
+          [](PyGroup* g, nb::handle lib) {
+            new (g) PyGroup{library_or_default(lib), nullptr};
+          },
+          nb::arg("lib").none() = nb::none())
+      .def(
+          "__enter__",
+          [](PyGroup& g) -> PyGroup& {
+            if (g.group) throw UsageError("group: already entered");
+            g.group = std::make_unique<Group>(*g.lib);
+            return g;
+          },
+          nb::rv_policy::reference)
+      .def(
+          "__exit__",
+          [](PyGroup& g, nb::handle, nb::handle, nb::handle) {
+            if (!g.group) return false;
+            std::unique_ptr<Group> open = std::move(g.group);
+            open->end();
+            return false;
+          },
+          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
+
+  nb::class_<Watchdog>(m, "Watchdog",
+                       "One thread that aborts communicators whose watched work passes its "
+                       "deadline or which report an error. Off by default.")
+      .def_static(
+          "enable",
+          [](nb::handle poll) { Watchdog::enable(seconds(poll, "Watchdog.enable").value()); },
+          nb::arg("poll") = 0.1)
+      .def_static("disable", &Watchdog::disable)
+      .def_static("enabled", &Watchdog::enabled);
+
+  nb::class_<NcclMemory>(m, "NcclMemory",
+                         "Device memory from ncclMemAlloc (NCCL >= 2.19), freed with ncclMemFree "
+                         "on close(). Usable as a uint8 array wherever a buffer is taken.")
+      .def_static(
+          "allocate",
+          [](nb::handle lib, std::size_t nbytes) {
+            auto l = library_or_default(lib);
+            return NcclMemory::allocate(std::move(l), nbytes);
+          },
+          nb::arg("lib"), nb::arg("nbytes"))
+      .def_prop_ro(
+          "ptr", [](const NcclMemory& mem) { return reinterpret_cast<std::uintptr_t>(mem.get()); })
+      .def_prop_ro("nbytes", &NcclMemory::size)
+      .def_prop_ro("__cuda_array_interface__",
+                   [](const NcclMemory& mem) {
+                     if (mem.get() == nullptr) throw UsageError("NcclMemory: already freed");
+                     nb::dict d;
+                     d["shape"] = nb::make_tuple(mem.size());
+                     d["typestr"] = "|u1";
+                     d["data"] = nb::make_tuple(reinterpret_cast<std::uintptr_t>(mem.get()), false);
+                     d["version"] = 3;
+                     d["strides"] = nb::none();
+                     return d;
+                   })
+      .def(
+          "close", [](NcclMemory& mem) { mem = NcclMemory(); }, "Frees the memory now.")
+      .def(
+          "__enter__", [](NcclMemory& mem) -> NcclMemory& { return mem; }, nb::rv_policy::reference)
+      .def(
+          "__exit__",
+          [](NcclMemory& mem, nb::handle, nb::handle, nb::handle) {
+            mem = NcclMemory();
+            return false;
+          },
+          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
+
+  m.def(
+      "set_log_level",
+      [](const std::string& level) {
+        static const std::map<std::string, LogLevel> levels = {{"off", LogLevel::kOff},
+                                                               {"error", LogLevel::kError},
+                                                               {"warn", LogLevel::kWarn},
+                                                               {"info", LogLevel::kInfo},
+                                                               {"debug", LogLevel::kDebug}};
+        auto it = levels.find(level);
+        if (it == levels.end()) {
+          throw UsageError("set_log_level: '" + level + "' is not off, error, warn, info or debug");
+        }
+        set_log_level(it->second);
+      },
+      nb::arg("level"), "Diagnostics to stderr at this level (default from $NCCLRT_LOG, off).");
+}
+
+}  // namespace ncclrt::py
