@@ -611,7 +611,8 @@ CUstream_st* torch_current_stream(int device) {
     }
   }
   Ref dev(PyLong_FromLong(device));
-  Ref r(PyObject_CallOneArg(g_current_raw_stream, dev.p));
+  PyObject* args[1] = {dev.p};
+  Ref r(PyObject_Vectorcall(g_current_raw_stream, args, 1, nullptr));
   if (!r) python_failed();
   return stream_from_int(r.p);
 }

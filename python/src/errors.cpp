@@ -25,8 +25,13 @@ PyObject* make_class(nb::module_& m, const char* name, PyObject* base, PyObject*
 }
 
 void raise_nccl(const NcclError& e) {
-  nb::object exc = nb::steal(PyObject_CallOneArg(g_nccl, nb::str(e.what()).ptr()));
-  if (!exc.is_valid()) return;  // the call set a Python error itself
+  nb::object exc;
+  try {
+    exc = nb::handle(g_nccl)(nb::str(e.what()));
+  } catch (nb::python_error& err) {
+    err.restore();  // making the exception failed: raise that instead
+    return;
+  }
   exc.attr("result") = e.result();
   exc.attr("result_string") = e.result_string();
   exc.attr("last_error") = e.last_error();

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Host time per all_reduce call from Python, every path side by side in one process, against the
+C++ direct call measured by `ncclrt bench overhead` in the same run.
+
+    python3 bench/compare/python_paths.py --tool build-gpu/tools/ncclrt/ncclrt \
+        --nccl-lib /path/libnccl.so.2 --json out.json --markdown out.md
+
+One GPU, one rank, float32 all_reduce out of place at 1 KiB and 1 MiB (the workload of
+`ncclrt bench overhead`). Each path issues batches of --calls calls; batches of all paths are
+interleaved round by round (the order rotates) and the median of --rounds batches is reported,
+after a synchronize that is not timed. Paths that are not installed are listed as such.
+"""
+import argparse
+import ctypes
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def cpp_overhead(tool, lib, calls, rounds):
+    """`ncclrt bench overhead` (C++ direct call and ncclrt's C++ API), as JSON rows by size."""
+    out = f"/tmp/ncclrt-overhead-{os.getpid()}.json"
+    subprocess.run([tool, "bench", "overhead", "--nccl-lib", lib, "-n", str(calls), "--rounds",
+                    str(rounds), "-J", out], check=True, stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        data = json.load(f)
+    return data, {r["size"]: r for r in data["rows"]}
+
+
+class UniqueId(ctypes.Structure):
+    _fields_ = [("internal", ctypes.c_byte * 128)]
+
+
+def make_paths(lib_path, size, skipped):
+    """{name: call} for every path that can run here; `skipped` gets {name: why} for the rest."""
+    import ncclrt
+    from ncclrt.torch import PyNcclCommunicator
+
+    n = size // 4
+    x = torch.ones(n, device="cuda")
+    y = torch.empty_like(x)
+    stream = torch.cuda.current_stream()
+    paths = {}
+
+    lib = ncclrt.Library.open(lib_path)
+    comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    xp, yp, sp = x.data_ptr(), y.data_ptr(), stream.cuda_stream
+    f32 = ncclrt.DataType.FLOAT32
+    paths["ncclrt: torch tensors, stream=None"] = lambda: comm.all_reduce(x, y)
+    paths["ncclrt: torch tensors, stream=torch.cuda.Stream"] = (
+        lambda: comm.all_reduce(x, y, stream=stream))
+    paths["ncclrt: raw int pointers, count=, dtype=, stream=int"] = (
+        lambda: comm.all_reduce(xp, yp, count=n, dtype=f32, stream=sp))
+
+    class OneRank:
+        rank, world_size = 0, 1
+
+        def broadcast_obj(self, obj, src):
+            return obj
+
+    vllm = PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
+                              library_path=lib_path)
+    paths["ncclrt.torch.PyNcclCommunicator.all_reduce(x, y)"] = lambda: vllm.all_reduce(x, y)
+
+    # The pynccl way: ctypes, checking every result (vLLM's NCCLLibrary).
+    nccl = ctypes.CDLL(lib_path)
+    nccl.ncclAllReduce.restype = ctypes.c_int
+    nccl.ncclAllReduce.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                   ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    uid = UniqueId()
+    assert nccl.ncclGetUniqueId(ctypes.byref(uid)) == 0
+    raw_comm = ctypes.c_void_p()
+    assert nccl.ncclCommInitRank(ctypes.byref(raw_comm), 1, uid, 0) == 0
+
+    def ctypes_call():
+        assert nccl.ncclAllReduce(ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(y.data_ptr()),
+                                  x.numel(), 7, 0, raw_comm,
+                                  ctypes.c_void_p(stream.cuda_stream)) == 0
+    paths["Python ctypes (the pynccl way)"] = ctypes_call
+
+    try:
+        import cupy
+        from cupy.cuda import nccl as cnccl
+        cc = cnccl.NcclCommunicator(1, cnccl.get_unique_id(), 0)
+        paths["cupy.cuda.nccl allReduce (ints)"] = (
+            lambda: cc.allReduce(x.data_ptr(), y.data_ptr(), n, cnccl.NCCL_FLOAT32,
+                                 cnccl.NCCL_SUM, stream.cuda_stream))
+        cx = cupy.ones(n, dtype=cupy.float32)
+        cy = cupy.empty_like(cx)
+        paths["ncclrt: cupy arrays, stream=None"] = lambda: comm.all_reduce(cx, cy)
+    except Exception as e:  # noqa: BLE001
+        skipped["cupy"] = f"{type(e).__name__}: {e}"
+
+    try:
+        import nccl.core as nc4
+        uid4 = nc4.get_unique_id()
+        c4 = nc4.Communicator.init(1, 0, uid4)
+        op = getattr(nc4, "SUM", None)
+        if op is None:
+            op = nc4.NcclRedOp.SUM
+        c4.allreduce(x, y, op, stream=sp)
+        paths["nccl4py (nccl.core) allreduce(torch tensors)"] = (
+            lambda: c4.allreduce(x, y, op, stream=sp))
+    except Exception as e:  # noqa: BLE001
+        skipped["nccl4py"] = f"{type(e).__name__}: {e}"
+    return paths, (x, y)
+
+
+def measure(paths, calls, rounds):
+    names = list(paths)
+    for name in names:  # warm up
+        for _ in range(3 * calls):
+            paths[name]()
+    torch.cuda.synchronize()
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            call = paths[name]
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                call()
+            times[name].append((time.perf_counter() - t0) / calls * 1e6)
+            torch.cuda.synchronize()
+    return {name: {"host_us_per_call": statistics.median(t), "host_us_min": min(t)}
+            for name, t in times.items()}
+
+
+def graph_time(call, calls, launches=10):
+    """GPU time per op of `calls` captured calls, replayed `launches` times."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        call()
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(calls):
+            call()
+    g.replay()
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    e0.record()
+    for _ in range(launches):
+        g.replay()
+    e1.record()
+    e1.synchronize()
+    return e0.elapsed_time(e1) * 1e3 / (calls * launches)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--tool", required=True, help="the ncclrt command (for the C++ figures)")
+    p.add_argument("--nccl-lib", required=True)
+    p.add_argument("--calls", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--json")
+    p.add_argument("--markdown")
+    a = p.parse_args()
+    torch.cuda.set_device(0)
+    os.environ["NCCLRT_NCCL_LIB"] = a.nccl_lib
+
+    before, cpp_before = cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds)
+    rows, skipped = [], {}
+    for size in (1024, 1 << 20):
+        paths, (x, y) = make_paths(a.nccl_lib, size, skipped)
+        host = measure(paths, a.calls, a.rounds)
+        import ncclrt
+        comm = ncclrt.Communicator.init_rank(ncclrt.Library.open(a.nccl_lib), 1, 0,
+                                             ncclrt.Library.open(a.nccl_lib).unique_id())
+        graph = graph_time(lambda: comm.all_reduce(x, y), a.calls)
+        torch.cuda.synchronize()
+        assert torch.equal(y, x)
+        rows.append({"size": size, "paths": host, "ncclrt_graph_us_per_op": graph})
+    after, cpp_after = cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds)
+
+    try:
+        import importlib.metadata as md
+        versions = {k: md.version(k) for k in ("torch", "cupy-cuda13x", "nccl4py", "nanobind")
+                    if _has(md, k)}
+    except Exception:  # noqa: BLE001
+        versions = {}
+    result = {"nccl": before["nccl"], "devices": before["devices"], "python": sys.version,
+              "versions": versions, "calls": a.calls, "rounds": a.rounds, "rows": rows,
+              "cpp_before": before["rows"], "cpp_after": after["rows"], "skipped": skipped}
+    lines = table(result, cpp_before, cpp_after)
+    print("\n".join(lines))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=2)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def _has(md, name):
+    try:
+        md.version(name)
+        return True
+    except md.PackageNotFoundError:
+        return False
+
+
+def table(result, cpp_before, cpp_after):
+    dev = result["devices"][0]["name"] if result["devices"] else "?"
+    lines = [f"NCCL {result['nccl']['version']} ({result['nccl']['path']}), {dev}, Python "
+             f"{result['python'].split()[0]}, {result['versions']}", "",
+             "| path | 1 KiB host us/call | added over C++ direct | 1 MiB host us/call | "
+             "added over C++ direct |", "|---|---|---|---|---|"]
+    direct = {s: (cpp_before[s]["direct"]["host_us_per_call"] +
+                  cpp_after[s]["direct"]["host_us_per_call"]) / 2 for s in cpp_before}
+    cpp_api = {s: (cpp_before[s]["ncclrt"]["host_us_per_call"] +
+                   cpp_after[s]["ncclrt"]["host_us_per_call"]) / 2 for s in cpp_before}
+    by_size = {r["size"]: r for r in result["rows"]}
+    lines.append(f"| C++ direct call of NCCL's function pointer (`ncclrt bench overhead`, mean of "
+                 f"the runs before and after) | {direct[1024]:.2f} | 0 | {direct[1 << 20]:.2f} | "
+                 f"0 |")
+    lines.append(f"| ncclrt C++ `Communicator::all_reduce` | {cpp_api[1024]:.2f} | "
+                 f"{cpp_api[1024] - direct[1024]:+.2f} | {cpp_api[1 << 20]:.2f} | "
+                 f"{cpp_api[1 << 20] - direct[1 << 20]:+.2f} |")
+    for name in by_size[1024]["paths"]:
+        k = by_size[1024]["paths"][name]["host_us_per_call"]
+        m = by_size[1 << 20]["paths"].get(name, {}).get("host_us_per_call", float("nan"))
+        lines.append(f"| {name} | {k:.2f} | {k - direct[1024]:+.2f} | {m:.2f} | "
+                     f"{m - direct[1 << 20]:+.2f} |")
+    for name, why in result["skipped"].items():
+        lines.append(f"| {name} | not measured: {why} | | | |")
+    lines += ["", "| size | ncclrt Python, torch.cuda.graph replay, us/op | C++ direct, replayed "
+              "graph, us/op (before / after) |", "|---|---|---|"]
+    for s, r in sorted(by_size.items()):
+        lines.append(f"| {s} B | {r['ncclrt_graph_us_per_op']:.3f} | "
+                     f"{cpp_before[s]['direct']['graph_us_per_op']:.3f} / "
+                     f"{cpp_after[s]['direct']['graph_us_per_op']:.3f} |")
+    return lines
+
+
+if __name__ == "__main__":
+    main()

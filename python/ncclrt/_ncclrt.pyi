@@ -1,0 +1,515 @@
+"""ncclrt: NCCL loaded at run time (the C++ core, bound with nanobind)"""
+
+from collections.abc import Iterator, Sequence
+import enum
+from typing import overload
+
+from ncclrt import (
+    Error as Error,
+    LoadError as LoadError,
+    NcclError as NcclError,
+    TimeoutError as TimeoutError,
+    UnsupportedError as UnsupportedError,
+    UsageError as UsageError
+)
+
+
+class DataType(enum.IntEnum):
+    """NCCL's data types (ncclDataType_t)."""
+
+    INT8 = 0
+
+    UINT8 = 1
+
+    INT32 = 2
+
+    UINT32 = 3
+
+    INT64 = 4
+
+    UINT64 = 5
+
+    FLOAT16 = 6
+
+    FLOAT32 = 7
+
+    FLOAT64 = 8
+
+    BFLOAT16 = 9
+
+    FLOAT8_E4M3 = 10
+
+    FLOAT8_E5M2 = 11
+
+class ReduceOp(enum.IntEnum):
+    """NCCL's built-in reduce ops."""
+
+    SUM = 0
+
+    PROD = 1
+
+    MAX = 2
+
+    MIN = 3
+
+    AVG = 4
+
+class ScalarResidence(enum.IntEnum):
+    """Where a PreMulSum scalar lives."""
+
+    DEVICE = 0
+
+    HOST_IMMEDIATE = 1
+
+SPLIT_NOCOLOR: int = -1
+
+WIN_DEFAULT: int = 0
+
+WIN_COLL_SYMMETRIC: int = 1
+
+def size_of(arg: DataType, /) -> int:
+    """Bytes per element of a DataType."""
+
+class Version:
+    """An NCCL release number."""
+
+    @overload
+    def __init__(self) -> None: ...
+
+    @overload
+    def __init__(self, major: int, minor: int, patch: int = 0) -> None: ...
+
+    @staticmethod
+    def from_code(code: int) -> Version:
+        """Decodes ncclGetVersion's code (both encodings)."""
+
+    @property
+    def major(self) -> int: ...
+
+    @property
+    def minor(self) -> int: ...
+
+    @property
+    def patch(self) -> int: ...
+
+    @property
+    def code(self) -> int: ...
+
+    def __str__(self) -> str: ...
+
+    def __repr__(self) -> str: ...
+
+    def __hash__(self) -> int: ...
+
+    def __iter__(self) -> Iterator: ...
+
+    def __eq__(self, arg: object, /) -> bool: ...
+
+    def __ne__(self, arg: object, /) -> bool: ...
+
+    def __lt__(self, arg: object, /) -> bool: ...
+
+    def __le__(self, arg: object, /) -> bool: ...
+
+    def __gt__(self, arg: object, /) -> bool: ...
+
+    def __ge__(self, arg: object, /) -> bool: ...
+
+class UniqueId:
+    """The 128-byte token that names a communicator before it exists."""
+
+    @overload
+    def __init__(self) -> None: ...
+
+    @overload
+    def __init__(self, raw: bytes) -> None: ...
+
+    @staticmethod
+    def from_hex(text: str) -> UniqueId: ...
+
+    def hex(self) -> str:
+        """256 lower-case hex digits."""
+
+    @property
+    def bytes(self) -> bytes: ...
+
+    def __bytes__(self) -> bytes: ...
+
+    def __eq__(self, arg: object, /) -> bool: ...
+
+    def __ne__(self, arg: object, /) -> bool: ...
+
+    def __hash__(self) -> int: ...
+
+    def __repr__(self) -> str: ...
+
+    def __getstate__(self) -> bytes: ...
+
+    def __setstate__(self, arg: bytes, /) -> None: ...
+
+class SearchStep:
+    """One place discovery tried, and what happened there."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def source_text(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
+class Capability:
+    """A function or feature, and whether it is usable."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def since(self) -> Version: ...
+
+    @property
+    def is_function(self) -> bool: ...
+
+    @property
+    def required(self) -> bool: ...
+
+    @property
+    def available(self) -> bool: ...
+
+    @property
+    def why_not(self) -> str: ...
+
+    def __repr__(self) -> str: ...
+
+class ProbeResult:
+    """What a separate process saw loading a file."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def verdict(self) -> str: ...
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def resolved(self) -> str: ...
+
+    @property
+    def version(self) -> Version | None: ...
+
+    @property
+    def signal(self) -> int: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def cached(self) -> bool: ...
+
+    def message(self) -> str: ...
+
+def probe(file: str, timeout: object = 10.0) -> ProbeResult:
+    """
+    Loads `file` in a separate process and reports what happened; never raises for a bad file.
+    """
+
+class Library:
+    """One opened libnccl file: version, functions, ids."""
+
+    @staticmethod
+    def open(path: str | None = None, *, sources: object | None = None, probe: bool | None = None, probe_timeout: object | None = None, allow_missing_functions: bool | None = None) -> Library:
+        """
+        Finds and opens NCCL: `path`, else $NCCLRT_NCCL_LIB, else discovery. Raises LoadError naming every place tried.
+        """
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def version(self) -> Version: ...
+
+    @property
+    def found_by(self) -> str: ...
+
+    @property
+    def found_by_text(self) -> str: ...
+
+    @property
+    def search_log(self) -> list[SearchStep]: ...
+
+    @property
+    def probe_seconds(self) -> float | None: ...
+
+    @property
+    def missing_functions(self) -> list[str]: ...
+
+    def has(self, name: str) -> bool:
+        """
+        Whether a function ('ncclCommShrink') or feature ('bfloat16') is usable.
+        """
+
+    def require(self, name: str) -> None:
+        """Raises UnsupportedError, naming the release needed, if it is not."""
+
+    def capabilities(self) -> list[Capability]: ...
+
+    def unique_id(self) -> UniqueId:
+        """A fresh id for a new communicator (ncclGetUniqueId)."""
+
+    def error_string(self, result: int) -> str: ...
+
+    def last_error(self) -> str: ...
+
+    def __eq__(self, arg: object, /) -> bool: ...
+
+    def __hash__(self) -> int: ...
+
+    def __repr__(self) -> str: ...
+
+class Config:
+    """
+    ncclConfig_t as keyword arguments; unset fields keep NCCL's defaults. A field the loaded NCCL lacks raises UnsupportedError when used. `timeout` (seconds) makes creation nonblocking with a deadline.
+    """
+
+    def __init__(self, **kwargs) -> None: ...
+
+    def __getattr__(self, arg: str, /) -> object: ...
+
+    def __setattr__(self, arg0: str, arg1: object, /) -> None: ...
+
+    @staticmethod
+    def fields() -> list[str]:
+        """The names Config takes."""
+
+    def empty(self) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
+class Group:
+    """
+    ncclGroupStart on entry, ncclGroupEnd on exit: `with ncclrt.group(lib):`.
+    """
+
+    def __init__(self, lib: object | None = None) -> None: ...
+
+    def __enter__(self) -> Group: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+class Watchdog:
+    """
+    One thread that aborts communicators whose watched work passes its deadline or which report an error. Off by default.
+    """
+
+    @staticmethod
+    def enable(poll: object = 0.1) -> None: ...
+
+    @staticmethod
+    def disable() -> None: ...
+
+    @staticmethod
+    def enabled() -> bool: ...
+
+class NcclMemory:
+    """
+    Device memory from ncclMemAlloc (NCCL >= 2.19), freed with ncclMemFree on close(). Usable as a uint8 array wherever a buffer is taken.
+    """
+
+    @staticmethod
+    def allocate(lib: object, nbytes: int) -> NcclMemory: ...
+
+    @property
+    def ptr(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+    @property
+    def __cuda_array_interface__(self) -> dict: ...
+
+    def close(self) -> None:
+        """Frees the memory now."""
+
+    def __enter__(self) -> NcclMemory: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+def set_log_level(level: str) -> None:
+    """Diagnostics to stderr at this level (default from $NCCLRT_LOG, off)."""
+
+class PreMulSum:
+    """A PreMulSum reduce op; pass it as op=. Destroyed on close()."""
+
+    @property
+    def op(self) -> int: ...
+
+    def __int__(self) -> int: ...
+
+    def close(self) -> None:
+        """Releases it now (also when the object goes)."""
+
+    def __enter__(self) -> PreMulSum: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+class Registration:
+    """A buffer registered with ncclCommRegister; deregistered on close()."""
+
+    @property
+    def handle(self) -> int: ...
+
+    def close(self) -> None:
+        """Releases it now (also when the object goes)."""
+
+    def __enter__(self) -> Registration: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+class Window:
+    """A window from ncclCommWindowRegister; deregistered on close()."""
+
+    @property
+    def native(self) -> int: ...
+
+    def close(self) -> None:
+        """Releases it now (also when the object goes)."""
+
+    def __enter__(self) -> Window: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+class Communicator:
+    """
+    One NCCL communicator. Operations take arrays (torch, cupy, __cuda_array_interface__, __dlpack__) or device pointers (int) with count= and dtype=; stream=None is torch's current stream for torch tensors, else the default stream.
+    """
+
+    @staticmethod
+    def init_rank(lib: object, nranks: int, rank: int, unique_id: UniqueId, config: Config | None = None) -> Communicator:
+        """ncclCommInitRank(Config) on the current CUDA device."""
+
+    @staticmethod
+    def init_all(lib: object, devices: Sequence[int]) -> list:
+        """ncclCommInitAll: one communicator per device."""
+
+    @staticmethod
+    def from_environment(lib: object | None = None, config: Config | None = None) -> Communicator:
+        """
+        Rank and size from torchrun / Open MPI / Slurm / NCCLRT_* variables, the device from the local rank, the rendezvous through NCCL_COMM_ID.
+        """
+
+    def split(self, color: int, key: int, config: Config | None = None) -> object:
+        """ncclCommSplit; None for color=SPLIT_NOCOLOR."""
+
+    def shrink(self, excluded: Sequence[int], config: Config | None = None, abort_parent: bool = False) -> Communicator:
+        """ncclCommShrink: a new communicator without the excluded ranks."""
+
+    @property
+    def valid(self) -> bool: ...
+
+    def __bool__(self) -> bool: ...
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def device(self) -> int: ...
+
+    @property
+    def library(self) -> Library: ...
+
+    @property
+    def native(self) -> int: ...
+
+    def finalize(self, timeout: object | None = None) -> None: ...
+
+    def destroy(self, timeout: object | None = None) -> None: ...
+
+    def abort(self) -> None:
+        """Stops at once without waiting for peers; never raises."""
+
+    def check(self) -> None:
+        """Raises NcclError if the communicator has failed asynchronously."""
+
+    def synchronize(self, stream: object | None = None, timeout: object = 60.0) -> None:
+        """
+        Waits for the stream's work; an error or the timeout aborts and raises.
+        """
+
+    def watch(self, stream: object | None = None, timeout: object = 60.0) -> None:
+        """Hands the stream's work so far to the Watchdog."""
+
+    def __enter__(self) -> Communicator: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool:
+        """Destroys on a normal exit, aborts when an exception leaves the block."""
+
+    def __repr__(self) -> str: ...
+
+    def all_reduce(self, send: object | None, recv: object | None = None, op: object | None = ReduceOp.SUM, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """recv=None reduces in place. Returns recv."""
+
+    def broadcast(self, send: object | None, recv: object | None = None, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """recv=None is in place. Returns recv."""
+
+    def reduce(self, send: object | None, recv: object | None = None, op: object | None = ReduceOp.SUM, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """recv=None is in place; recv matters on the root only."""
+
+    def all_gather(self, send: object | None, recv: object | None, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """recv holds size x send elements."""
+
+    def reduce_scatter(self, send: object | None, recv: object | None, op: object | None = ReduceOp.SUM, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """send holds size x recv elements."""
+
+    def all_to_all(self, send: object | None, recv: object | None, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """Block p of send goes to rank p; count= (pointers) is per peer."""
+
+    def gather(self, send: object | None, recv: object | None = None, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """The root's recv holds size x send elements."""
+
+    def scatter(self, send: object | None, recv: object | None, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """The root's send holds size x recv elements."""
+
+    def all_gatherv(self, send: object | None, recv: object | None, counts: object | None, displs: object | None = None, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """
+        Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).
+        """
+
+    def reduce_scatterv(self, send: object | None, recv: object | None, counts: object | None, displs: object | None = None, op: object | None = ReduceOp.SUM, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
+        """
+        Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.
+        """
+
+    def send(self, buf: object | None, peer: int, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> None: ...
+
+    def recv(self, buf: object | None, peer: int, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> None: ...
+
+    def create_pre_mul_sum(self, scalar: object | None, dtype: object | None = None, residence: ScalarResidence = ScalarResidence.HOST_IMMEDIATE) -> PreMulSum:
+        """
+        A PreMulSum op: a number with dtype= (host) or a one-element device array.
+        """
+
+    def register_buffer(self, buf: object | None, nbytes: object | None = None, *, stream: object | None = None) -> Registration:
+        """ncclCommRegister; refused during a visible capture."""
+
+    def register_window(self, buf: object | None, nbytes: object | None = None, flags: int = 0, *, stream: object | None = None) -> Window:
+        """ncclCommWindowRegister; refused during a visible capture."""
