@@ -321,6 +321,34 @@ void Communicator::fail_state(const char* op) const {
   throw UsageError(std::string(op) + " on " + state_text(static_cast<int>(state_)));
 }
 
+void Communicator::settle(abi::ncclResult_t result, const char* call) const {
+  if (result != abi::ncclInProgress || !nonblocking_) fail(result, call);
+  // Bounded by the creation's timeout, else by a limit long enough for any real enqueue.
+  const auto limit = timeout_.value_or(std::chrono::minutes(5));
+  const auto start = detail::Clock::now();
+  for (unsigned polls = 0;; ++polls) {
+    abi::ncclResult_t state = abi::ncclSuccess;
+    const abi::ncclResult_t r = fn_->ncclCommGetAsyncError(comm_, &state);
+    if (r != abi::ncclSuccess) fail(r, "ncclCommGetAsyncError");
+    if (state == abi::ncclSuccess) return;
+    if (state != abi::ncclInProgress) fail(state, call);
+    if (detail::Clock::now() - start >= limit) {
+      auto e = std::make_exception_ptr(TimeoutError(
+          std::string(call) + " was not enqueued within " + std::to_string(limit.count()) +
+          " ms (" + hs_->where +
+          "): the nonblocking communicator kept reporting ncclInProgress; a peer may be missing. "
+          "The communicator was aborted"));
+      detail::abort_with_reason(*hs_, e);
+      std::rethrow_exception(e);
+    }
+    if (polls < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+}
+
 void Communicator::fail(abi::ncclResult_t result, const char* call) const {
   detail::throw_nccl_error(*lib_, result, call, comm_,
                            detail::rank_text(rank_, size_) + " on GPU " + std::to_string(device_));

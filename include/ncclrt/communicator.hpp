@@ -31,6 +31,10 @@ struct Config {
 #include "ncclrt/detail/config_fields.def"
   /// A deadline for creation (init, split, shrink): creation then runs nonblocking and is polled;
   /// on expiry the communicator is aborted and TimeoutError is thrown. Needs NCCL >= 2.14.
+  /// The communicator stays nonblocking for life: an operation NCCL reports as in progress is
+  /// polled until its work is enqueued before the call returns (bounded by this timeout; on expiry
+  /// the communicator is aborted and TimeoutError thrown), and finalize/destroy use it as their
+  /// deadline.
   std::optional<std::chrono::milliseconds> timeout;
 
   bool empty() const noexcept;
@@ -288,10 +292,12 @@ class Communicator {
   [[noreturn]] void fail_state(const char* op) const;
   [[noreturn]] void fail(abi::ncclResult_t result, const char* call) const;
   void call_result(abi::ncclResult_t result, const char* call) const {
-    if (result != abi::ncclSuccess && !(result == abi::ncclInProgress && nonblocking_)) {
-      fail(result, call);
-    }
+    if (result != abi::ncclSuccess) settle(result, call);
   }
+  // A result other than success: on a nonblocking communicator, ncclInProgress means NCCL is
+  // still enqueuing the work; wait (bounded) until it has, so that what the caller issues next on
+  // the stream is ordered after it. Anything else throws.
+  void settle(abi::ncclResult_t result, const char* call) const;
   void check_type(const char* op, DataType type) const;
   void check_op(const char* op, ReduceOp rop) const;
   void check_rank(const char* op, const char* what, int r) const;

@@ -10,7 +10,10 @@
  *   FAKE_INIT_IN_PROGRESS=1      nonblocking creation never completes (ncclInProgress forever)
  *   FAKE_FINALIZE_IN_PROGRESS=1  finalize never completes
  *   FAKE_ABORT_SLEEP_MS=N        ncclCommAbort takes N ms to return
- *   FAKE_ASYNC_ERROR=N           ncclCommGetAsyncError reports error N */
+ *   FAKE_ASYNC_ERROR=N           ncclCommGetAsyncError reports error N
+ *   FAKE_OP_IN_PROGRESS=N        operations return ncclInProgress, and ncclCommGetAsyncError
+ *                                reports ncclInProgress N-1 more times, then FAKE_OP_FAILS
+ *                                (default 0, success): a nonblocking communicator enqueuing */
 static int env_int(const char* name) {
   const char* v = getenv(name);
   return v ? atoi(v) : 0;
@@ -37,6 +40,7 @@ typedef struct {
 } config_head;
 
 static int calls;          /* operations that reached "NCCL" */
+static int pending;        /* polls left before a nonblocking operation counts as enqueued */
 static int live_comms;     /* created and not yet destroyed or aborted */
 static size_t config_size; /* ->size of the last config passed in */
 static unsigned config_version;
@@ -127,6 +131,10 @@ int ncclCommGetAsyncError(fake_comm* c, int* e);
 static int finalizing;
 int ncclCommGetAsyncError(fake_comm* c, int* e) {
   (void)c;
+  if (pending > 0) {
+    *e = --pending > 0 ? 7 : env_int("FAKE_OP_FAILS");
+    return 0;
+  }
   *e = env_int("FAKE_ASYNC_ERROR");
   if (*e == 0 &&
       (env_int("FAKE_INIT_IN_PROGRESS") || (finalizing && env_int("FAKE_FINALIZE_IN_PROGRESS")))) {
@@ -163,6 +171,7 @@ void fake_clear_records(void) { nrecords = 0; }
 static int record(const char* fn, const void* send, void* recv, size_t count, int type, int op,
                   int root, void* comm, void* stream) {
   ++calls;
+  const int in_progress = env_int("FAKE_OP_IN_PROGRESS");
   if (nrecords < kMaxRecords) {
     fake_record_t* r = &records[nrecords++];
     memset(r, 0, sizeof *r);
@@ -175,6 +184,10 @@ static int record(const char* fn, const void* send, void* recv, size_t count, in
     r->root = root;
     r->comm = comm;
     r->stream = stream;
+  }
+  if (in_progress > 0 && strcmp(fn, "ncclGroupStart") != 0) {
+    pending = in_progress;
+    return 7; /* ncclInProgress */
   }
   return 0;
 }

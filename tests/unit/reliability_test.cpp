@@ -62,6 +62,58 @@ TEST(Deadline, SplitAndShrinkHonourTheirTimeout) {
   EXPECT_EQ(live_comms(), live);
 }
 
+// On a nonblocking communicator NCCL may return ncclInProgress from an operation: the work is not
+// enqueued yet. The call returns only once it is (or throws), so later stream work is ordered.
+TEST(Nonblocking, OperationInProgressWaitsUntilEnqueued) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 1, 0, lib->unique_id(), with_timeout(5000));
+  float* p = reinterpret_cast<float*>(0x1000);
+  {
+    ScopedEnv enqueuing("FAKE_OP_IN_PROGRESS", "50");
+    c.all_reduce(p, p, 4, ReduceOp::kSum, nullptr);  // returns once "enqueued"
+    c.all_to_all(p, p, 4, nullptr);
+  }
+  int state = -1;  // nothing left pending in the stand-in: the call polled it to the end
+  lib->raw().ncclCommGetAsyncError(c.native(),
+                                   reinterpret_cast<ncclrt::abi::ncclResult_t*>(&state));
+  EXPECT_EQ(state, 0);
+  {
+    ScopedEnv enqueuing("FAKE_OP_IN_PROGRESS", "5");
+    ScopedEnv fails("FAKE_OP_FAILS", "6");  // ncclRemoteError while enqueuing
+    try {
+      c.all_reduce(p, p, 4, ReduceOp::kSum, nullptr);
+      ADD_FAILURE() << "no exception";
+    } catch (const NcclError& e) {
+      EXPECT_EQ(e.result(), 6);
+      EXPECT_EQ(e.call(), "ncclAllReduce");
+    }
+  }
+}
+
+TEST(Nonblocking, OperationNeverEnqueuedTimesOutAndAborts) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 1, 0, lib->unique_id(), with_timeout(200));
+  float* p = reinterpret_cast<float*>(0x1000);
+  ScopedEnv enqueuing("FAKE_OP_IN_PROGRESS", "1000000000");
+  const auto start = Clock::now();
+  expect_error<TimeoutError>([&] { c.all_reduce(p, p, 4, ReduceOp::kSum, nullptr); },
+                             {"ncclAllReduce was not enqueued within 200 ms", "aborted"});
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1200));
+  // The communicator was aborted; the next call says why.
+  expect_error<TimeoutError>([&] { c.all_reduce(p, p, 4, ReduceOp::kSum, nullptr); },
+                             {"was not enqueued within 200 ms"});
+}
+
+TEST(Nonblocking, BlockingCommunicatorNeverWaits) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 1, 0, lib->unique_id());
+  float* p = reinterpret_cast<float*>(0x1000);
+  ScopedEnv enqueuing("FAKE_OP_IN_PROGRESS", "3");
+  // ncclInProgress from a blocking communicator is not NCCL's contract: an error, at once.
+  expect_error<NcclError>([&] { c.all_reduce(p, p, 4, ReduceOp::kSum, nullptr); },
+                          {"ncclAllReduce failed"});
+}
+
 TEST(Deadline, FinalizeThatNeverCompletesTimesOut) {
   auto lib = fake();
   const int live = live_comms();
