@@ -44,7 +44,7 @@ def make_paths(lib_path, size, skipped):
     n = size // 4
     x = torch.ones(n, device="cuda")
     y = torch.empty_like(x)
-    stream = torch.cuda.current_stream()
+    stream = torch.cuda.current_stream()  # the non-blocking stream main() made current
     paths = {}
 
     lib = ncclrt.Library.open(lib_path)
@@ -92,7 +92,8 @@ def make_paths(lib_path, size, skipped):
                                  cnccl.NCCL_SUM, stream.cuda_stream))
         cx = cupy.ones(n, dtype=cupy.float32)
         cy = cupy.empty_like(cx)
-        paths["ncclrt: cupy arrays, stream=None"] = lambda: comm.all_reduce(cx, cy)
+        cs = cupy.cuda.ExternalStream(sp)
+        paths["ncclrt: cupy arrays, stream=cupy stream"] = lambda: comm.all_reduce(cx, cy, stream=cs)
     except Exception as e:  # noqa: BLE001
         skipped["cupy"] = f"{type(e).__name__}: {e}"
 
@@ -163,6 +164,9 @@ def main():
     a = p.parse_args()
     torch.cuda.set_device(0)
     os.environ["NCCLRT_NCCL_LIB"] = a.nccl_lib
+    # Every path runs on one non-blocking stream, as `ncclrt bench overhead` does (launches on the
+    # legacy default stream cost the driver more, whoever makes them).
+    torch.cuda.set_stream(torch.cuda.Stream())
 
     before, cpp_before = cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds)
     rows, skipped = [], {}
@@ -177,6 +181,7 @@ def main():
         assert torch.equal(y, x)
         rows.append({"size": size, "paths": host, "ncclrt_graph_us_per_op": graph})
     after, cpp_after = cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds)
+    parts = breakdown()
 
     try:
         import importlib.metadata as md
@@ -186,7 +191,8 @@ def main():
         versions = {}
     result = {"nccl": before["nccl"], "devices": before["devices"], "python": sys.version,
               "versions": versions, "calls": a.calls, "rounds": a.rounds, "rows": rows,
-              "cpp_before": before["rows"], "cpp_after": after["rows"], "skipped": skipped}
+              "cpp_before": before["rows"], "cpp_after": after["rows"], "skipped": skipped,
+              "breakdown_us": parts}
     lines = table(result, cpp_before, cpp_after)
     print("\n".join(lines))
     if a.json:
@@ -195,6 +201,30 @@ def main():
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write("\n".join(lines) + "\n")
+
+
+def breakdown(n=200000):
+    """What the reads a torch tensor needs cost from Python (the extension makes the same calls
+    from C, without the interpreter's frame)."""
+    x = torch.ones(256, device="cuda")
+    get_stream = torch._C._cuda_getCurrentRawStream
+    reads = {"empty Python call": lambda: None, "x.data_ptr()": x.data_ptr,
+             "x.numel()": x.numel, "x.dtype": lambda: x.dtype, "x.get_device()": x.get_device,
+             "x.is_contiguous()": x.is_contiguous,
+             "torch._C._cuda_getCurrentRawStream(0)": lambda: get_stream(0),
+             "torch.cuda.current_stream().cuda_stream":
+                 lambda: torch.cuda.current_stream().cuda_stream,
+             "x.__cuda_array_interface__": lambda: x.__cuda_array_interface__}
+    out = {}
+    for name, fn in reads.items():
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(n // 10):
+                fn()
+            best = min(best, (time.perf_counter() - t0) / (n // 10) * 1e6)
+        out[name] = best
+    return out
 
 
 def _has(md, name):
@@ -229,6 +259,8 @@ def table(result, cpp_before, cpp_after):
                      f"{m - direct[1 << 20]:+.2f} |")
     for name, why in result["skipped"].items():
         lines.append(f"| {name} | not measured: {why} | | | |")
+    lines += ["", "| one read from Python (min of 5 x 20k) | us |", "|---|---|"]
+    lines += [f"| `{k}` | {v:.3f} |" for k, v in result["breakdown_us"].items()]
     lines += ["", "| size | ncclrt Python, torch.cuda.graph replay, us/op | C++ direct, replayed "
               "graph, us/op (before / after) |", "|---|---|---|"]
     for s, r in sorted(by_size.items()):

@@ -113,13 +113,15 @@ def _header_version(header):
 
 @pytest.fixture(scope="session")
 def real_nccl():
-    """(path, version from its nccl.h) of a real NCCL: $NCCLRT_TEST_REAL_NCCL, else the newest
-    release the matrix cached from PyPI, else /usr/local/cuda's; skipped when there is none."""
+    """(path, version from its nccl.h) of a real NCCL: $NCCLRT_TEST_REAL_NCCL or $NCCLRT_NCCL_LIB
+    (with ../include/nccl.h), else the newest release the matrix cached from PyPI, else
+    /usr/local/cuda's; skipped when there is none."""
     candidates = []
-    if os.environ.get("NCCLRT_TEST_REAL_NCCL"):
-        path = os.environ["NCCLRT_TEST_REAL_NCCL"]
-        header = os.path.join(os.path.dirname(path), "..", "include", "nccl.h")
-        candidates.append((path, header))
+    for var in ("NCCLRT_TEST_REAL_NCCL", "NCCLRT_NCCL_LIB"):
+        if os.environ.get(var):  # a release's lib/ with include/nccl.h beside it (PyPI layout)
+            path = os.environ[var]
+            header = os.path.join(os.path.dirname(path), "..", "include", "nccl.h")
+            candidates.append((path, header))
     cache = os.environ.get("NCCLRT_MATRIX_CACHE", os.path.expanduser("~/.cache/ncclrt-matrix"))
     cached = sorted(glob.glob(os.path.join(cache, "*", "libnccl.so.2")),
                     key=lambda p: tuple(int(x) for x in os.path.basename(os.path.dirname(p))

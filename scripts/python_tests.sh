@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The Python module's tests, as a user would meet the module: a fresh virtual environment,
+# `pip install ".[test]"` from this source tree (scikit-build-core and nanobind come from PyPI),
+# then pytest on tests/python from outside the source tree. No torch is installed, so the GPU
+# tests report themselves skipped with the reason; on a GPU machine with torch, run pytest there.
+#   scripts/python_tests.sh [WORK_DIR] [pytest args...]
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-$src/build/python-tests}
+shift || true
+python=${PYTHON:-python3}
+rm -rf "$work/venv"
+mkdir -p "$work"
+"$python" -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install -q --upgrade pip
+# Warnings are errors here, as in every CI build of the C++ code.
+"$work/venv/bin/python" -m pip install -q "$src[test]" \
+  -C cmake.define.NCCLRT_WARNINGS_AS_ERRORS=ON -C build-dir="$work/build"
+cd "$work"
+"$work/venv/bin/python" -c "import ncclrt, sys; print('ncclrt', ncclrt.__version__, 'from', ncclrt.__file__, 'on Python', sys.version.split()[0])"
+exec "$work/venv/bin/python" -m pytest "$src/tests/python" -rs -q -p no:cacheprovider "$@"
