@@ -56,6 +56,10 @@ def make_paths(lib_path, size, skipped):
         lambda: comm.all_reduce(x, y, stream=stream))
     paths["ncclrt: raw int pointers, count=, dtype=, stream=int"] = (
         lambda: comm.all_reduce(xp, yp, count=n, dtype=f32, stream=sp))
+    # These two split the torch path's cost: one tensor vs two, and the stream lookup.
+    paths["ncclrt: one torch tensor (in place), stream=int"] = (
+        lambda: comm.all_reduce(x, stream=sp))
+    paths["ncclrt: torch tensors, stream=int"] = lambda: comm.all_reduce(x, y, stream=sp)
 
     class OneRank:
         rank, world_size = 0, 1
@@ -132,6 +136,34 @@ def measure(paths, calls, rounds):
             for name, t in times.items()}
 
 
+def stand_in_costs(path, calls=20000):
+    """The extension's own cost per call, without NCCL: the same calls on a communicator of the
+    recording stand-in (tests/stand_ins/recording_nccl.c), whose operations only record."""
+    import ncclrt
+    lib = ncclrt.Library.open(path)
+    comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    x = torch.ones(256, device="cuda")
+    y = torch.empty_like(x)
+    sp = torch.cuda.current_stream().cuda_stream
+    f32 = ncclrt.DataType.FLOAT32
+    calls_ = {"empty Python call": lambda: None,
+              "raw int pointers, count=, dtype=, stream=int":
+                  lambda: comm.all_reduce(0x1000, 0x2000, count=256, dtype=f32, stream=sp),
+              "one torch tensor, stream=int": lambda: comm.all_reduce(x, stream=sp),
+              "two torch tensors, stream=int": lambda: comm.all_reduce(x, y, stream=sp),
+              "two torch tensors, stream=None": lambda: comm.all_reduce(x, y)}
+    out = {}
+    for name, fn in calls_.items():
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            best = min(best, (time.perf_counter() - t0) / calls * 1e6)
+        out[name] = best
+    return out
+
+
 def graph_time(call, calls, launches=10):
     """GPU time per op of `calls` captured calls, replayed `launches` times."""
     side = torch.cuda.Stream()
@@ -159,6 +191,8 @@ def main():
     p.add_argument("--nccl-lib", required=True)
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--stand-in", help="the recording stand-in library, for the extension's own "
+                   "cost without NCCL")
     p.add_argument("--json")
     p.add_argument("--markdown")
     a = p.parse_args()
@@ -179,9 +213,14 @@ def main():
         graph = graph_time(lambda: comm.all_reduce(x, y), a.calls)
         torch.cuda.synchronize()
         assert torch.equal(y, x)
-        rows.append({"size": size, "paths": host, "ncclrt_graph_us_per_op": graph})
+        # The same capture of a direct NCCL call (ctypes), so torch's graph machinery is the same.
+        raw_call = paths["Python ctypes (the pynccl way)"]
+        direct_graph = graph_time(raw_call, a.calls)
+        rows.append({"size": size, "paths": host, "ncclrt_graph_us_per_op": graph,
+                     "ctypes_graph_us_per_op": direct_graph})
     after, cpp_after = cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds)
     parts = breakdown()
+    own = stand_in_costs(a.stand_in) if a.stand_in else {}
 
     try:
         import importlib.metadata as md
@@ -192,7 +231,7 @@ def main():
     result = {"nccl": before["nccl"], "devices": before["devices"], "python": sys.version,
               "versions": versions, "calls": a.calls, "rounds": a.rounds, "rows": rows,
               "cpp_before": before["rows"], "cpp_after": after["rows"], "skipped": skipped,
-              "breakdown_us": parts}
+              "breakdown_us": parts, "stand_in_us": own}
     lines = table(result, cpp_before, cpp_after)
     print("\n".join(lines))
     if a.json:
@@ -210,7 +249,8 @@ def breakdown(n=200000):
     get_stream = torch._C._cuda_getCurrentRawStream
     reads = {"empty Python call": lambda: None, "x.data_ptr()": x.data_ptr,
              "x.numel()": x.numel, "x.dtype": lambda: x.dtype, "x.get_device()": x.get_device,
-             "x.is_contiguous()": x.is_contiguous,
+             "x.is_contiguous()": x.is_contiguous, "x.nbytes": lambda: x.nbytes,
+             "x.is_cuda": lambda: x.is_cuda, "x.element_size()": x.element_size,
              "torch._C._cuda_getCurrentRawStream(0)": lambda: get_stream(0),
              "torch.cuda.current_stream().cuda_stream":
                  lambda: torch.cuda.current_stream().cuda_stream,
@@ -261,10 +301,16 @@ def table(result, cpp_before, cpp_after):
         lines.append(f"| {name} | not measured: {why} | | | |")
     lines += ["", "| one read from Python (min of 5 x 20k) | us |", "|---|---|"]
     lines += [f"| `{k}` | {v:.3f} |" for k, v in result["breakdown_us"].items()]
-    lines += ["", "| size | ncclrt Python, torch.cuda.graph replay, us/op | C++ direct, replayed "
-              "graph, us/op (before / after) |", "|---|---|---|"]
+    if result["stand_in_us"]:
+        lines += ["", "| the extension without NCCL (recording stand-in), per call | us |",
+                  "|---|---|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in result["stand_in_us"].items()]
+    lines += ["", "| size | ncclrt Python, torch.cuda.graph replay, us/op | direct NCCL call "
+              "(ctypes) captured the same way, us/op | C++ direct, cudaStreamBeginCapture, us/op "
+              "(before / after) |", "|---|---|---|---|"]
     for s, r in sorted(by_size.items()):
         lines.append(f"| {s} B | {r['ncclrt_graph_us_per_op']:.3f} | "
+                     f"{r['ctypes_graph_us_per_op']:.3f} | "
                      f"{cpp_before[s]['direct']['graph_us_per_op']:.3f} / "
                      f"{cpp_after[s]['direct']['graph_us_per_op']:.3f} |")
     return lines
