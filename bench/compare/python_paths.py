@@ -102,7 +102,7 @@ def make_paths(lib_path, size, skipped):
                                  cnccl.NCCL_SUM, stream.cuda_stream))
         cx = cupy.ones(n, dtype=cupy.float32)
         cy = cupy.empty_like(cx)
-        cs = cupy.cuda.Stream.from_external(stream)
+        cs = cupy.cuda.ExternalStream(sp)  # (deprecated in cupy 14, still there)
         paths["ncclrt: cupy arrays, stream=cupy stream"] = lambda: comm.all_reduce(cx, cy, stream=cs)
     except Exception as e:  # noqa: BLE001
         skipped["cupy"] = f"{type(e).__name__}: {e}"
