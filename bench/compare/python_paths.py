@@ -71,6 +71,20 @@ def make_paths(lib_path, size, skipped):
                               library_path=lib_path)
     paths["ncclrt.torch.PyNcclCommunicator.all_reduce(x, y)"] = lambda: vllm.all_reduce(x, y)
 
+    # The baseline: ncclAllReduce called from C in a loop, same process, comm, buffers, stream.
+    loop = ctypes.CDLL(_direct_loop_library())
+    loop.direct_loop.restype = ctypes.c_double
+    loop.direct_loop.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    fn = ctypes.cast(ctypes.CDLL(lib_path).ncclAllReduce, ctypes.c_void_p).value
+    native = comm.native
+
+    def direct_batch(calls):
+        us = loop.direct_loop(fn, xp, yp, n, native, sp, calls)
+        assert us >= 0, "direct ncclAllReduce failed"
+        return us
+    paths[DIRECT] = direct_batch
+
     # The pynccl way: ctypes, checking every result (vLLM's NCCLLibrary).
     nccl = ctypes.CDLL(lib_path)
     nccl.ncclAllReduce.restype = ctypes.c_int
@@ -122,21 +136,38 @@ def make_paths(lib_path, size, skipped):
     return paths, (x, y, ctypes_on_current_stream)
 
 
+DIRECT = "C direct call of ncclAllReduce (same process, comm, buffers, stream)"
+
+
+def _direct_loop_library():
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = f"/tmp/ncclrt-direct-loop-{os.getpid()}.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", out,
+                    os.path.join(here, "direct_loop.c")], check=True)
+    return out
+
+
 def measure(paths, calls, rounds):
     names = list(paths)
+
+    def batch(name):
+        if name == DIRECT:
+            return paths[name](calls)
+        call = paths[name]
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            call()
+        return (time.perf_counter() - t0) / calls * 1e6
+
     for name in names:  # warm up
-        for _ in range(3 * calls):
-            paths[name]()
+        for _ in range(3):
+            batch(name)
     torch.cuda.synchronize()
     times = {name: [] for name in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            call = paths[name]
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                call()
-            times[name].append((time.perf_counter() - t0) / calls * 1e6)
+            times[name].append(batch(name))
             torch.cuda.synchronize()
     return {name: {"host_us_per_call": statistics.median(t), "host_us_min": min(t)}
             for name, t in times.items()}
@@ -284,24 +315,24 @@ def table(result, cpp_before, cpp_after):
     dev = result["devices"][0]["name"] if result["devices"] else "?"
     lines = [f"NCCL {result['nccl']['version']} ({result['nccl']['path']}), {dev}, Python "
              f"{result['python'].split()[0]}, {result['versions']}", "",
-             "| path | 1 KiB host us/call | added over C++ direct | 1 MiB host us/call | "
-             "added over C++ direct |", "|---|---|---|---|---|"]
+             "| path | 1 KiB host us/call | added over the C direct call | 1 MiB host us/call | "
+             "added over the C direct call |", "|---|---|---|---|---|"]
     direct = {s: (cpp_before[s]["direct"]["host_us_per_call"] +
                   cpp_after[s]["direct"]["host_us_per_call"]) / 2 for s in cpp_before}
     cpp_api = {s: (cpp_before[s]["ncclrt"]["host_us_per_call"] +
                    cpp_after[s]["ncclrt"]["host_us_per_call"]) / 2 for s in cpp_before}
     by_size = {r["size"]: r for r in result["rows"]}
-    lines.append(f"| C++ direct call of NCCL's function pointer (`ncclrt bench overhead`, mean of "
-                 f"the runs before and after) | {direct[1024]:.2f} | 0 | {direct[1 << 20]:.2f} | "
-                 f"0 |")
-    lines.append(f"| ncclrt C++ `Communicator::all_reduce` | {cpp_api[1024]:.2f} | "
-                 f"{cpp_api[1024] - direct[1024]:+.2f} | {cpp_api[1 << 20]:.2f} | "
-                 f"{cpp_api[1 << 20] - direct[1 << 20]:+.2f} |")
+    base = {s: by_size[s]["paths"][DIRECT]["host_us_per_call"] for s in by_size}
+    lines.append(f"| (separate process) C++ direct call, `ncclrt bench overhead`, mean of the "
+                 f"runs before and after | {direct[1024]:.2f} | | {direct[1 << 20]:.2f} | |")
+    lines.append(f"| (separate process) ncclrt C++ `Communicator::all_reduce`, same runs | "
+                 f"{cpp_api[1024]:.2f} | {cpp_api[1024] - direct[1024]:+.2f} vs that | "
+                 f"{cpp_api[1 << 20]:.2f} | {cpp_api[1 << 20] - direct[1 << 20]:+.2f} vs that |")
     for name in by_size[1024]["paths"]:
         k = by_size[1024]["paths"][name]["host_us_per_call"]
         m = by_size[1 << 20]["paths"].get(name, {}).get("host_us_per_call", float("nan"))
-        lines.append(f"| {name} | {k:.2f} | {k - direct[1024]:+.2f} | {m:.2f} | "
-                     f"{m - direct[1 << 20]:+.2f} |")
+        lines.append(f"| {name} | {k:.2f} | {k - base[1024]:+.2f} | {m:.2f} | "
+                     f"{m - base[1 << 20]:+.2f} |")
     for name, why in result["skipped"].items():
         lines.append(f"| {name} | not measured: {why} | | | |")
     lines += ["", "| one read from Python (min of 5 x 20k) | us |", "|---|---|"]
