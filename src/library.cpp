@@ -494,6 +494,26 @@ const char* to_string(Source source) noexcept {
   return "?";
 }
 
+const char* id_of(Source source) noexcept {
+  switch (source) {
+    case Source::kPath:
+      return "path";
+    case Source::kEnvironment:
+      return "environment";
+    case Source::kAlreadyLoaded:
+      return "already_loaded";
+    case Source::kLoaderSearch:
+      return "loader_search";
+    case Source::kCudaHome:
+      return "cuda_home";
+    case Source::kCudaDefault:
+      return "cuda_default";
+    case Source::kPython:
+      return "python";
+  }
+  return "unknown";
+}
+
 const char* name_of(Function f) noexcept { return kFunctions[static_cast<int>(f)].name; }
 const char* name_of(Feature f) noexcept { return kFeatures[static_cast<int>(f)].name; }
 Version since(Function f) noexcept { return kFunctions[static_cast<int>(f)].since; }

@@ -38,6 +38,9 @@ enum class Source : unsigned {
 constexpr unsigned kAllSources = 0x7f;
 /// "the path given in code", "$NCCLRT_NCCL_LIB", ...
 const char* to_string(Source source) noexcept;
+/// A stable identifier for machine-readable output: "path", "environment", "already_loaded",
+/// "loader_search", "cuda_home", "cuda_default", "python".
+const char* id_of(Source source) noexcept;
 
 /// How to find and open NCCL. Defaults read the NCCLRT_* environment variables at open time.
 struct LoadOptions {

@@ -149,7 +149,18 @@ std::vector<std::size_t> prefix(const std::vector<std::size_t>& counts) {
 
 std::string num(std::size_t v) { return std::to_string(v); }
 
-nb::object result(nb::handle out) { return nb::borrow(out); }
+// The end of every operation: the stream (which may call into torch, so with the GIL), then the
+// one C++ call without the GIL (a blocking NCCL call may wait for other ranks' threads), then the
+// output buffer as the return value.
+template <class Call>
+nb::object issue(const Operands& o, nb::handle stream, nb::handle out, Call&& call) {
+  CUstream_st* st = o.stream(stream.ptr());
+  {
+    nb::gil_scoped_release release;
+    call(st);
+  }
+  return nb::borrow(out);
+}
 
 // ---- operations ----
 
@@ -168,12 +179,8 @@ nb::object all_reduce(const C& c, nb::handle send, nb::handle recv, nb::handle o
     o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
   }
   const ReduceOp rop = read_op(op, o.op);
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st);
-  }
-  return result(out);
+  return issue(o, stream, out,
+               [&](CUstream_st* st) { c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st); });
 }
 
 nb::object broadcast(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
@@ -185,12 +192,8 @@ nb::object broadcast(const C& c, nb::handle send, nb::handle recv, int root, nb:
   if (r.count != s.count) {
     o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
   }
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st);
-  }
-  return result(out);
+  return issue(o, stream, out,
+               [&](CUstream_st* st) { c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st); });
 }
 
 nb::object reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op, int root,
@@ -203,12 +206,8 @@ nb::object reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op, i
     o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
   }
   const ReduceOp rop = read_op(op, o.op);
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st);
-  }
-  return result(out);
+  return issue(o, stream, out,
+               [&](CUstream_st* st) { c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st); });
 }
 
 nb::object all_gather(const C& c, nb::handle send, nb::handle recv, nb::handle stream,
@@ -221,12 +220,8 @@ nb::object all_gather(const C& c, nb::handle send, nb::handle recv, nb::handle s
     o.sizes("recv needs size x send = " + num(n) + " x " + num(s.count) + " = " + num(s.count * n) +
             " elements; it has " + num(r.count));
   }
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.all_gather(s.ptr, r.ptr, s.count, o.type, st);
-  }
-  return result(recv);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.all_gather(s.ptr, r.ptr, s.count, o.type, st); });
 }
 
 nb::object reduce_scatter(const C& c, nb::handle send, nb::handle recv, nb::handle op,
@@ -240,12 +235,8 @@ nb::object reduce_scatter(const C& c, nb::handle send, nb::handle recv, nb::hand
             " elements; it has " + num(s.count));
   }
   const ReduceOp rop = read_op(op, o.op);
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st);
-  }
-  return result(recv);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st); });
 }
 
 nb::object all_to_all(const C& c, nb::handle send, nb::handle recv, nb::handle stream,
@@ -262,12 +253,8 @@ nb::object all_to_all(const C& c, nb::handle send, nb::handle recv, nb::handle s
     }
     per_peer = s.count / n;
   }
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st);
-  }
-  return result(recv);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st); });
 }
 
 nb::object gather(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
@@ -286,12 +273,8 @@ nb::object gather(const C& c, nb::handle send, nb::handle recv, int root, nb::ha
     o.sizes("the root's recv needs size x send = " + num(n) + " x " + num(s.count) + " = " +
             num(s.count * n) + " elements; it has " + num(r.count));
   }
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.gather(s.ptr, r.ptr, s.count, o.type, root, st);
-  }
-  return result(recv);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.gather(s.ptr, r.ptr, s.count, o.type, root, st); });
 }
 
 nb::object scatter(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
@@ -310,12 +293,8 @@ nb::object scatter(const C& c, nb::handle send, nb::handle recv, int root, nb::h
     o.sizes("the root's send needs size x recv = " + num(n) + " x " + num(r.count) + " = " +
             num(r.count * n) + " elements; it has " + num(s.count));
   }
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.scatter(s.ptr, r.ptr, r.count, o.type, root, st);
-  }
-  return result(recv);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.scatter(s.ptr, r.ptr, r.count, o.type, root, st); });
 }
 
 // Checks that every block lies inside a buffer of `have` elements.
@@ -347,12 +326,8 @@ nb::object all_gatherv(const C& c, nb::handle send, nb::handle recv, nb::handle 
     o.sizes("send has " + num(s.count) + " elements but counts[" + std::to_string(c.rank()) +
             "] is " + num(mine));
   }
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.all_gatherv(s.ptr, mine, r.ptr, cs, ds, o.type, st);
-  }
-  return result(recv);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.all_gatherv(s.ptr, mine, r.ptr, cs, ds, o.type, st); });
 }
 
 nb::object reduce_scatterv(const C& c, nb::handle send, nb::handle recv, nb::handle counts,
@@ -374,30 +349,24 @@ nb::object reduce_scatterv(const C& c, nb::handle send, nb::handle recv, nb::han
             "] is " + num(mine));
   }
   const ReduceOp rop = read_op(op, o.op);
-  CUstream_st* st = o.stream(stream.ptr());
-  {
-    nb::gil_scoped_release release;
-    c.reduce_scatterv(s.ptr, r.ptr, cs, ds, o.type, rop, st);
-  }
-  return result(recv);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.reduce_scatterv(s.ptr, r.ptr, cs, ds, o.type, rop, st); });
 }
 
-void send(const C& c, nb::handle buf, int peer, nb::handle stream, nb::handle count,
-          nb::handle dtype) {
+nb::object send(const C& c, nb::handle buf, int peer, nb::handle stream, nb::handle count,
+                nb::handle dtype) {
   Operands o(c, "send", buf.ptr(), count.ptr(), dtype.ptr());
   const Buffer b = o.read(buf.ptr(), "buffer", false);
-  CUstream_st* st = o.stream(stream.ptr());
-  nb::gil_scoped_release release;
-  c.send(b.ptr, b.count, o.type, peer, st);
+  return issue(o, stream, nb::none(),
+               [&](CUstream_st* st) { c.send(b.ptr, b.count, o.type, peer, st); });
 }
 
-void recv(const C& c, nb::handle buf, int peer, nb::handle stream, nb::handle count,
-          nb::handle dtype) {
+nb::object recv(const C& c, nb::handle buf, int peer, nb::handle stream, nb::handle count,
+                nb::handle dtype) {
   Operands o(c, "recv", buf.ptr(), count.ptr(), dtype.ptr());
   const Buffer b = o.read(buf.ptr(), "buffer", true);
-  CUstream_st* st = o.stream(stream.ptr());
-  nb::gil_scoped_release release;
-  c.recv(b.ptr, b.count, o.type, peer, st);
+  return issue(o, stream, nb::none(),
+               [&](CUstream_st* st) { c.recv(b.ptr, b.count, o.type, peer, st); });
 }
 
 // ---- handles ----

@@ -42,26 +42,6 @@ Named lookup(const std::string& name) {
   return it->second;
 }
 
-const char* source_id(Source s) {
-  switch (s) {
-    case Source::kPath:
-      return "path";
-    case Source::kEnvironment:
-      return "environment";
-    case Source::kAlreadyLoaded:
-      return "already_loaded";
-    case Source::kLoaderSearch:
-      return "loader_search";
-    case Source::kCudaHome:
-      return "cuda_home";
-    case Source::kCudaDefault:
-      return "cuda_default";
-    case Source::kPython:
-      return "python";
-  }
-  return "unknown";
-}
-
 unsigned sources_mask(nb::handle sources) {
   if (sources.is_none()) return kAllSources;
   unsigned mask = 0;
@@ -69,7 +49,7 @@ unsigned sources_mask(nb::handle sources) {
     const std::string name = nb::cast<std::string>(s);
     bool found = false;
     for (unsigned bit = 1; bit <= kAllSources; bit <<= 1) {
-      if (name == source_id(static_cast<Source>(bit))) {
+      if (name == id_of(static_cast<Source>(bit))) {
         mask |= bit;
         found = true;
       }
@@ -293,14 +273,14 @@ void bind_library(nb::module_& m) {
       });
 
   nb::class_<SearchStep>(m, "SearchStep", "One place discovery tried, and what happened there.")
-      .def_prop_ro("source", [](const SearchStep& s) { return source_id(s.source); })
+      .def_prop_ro("source", [](const SearchStep& s) { return id_of(s.source); })
       .def_prop_ro("source_text", [](const SearchStep& s) { return to_string(s.source); })
       .def_ro("path", &SearchStep::path)
       .def_ro("outcome", &SearchStep::outcome)
       .def_ro("loaded", &SearchStep::loaded)
       .def("__repr__", [](const SearchStep& s) {
-        return "SearchStep(" + std::string(source_id(s.source)) + ", '" + s.path +
-               "': " + s.outcome + ")";
+        return "SearchStep(" + std::string(id_of(s.source)) + ", '" + s.path + "': " + s.outcome +
+               ")";
       });
 
   nb::class_<Capability>(m, "Capability", "A function or feature, and whether it is usable.")
@@ -359,7 +339,7 @@ void bind_library(nb::module_& m) {
           "naming every place tried.")
       .def_prop_ro("path", [](const PyLibrary& l) { return l.lib->path(); })
       .def_prop_ro("version", [](const PyLibrary& l) { return l.lib->version(); })
-      .def_prop_ro("found_by", [](const PyLibrary& l) { return source_id(l.lib->found_by()); })
+      .def_prop_ro("found_by", [](const PyLibrary& l) { return id_of(l.lib->found_by()); })
       .def_prop_ro("found_by_text", [](const PyLibrary& l) { return to_string(l.lib->found_by()); })
       .def_prop_ro("search_log", [](const PyLibrary& l) { return l.lib->search_log(); })
       .def_prop_ro("probe_seconds", [](const PyLibrary& l) { return l.lib->probe_seconds(); })

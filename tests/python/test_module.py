@@ -237,3 +237,21 @@ def test_watchdog_and_log_level():
     ncclrt.set_log_level("off")
     with pytest.raises(ncclrt.UsageError, match="'loud'"):
         ncclrt.set_log_level("loud")
+
+
+def test_type_stubs_name_every_public_attribute():
+    import ast
+    import ncclrt._ncclrt as ext
+    stub = os.path.join(os.path.dirname(ncclrt.__file__), "_ncclrt.pyi")
+    tree = ast.parse(open(stub).read())
+    named = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    named |= {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+              for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+              if isinstance(t, ast.Name)}
+    named |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+              for a in n.names}
+    public = {k for k in dir(ext) if not k.startswith("_")}
+    assert public <= named, f"missing from _ncclrt.pyi: {sorted(public - named)}"
+    comm = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Communicator")
+    methods = {n.name for n in comm.body if isinstance(n, ast.FunctionDef)}
+    assert {k for k in dir(ext.Communicator) if not k.startswith("_")} <= methods

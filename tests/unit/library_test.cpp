@@ -160,3 +160,16 @@ TEST(Names, ComeFromTheTable) {
   EXPECT_EQ(since(Feature::fp8), (Version{2, 24, 0}));
   EXPECT_STREQ(name_of(Feature::bfloat16), "bfloat16");
 }
+
+TEST(Sources, StableIdentifiers) {
+  const std::pair<Source, const char*> ids[] = {
+      {Source::kPath, "path"},
+      {Source::kEnvironment, "environment"},
+      {Source::kAlreadyLoaded, "already_loaded"},
+      {Source::kLoaderSearch, "loader_search"},
+      {Source::kCudaHome, "cuda_home"},
+      {Source::kCudaDefault, "cuda_default"},
+      {Source::kPython, "python"},
+  };
+  for (const auto& [source, id] : ids) EXPECT_STREQ(id_of(source), id);
+}
