@@ -51,14 +51,15 @@ def junk(like):
     return torch.full_like(like.view(torch.uint8), 0xAB).view(like.dtype)
 
 
-def run_op(comm, op, x, stream=None):
-    """Issues `op` on one rank with input x; returns (output tensor, expected)."""
-    n = x.numel()
+def run_op(comm, op, x, stream=None, junk=junk, clone=lambda t: t.clone()):
+    """Issues `op` on one rank with input x (a torch tensor, or a cupy array with cupy's `junk`
+    and `clone`); returns (output, expected)."""
+    n = x.size if isinstance(x.size, int) else x.numel()
     kw = {"stream": stream}
     if op == "all_reduce":
         y = junk(x); comm.all_reduce(x, y, **kw); return y, x  # noqa: E702
     if op == "all_reduce_in_place":
-        y = x.clone(); comm.all_reduce(y, **kw); return y, x  # noqa: E702
+        y = clone(x); comm.all_reduce(y, **kw); return y, x  # noqa: E702
     if op == "broadcast":
         y = junk(x); comm.broadcast(x, y, 0, **kw); return y, x  # noqa: E702
     if op == "reduce":
@@ -214,24 +215,21 @@ except ImportError:
 needs_cupy = pytest.mark.skipif(cp is None, reason="needs cupy: cupy is not installed")
 
 
+def cupy_junk(like):
+    return cp.full(like.nbytes, 0xAB, dtype=cp.uint8).view(like.dtype).reshape(like.shape)
+
+
 @needs_cupy
-@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "uint8", "float64"])
-@pytest.mark.parametrize("op", ["all_reduce", "broadcast", "all_gather", "reduce_scatter",
-                                "all_to_all", "all_gatherv"])
-def test_cupy_arrays(comm, op, dtype):
-    x = (cp.arange(2048) % 7 + 1).astype(dtype)
-    y = cp.full(2048, 5, dtype=dtype)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "uint8", "float64", "int64"])
+@pytest.mark.parametrize("op", OPS)
+def test_every_op_with_cupy_arrays(comm, op, dtype):
     s = cp.cuda.Stream(non_blocking=True)
-    for stream in (None, s, s.ptr):
-        y.fill(5)
-        if op == "all_gatherv":
-            comm.all_gatherv(x, y, [2048], stream=stream)
-        elif op == "broadcast":
-            comm.broadcast(x, y, 0, stream=stream)
-        else:
-            getattr(comm, op)(x, y, stream=stream)
-        cp.cuda.Device().synchronize()
-        assert bool((y == x).all()), (op, dtype, stream)
+    for n in (1, 1023, 1 << 20):
+        x = (cp.arange(n) % 7 + 1).astype(dtype)
+        for stream in (None, s, s.ptr):  # the default stream, a cupy stream, an int handle
+            y, want = run_op(comm, op, x, stream, cupy_junk, lambda a: a.copy())
+            cp.cuda.Device().synchronize()
+            assert bool((y == want).all()), (op, dtype, n, stream)
 
 
 @needs_cupy
