@@ -267,7 +267,8 @@ def main():
     result = {"nccl": before["nccl"], "devices": before["devices"], "python": sys.version,
               "versions": versions, "calls": a.calls, "rounds": a.rounds, "rows": rows,
               "cpp_before": before["rows"], "cpp_after": after["rows"], "skipped": skipped,
-              "breakdown_us": parts, "stand_in_us": own}
+              "breakdown_us": parts, "stand_in_us": own,
+              "torch_dlpack_c_exchange_api": hasattr(torch.Tensor, "__dlpack_c_exchange_api__")}
     lines = table(result, cpp_before, cpp_after)
     print("\n".join(lines))
     if a.json:
@@ -314,7 +315,8 @@ def _has(md, name):
 def table(result, cpp_before, cpp_after):
     dev = result["devices"][0]["name"] if result["devices"] else "?"
     lines = [f"NCCL {result['nccl']['version']} ({result['nccl']['path']}), {dev}, Python "
-             f"{result['python'].split()[0]}, {result['versions']}", "",
+             f"{result['python'].split()[0]}, {result['versions']}; torch.Tensor has "
+             f"__dlpack_c_exchange_api__: {result['torch_dlpack_c_exchange_api']}", "",
              "| path | 1 KiB host us/call | added over the C direct call | 1 MiB host us/call | "
              "added over the C direct call |", "|---|---|---|---|---|"]
     direct = {s: (cpp_before[s]["direct"]["host_us_per_call"] +

@@ -207,50 +207,128 @@ bool type_from_typestr(const std::string& s, DataType& out) {
   return true;
 }
 
+// DLPack's C ABI (dlpack.h), declared here.
+struct DLDevice {
+  std::int32_t device_type;
+  std::int32_t device_id;
+};
+struct DLDataType {
+  std::uint8_t code;
+  std::uint8_t bits;
+  std::uint16_t lanes;
+};
+struct DLTensor {
+  void* data;
+  DLDevice device;
+  std::int32_t ndim;
+  DLDataType dtype;
+  std::int64_t* shape;
+  std::int64_t* strides;
+  std::uint64_t byte_offset;
+};
+struct DLManagedTensor {
+  DLTensor dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensor*);
+};
+struct DLManagedTensorVersioned {
+  std::uint32_t major, minor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensorVersioned*);
+  std::uint64_t flags;
+  DLTensor dl_tensor;
+};
+constexpr std::uint64_t kDLReadOnly = 1;
+
+// The C exchange table a framework puts on its tensor type as `__dlpack_c_exchange_api__`
+// (DLPack 1.2+): a tensor's description and the framework's current stream in one C call each,
+// with no Python object made.
+struct DLPackExchangeAPIHeader {
+  std::uint32_t major, minor;
+  DLPackExchangeAPIHeader* prev_api;
+};
+struct DLPackExchangeAPI {
+  DLPackExchangeAPIHeader header;
+  void* managed_tensor_allocator;
+  void* managed_tensor_from_py_object_no_sync;
+  void* managed_tensor_to_py_object_no_sync;
+  int (*dltensor_from_py_object_no_sync)(void* py_object, DLTensor* out);
+  int (*current_work_stream)(int device_type, std::int32_t device_id, void** out_stream);
+};
+
 // ---- array kinds, by Python type ----
 
 enum class Kind : unsigned char { kTorch, kCupy, kOther };
+struct TypeInfo {
+  Kind kind = Kind::kOther;
+  const DLPackExchangeAPI* api = nullptr;  // the type's C exchange table, if it has a usable one
+};
 struct TypeSlot {
   PyTypeObject* type;
-  Kind kind;
+  TypeInfo info;
 };
 TypeSlot g_types[16];
 int g_ntypes = 0;
 
-Kind classify(PyTypeObject* t) {
-  Kind kind = Kind::kOther;
+// The type's `__dlpack_c_exchange_api__` (a capsule "dlpack_exchange_api", or its address as an
+// int), at a major version this code knows; nullptr when there is none.
+const DLPackExchangeAPI* exchange_api(PyTypeObject* t) {
+  Ref attr(PyObject_GetAttrString(reinterpret_cast<PyObject*>(t), "__dlpack_c_exchange_api__"));
+  if (!attr) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  void* p = nullptr;
+  if (PyCapsule_IsValid(attr.p, "dlpack_exchange_api")) {
+    p = PyCapsule_GetPointer(attr.p, "dlpack_exchange_api");
+  } else if (PyLong_Check(attr.p) && !pointer_from_int(attr.p, p)) {
+    p = nullptr;
+  }
+  for (auto* h = static_cast<DLPackExchangeAPIHeader*>(p); h != nullptr; h = h->prev_api) {
+    if (h->major != 1) continue;  // the tables of one major version share this layout
+    const auto* api = reinterpret_cast<const DLPackExchangeAPI*>(h);
+    if (api->dltensor_from_py_object_no_sync && api->current_work_stream) return api;
+    return nullptr;
+  }
+  return nullptr;
+}
+
+TypeInfo classify(PyTypeObject* t) {
+  TypeInfo info;
   try {
     nb::handle type(reinterpret_cast<PyObject*>(t));
     for (nb::handle base : type.attr("__mro__")) {
       const std::string mod = nb::cast<std::string>(base.attr("__module__"));
       const std::string name = nb::cast<std::string>(base.attr("__name__"));
       if (mod.rfind("torch", 0) == 0 && (name == "Tensor" || name == "TensorBase")) {
-        kind = Kind::kTorch;
+        info.kind = Kind::kTorch;
         break;
       }
       if (mod.rfind("cupy", 0) == 0 && (name == "ndarray" || name == "_ndarray_base")) {
-        kind = Kind::kCupy;
+        info.kind = Kind::kCupy;
         break;
       }
     }
   } catch (const nb::python_error&) {
-    kind = Kind::kOther;  // a type without the usual attributes: the protocols decide
+    info.kind = Kind::kOther;  // a type without the usual attributes: the protocols decide
   }
-  return kind;
+  info.api = exchange_api(t);
+  return info;
 }
 
-Kind kind_of(PyTypeObject* t) {
+TypeInfo type_info(PyTypeObject* t) {
   for (int i = 0; i < g_ntypes; ++i) {
-    if (g_types[i].type == t) return g_types[i].kind;
+    if (g_types[i].type == t) return g_types[i].info;
   }
-  const Kind k = classify(t);
+  const TypeInfo info = classify(t);
   // Only the array libraries' own types are kept (they live as long as their module); a type of
   // the caller's may hold the globals of its module, and holding it would keep them alive.
-  if (k != Kind::kOther && g_ntypes < static_cast<int>(sizeof g_types / sizeof g_types[0])) {
+  if (info.kind != Kind::kOther &&
+      g_ntypes < static_cast<int>(sizeof g_types / sizeof g_types[0])) {
     Py_INCREF(reinterpret_cast<PyObject*>(t));
-    g_types[g_ntypes++] = {t, k};
+    g_types[g_ntypes++] = {t, info};
   }
-  return k;
+  return info;
 }
 
 std::size_t as_size(PyObject* v) {
@@ -411,39 +489,6 @@ bool read_cai(PyObject* obj, const char* op, const char* role, Buffer& out) {
   return true;
 }
 
-// DLPack's C ABI (dlpack.h), declared here.
-struct DLDevice {
-  std::int32_t device_type;
-  std::int32_t device_id;
-};
-struct DLDataType {
-  std::uint8_t code;
-  std::uint8_t bits;
-  std::uint16_t lanes;
-};
-struct DLTensor {
-  void* data;
-  DLDevice device;
-  std::int32_t ndim;
-  DLDataType dtype;
-  std::int64_t* shape;
-  std::int64_t* strides;
-  std::uint64_t byte_offset;
-};
-struct DLManagedTensor {
-  DLTensor dl_tensor;
-  void* manager_ctx;
-  void (*deleter)(DLManagedTensor*);
-};
-struct DLManagedTensorVersioned {
-  std::uint32_t major, minor;
-  void* manager_ctx;
-  void (*deleter)(DLManagedTensorVersioned*);
-  std::uint64_t flags;
-  DLTensor dl_tensor;
-};
-constexpr std::uint64_t kDLReadOnly = 1;
-
 bool type_from_dlpack(DLDataType t, DataType& out) {
   if (t.lanes != 1) return false;
   switch (t.code * 1000 + t.bits) {
@@ -547,6 +592,49 @@ bool read_dlpack(PyObject* obj, const char* op, const char* role, Buffer& out) {
   out.device = t->device.device_id;
   out.readonly = (flags & kDLReadOnly) != 0;
   out.torch = false;
+  return true;
+}
+
+// ---- the C exchange table: one C call per array ----
+
+// False when the producer declined (e.g. torch will not export a tensor that requires grad): the
+// caller then reads the array another way.
+bool read_exchange(PyObject* obj, const TypeInfo& info, const char* op, const char* role,
+                   Buffer& out) {
+  DLTensor t{};
+  if (info.api->dltensor_from_py_object_no_sync(obj, &t) != 0) {
+    PyErr_Clear();
+    return false;
+  }
+  const bool torch = info.kind == Kind::kTorch;
+  if (t.device.device_type != 2 && t.device.device_type != 13) {
+    if (torch && t.device.device_type == 1) {
+      refuse(op, role,
+             "is a tensor in host (CPU) memory; NCCL needs GPU memory: move it with .cuda()");
+    }
+    check_dlpack_device(t.device.device_type, op, role);
+  }
+  if (!type_from_dlpack(t.dtype, out.type)) {
+    std::string name = dlpack_type_text(t.dtype);
+    if (torch) {  // the error path may be slow: say it in torch's words
+      Ref dtype(PyObject_GetAttr(obj, n.dtype));
+      if (dtype) name = text_of(dtype.p);
+      PyErr_Clear();
+    }
+    no_nccl_type(op, role, name);
+  }
+  if (t.ndim < 0) refuse(op, role, "has a negative number of dimensions");
+  if (t.strides && !c_contiguous(t.shape, t.strides, t.ndim, 1)) {
+    refuse(op, role,
+           torch ? "is a non-contiguous tensor; pass .contiguous() (NCCL reads flat memory)"
+                 : "is not C-contiguous (its strides leave gaps or reorder the data)");
+  }
+  out.count = product(op, role, t.shape, t.ndim);
+  out.ptr = static_cast<char*>(t.data) + t.byte_offset;
+  out.device = t.device.device_id;
+  out.readonly = false;
+  out.torch = torch;
+  out.exchange = info.api;
   return true;
 }
 
@@ -655,9 +743,13 @@ void init_names() {
 }
 
 void read_array(PyObject* obj, const char* op, const char* role, Buffer& out) {
-  switch (kind_of(Py_TYPE(obj))) {
+  const TypeInfo info = type_info(Py_TYPE(obj));
+  if (info.api && read_exchange(obj, info, op, role, out)) return;
+  switch (info.kind) {
     case Kind::kTorch:
-      return read_torch(obj, op, role, out);
+      read_torch(obj, op, role, out);
+      out.exchange = info.api;  // the stream may still come from the table
+      return;
     case Kind::kCupy:
       if (read_cupy(obj, op, role, out)) return;
       break;
@@ -674,8 +766,17 @@ void read_array(PyObject* obj, const char* op, const char* role, Buffer& out) {
              "dtype=");
 }
 
-CUstream_st* read_stream(PyObject* s, bool torch, int device) {
-  if (s == Py_None) return torch ? torch_current_stream(device) : nullptr;
+CUstream_st* read_stream(PyObject* s, const Buffer& first, int device) {
+  if (s == Py_None) {
+    if (!first.torch) return nullptr;
+    if (first.exchange) {
+      void* stream = nullptr;
+      const auto* api = static_cast<const DLPackExchangeAPI*>(first.exchange);
+      if (api->current_work_stream(2, device, &stream) != 0) python_failed();
+      return static_cast<CUstream_st*>(stream);
+    }
+    return torch_current_stream(device);
+  }
   if (PyLong_Check(s)) return stream_from_int(s);
   switch (stream_kind(s)) {
     case StreamKind::kTorch: {

@@ -21,6 +21,7 @@ struct Buffer {
   int device = -1;        ///< CUDA device ordinal; -1 where the object does not say
   bool readonly = false;  ///< the array says it must not be written
   bool torch = false;     ///< a torch tensor (stream=None then means torch's current stream)
+  const void* exchange = nullptr;  ///< its type's DLPack C exchange table, if it has one
 };
 
 /// An int as an address; false (no Python error left set) for a negative or too large one.
@@ -34,9 +35,10 @@ void init_names();
 /// that is no array. `op` and `role` ("send", "recv") go into the message.
 void read_array(PyObject* obj, const char* op, const char* role, Buffer& out);
 
-/// The stream argument: None (torch's current stream of `device` when `torch`, else the default
-/// stream), an int handle, a torch.cuda.Stream, a cupy stream, or anything with `__cuda_stream__`.
-CUstream_st* read_stream(PyObject* stream, bool torch, int device);
+/// The stream argument: None (torch's current stream of `device` when `first` is a torch tensor,
+/// else the default stream), an int handle, a torch.cuda.Stream, a cupy stream, or anything with
+/// `__cuda_stream__`.
+CUstream_st* read_stream(PyObject* stream, const Buffer& first, int device);
 
 /// The DataType of a dtype-like argument: an ncclrt.DataType (or its int value), a torch dtype, a
 /// numpy/cupy dtype or a name ("float32", "bfloat16").

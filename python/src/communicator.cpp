@@ -21,8 +21,7 @@ struct Operands {
   const Communicator& comm;
   const char* op;
   bool raw = false;
-  bool torch = false;  // the first array was a torch tensor
-  int device = -1;     // of the first array that said
+  Buffer lead;  // the first array read: its kind and device pick what stream=None means
   DataType type = DataType::kFloat32;
   std::size_t count = 0;  // count= of a raw call
 
@@ -83,11 +82,10 @@ struct Operands {
                        std::to_string(b.device) + " but the communicator is on GPU " +
                        std::to_string(comm.device()));
     }
-    if (first_) {
-      first_ = false;
+    if (!have_lead_) {
+      have_lead_ = true;
       type = b.type;
-      torch = b.torch;
-      device = b.device;
+      lead = b;
     } else if (b.type != type) {
       throw UsageError(std::string(op) + ": the " + role + " array holds " + to_string(b.type) +
                        " but the first buffer holds " + to_string(type) +
@@ -97,7 +95,7 @@ struct Operands {
   }
 
   CUstream_st* stream(PyObject* s) const {
-    return read_stream(s, torch, device >= 0 ? device : comm.device());
+    return read_stream(s, lead, lead.device >= 0 ? lead.device : comm.device());
   }
 
   [[noreturn]] void sizes(const std::string& why) const {
@@ -105,7 +103,7 @@ struct Operands {
   }
 
  private:
-  bool first_ = true;
+  bool have_lead_ = false;
 };
 
 ReduceOp read_op(nb::handle op, const char* name) {
@@ -591,7 +589,7 @@ void bind_communicator(nb::module_& m) {
       .def(
           "synchronize",
           [](const C& c, nb::handle stream, nb::handle timeout) {
-            CUstream_st* st = read_stream(stream.ptr(), false, -1);
+            CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
             const auto t = seconds(timeout, "synchronize");
             if (!t) throw UsageError("synchronize: needs a timeout in seconds");
             nb::gil_scoped_release release;
@@ -602,7 +600,7 @@ void bind_communicator(nb::module_& m) {
       .def(
           "watch",
           [](const C& c, nb::handle stream, nb::handle timeout) {
-            CUstream_st* st = read_stream(stream.ptr(), false, -1);
+            CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
             const auto t = seconds(timeout, "watch");
             if (!t) throw UsageError("watch: needs a timeout in seconds");
             c.watch(st, *t);
@@ -689,7 +687,7 @@ void bind_communicator(nb::module_& m) {
           "register_buffer",
           [](const C& c, nb::handle buf, nb::handle nbytes, nb::handle stream) {
             auto [p, n] = memory(c, "register_buffer", buf, nbytes);
-            CUstream_st* st = read_stream(stream.ptr(), false, -1);
+            CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
             nb::gil_scoped_release release;
             return c.register_buffer(p, n, st);
           },
@@ -700,7 +698,7 @@ void bind_communicator(nb::module_& m) {
           "register_window",
           [](const C& c, nb::handle buf, nb::handle nbytes, int flags, nb::handle stream) {
             auto [p, n] = memory(c, "register_window", buf, nbytes);
-            CUstream_st* st = read_stream(stream.ptr(), false, -1);
+            CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
             nb::gil_scoped_release release;
             return c.register_window(p, n, flags, st);
           },

@@ -110,3 +110,93 @@ class CupyLikeStream:
 
     def __init__(self, handle):
         self.ptr = handle
+
+
+# The DLPack C exchange table (`__dlpack_c_exchange_api__`, DLPack 1.2+), as torch provides it.
+_FromPy = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(DLTensor))
+_Stream = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int32,
+                           ctypes.POINTER(ctypes.c_void_p))
+
+
+class DLPackExchangeAPI(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32),
+                ("prev_api", ctypes.c_void_p), ("managed_tensor_allocator", ctypes.c_void_p),
+                ("managed_tensor_from_py_object_no_sync", ctypes.c_void_p),
+                ("managed_tensor_to_py_object_no_sync", ctypes.c_void_p),
+                ("dltensor_from_py_object_no_sync", _FromPy), ("current_work_stream", _Stream)]
+
+
+EXCHANGE_CALLS = []  # ("tensor", id) and ("stream", device_type, device_id) as the module asks
+
+
+def _from_py(obj_ptr, out):
+    t = ctypes.cast(obj_ptr, ctypes.py_object).value
+    EXCHANGE_CALLS.append(("tensor", id(t)))
+    if t.requires_grad:  # torch declines to export these; the module must read them another way
+        return -1
+    shape = (ctypes.c_int64 * max(1, len(t.shape)))(*t.shape)
+    strides = (ctypes.c_int64 * max(1, len(t.strides)))(*t.strides)
+    t._keep = (shape, strides)
+    code, bits = DL_TYPES[t.dtype_name]
+    out.contents.data = t.ptr
+    out.contents.device = DLDevice(*t.dl_device)
+    out.contents.ndim = len(t.shape)
+    out.contents.dtype = DLDataType(code, bits, 1)
+    out.contents.shape = ctypes.cast(shape, ctypes.POINTER(ctypes.c_int64))
+    out.contents.strides = ctypes.cast(strides, ctypes.POINTER(ctypes.c_int64))
+    out.contents.byte_offset = 0
+    return 0
+
+
+def _current_stream(device_type, device_id, out):
+    EXCHANGE_CALLS.append(("stream", device_type, device_id))
+    out[0] = 0x5E00 + device_id
+    return 0
+
+
+_API = DLPackExchangeAPI(1, 2, None, None, None, None, _FromPy(_from_py), _Stream(_current_stream))
+_API_NAME = ctypes.create_string_buffer(b"dlpack_exchange_api")  # a capsule keeps the pointer
+_API_CAPSULE = _capsule_new(ctypes.addressof(_API), ctypes.cast(_API_NAME, ctypes.c_char_p), None)
+
+
+class _Dtype:
+    def __init__(self, name):
+        self.name = name
+
+    def __str__(self):
+        return "torch." + self.name
+
+
+class Tensor:
+    """Plays a torch tensor: recognised by its type (module torch..., class Tensor), described
+    through the C exchange table, and through torch's methods when the table declines."""
+    __module__ = "torch.ncclrt_test"
+    __dlpack_c_exchange_api__ = _API_CAPSULE
+
+    def __init__(self, ptr, shape, dtype="float32", device=(2, 2), strides=None,
+                 requires_grad=False):
+        self.ptr, self.shape, self.dtype_name = ptr, tuple(shape), dtype
+        self.dl_device, self.requires_grad = device, requires_grad
+        contiguous = []
+        step = 1
+        for d in reversed(self.shape):
+            contiguous.insert(0, step)
+            step *= d
+        self.strides = tuple(strides) if strides is not None else tuple(contiguous)
+        self.dtype = _Dtype(dtype)
+
+    # torch's methods, for the path without the exchange table
+    def get_device(self):
+        return self.dl_device[1] if self.dl_device[0] == 2 else -1
+
+    def is_contiguous(self):
+        return self.strides == Tensor(0, self.shape).strides
+
+    def data_ptr(self):
+        return self.ptr
+
+    def numel(self):
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
