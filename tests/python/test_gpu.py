@@ -181,6 +181,22 @@ def test_bad_torch_input_enqueues_nothing(comm):
     assert torch.equal(y, x)
 
 
+def test_parameters_views_and_subclasses(comm):
+    # A parameter (requires grad, a Tensor subclass), a view at an offset, a 0-d tensor.
+    p = torch.nn.Parameter(values(64, "float32"))
+    y = junk(p.data)
+    comm.all_reduce(p, y)
+    base = values(100, "float32")
+    view = base[10:74]
+    z = junk(view)
+    comm.all_reduce(view, z)
+    scalar = torch.tensor(3.0, device="cuda")
+    s_out = torch.zeros((), device="cuda")
+    comm.all_reduce(scalar, s_out)
+    torch.cuda.synchronize()
+    assert torch.equal(y, p.data) and torch.equal(z, view) and s_out.item() == 3.0
+
+
 def test_generic_protocols_with_real_producers(comm):
     x = values(300, "bfloat16")
 
