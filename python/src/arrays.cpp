@@ -1,5 +1,5 @@
-#include "buffers.hpp"
-
+// Reading array arguments: torch tensors (through torch's DLPack C exchange table, else its
+// methods), cupy arrays, __cuda_array_interface__, __dlpack__; and dtype arguments.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 
@@ -8,91 +8,14 @@
 #include <ncclrt/error.hpp>
 #include <string>
 
+#include "buffers.hpp"
+#include "dlpack.hpp"
+#include "pyutil.hpp"
+
 namespace nb = nanobind;
 
 namespace ncclrt::py {
 namespace {
-
-// ---- names, interned once ----
-
-struct Names {
-  PyObject* data_ptr;
-  PyObject* numel;
-  PyObject* dtype;
-  PyObject* get_device;
-  PyObject* is_contiguous;
-  PyObject* data;
-  PyObject* ptr;
-  PyObject* size;
-  PyObject* device_id;
-  PyObject* c_contiguous;
-  PyObject* cai;
-  PyObject* dlpack;
-  PyObject* dlpack_device;
-  PyObject* cuda_stream;
-  PyObject* cuda_stream_protocol;
-  PyObject* stream;
-  PyObject* max_version;
-};
-Names n;
-
-PyObject* intern(const char* s) {
-  PyObject* o = PyUnicode_InternFromString(s);
-  if (o == nullptr) throw nb::python_error();
-  return o;  // kept for the life of the process
-}
-
-[[noreturn]] void python_failed() { throw nb::python_error(); }
-
-// A new reference or nullptr, with the AttributeError cleared.
-PyObject* attr_or_null(PyObject* o, PyObject* name) {
-  PyObject* v = PyObject_GetAttr(o, name);
-  if (v == nullptr) {
-    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) python_failed();
-    PyErr_Clear();
-  }
-  return v;
-}
-
-PyObject* call_method0(PyObject* self, PyObject* name) {
-  PyObject* r = PyObject_VectorcallMethod(name, &self, 1, nullptr);
-  if (r == nullptr) python_failed();
-  return r;
-}
-
-struct Ref {  // owns one reference
-  PyObject* p;
-  explicit Ref(PyObject* o) : p(o) {}
-  Ref(const Ref&) = delete;
-  Ref& operator=(const Ref&) = delete;
-  ~Ref() { Py_XDECREF(p); }
-  explicit operator bool() const { return p != nullptr; }
-};
-
-std::string type_name(PyObject* o) {
-  nb::handle t(reinterpret_cast<PyObject*>(Py_TYPE(o)));
-  try {
-    return nb::cast<std::string>(t.attr("__module__")) + "." +
-           nb::cast<std::string>(t.attr("__qualname__"));
-  } catch (...) {
-    return "an object";
-  }
-}
-
-std::string text_of(PyObject* o) {
-  Ref s(PyObject_Str(o));
-  if (!s) {
-    PyErr_Clear();
-    return "?";
-  }
-  Py_ssize_t len = 0;
-  const char* c = PyUnicode_AsUTF8AndSize(s.p, &len);
-  if (c == nullptr) {
-    PyErr_Clear();
-    return "?";
-  }
-  return std::string(c, static_cast<std::size_t>(len));
-}
 
 [[noreturn]] void refuse(const char* op, const char* role, const std::string& why) {
   throw UsageError(std::string(op) + ": the " + role + " argument " + why);
@@ -126,21 +49,6 @@ bool type_from_name(std::string name, DataType& out) {
       out = t.type;
       return true;
     }
-  }
-  return false;
-}
-
-// Whether `o` is an object of torch, numpy or cupy, whose types and dtypes live as long as their
-// modules: only those are cached by identity. A caller's own object may hold the globals of its
-// module, and keeping it would keep them alive.
-bool library_object(PyObject* o) {
-  try {
-    nb::handle type(reinterpret_cast<PyObject*>(Py_TYPE(o)));
-    const std::string mod = nb::cast<std::string>(type.attr("__module__"));
-    for (const char* m : {"torch", "numpy", "cupy", "ml_dtypes"}) {
-      if (mod.rfind(m, 0) == 0) return true;
-    }
-  } catch (const nb::python_error&) {
   }
   return false;
 }
@@ -206,55 +114,6 @@ bool type_from_typestr(const std::string& s, DataType& out) {
     return false;
   return true;
 }
-
-// DLPack's C ABI (dlpack.h), declared here.
-struct DLDevice {
-  std::int32_t device_type;
-  std::int32_t device_id;
-};
-struct DLDataType {
-  std::uint8_t code;
-  std::uint8_t bits;
-  std::uint16_t lanes;
-};
-struct DLTensor {
-  void* data;
-  DLDevice device;
-  std::int32_t ndim;
-  DLDataType dtype;
-  std::int64_t* shape;
-  std::int64_t* strides;
-  std::uint64_t byte_offset;
-};
-struct DLManagedTensor {
-  DLTensor dl_tensor;
-  void* manager_ctx;
-  void (*deleter)(DLManagedTensor*);
-};
-struct DLManagedTensorVersioned {
-  std::uint32_t major, minor;
-  void* manager_ctx;
-  void (*deleter)(DLManagedTensorVersioned*);
-  std::uint64_t flags;
-  DLTensor dl_tensor;
-};
-constexpr std::uint64_t kDLReadOnly = 1;
-
-// The C exchange table a framework puts on its tensor type as `__dlpack_c_exchange_api__`
-// (DLPack 1.2+): a tensor's description and the framework's current stream in one C call each,
-// with no Python object made.
-struct DLPackExchangeAPIHeader {
-  std::uint32_t major, minor;
-  DLPackExchangeAPIHeader* prev_api;
-};
-struct DLPackExchangeAPI {
-  DLPackExchangeAPIHeader header;
-  void* managed_tensor_allocator;
-  void* managed_tensor_from_py_object_no_sync;
-  void* managed_tensor_to_py_object_no_sync;
-  int (*dltensor_from_py_object_no_sync)(void* py_object, DLTensor* out);
-  int (*current_work_stream)(int device_type, std::int32_t device_id, void** out_stream);
-};
 
 // ---- array kinds, by Python type ----
 
@@ -340,24 +199,24 @@ std::size_t as_size(PyObject* v) {
 // ---- torch: five cheap method/attribute reads ----
 
 void read_torch(PyObject* obj, const char* op, const char* role, Buffer& out) {
-  Ref dev(call_method0(obj, n.get_device));
+  Ref dev(call_method0(obj, names.get_device));
   const long device = PyLong_AsLong(dev.p);
   if (device < 0) {
     if (PyErr_Occurred()) python_failed();
     refuse(op, role,
            "is a tensor in host (CPU) memory; NCCL needs GPU memory: move it with .cuda()");
   }
-  Ref contiguous(call_method0(obj, n.is_contiguous));
+  Ref contiguous(call_method0(obj, names.is_contiguous));
   if (contiguous.p != Py_True) {
     refuse(op, role, "is a non-contiguous tensor; pass .contiguous() (NCCL reads flat memory)");
   }
-  Ref dtype(PyObject_GetAttr(obj, n.dtype));
+  Ref dtype(PyObject_GetAttr(obj, names.dtype));
   if (!dtype) python_failed();
   std::string name;
   if (!dtype_object(dtype.p, out.type, &name)) no_nccl_type(op, role, name);
-  Ref ptr(call_method0(obj, n.data_ptr));
+  Ref ptr(call_method0(obj, names.data_ptr));
   out.ptr = PyLong_AsVoidPtr(ptr.p);
-  Ref numel(call_method0(obj, n.numel));
+  Ref numel(call_method0(obj, names.numel));
   out.count = as_size(numel.p);
   out.device = static_cast<int>(device);
   out.readonly = false;
@@ -367,20 +226,20 @@ void read_torch(PyObject* obj, const char* op, const char* role, Buffer& out) {
 // ---- cupy: attributes of the ndarray and its MemoryPointer; false = use the protocols ----
 
 bool read_cupy(PyObject* obj, const char* op, const char* role, Buffer& out) {
-  Ref data(attr_or_null(obj, n.data));
+  Ref data(attr_or_null(obj, names.data));
   if (!data) return false;
-  Ref ptr(attr_or_null(data.p, n.ptr));
-  Ref device(attr_or_null(data.p, n.device_id));
-  Ref contiguous(attr_or_null(obj, n.c_contiguous));
+  Ref ptr(attr_or_null(data.p, names.ptr));
+  Ref device(attr_or_null(data.p, names.device_id));
+  Ref contiguous(attr_or_null(obj, names.c_contiguous));
   if (!ptr || !device || !contiguous) return false;
   if (contiguous.p != Py_True) {
     refuse(op, role, "is a non-contiguous array; pass cupy.ascontiguousarray(...)");
   }
-  Ref dtype(PyObject_GetAttr(obj, n.dtype));
+  Ref dtype(PyObject_GetAttr(obj, names.dtype));
   if (!dtype) python_failed();
   std::string name;
   if (!dtype_object(dtype.p, out.type, &name)) no_nccl_type(op, role, name);
-  Ref size(PyObject_GetAttr(obj, n.size));
+  Ref size(PyObject_GetAttr(obj, names.size));
   if (!size) python_failed();
   out.ptr = PyLong_AsVoidPtr(ptr.p);
   out.count = as_size(size.p);
@@ -419,7 +278,7 @@ bool c_contiguous(const std::int64_t* shape, const std::int64_t* strides, int nd
 // The device a protocol object says it is on, from __dlpack_device__; false when it has none.
 // DLPack device types: 1 CPU, 2 CUDA, 3 CUDA host (pinned), 13 CUDA managed.
 bool dlpack_device(PyObject* obj, const char* op, const char* role, int& type, int& id) {
-  Ref method(attr_or_null(obj, n.dlpack_device));
+  Ref method(attr_or_null(obj, names.dlpack_device));
   if (!method) return false;
   Ref r(PyObject_CallNoArgs(method.p));
   if (!r) python_failed();
@@ -442,7 +301,7 @@ void check_dlpack_device(int type, const char* op, const char* role) {
 }
 
 bool read_cai(PyObject* obj, const char* op, const char* role, Buffer& out) {
-  Ref iface(attr_or_null(obj, n.cai));
+  Ref iface(attr_or_null(obj, names.cai));
   if (!iface) return false;
   try {
     nb::dict d = nb::borrow<nb::dict>(iface.p);
@@ -454,7 +313,7 @@ bool read_cai(PyObject* obj, const char* op, const char* role, Buffer& out) {
     const std::string typestr = nb::cast<std::string>(d["typestr"]);
     if (!type_from_typestr(typestr, out.type)) {
       // Producers describe bfloat16 and fp8 as opaque void types ("<V2"); DLPack names them.
-      Ref capsule_route(attr_or_null(obj, n.dlpack));
+      Ref capsule_route(attr_or_null(obj, names.dlpack));
       if (capsule_route) return false;
       no_nccl_type(op, role, "'" + typestr + "' (__cuda_array_interface__ typestr)");
     }
@@ -562,7 +421,7 @@ PyObject* ask_capsule(PyObject* method) {
 }
 
 bool read_dlpack(PyObject* obj, const char* op, const char* role, Buffer& out) {
-  Ref method(attr_or_null(obj, n.dlpack));
+  Ref method(attr_or_null(obj, names.dlpack));
   if (!method) return false;
   int type = 0, id = -1;
   if (dlpack_device(obj, op, role, type, id)) check_dlpack_device(type, op, role);
@@ -617,7 +476,7 @@ bool read_exchange(PyObject* obj, const TypeInfo& info, const char* op, const ch
   if (!type_from_dlpack(t.dtype, out.type)) {
     std::string name = dlpack_type_text(t.dtype);
     if (torch) {  // the error path may be slow: say it in torch's words
-      Ref dtype(PyObject_GetAttr(obj, n.dtype));
+      Ref dtype(PyObject_GetAttr(obj, names.dtype));
       if (dtype) name = text_of(dtype.p);
       PyErr_Clear();
     }
@@ -638,109 +497,7 @@ bool read_exchange(PyObject* obj, const TypeInfo& info, const char* op, const ch
   return true;
 }
 
-// ---- streams ----
-
-enum class StreamKind : unsigned char { kTorch, kProtocol, kCupy, kNone };
-struct StreamSlot {
-  PyTypeObject* type;
-  StreamKind kind;
-};
-StreamSlot g_stream_types[8];
-int g_nstream_types = 0;
-PyObject* g_current_raw_stream = nullptr;  // torch._C._cuda_getCurrentRawStream
-
-StreamKind stream_kind(PyObject* s) {
-  PyTypeObject* t = Py_TYPE(s);
-  for (int i = 0; i < g_nstream_types; ++i) {
-    if (g_stream_types[i].type == t) return g_stream_types[i].kind;
-  }
-  StreamKind k = StreamKind::kNone;
-  nb::handle obj(s);
-  if (nb::hasattr(obj, n.cuda_stream)) {
-    k = StreamKind::kTorch;
-  } else if (nb::hasattr(obj, n.cuda_stream_protocol)) {
-    k = StreamKind::kProtocol;
-  } else if (nb::hasattr(obj, n.ptr)) {
-    k = StreamKind::kCupy;
-  }
-  // As for arrays: only the libraries' own stream types are kept.
-  const bool library_type = library_object(s);
-  if (k != StreamKind::kNone && library_type && g_nstream_types < 8) {
-    Py_INCREF(reinterpret_cast<PyObject*>(t));
-    g_stream_types[g_nstream_types++] = {t, k};
-  }
-  return k;
-}
-
-CUstream_st* stream_from_int(PyObject* v) {
-  void* p = nullptr;
-  if (!pointer_from_int(v, p)) {
-    throw UsageError("stream: " + text_of(v) + " is not a CUDA stream handle");
-  }
-  return static_cast<CUstream_st*>(p);
-}
-
-[[noreturn]] void not_a_stream(PyObject* s) {
-  throw UsageError("stream: " + type_name(s) +
-                   " is not a stream; pass a torch.cuda.Stream, a cupy stream, an object with "
-                   "__cuda_stream__, an int handle, or None");
-}
-
-CUstream_st* torch_current_stream(int device) {
-  if (g_current_raw_stream == nullptr) {
-    try {
-      nb::object c = nb::module_::import_("torch._C");
-      nb::object f = c.attr("_cuda_getCurrentRawStream");
-      g_current_raw_stream = f.release().ptr();
-    } catch (const nb::python_error&) {
-      throw UsageError(
-          "stream=None with a torch tensor: torch._C._cuda_getCurrentRawStream is not there "
-          "in this torch; pass stream= explicitly");
-    }
-  }
-  Ref dev(PyLong_FromLong(device));
-  PyObject* args[1] = {dev.p};
-  Ref r(PyObject_Vectorcall(g_current_raw_stream, args, 1, nullptr));
-  if (!r) python_failed();
-  return stream_from_int(r.p);
-}
-
 }  // namespace
-
-bool pointer_from_int(PyObject* v, void*& out) {
-  int overflow = 0;
-  const long long signed_value = PyLong_AsLongLongAndOverflow(v, &overflow);
-  if (overflow == 0 && signed_value < 0) {
-    PyErr_Clear();
-    return false;  // PyLong_AsVoidPtr would take a negative number as an address
-  }
-  out = PyLong_AsVoidPtr(v);
-  if (out == nullptr && PyErr_Occurred()) {
-    PyErr_Clear();
-    return false;
-  }
-  return true;
-}
-
-void init_names() {
-  n.data_ptr = intern("data_ptr");
-  n.numel = intern("numel");
-  n.dtype = intern("dtype");
-  n.get_device = intern("get_device");
-  n.is_contiguous = intern("is_contiguous");
-  n.data = intern("data");
-  n.ptr = intern("ptr");
-  n.size = intern("size");
-  n.device_id = intern("device_id");
-  n.c_contiguous = intern("_c_contiguous");
-  n.cai = intern("__cuda_array_interface__");
-  n.dlpack = intern("__dlpack__");
-  n.dlpack_device = intern("__dlpack_device__");
-  n.cuda_stream = intern("cuda_stream");
-  n.cuda_stream_protocol = intern("__cuda_stream__");
-  n.stream = intern("stream");
-  n.max_version = intern("max_version");
-}
 
 void read_array(PyObject* obj, const char* op, const char* role, Buffer& out) {
   const TypeInfo info = type_info(Py_TYPE(obj));
@@ -764,44 +521,6 @@ void read_array(PyObject* obj, const char* op, const char* role, Buffer& out) {
              ") is not a GPU array: pass a torch tensor, a cupy array, an object with "
              "__cuda_array_interface__ or __dlpack__, or a device pointer (int) with count= and "
              "dtype=");
-}
-
-CUstream_st* read_stream(PyObject* s, const Buffer& first, int device) {
-  if (s == Py_None) {
-    if (!first.torch) return nullptr;
-    if (first.exchange) {
-      void* stream = nullptr;
-      const auto* api = static_cast<const DLPackExchangeAPI*>(first.exchange);
-      if (api->current_work_stream(2, device, &stream) != 0) python_failed();
-      return static_cast<CUstream_st*>(stream);
-    }
-    return torch_current_stream(device);
-  }
-  if (PyLong_Check(s)) return stream_from_int(s);
-  switch (stream_kind(s)) {
-    case StreamKind::kTorch: {
-      Ref v(PyObject_GetAttr(s, n.cuda_stream));
-      if (!v) python_failed();
-      return stream_from_int(v.p);
-    }
-    case StreamKind::kProtocol: {
-      Ref r(call_method0(s, n.cuda_stream_protocol));
-      try {
-        nb::tuple t = nb::borrow<nb::tuple>(r.p);
-        return stream_from_int(t[1].ptr());
-      } catch (const nb::cast_error&) {
-        throw UsageError("stream: __cuda_stream__ did not return a (version, handle) pair");
-      }
-    }
-    case StreamKind::kCupy: {
-      Ref v(PyObject_GetAttr(s, n.ptr));
-      if (!v) python_failed();
-      return stream_from_int(v.p);
-    }
-    case StreamKind::kNone:
-      break;
-  }
-  not_a_stream(s);
 }
 
 DataType read_dtype(PyObject* dtype, const char* op) {

@@ -1,0 +1,304 @@
+// Every operation of a Communicator: read all arguments (nothing is enqueued before they are all
+// good), release the GIL, make the one C++ call.
+#include <nanobind/stl/string.h>
+
+#include <limits>
+#include <vector>
+
+#include "operands.hpp"
+
+namespace ncclrt::py {
+namespace {
+
+ReduceOp read_op(nb::handle op, const char* name) {
+  if (PyLong_Check(op.ptr())) {
+    const long v = PyLong_AsLong(op.ptr());
+    if (v >= 0 && v <= std::numeric_limits<int>::max()) return static_cast<ReduceOp>(v);
+    PyErr_Clear();
+  } else if (nb::isinstance<PreMulSum>(op)) {
+    return nb::cast<const PreMulSum&>(op).op();
+  }
+  throw UsageError(std::string(name) + ": op must be an ncclrt.ReduceOp or a PreMulSum; got " +
+                   nb::cast<std::string>(nb::repr(op)));
+}
+
+std::vector<std::size_t> read_counts(nb::handle v, const char* op, const char* what) {
+  std::vector<std::size_t> out;
+  try {
+    for (nb::handle x : v) {
+      const long long c = nb::cast<long long>(x);
+      if (c < 0) throw UsageError(std::string(op) + ": " + what + " has a negative entry");
+      out.push_back(static_cast<std::size_t>(c));
+    }
+  } catch (const nb::cast_error&) {
+    throw UsageError(std::string(op) + ": " + what + " must be a sequence of ints");
+  } catch (const nb::python_error&) {
+    throw UsageError(std::string(op) + ": " + what + " must be a sequence of ints");
+  }
+  return out;
+}
+
+// Element offsets of packed blocks.
+std::vector<std::size_t> prefix(const std::vector<std::size_t>& counts) {
+  std::vector<std::size_t> d(counts.size());
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    d[i] = at;
+    at += counts[i];
+  }
+  return d;
+}
+
+// The end of every operation: the stream (which may call into torch, so with the GIL), then the
+// one C++ call without the GIL (a blocking NCCL call may wait for other ranks' threads), then the
+// output buffer as the return value.
+template <class Call>
+nb::object issue(const Operands& o, nb::handle stream, nb::handle out, Call&& call) {
+  CUstream_st* st = o.stream(stream.ptr());
+  {
+    nb::gil_scoped_release release;
+    call(st);
+  }
+  return nb::borrow(out);
+}
+
+using C = Communicator;
+#define NCCLRT_OP_ARGS                                                                        \
+  nb::kw_only(), nb::arg("stream").none() = nb::none(), nb::arg("count").none() = nb::none(), \
+                 nb::arg("dtype").none() = nb::none()
+
+nb::object all_reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op,
+                      nb::handle stream, nb::handle count, nb::handle dtype) {
+  Operands o(c, "all_reduce", send.ptr(), count.ptr(), dtype.ptr());
+  const nb::handle out = recv.is_none() ? send : recv;
+  const Buffer s = o.read(send.ptr(), "send", recv.is_none());
+  const Buffer r = recv.is_none() ? s : o.read(recv.ptr(), "recv", true);
+  if (r.count != s.count) {
+    o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
+  }
+  const ReduceOp rop = read_op(op, o.op);
+  return issue(o, stream, out,
+               [&](CUstream_st* st) { c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st); });
+}
+
+nb::object broadcast(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
+                     nb::handle count, nb::handle dtype) {
+  Operands o(c, "broadcast", send.ptr(), count.ptr(), dtype.ptr());
+  const nb::handle out = recv.is_none() ? send : recv;
+  const Buffer s = o.read(send.ptr(), "send", recv.is_none());
+  const Buffer r = recv.is_none() ? s : o.read(recv.ptr(), "recv", true);
+  if (r.count != s.count) {
+    o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
+  }
+  return issue(o, stream, out,
+               [&](CUstream_st* st) { c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st); });
+}
+
+nb::object reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op, int root,
+                  nb::handle stream, nb::handle count, nb::handle dtype) {
+  Operands o(c, "reduce", send.ptr(), count.ptr(), dtype.ptr());
+  const nb::handle out = recv.is_none() ? send : recv;
+  const Buffer s = o.read(send.ptr(), "send", recv.is_none());
+  const Buffer r = recv.is_none() ? s : o.read(recv.ptr(), "recv", true);
+  if (r.count != s.count) {
+    o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
+  }
+  const ReduceOp rop = read_op(op, o.op);
+  return issue(o, stream, out,
+               [&](CUstream_st* st) { c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st); });
+}
+
+nb::object all_gather(const C& c, nb::handle send, nb::handle recv, nb::handle stream,
+                      nb::handle count, nb::handle dtype) {
+  Operands o(c, "all_gather", send.ptr(), count.ptr(), dtype.ptr());
+  const Buffer s = o.read(send.ptr(), "send", false);
+  const Buffer r = o.read(recv.ptr(), "recv", true);
+  const auto n = static_cast<std::size_t>(c.size());
+  if (!o.raw && r.count != s.count * n) {
+    o.sizes("recv needs size x send = " + num(n) + " x " + num(s.count) + " = " + num(s.count * n) +
+            " elements; it has " + num(r.count));
+  }
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.all_gather(s.ptr, r.ptr, s.count, o.type, st); });
+}
+
+nb::object reduce_scatter(const C& c, nb::handle send, nb::handle recv, nb::handle op,
+                          nb::handle stream, nb::handle count, nb::handle dtype) {
+  Operands o(c, "reduce_scatter", send.ptr(), count.ptr(), dtype.ptr());
+  const Buffer s = o.read(send.ptr(), "send", false);
+  const Buffer r = o.read(recv.ptr(), "recv", true);
+  const auto n = static_cast<std::size_t>(c.size());
+  if (!o.raw && s.count != r.count * n) {
+    o.sizes("send needs size x recv = " + num(n) + " x " + num(r.count) + " = " + num(r.count * n) +
+            " elements; it has " + num(s.count));
+  }
+  const ReduceOp rop = read_op(op, o.op);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st); });
+}
+
+nb::object all_to_all(const C& c, nb::handle send, nb::handle recv, nb::handle stream,
+                      nb::handle count, nb::handle dtype) {
+  Operands o(c, "all_to_all", send.ptr(), count.ptr(), dtype.ptr());
+  const Buffer s = o.read(send.ptr(), "send", false);
+  const Buffer r = o.read(recv.ptr(), "recv", true);
+  const auto n = static_cast<std::size_t>(c.size());
+  std::size_t per_peer = o.count;
+  if (!o.raw) {
+    if (s.count != r.count || s.count % n != 0) {
+      o.sizes("send and recv need the same number of elements, a multiple of size (" + num(n) +
+              "); they have " + num(s.count) + " and " + num(r.count));
+    }
+    per_peer = s.count / n;
+  }
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st); });
+}
+
+nb::object gather(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
+                  nb::handle count, nb::handle dtype) {
+  Operands o(c, "gather", send.ptr(), count.ptr(), dtype.ptr());
+  const Buffer s = o.read(send.ptr(), "send", false);
+  const bool here = c.rank() == root;
+  Buffer r;
+  if (!recv.is_none()) {
+    r = o.read(recv.ptr(), "recv", true);
+  } else if (here) {
+    o.sizes("this rank is the root and needs a recv buffer of size x send elements");
+  }
+  const auto n = static_cast<std::size_t>(c.size());
+  if (here && !o.raw && r.count != s.count * n) {
+    o.sizes("the root's recv needs size x send = " + num(n) + " x " + num(s.count) + " = " +
+            num(s.count * n) + " elements; it has " + num(r.count));
+  }
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.gather(s.ptr, r.ptr, s.count, o.type, root, st); });
+}
+
+nb::object scatter(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
+                   nb::handle count, nb::handle dtype) {
+  Operands o(c, "scatter", recv.ptr(), count.ptr(), dtype.ptr());
+  const Buffer r = o.read(recv.ptr(), "recv", true);
+  const bool here = c.rank() == root;
+  Buffer s;
+  if (!send.is_none()) {
+    s = o.read(send.ptr(), "send", false);
+  } else if (here) {
+    o.sizes("this rank is the root and needs a send buffer of size x recv elements");
+  }
+  const auto n = static_cast<std::size_t>(c.size());
+  if (here && !o.raw && s.count != r.count * n) {
+    o.sizes("the root's send needs size x recv = " + num(n) + " x " + num(r.count) + " = " +
+            num(r.count * n) + " elements; it has " + num(s.count));
+  }
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.scatter(s.ptr, r.ptr, r.count, o.type, root, st); });
+}
+
+// Checks that every block lies inside a buffer of `have` elements.
+void check_blocks(const Operands& o, const char* what, const std::vector<std::size_t>& counts,
+                  const std::vector<std::size_t>& displs, std::size_t have) {
+  if (o.raw) return;
+  for (std::size_t i = 0; i < counts.size() && i < displs.size(); ++i) {
+    if (displs[i] > have || counts[i] > have - displs[i]) {
+      o.sizes(std::string("block ") + num(i) + " (" + num(counts[i]) + " elements at " +
+              num(displs[i]) + ") lies outside " + what + " (" + num(have) + " elements)");
+    }
+  }
+}
+
+nb::object all_gatherv(const C& c, nb::handle send, nb::handle recv, nb::handle counts,
+                       nb::handle displs, nb::handle stream, nb::handle count, nb::handle dtype) {
+  Operands o(c, "all_gatherv", send.ptr(), count.ptr(), dtype.ptr());
+  const Buffer s = o.read(send.ptr(), "send", false);
+  const Buffer r = o.read(recv.ptr(), "recv", true);
+  const auto cs = read_counts(counts, o.op, "counts");
+  const auto ds = displs.is_none() ? prefix(cs) : read_counts(displs, o.op, "displs");
+  if (cs.size() != static_cast<std::size_t>(c.size())) {
+    o.sizes("counts needs one entry per rank (" + std::to_string(c.size()) + "); got " +
+            num(cs.size()));
+  }
+  check_blocks(o, "recv", cs, ds, r.count);
+  const std::size_t mine = cs[static_cast<std::size_t>(c.rank())];
+  if (!o.raw && s.count != mine) {
+    o.sizes("send has " + num(s.count) + " elements but counts[" + std::to_string(c.rank()) +
+            "] is " + num(mine));
+  }
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.all_gatherv(s.ptr, mine, r.ptr, cs, ds, o.type, st); });
+}
+
+nb::object reduce_scatterv(const C& c, nb::handle send, nb::handle recv, nb::handle counts,
+                           nb::handle displs, nb::handle op, nb::handle stream, nb::handle count,
+                           nb::handle dtype) {
+  Operands o(c, "reduce_scatterv", send.ptr(), count.ptr(), dtype.ptr());
+  const Buffer s = o.read(send.ptr(), "send", false);
+  const Buffer r = o.read(recv.ptr(), "recv", true);
+  const auto cs = read_counts(counts, o.op, "counts");
+  const auto ds = displs.is_none() ? prefix(cs) : read_counts(displs, o.op, "displs");
+  if (cs.size() != static_cast<std::size_t>(c.size())) {
+    o.sizes("counts needs one entry per rank (" + std::to_string(c.size()) + "); got " +
+            num(cs.size()));
+  }
+  check_blocks(o, "send", cs, ds, s.count);
+  const std::size_t mine = cs[static_cast<std::size_t>(c.rank())];
+  if (!o.raw && r.count != mine) {
+    o.sizes("recv has " + num(r.count) + " elements but counts[" + std::to_string(c.rank()) +
+            "] is " + num(mine));
+  }
+  const ReduceOp rop = read_op(op, o.op);
+  return issue(o, stream, recv,
+               [&](CUstream_st* st) { c.reduce_scatterv(s.ptr, r.ptr, cs, ds, o.type, rop, st); });
+}
+
+nb::object send(const C& c, nb::handle buf, int peer, nb::handle stream, nb::handle count,
+                nb::handle dtype) {
+  Operands o(c, "send", buf.ptr(), count.ptr(), dtype.ptr());
+  const Buffer b = o.read(buf.ptr(), "buffer", false);
+  return issue(o, stream, nb::none(),
+               [&](CUstream_st* st) { c.send(b.ptr, b.count, o.type, peer, st); });
+}
+
+nb::object recv(const C& c, nb::handle buf, int peer, nb::handle stream, nb::handle count,
+                nb::handle dtype) {
+  Operands o(c, "recv", buf.ptr(), count.ptr(), dtype.ptr());
+  const Buffer b = o.read(buf.ptr(), "buffer", true);
+  return issue(o, stream, nb::none(),
+               [&](CUstream_st* st) { c.recv(b.ptr, b.count, o.type, peer, st); });
+}
+
+}  // namespace
+
+void bind_operations(nb::class_<Communicator>& cls) {
+  cls.def("all_reduce", &all_reduce, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
+          nb::arg("op").none() = ReduceOp::kSum, NCCLRT_OP_ARGS,
+          "recv=None reduces in place. Returns recv.")
+      .def("broadcast", &broadcast, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
+           nb::arg("root") = 0, NCCLRT_OP_ARGS, "recv=None is in place. Returns recv.")
+      .def("reduce", &reduce, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
+           nb::arg("op").none() = ReduceOp::kSum, nb::arg("root") = 0, NCCLRT_OP_ARGS,
+           "recv=None is in place; recv matters on the root only.")
+      .def("all_gather", &all_gather, nb::arg("send").none(), nb::arg("recv").none(),
+           NCCLRT_OP_ARGS, "recv holds size x send elements.")
+      .def("reduce_scatter", &reduce_scatter, nb::arg("send").none(), nb::arg("recv").none(),
+           nb::arg("op").none() = ReduceOp::kSum, NCCLRT_OP_ARGS,
+           "send holds size x recv elements.")
+      .def("all_to_all", &all_to_all, nb::arg("send").none(), nb::arg("recv").none(),
+           NCCLRT_OP_ARGS, "Block p of send goes to rank p; count= (pointers) is per peer.")
+      .def("gather", &gather, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
+           nb::arg("root") = 0, NCCLRT_OP_ARGS, "The root's recv holds size x send elements.")
+      .def("scatter", &scatter, nb::arg("send").none(), nb::arg("recv").none(), nb::arg("root") = 0,
+           NCCLRT_OP_ARGS, "The root's send holds size x recv elements.")
+      .def("all_gatherv", &all_gatherv, nb::arg("send").none(), nb::arg("recv").none(),
+           nb::arg("counts").none(), nb::arg("displs").none() = nb::none(), NCCLRT_OP_ARGS,
+           "Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).")
+      .def("reduce_scatterv", &reduce_scatterv, nb::arg("send").none(), nb::arg("recv").none(),
+           nb::arg("counts").none(), nb::arg("displs").none() = nb::none(),
+           nb::arg("op").none() = ReduceOp::kSum, NCCLRT_OP_ARGS,
+           "Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.")
+      .def("send", &send, nb::arg("buf").none(), nb::arg("peer"), NCCLRT_OP_ARGS)
+      .def("recv", &recv, nb::arg("buf").none(), nb::arg("peer"), NCCLRT_OP_ARGS);
+}
+#undef NCCLRT_OP_ARGS
+
+}  // namespace ncclrt::py
