@@ -13,6 +13,19 @@ from ncclrt import (
     UsageError as UsageError
 )
 
+from typing import Any, TypeAlias
+
+# What an operation takes as a buffer: a torch tensor, a cupy array, anything with
+# __cuda_array_interface__ or __dlpack__, NcclMemory, or a device pointer (int, with count= and dtype=).
+Buffer: TypeAlias = Any
+# torch.cuda.Stream, a cupy stream, anything with __cuda_stream__, an int handle, or None.
+StreamLike: TypeAlias = Any
+# An ncclrt.DataType (or its int), a torch or numpy dtype, or a name such as "bfloat16".
+DTypeLike: TypeAlias = Any
+# Seconds (int or float) or a datetime.timedelta.
+Seconds: TypeAlias = float | Any
+
+
 
 class DataType(enum.IntEnum):
     """NCCL's data types (ncclDataType_t)."""
@@ -225,7 +238,7 @@ class ProbeResult:
 
     def message(self) -> str: ...
 
-def probe(file: str, timeout: object = 10.0) -> ProbeResult:
+def probe(file: str, timeout: Seconds = 10.0) -> ProbeResult:
     """
     Loads `file` in a separate process and reports what happened; never raises for a bad file.
     """
@@ -234,7 +247,7 @@ class Library:
     """One opened libnccl file: version, functions, ids."""
 
     @staticmethod
-    def open(path: str | None = None, *, sources: object | None = None, probe: bool | None = None, probe_timeout: object | None = None, allow_missing_functions: bool | None = None) -> Library:
+    def open(path: str | None = None, *, sources: Sequence[str] | None = None, probe: bool | None = None, probe_timeout: Seconds | None = None, allow_missing_functions: bool | None = None) -> Library:
         """
         Finds and opens NCCL: `path`, else $NCCLRT_NCCL_LIB, else discovery. Raises LoadError naming every place tried.
         """
@@ -307,7 +320,7 @@ class Group:
     ncclGroupStart on entry, ncclGroupEnd on exit: `with ncclrt.group(lib):`.
     """
 
-    def __init__(self, lib: object | None = None) -> None: ...
+    def __init__(self, lib: Library | Communicator | None = None) -> None: ...
 
     def __enter__(self) -> Group: ...
 
@@ -319,7 +332,7 @@ class Watchdog:
     """
 
     @staticmethod
-    def enable(poll: object = 0.1) -> None: ...
+    def enable(poll: Seconds = 0.1) -> None: ...
 
     @staticmethod
     def disable() -> None: ...
@@ -333,7 +346,7 @@ class NcclMemory:
     """
 
     @staticmethod
-    def allocate(lib: object, nbytes: int) -> NcclMemory: ...
+    def allocate(lib: Library | None, nbytes: int) -> NcclMemory: ...
 
     @property
     def ptr(self) -> int: ...
@@ -401,20 +414,20 @@ class Communicator:
     """
 
     @staticmethod
-    def init_rank(lib: object, nranks: int, rank: int, unique_id: UniqueId, config: Config | None = None) -> Communicator:
+    def init_rank(lib: Library | None, nranks: int, rank: int, unique_id: UniqueId, config: Config | None = None) -> Communicator:
         """ncclCommInitRank(Config) on the current CUDA device."""
 
     @staticmethod
-    def init_all(lib: object, devices: Sequence[int]) -> list:
+    def init_all(lib: Library | None, devices: Sequence[int]) -> list[Communicator]:
         """ncclCommInitAll: one communicator per device."""
 
     @staticmethod
-    def from_environment(lib: object | None = None, config: Config | None = None) -> Communicator:
+    def from_environment(lib: Library | Communicator | None = None, config: Config | None = None) -> Communicator:
         """
         Rank and size from torchrun / Open MPI / Slurm / NCCLRT_* variables, the device from the local rank, the rendezvous through NCCL_COMM_ID.
         """
 
-    def split(self, color: int, key: int, config: Config | None = None) -> object:
+    def split(self, color: int, key: int, config: Config | None = None) -> Communicator | None:
         """ncclCommSplit; None for color=SPLIT_NOCOLOR."""
 
     def shrink(self, excluded: Sequence[int], config: Config | None = None, abort_parent: bool = False) -> Communicator:
@@ -440,9 +453,9 @@ class Communicator:
     @property
     def native(self) -> int: ...
 
-    def finalize(self, timeout: object | None = None) -> None: ...
+    def finalize(self, timeout: Seconds | None = None) -> None: ...
 
-    def destroy(self, timeout: object | None = None) -> None: ...
+    def destroy(self, timeout: Seconds | None = None) -> None: ...
 
     def abort(self) -> None:
         """Stops at once without waiting for peers; never raises."""
@@ -450,12 +463,12 @@ class Communicator:
     def check(self) -> None:
         """Raises NcclError if the communicator has failed asynchronously."""
 
-    def synchronize(self, stream: object | None = None, timeout: object = 60.0) -> None:
+    def synchronize(self, stream: StreamLike = None, timeout: Seconds = 60.0) -> None:
         """
         Waits for the stream's work; an error or the timeout aborts and raises.
         """
 
-    def watch(self, stream: object | None = None, timeout: object = 60.0) -> None:
+    def watch(self, stream: StreamLike = None, timeout: Seconds = 60.0) -> None:
         """Hands the stream's work so far to the Watchdog."""
 
     def __enter__(self) -> Communicator: ...
@@ -465,51 +478,51 @@ class Communicator:
 
     def __repr__(self) -> str: ...
 
-    def all_reduce(self, send: object | None, recv: object | None = None, op: object | None = ReduceOp.SUM, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """recv=None reduces in place. Returns recv."""
-
-    def broadcast(self, send: object | None, recv: object | None = None, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """recv=None is in place. Returns recv."""
-
-    def reduce(self, send: object | None, recv: object | None = None, op: object | None = ReduceOp.SUM, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """recv=None is in place; recv matters on the root only."""
-
-    def all_gather(self, send: object | None, recv: object | None, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """recv holds size x send elements."""
-
-    def reduce_scatter(self, send: object | None, recv: object | None, op: object | None = ReduceOp.SUM, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """send holds size x recv elements."""
-
-    def all_to_all(self, send: object | None, recv: object | None, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """Block p of send goes to rank p; count= (pointers) is per peer."""
-
-    def gather(self, send: object | None, recv: object | None = None, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """The root's recv holds size x send elements."""
-
-    def scatter(self, send: object | None, recv: object | None, root: int = 0, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """The root's send holds size x recv elements."""
-
-    def all_gatherv(self, send: object | None, recv: object | None, counts: object | None, displs: object | None = None, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """
-        Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).
-        """
-
-    def reduce_scatterv(self, send: object | None, recv: object | None, counts: object | None, displs: object | None = None, op: object | None = ReduceOp.SUM, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object:
-        """
-        Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.
-        """
-
-    def send(self, buf: object | None, peer: int, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object: ...
-
-    def recv(self, buf: object | None, peer: int, *, stream: object | None = None, count: object | None = None, dtype: object | None = None) -> object: ...
-
-    def create_pre_mul_sum(self, scalar: object | None, dtype: object | None = None, residence: ScalarResidence = ScalarResidence.HOST_IMMEDIATE) -> PreMulSum:
+    def create_pre_mul_sum(self, scalar: float | Buffer, dtype: DTypeLike | None = None, residence: ScalarResidence = ScalarResidence.HOST_IMMEDIATE) -> PreMulSum:
         """
         A PreMulSum op: a number with dtype= (host) or a one-element device array.
         """
 
-    def register_buffer(self, buf: object | None, nbytes: object | None = None, *, stream: object | None = None) -> Registration:
+    def register_buffer(self, buf: Buffer, nbytes: int | None = None, *, stream: StreamLike = None) -> Registration:
         """ncclCommRegister; refused during a visible capture."""
 
-    def register_window(self, buf: object | None, nbytes: object | None = None, flags: int = 0, *, stream: object | None = None) -> Window:
+    def register_window(self, buf: Buffer, nbytes: int | None = None, flags: int = 0, *, stream: StreamLike = None) -> Window:
         """ncclCommWindowRegister; refused during a visible capture."""
+
+    def all_reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """recv=None reduces in place. Returns recv."""
+
+    def broadcast(self, send: Buffer, recv: Buffer | None = None, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """recv=None is in place. Returns recv."""
+
+    def reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """recv=None is in place; recv matters on the root only."""
+
+    def all_gather(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """recv holds size x send elements."""
+
+    def reduce_scatter(self, send: Buffer, recv: Buffer, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """send holds size x recv elements."""
+
+    def all_to_all(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """Block p of send goes to rank p; count= (pointers) is per peer."""
+
+    def gather(self, send: Buffer, recv: Buffer | None = None, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """The root's recv holds size x send elements."""
+
+    def scatter(self, send: Buffer | None, recv: Buffer, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """The root's send holds size x recv elements."""
+
+    def all_gatherv(self, send: Buffer, recv: Buffer, counts: Sequence[int], displs: Sequence[int] | None = None, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """
+        Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).
+        """
+
+    def reduce_scatterv(self, send: Buffer, recv: Buffer, counts: Sequence[int], displs: Sequence[int] | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+        """
+        Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.
+        """
+
+    def send(self, buf: Buffer, peer: int, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> None: ...
+
+    def recv(self, buf: Buffer, peer: int, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> None: ...
