@@ -69,12 +69,14 @@ def test_real_nccl(real_nccl):
 
 def test_a_function_the_release_lacks(real_nccl):
     lib = ncclrt.Library.open(real_nccl[0])
-    if lib.version >= (2, 29, 2):
-        pytest.skip(f"NCCL {lib.version} has ncclCommGrow")
-    assert not lib.has("ncclCommGrow")
+    newer = [c for c in lib.capabilities() if c.is_function and c.since > lib.version]
+    if not newer:
+        pytest.skip(f"NCCL {lib.version} has every function ncclrt knows")
+    name = newer[0].name
+    assert not lib.has(name)
     with pytest.raises(ncclrt.UnsupportedError) as e:
-        lib.require("ncclCommGrow")
-    assert f"needs NCCL >= 2.29.2; loaded {lib.version}" in str(e.value)
+        lib.require(name)
+    assert f"{name} needs NCCL >= {newer[0].since}; loaded {lib.version}" in str(e.value)
     assert isinstance(e.value, NotImplementedError)
 
 
