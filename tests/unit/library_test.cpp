@@ -64,7 +64,11 @@ TEST(RealNccl, ErrorStrings) {
 TEST(RealNccl, LastErrorIsReadable) {
   NCCLRT_NEED_REAL_NCCL();
   auto lib = Library::open(ncclrt_test::real_nccl());
-  EXPECT_NO_THROW(lib->last_error());
+  // A call NCCL rejects on any machine, GPU or not: its argument check records the reason.
+  int n = 0;
+  EXPECT_EQ(lib->raw().ncclCommCount(nullptr, &n), ncclrt::abi::ncclInvalidArgument);
+  const std::string text = lib->last_error();
+  EXPECT_NE(text.find("comm argument is NULL"), std::string::npos) << text;
 }
 
 TEST(RealNccl, SameFileTwiceIsSameLibrary) {

@@ -72,13 +72,20 @@ TEST(Tool, InfoJson) {
 
 TEST(Tool, InfoReportsVariablesInEffect) {
   NCCLRT_NEED_REAL_NCCL();
-  ToolRun r = run("info --nccl-lib " + ncclrt_test::real_nccl() + " ");
-  ToolRun v = run("info --json --nccl-lib " + ncclrt_test::real_nccl());
-  ::setenv("NCCL_DEBUG", "WARN", 1);
-  ToolRun with = run("info --json --nccl-lib " + ncclrt_test::real_nccl());
-  ::unsetenv("NCCL_DEBUG");
-  ASSERT_EQ(with.code, 0);
+  const std::string lib = ncclrt_test::real_nccl();
+  {
+    ncclrt_test::ScopedEnv unset("NCCL_DEBUG", std::nullopt);
+    ToolRun without = run("info --json --nccl-lib " + lib);
+    ASSERT_EQ(without.code, 0) << without.out;
+    EXPECT_FALSE(nlohmann::json::parse(without.out)["variables"].contains("NCCL_DEBUG"));
+  }
+  ncclrt_test::ScopedEnv debug("NCCL_DEBUG", "WARN");
+  ToolRun with = run("info --json --nccl-lib " + lib);
+  ASSERT_EQ(with.code, 0) << with.out;
   EXPECT_EQ(nlohmann::json::parse(with.out)["variables"]["NCCL_DEBUG"], "WARN");
+  ToolRun text = run("info --nccl-lib " + lib);
+  ASSERT_EQ(text.code, 0) << text.out;
+  expect_has(text.out, {"Variables in effect:", "  NCCL_DEBUG=WARN"});
 }
 
 TEST(Tool, InfoFailsWithoutUsableNccl) {
