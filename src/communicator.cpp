@@ -215,23 +215,6 @@ abi::ncclComm_t create_comm(const Library& lib, const Config& config, const char
   return comm;
 }
 
-const char* state_text(int state) {
-  switch (state) {
-    case 0:
-      return "an empty communicator (default-constructed, or from a split with no color)";
-    case 1:
-      return "a moved-from communicator";
-    case 3:
-      return "a finalized communicator (only destroy() or abort() may follow finalize())";
-    case 4:
-      return "a destroyed communicator";
-    case 5:
-      return "an aborted communicator";
-    default:
-      return "a communicator in an unknown state";
-  }
-}
-
 }  // namespace
 
 Communicator::Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t comm,
@@ -313,12 +296,30 @@ void Communicator::release(State next) noexcept {
   state_ = next;
 }
 
+const char* Communicator::state_text(State state) noexcept {
+  switch (state) {
+    case State::kEmpty:
+      return "an empty communicator (default-constructed, or from a split with no color)";
+    case State::kMovedFrom:
+      return "a moved-from communicator";
+    case State::kLive:
+      return "a live communicator";
+    case State::kFinalized:
+      return "a finalized communicator (only destroy() or abort() may follow finalize())";
+    case State::kDestroyed:
+      return "a destroyed communicator";
+    case State::kAborted:
+      return "an aborted communicator";
+  }
+  return "a communicator in an unknown state";
+}
+
 void Communicator::fail_state(const char* op) const {
   if (state_ == State::kLive && hs_->poisoned.load()) {
     // Aborted behind the owner's back (watchdog, synchronize): say why, every time.
     std::rethrow_exception(hs_->reason);
   }
-  throw UsageError(std::string(op) + " on " + state_text(static_cast<int>(state_)));
+  throw UsageError(std::string(op) + " on " + state_text(state_));
 }
 
 void Communicator::settle(abi::ncclResult_t result, const char* call) const {

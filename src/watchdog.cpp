@@ -23,10 +23,11 @@ struct Entry {
   std::chrono::milliseconds budget;
 };
 
-class Dog {
+class WatchdogThread {
  public:
-  static Dog& get() {
-    static Dog* d = new Dog;  // never destroyed: its thread may still run at exit
+  static WatchdogThread& get() {
+    static WatchdogThread* d =
+        new WatchdogThread;  // never destroyed: its thread may still run at exit
     return *d;
   }
 
@@ -136,10 +137,10 @@ class Dog {
 
 void Watchdog::enable(std::chrono::milliseconds poll) {
   if (poll.count() <= 0) throw UsageError("Watchdog::enable: the poll interval must be positive");
-  Dog::get().enable(poll);
+  WatchdogThread::get().enable(poll);
 }
-void Watchdog::disable() noexcept { Dog::get().disable(); }
-bool Watchdog::enabled() noexcept { return Dog::get().enabled(); }
+void Watchdog::disable() noexcept { WatchdogThread::get().disable(); }
+bool Watchdog::enabled() noexcept { return WatchdogThread::get().enabled(); }
 
 void Communicator::watch(CUstream_st* stream, std::chrono::milliseconds deadline) const {
   require_live("watch");
@@ -148,7 +149,7 @@ void Communicator::watch(CUstream_st* stream, std::chrono::milliseconds deadline
   }
   if (deadline.count() <= 0) throw UsageError("watch: the deadline must be positive");
   void* event = detail::record_event(stream);
-  Dog::get().add(Entry{handles_, event, Clock::now() + deadline, deadline});
+  WatchdogThread::get().add(Entry{handles_, event, Clock::now() + deadline, deadline});
 }
 
 }  // namespace ncclrt

@@ -21,12 +21,8 @@ namespace ncclrt {
 /// ncclConfig_t's fields; unset ones keep NCCL's defaults. Setting a field the loaded NCCL does not
 /// know throws UnsupportedError rather than being dropped silently.
 struct Config {
-  // One std::optional per ncclConfig_t field, named in snake_case (blocking, cga_cluster_size,
-  // min_ctas, max_ctas, net_name, split_share, traffic_class, comm_name, collnet_enable,
-  // cta_policy, shrink_share, nvls_ctas, n_channels_per_net_peer, nvlink_centric_sched,
-  // graph_usage_mode, num_rma_ctx, max_p2p_peers, graph_stream_ordering, launch_order_implicit,
-  // num_rma_sig, rma_eager_init, host_cft_mode, nvls_host_mode); the release that first has each
-  // is in detail/config_fields.def.
+  // One std::optional per ncclConfig_t field, named in snake_case; the list, with the release
+  // that first has each field, is detail/config_fields.def.
 #define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) std::optional<type> member;
 #include "ncclrt/detail/config_fields.def"
   /// A deadline for creation (init, split, shrink): creation then runs nonblocking and is polled;
@@ -290,6 +286,7 @@ class Communicator {
     if (state_ != State::kLive || hs_->poisoned.load(std::memory_order_relaxed)) fail_state(op);
   }
   [[noreturn]] void fail_state(const char* op) const;
+  static const char* state_text(State state) noexcept;
   [[noreturn]] void fail(abi::ncclResult_t result, const char* call) const;
   void call_result(abi::ncclResult_t result, const char* call) const {
     if (result != abi::ncclSuccess) settle(result, call);

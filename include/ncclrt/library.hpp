@@ -53,7 +53,8 @@ struct LoadOptions {
   /// How long the probe may take. Default: NCCLRT_PROBE_TIMEOUT_MS, else 10 s.
   std::optional<std::chrono::milliseconds> probe_timeout;
   /// For NCCL-compatible builds (RCCL, forks) that report a version but lack functions it implies:
-  /// load anyway with those features off and a warning. Default: NCCLRT_ALLOW_MISSING_FUNCTIONS=1.
+  /// load anyway with those features off and a warning. Default: off, unless
+  /// NCCLRT_ALLOW_MISSING_FUNCTIONS=1.
   std::optional<bool> allow_missing_functions;
 };
 
