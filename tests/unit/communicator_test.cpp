@@ -69,10 +69,10 @@ TEST(CommunicatorRealNccl, InitWithoutGpuFailsWithNcclsText) {
       EXPECT_NE(e.result_string().find("unhandled cuda error"), std::string::npos);
       EXPECT_FALSE(e.last_error().empty());
       EXPECT_EQ(e.call(), "ncclCommInitRank");
-      EXPECT_EQ(e.version(), "2.28.9");
+      EXPECT_EQ(e.version(), ncclrt_test::real_nccl_version());
       const std::string what = e.what();
       for (const char* w : {"ncclCommInitRank failed", "rank 0 of 1", "unhandled cuda error",
-                            "NCCL's last error", "NCCL 2.28.9", "Try:"}) {
+                            "NCCL's last error", "Try:"}) {
         EXPECT_NE(what.find(w), std::string::npos) << w << " missing in: " << what;
       }
     }

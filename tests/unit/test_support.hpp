@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -11,14 +12,25 @@
 #include <optional>
 #include <string>
 
+#include "ncclrt/version.hpp"
+
 namespace ncclrt_test {
 
 /// The real libnccl of this machine, or "" (tests that need it skip, saying why).
 inline std::string real_nccl() { return REAL_NCCL; }
 
-#define NCCLRT_NEED_REAL_NCCL()                                                                    \
-  do {                                                                                             \
-    if (::ncclrt_test::real_nccl().empty()) GTEST_SKIP() << "no real libnccl found at build time"; \
+/// Its version, read from the nccl.h found beside it at build time ("2.28.9").
+inline std::string real_nccl_version() { return REAL_NCCL_VERSION; }
+inline ncclrt::Version real_version() {
+  ncclrt::Version v;
+  std::sscanf(REAL_NCCL_VERSION, "%d.%d.%d", &v.major, &v.minor, &v.patch);
+  return v;
+}
+
+#define NCCLRT_NEED_REAL_NCCL()                                                           \
+  do {                                                                                    \
+    if (::ncclrt_test::real_nccl().empty() || ::ncclrt_test::real_nccl_version().empty()) \
+      GTEST_SKIP() << "no real libnccl with its nccl.h found at build time";              \
   } while (0)
 
 /// Runs `fn`, expects exception E, and checks that its message contains every word.

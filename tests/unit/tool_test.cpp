@@ -38,7 +38,9 @@ TEST(Tool, InfoWithRealNccl) {
   NCCLRT_NEED_REAL_NCCL();
   ToolRun r = run("info --nccl-lib " + ncclrt_test::real_nccl());
   EXPECT_EQ(r.code, 0) << r.out;
-  expect_has(r.out, {"NCCL 2.28.9 (code 22809)", "found by: the path given in code",
+  const std::string version = "NCCL " + ncclrt_test::real_nccl_version() + " (code " +
+                              std::to_string(ncclrt_test::real_version().code()) + ")";
+  expect_has(r.out, {version.c_str(), "found by: the path given in code",
                      "probe:", "ms in a separate process", "[yes] ncclAlltoAll", "since 2.28.3",
                      "GPUs:", "Variables in effect:"});
 }
@@ -47,7 +49,7 @@ TEST(Tool, InfoFindsNcclByItself) {
   NCCLRT_NEED_REAL_NCCL();
   ToolRun r = run("info");
   EXPECT_EQ(r.code, 0) << r.out;
-  expect_has(r.out, {"NCCL 2.28.9", "Places searched, in order:", "* "});
+  expect_has(r.out, {"NCCL ", "Places searched, in order:", "* "});
 }
 
 TEST(Tool, InfoJson) {
@@ -56,7 +58,7 @@ TEST(Tool, InfoJson) {
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_TRUE(j["ok"].get<bool>());
-  EXPECT_EQ(j["library"]["version"], "2.28.9");
+  EXPECT_EQ(j["library"]["version"], ncclrt_test::real_nccl_version());
   EXPECT_EQ(j["library"]["found_by"], "the path given in code");
   bool alltoall = false;
   for (auto& f : j["library"]["features"]) {
@@ -102,7 +104,8 @@ TEST(Tool, ProbeRealFile) {
   NCCLRT_NEED_REAL_NCCL();
   ToolRun r = run("probe " + ncclrt_test::real_nccl());
   EXPECT_EQ(r.code, 0) << r.out;
-  expect_has(r.out, {"usable:", "NCCL 2.28.9", "all required functions present", "probe took"});
+  const std::string version = "NCCL " + ncclrt_test::real_nccl_version();
+  expect_has(r.out, {"usable:", version.c_str(), "all required functions present", "probe took"});
 }
 
 TEST(Tool, ProbeCrashingFile) {
