@@ -134,21 +134,21 @@ class Communicator {
   ~Communicator();
 
   /// ncclCommInitRank / ncclCommInitRankConfig on the current CUDA device.
-  static Communicator init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
+  [[nodiscard]] static Communicator init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
                                 const UniqueId& id, const Config& config = {});
   /// ncclCommInitAll: one communicator per device, driven by this process.
-  static std::vector<Communicator> init_all(std::shared_ptr<const Library> lib,
+  [[nodiscard]] static std::vector<Communicator> init_all(std::shared_ptr<const Library> lib,
                                             const std::vector<int>& devices);
   /// Rank, size and local rank from the launcher (see launch.hpp), the device from the local
   /// rank, the rendezvous through NCCL_COMM_ID. Sets the current CUDA device of this thread.
-  static Communicator from_environment(std::shared_ptr<const Library> lib,
+  [[nodiscard]] static Communicator from_environment(std::shared_ptr<const Library> lib,
                                        const Config& config = {});
 
   /// ncclCommSplit (NCCL >= 2.18). A color of kSplitNoColor gives an empty communicator.
-  Communicator split(int color, int key, const Config& config = {}) const;
+  [[nodiscard]] Communicator split(int color, int key, const Config& config = {}) const;
   /// ncclCommShrink (NCCL >= 2.27): a new communicator without `excluded` ranks. With
   /// `abort_parent`, this communicator's pending work is aborted first (NCCL_SHRINK_ABORT).
-  Communicator shrink(const std::vector<int>& excluded, const Config& config = {},
+  [[nodiscard]] Communicator shrink(const std::vector<int>& excluded, const Config& config = {},
                       bool abort_parent = false) const;
 
   bool valid() const noexcept { return state_ == State::kLive; }
@@ -263,13 +263,13 @@ class Communicator {
   }
 
   /// ncclRedOpCreatePreMulSum (NCCL >= 2.11): sum after multiplying by `scalar`.
-  PreMulSum create_pre_mul_sum(const void* scalar, DataType type, ScalarResidence residence) const;
+  [[nodiscard]] PreMulSum create_pre_mul_sum(const void* scalar, DataType type, ScalarResidence residence) const;
   /// ncclCommRegister (NCCL >= 2.19). Refused (UsageError) during a CUDA-graph capture that
   /// ncclrt can see: on the default streams, or on `stream` when you name the one you capture on.
-  Registration register_buffer(void* buf, std::size_t bytes, CUstream_st* stream = nullptr) const;
+  [[nodiscard]] Registration register_buffer(void* buf, std::size_t bytes, CUstream_st* stream = nullptr) const;
   /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is kWinDefault or kWinCollSymmetric. Refused
   /// during a visible capture, as register_buffer.
-  Window register_window(void* buf, std::size_t bytes, int flags = kWinDefault,
+  [[nodiscard]] Window register_window(void* buf, std::size_t bytes, int flags = kWinDefault,
                          CUstream_st* stream = nullptr) const;
 
   /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.
@@ -348,7 +348,7 @@ class Watchdog {
 class NcclMemory {
  public:
   NcclMemory() = default;
-  static NcclMemory allocate(std::shared_ptr<const Library> lib, std::size_t bytes);
+  [[nodiscard]] static NcclMemory allocate(std::shared_ptr<const Library> lib, std::size_t bytes);
   NcclMemory(NcclMemory&&) noexcept;
   NcclMemory& operator=(NcclMemory&&) noexcept;
   NcclMemory(const NcclMemory&) = delete;  // one owner frees

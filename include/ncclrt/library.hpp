@@ -81,9 +81,9 @@ struct Capability {
 class Library : public std::enable_shared_from_this<Library> {
  public:
   /// Finds and opens NCCL (see LoadOptions). Throws LoadError naming every place tried.
-  static std::shared_ptr<const Library> open(const LoadOptions& options = {});
+  [[nodiscard]] static std::shared_ptr<const Library> open(const LoadOptions& options = {});
   /// Opens exactly this file.
-  static std::shared_ptr<const Library> open(const std::string& path);
+  [[nodiscard]] static std::shared_ptr<const Library> open(const std::string& path);
 
   ~Library();
   Library(const Library&) = delete;  // owns a loader handle and is shared through shared_ptr
@@ -111,7 +111,7 @@ class Library : public std::enable_shared_from_this<Library> {
   std::vector<Capability> capabilities() const;
 
   /// A fresh id for a new communicator (ncclGetUniqueId); every call gives a different one.
-  UniqueId unique_id() const;
+  [[nodiscard]] UniqueId unique_id() const;
 
   /// ncclGetErrorString.
   std::string error_string(int result) const;

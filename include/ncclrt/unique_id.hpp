@@ -21,7 +21,7 @@ class UniqueId {
 
   /// Parses the 256-character hex form of to_hex(); throws UsageError on the wrong length or a
   /// character that is not a hex digit.
-  static UniqueId from_hex(std::string_view text);
+  [[nodiscard]] static UniqueId from_hex(std::string_view text);
   /// 256 lower-case hex digits.
   std::string to_hex() const;
 

@@ -174,7 +174,7 @@ TEST_F(OneGpu, TwoRanksOnOneGpuFailWithNcclsText) {
   gpu_test::on_each_rank(2, [&](int r) {
     cudaSetDevice(0);
     try {
-      Communicator::init_rank(nccl(), 2, r, id);
+      (void)Communicator::init_rank(nccl(), 2, r, id);
       errors[r] = "succeeded";
     } catch (const NcclError& e) {
       errors[r] = e.what();
@@ -204,7 +204,7 @@ TEST_F(OneGpu, PeerThatNeverJoinsTimesOut) {
   c.timeout = std::chrono::milliseconds(2000);
   const auto start = std::chrono::steady_clock::now();
   try {
-    Communicator::init_rank(nccl(), 2, 0, id, c);
+    (void)Communicator::init_rank(nccl(), 2, 0, id, c);
     ADD_FAILURE() << "init of 2 ranks with one missing succeeded";
   } catch (const TimeoutError& e) {
     const std::string what = e.what();
@@ -338,7 +338,7 @@ TEST_F(OneGpu, CaptureMisuseIsRefusedAndTheCaptureSurvives) {
     CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
     CaptureGuard guard{s};
     try {
-      comm.register_buffer(buf.ptr, n * 4, named);
+      (void)comm.register_buffer(buf.ptr, n * 4, named);
       ADD_FAILURE() << "registration during capture was not refused";
     } catch (const UsageError& e) {
       EXPECT_NE(std::string(e.what()).find("CUDA graph is being captured"), std::string::npos);

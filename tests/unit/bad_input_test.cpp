@@ -20,7 +20,7 @@ struct Counters {
   int (*calls)();
   int (*live)();
   explicit Counters(const char* path) {
-    Library::open(path);
+    (void)Library::open(path);
     void* h = ::dlopen(path, RTLD_NOW | RTLD_NOLOAD);
     calls = reinterpret_cast<int (*)()>(::dlsym(h, "fake_calls"));
     live = reinterpret_cast<int (*)()>(::dlsym(h, "fake_live_comms"));
@@ -66,39 +66,39 @@ std::vector<Case> cases() {
       {"path_missing",
        Kind::kLoad,
        {"no such file"},
-       [](Ctx&) { Library::open("/no/such/libnccl.so.2"); }},
+       [](Ctx&) { (void)Library::open("/no/such/libnccl.so.2"); }},
       {"path_directory",
        Kind::kLoad,
        {"not a regular file"},
-       [](Ctx& c) { Library::open(c.dir.path().string()); }},
+       [](Ctx& c) { (void)Library::open(c.dir.path().string()); }},
       {"path_empty_file",
        Kind::kLoad,
        {"too short"},
        [](Ctx& c) {
          auto p = c.dir.path() / "empty.so";
          std::ofstream(p).close();
-         Library::open(p.string());
+         (void)Library::open(p.string());
        }},
       {"path_not_nccl",
        Kind::kLoad,
        {"not NCCL", "ncclGetVersion"},
-       [](Ctx&) { Library::open("/lib/x86_64-linux-gnu/libm.so.6"); }},
+       [](Ctx&) { (void)Library::open("/lib/x86_64-linux-gnu/libm.so.6"); }},
       {"path_text_file",
        Kind::kLoad,
        {"dynamic loader refused"},
        [](Ctx& c) {
          auto p = c.dir.path() / "text.so";
          std::ofstream(p) << "not an ELF file\n";
-         Library::open(p.string());
+         (void)Library::open(p.string());
        }},
       {"path_trailing_slash",
        Kind::kLoad,
        {"no such file"},
-       [](Ctx&) { Library::open(std::string(FAKE_NCCL_OLD) + "/"); }},
+       [](Ctx&) { (void)Library::open(std::string(FAKE_NCCL_OLD) + "/"); }},
       {"path_too_long",
        Kind::kLoad,
        {"no such file"},
-       [](Ctx&) { Library::open("/" + std::string(PATH_MAX + 10, 'x')); }},
+       [](Ctx&) { (void)Library::open("/" + std::string(PATH_MAX + 10, 'x')); }},
       {"path_symlink_loop",
        Kind::kLoad,
        {"no such file", "symbolic links"},
@@ -106,20 +106,20 @@ std::vector<Case> cases() {
          auto a = c.dir.path() / "a.so", b = c.dir.path() / "b.so";
          std::filesystem::create_symlink(b, a);
          std::filesystem::create_symlink(a, b);
-         Library::open(a.string());
+         (void)Library::open(a.string());
        }},
       {"path_bare_name_unknown",
        Kind::kLoad,
        {"dynamic loader refused", "libdoesnotexist"},
-       [](Ctx&) { Library::open("libdoesnotexist.so.7"); }},
+       [](Ctx&) { (void)Library::open("libdoesnotexist.so.7"); }},
       {"path_crashing_initialiser",
        Kind::kLoad,
        {"signal 11"},
-       [](Ctx&) { Library::open(FAKE_NCCL_CRASH); }},
+       [](Ctx&) { (void)Library::open(FAKE_NCCL_CRASH); }},
       {"path_exiting_initialiser",
        Kind::kLoad,
        {"exit with status 3"},
-       [](Ctx&) { Library::open(FAKE_NCCL_EXIT); }},
+       [](Ctx&) { (void)Library::open(FAKE_NCCL_EXIT); }},
       {"path_hanging_initialiser",
        Kind::kLoad,
        {"deadline"},
@@ -127,23 +127,23 @@ std::vector<Case> cases() {
          LoadOptions o;
          o.path = FAKE_NCCL_HANG;
          o.probe_timeout = std::chrono::milliseconds(200);
-         Library::open(o);
+         (void)Library::open(o);
        }},
       {"path_missing_required",
        Kind::kLoad,
        {"ncclAllReduce", "ncclBcast"},
-       [](Ctx&) { Library::open(FAKE_NCCL_NO_REQUIRED); }},
+       [](Ctx&) { (void)Library::open(FAKE_NCCL_NO_REQUIRED); }},
       {"path_claims_missing",
        Kind::kLoad,
        {"ncclCommShrink", "NCCLRT_ALLOW_MISSING_FUNCTIONS"},
-       [](Ctx&) { Library::open(FAKE_NCCL_CLAIMS); }},
+       [](Ctx&) { (void)Library::open(FAKE_NCCL_CLAIMS); }},
       // ---- environment values ----
       {"env_lib_garbage",
        Kind::kLoad,
        {"$NCCLRT_NCCL_LIB", "::garbage::"},
        [](Ctx&) {
          ncclrt_test::ScopedEnv e("NCCLRT_NCCL_LIB", "::garbage::");
-         Library::open();
+         (void)Library::open();
        }},
       {"env_rank_not_a_number",
        Kind::kUsage,
@@ -190,32 +190,32 @@ std::vector<Case> cases() {
                     {"MASTER_PORT", "99999"}});
        }},
       // ---- ids ----
-      {"id_empty_text", Kind::kUsage, {"got 0"}, [](Ctx&) { UniqueId::from_hex(""); }},
+      {"id_empty_text", Kind::kUsage, {"got 0"}, [](Ctx&) { (void)UniqueId::from_hex(""); }},
       {"id_one_short",
        Kind::kUsage,
        {"got 255"},
-       [](Ctx&) { UniqueId::from_hex(std::string(255, 'a')); }},
+       [](Ctx&) { (void)UniqueId::from_hex(std::string(255, 'a')); }},
       {"id_not_hex",
        Kind::kUsage,
        {"hex digits only"},
-       [](Ctx&) { UniqueId::from_hex(std::string(255, 'a') + "z"); }},
+       [](Ctx&) { (void)UniqueId::from_hex(std::string(255, 'a') + "z"); }},
       {"id_all_zero",
        Kind::kUsage,
        {"all zeros"},
-       [](Ctx& c) { Communicator::init_rank(c.lib(), 2, 0, UniqueId()); }},
+       [](Ctx& c) { (void)Communicator::init_rank(c.lib(), 2, 0, UniqueId()); }},
       // ---- ranks ----
       {"nranks_zero",
        Kind::kUsage,
        {"nranks must be >= 1"},
-       [](Ctx& c) { Communicator::init_rank(c.lib(), 0, 0, c.lib()->unique_id()); }},
+       [](Ctx& c) { (void)Communicator::init_rank(c.lib(), 0, 0, c.lib()->unique_id()); }},
       {"rank_negative",
        Kind::kUsage,
        {"rank -1"},
-       [](Ctx& c) { Communicator::init_rank(c.lib(), 2, -1, c.lib()->unique_id()); }},
+       [](Ctx& c) { (void)Communicator::init_rank(c.lib(), 2, -1, c.lib()->unique_id()); }},
       {"rank_equals_nranks",
        Kind::kUsage,
        {"rank 2 is outside 0..1"},
-       [](Ctx& c) { Communicator::init_rank(c.lib(), 2, 2, c.lib()->unique_id()); }},
+       [](Ctx& c) { (void)Communicator::init_rank(c.lib(), 2, 2, c.lib()->unique_id()); }},
       {"root_out_of_range",
        Kind::kUsage,
        {"root 9"},
@@ -227,7 +227,7 @@ std::vector<Case> cases() {
       {"init_all_negative_device",
        Kind::kUsage,
        {"negative"},
-       [](Ctx& c) { Communicator::init_all(c.lib(), {-3}); }},
+       [](Ctx& c) { (void)Communicator::init_all(c.lib(), {-3}); }},
       // ---- sizes and buffers ----
       {"count_overflows_bytes",
        Kind::kUsage,
@@ -297,7 +297,7 @@ std::vector<Case> cases() {
          Config cf;
          cf.traffic_class = 1;
          auto l = c.lib(RECORDING_NCCL_21703);
-         Communicator::init_rank(l, 2, 0, l->unique_id(), cf);
+         (void)Communicator::init_rank(l, 2, 0, l->unique_id(), cf);
        }},
       {"config_before_2_14",
        Kind::kUnsupported,
@@ -306,7 +306,7 @@ std::vector<Case> cases() {
          Config cf;
          cf.min_ctas = 4;
          auto l = c.lib(RECORDING_NCCL_21203);
-         Communicator::init_rank(l, 2, 0, l->unique_id(), cf);
+         (void)Communicator::init_rank(l, 2, 0, l->unique_id(), cf);
        }},
       {"config_timeout_but_blocking",
        Kind::kUsage,
@@ -316,7 +316,7 @@ std::vector<Case> cases() {
          cf.timeout = std::chrono::seconds(1);
          cf.blocking = true;
          auto l = c.lib();
-         Communicator::init_rank(l, 2, 0, l->unique_id(), cf);
+         (void)Communicator::init_rank(l, 2, 0, l->unique_id(), cf);
        }},
       // ---- communicator states ----
       {"moved_from",
@@ -368,30 +368,30 @@ std::vector<Case> cases() {
       {"register_null",
        Kind::kUsage,
        {"non-null buffer"},
-       [](Ctx& c) { c.comm().register_buffer(nullptr, 8); }},
+       [](Ctx& c) { (void)c.comm().register_buffer(nullptr, 8); }},
       {"window_bad_flags",
        Kind::kUsage,
        {"unknown flags"},
-       [](Ctx& c) { c.comm().register_window(dev(), 8, 99); }},
+       [](Ctx& c) { (void)c.comm().register_window(dev(), 8, 99); }},
       {"premul_null_scalar",
        Kind::kUsage,
        {"scalar pointer is null"},
-       [](Ctx& c) { c.comm().create_pre_mul_sum(nullptr, f32, ScalarResidence::kDevice); }},
-      {"shrink_empty", Kind::kUsage, {"empty"}, [](Ctx& c) { c.comm().shrink({}); }},
+       [](Ctx& c) { (void)c.comm().create_pre_mul_sum(nullptr, f32, ScalarResidence::kDevice); }},
+      {"shrink_empty", Kind::kUsage, {"empty"}, [](Ctx& c) { (void)c.comm().shrink({}); }},
       {"shrink_everyone",
        Kind::kUsage,
        {"leaves none"},
        [](Ctx& c) {
-         c.comm().shrink({0, 1, 2, 3});
+         (void)c.comm().shrink({0, 1, 2, 3});
        }},
       {"split_bad_color",
        Kind::kUsage,
        {"color must be >= 0"},
-       [](Ctx& c) { c.comm().split(-7, 0); }},
+       [](Ctx& c) { (void)c.comm().split(-7, 0); }},
       {"mem_alloc_zero",
        Kind::kUsage,
        {"size is zero"},
-       [](Ctx& c) { NcclMemory::allocate(c.lib(), 0); }},
+       [](Ctx& c) { (void)NcclMemory::allocate(c.lib(), 0); }},
       {"group_end_twice",
        Kind::kUsage,
        {"called twice"},

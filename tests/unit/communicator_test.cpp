@@ -62,7 +62,7 @@ TEST(CommunicatorRealNccl, InitWithoutGpuFailsWithNcclsText) {
   auto lib = Library::open(ncclrt_test::real_nccl());
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
-      Communicator::init_rank(lib, 1, 0, lib->unique_id());
+      (void)Communicator::init_rank(lib, 1, 0, lib->unique_id());
       ADD_FAILURE() << "init succeeded on a machine without a GPU";
     } catch (const NcclError& e) {
       EXPECT_EQ(e.result(), ncclrt::abi::ncclUnhandledCudaError);
@@ -87,7 +87,7 @@ TEST(CommunicatorRealNccl, InitWithConfigAndTimeoutFailsCleanly) {
   Config c;
   c.timeout = std::chrono::milliseconds(2000);
   c.comm_name = "cpu-test";
-  expect_error<NcclError>([&] { Communicator::init_rank(lib, 1, 0, lib->unique_id(), c); },
+  expect_error<NcclError>([&] { (void)Communicator::init_rank(lib, 1, 0, lib->unique_id(), c); },
                           {"ncclCommInitRankConfig", "unhandled cuda error"});
 }
 
@@ -95,15 +95,15 @@ TEST(CommunicatorArgs, InitRejectsBadArguments) {
   Fake f(RECORDING_NCCL_22809);
   const int live = f.live();
   const UniqueId id = f.lib->unique_id();
-  expect_error<UsageError>([&] { Communicator::init_rank(f.lib, 0, 0, id); }, {"nranks", ">= 1"});
-  expect_error<UsageError>([&] { Communicator::init_rank(f.lib, 2, 2, id); },
+  expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 0, 0, id); }, {"nranks", ">= 1"});
+  expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 2, 2, id); },
                            {"rank 2", "outside 0..1"});
-  expect_error<UsageError>([&] { Communicator::init_rank(f.lib, 2, -1, id); }, {"rank -1"});
-  expect_error<UsageError>([&] { Communicator::init_rank(f.lib, 2, 0, UniqueId()); },
+  expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 2, -1, id); }, {"rank -1"});
+  expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 2, 0, UniqueId()); },
                            {"all zeros", "unique_id"});
-  expect_error<UsageError>([&] { Communicator::init_rank(nullptr, 2, 0, id); }, {"no Library"});
-  expect_error<UsageError>([&] { Communicator::init_all(f.lib, {}); }, {"empty"});
-  expect_error<UsageError>([&] { Communicator::init_all(f.lib, {0, -1}); }, {"negative"});
+  expect_error<UsageError>([&] { (void)Communicator::init_rank(nullptr, 2, 0, id); }, {"no Library"});
+  expect_error<UsageError>([&] { (void)Communicator::init_all(f.lib, {}); }, {"empty"});
+  expect_error<UsageError>([&] { (void)Communicator::init_all(f.lib, {0, -1}); }, {"negative"});
   EXPECT_EQ(f.live(), live);
 }
 
@@ -190,16 +190,16 @@ TEST(CommunicatorArgs, BadArgumentsNeverReachNccl) {
                        },
                        {"block 2 overflows"});
   rejected<UsageError>(f,
-                       [&] { c.create_pre_mul_sum(nullptr, f32, ScalarResidence::kHostImmediate); },
+                       [&] { (void)c.create_pre_mul_sum(nullptr, f32, ScalarResidence::kHostImmediate); },
                        {"scalar pointer is null"});
-  rejected<UsageError>(f, [&] { c.register_buffer(nullptr, 64); }, {"non-null buffer"});
-  rejected<UsageError>(f, [&] { c.register_window(dev(), 0); }, {"non-zero size"});
-  rejected<UsageError>(f, [&] { c.register_window(dev(), 64, 7); }, {"unknown flags 7"});
-  rejected<UsageError>(f, [&] { c.shrink({9}); }, {"excluded rank 9"});
-  rejected<UsageError>(f, [&] { c.shrink({0, 1, 2, 3}); }, {"leaves none"});
-  rejected<UsageError>(f, [&] { c.shrink({}); }, {"exclude is empty"});
-  rejected<UsageError>(f, [&] { c.shrink({1, 1}); }, {"names a rank twice"});
-  rejected<UsageError>(f, [&] { c.split(-5, 0); }, {"color must be >= 0"});
+  rejected<UsageError>(f, [&] { (void)c.register_buffer(nullptr, 64); }, {"non-null buffer"});
+  rejected<UsageError>(f, [&] { (void)c.register_window(dev(), 0); }, {"non-zero size"});
+  rejected<UsageError>(f, [&] { (void)c.register_window(dev(), 64, 7); }, {"unknown flags 7"});
+  rejected<UsageError>(f, [&] { (void)c.shrink({9}); }, {"excluded rank 9"});
+  rejected<UsageError>(f, [&] { (void)c.shrink({0, 1, 2, 3}); }, {"leaves none"});
+  rejected<UsageError>(f, [&] { (void)c.shrink({}); }, {"exclude is empty"});
+  rejected<UsageError>(f, [&] { (void)c.shrink({1, 1}); }, {"names a rank twice"});
+  rejected<UsageError>(f, [&] { (void)c.split(-5, 0); }, {"color must be >= 0"});
   // Still usable afterwards.
   c.all_reduce(dev(), dev(), 8, f32, ReduceOp::kSum, nullptr);
 }
@@ -227,14 +227,14 @@ TEST(CommunicatorArgs, TypesAndOpsFollowTheLoadedVersion) {
 TEST(CommunicatorArgs, FunctionsTheLoadedNcclLacks) {
   Fake f(RECORDING_NCCL_21203);
   Communicator c = f.comm();
-  rejected<UnsupportedError>(f, [&] { c.split(0, 0); }, {"ncclCommSplit needs NCCL >= 2.18.0"});
-  rejected<UnsupportedError>(f, [&] { c.shrink({1}); }, {"ncclCommShrink needs NCCL >= 2.27.0"});
-  rejected<UnsupportedError>(f, [&] { c.register_buffer(dev(), 64); },
+  rejected<UnsupportedError>(f, [&] { (void)c.split(0, 0); }, {"ncclCommSplit needs NCCL >= 2.18.0"});
+  rejected<UnsupportedError>(f, [&] { (void)c.shrink({1}); }, {"ncclCommShrink needs NCCL >= 2.27.0"});
+  rejected<UnsupportedError>(f, [&] { (void)c.register_buffer(dev(), 64); },
                              {"ncclCommRegister needs NCCL >= 2.19.0", "loaded 2.12.3"});
-  rejected<UnsupportedError>(f, [&] { c.register_window(dev(), 4096); },
+  rejected<UnsupportedError>(f, [&] { (void)c.register_window(dev(), 4096); },
                              {"ncclCommWindowRegister needs NCCL >= 2.27.0"});
   rejected<UnsupportedError>(f, [&] { c.finalize(); }, {"ncclCommFinalize needs NCCL >= 2.14.0"});
-  expect_error<UnsupportedError>([&] { NcclMemory::allocate(f.lib, 64); },
+  expect_error<UnsupportedError>([&] { (void)NcclMemory::allocate(f.lib, 64); },
                                  {"ncclMemAlloc needs NCCL >= 2.19.0"});
   Config cfg;
   cfg.blocking = false;
@@ -342,7 +342,7 @@ TEST(CommunicatorState, MovedFromDestroyedAbortedFinalized) {
   Communicator c = f.comm();
   c.abort();
   c.abort();  // idempotent
-  expect_error<UsageError>([&] { c.split(0, 0); }, {"split on an aborted communicator"});
+  expect_error<UsageError>([&] { (void)c.split(0, 0); }, {"split on an aborted communicator"});
   Communicator d = f.comm();
   d.finalize();
   expect_error<UsageError>(

@@ -88,12 +88,12 @@ TEST(DiscoveryOrder, PathInCodeComesBeforeEnvironment) {
 TEST(DiscoveryOrder, GarbageInEnvironmentIsAnErrorNotAFallback) {
   {
     ScopedEnv env("NCCLRT_NCCL_LIB", "/no/such/dir/libnccl.so.2");
-    expect_error<LoadError>([] { Library::open(); },
+    expect_error<LoadError>([] { (void)Library::open(); },
                             {"$NCCLRT_NCCL_LIB", "/no/such/dir/libnccl.so.2", "no such file"});
   }
   {
     ScopedEnv env("NCCLRT_NCCL_LIB", "%%garbage%%");
-    expect_error<LoadError>([] { Library::open(); },
+    expect_error<LoadError>([] { (void)Library::open(); },
                             {"$NCCLRT_NCCL_LIB", "%%garbage%%", "dynamic loader refused"});
   }
 }
@@ -176,7 +176,7 @@ TEST(DiscoveryOrder, NothingFoundListsEveryPlace) {
   ScopedEnv path("PATH", "/nonexistent-bin");
   expect_error<LoadError>(
       [] {
-        Library::open(
+        (void)Library::open(
             only(bit(Source::kEnvironment) | bit(Source::kCudaHome) | bit(Source::kPython)));
       },
       {"no usable NCCL library found", "/nonexistent-cuda/lib64/libnccl.so.2",

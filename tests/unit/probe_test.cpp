@@ -23,7 +23,7 @@ std::shared_ptr<const Library> open_with_timeout(const std::string& path, int ms
 }  // namespace
 
 TEST(Probe, CrashingInitialiserIsReportedAndWeSurvive) {
-  expect_error<LoadError>([] { Library::open(FAKE_NCCL_CRASH); },
+  expect_error<LoadError>([] { (void)Library::open(FAKE_NCCL_CRASH); },
                           {"cannot load NCCL from the path given", "fake_nccl_crash", "signal 11",
                            "Segmentation fault", "damaged"});
   ProbeResult p = probe(FAKE_NCCL_CRASH, std::chrono::seconds(10));
@@ -42,12 +42,12 @@ TEST(Probe, HangingInitialiserIsKilledAtTheDeadline) {
 TEST(Probe, HangingTimeoutComesFromEnvironment) {
   ncclrt_test::ScopedEnv t("NCCLRT_PROBE_TIMEOUT_MS", "300");
   const auto start = Clock::now();
-  expect_error<LoadError>([] { Library::open(FAKE_NCCL_HANG); }, {"deadline"});
+  expect_error<LoadError>([] { (void)Library::open(FAKE_NCCL_HANG); }, {"deadline"});
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
 }
 
 TEST(Probe, ExitingInitialiserIsReported) {
-  expect_error<LoadError>([] { Library::open(FAKE_NCCL_EXIT); },
+  expect_error<LoadError>([] { (void)Library::open(FAKE_NCCL_EXIT); },
                           {"fake_nccl_exit", "exit with status 3", "called exit"});
 }
 
@@ -68,7 +68,7 @@ TEST(Probe, TruncatedRealLibraryIsCaught) {
     }
   }
   const std::string what =
-      expect_error<LoadError>([&] { Library::open(path.string()); }, {path.string().c_str()});
+      expect_error<LoadError>([&] { (void)Library::open(path.string()); }, {path.string().c_str()});
   ProbeResult p = probe(path.string(), std::chrono::seconds(10));
   EXPECT_FALSE(p.ok());
   // glibc either maps it and the first touch past the end raises SIGBUS, or refuses it outright.
@@ -81,12 +81,12 @@ TEST(Probe, TruncatedRealLibraryIsCaught) {
 }
 
 TEST(Probe, LibraryThatIsNotNccl) {
-  expect_error<LoadError>([] { Library::open("/lib/x86_64-linux-gnu/libm.so.6"); },
+  expect_error<LoadError>([] { (void)Library::open("/lib/x86_64-linux-gnu/libm.so.6"); },
                           {"libm.so.6", "not NCCL", "ncclGetVersion"});
 }
 
 TEST(Probe, PathThatDoesNotExist) {
-  expect_error<LoadError>([] { Library::open("/nonexistent/dir/libnccl.so.2"); },
+  expect_error<LoadError>([] { (void)Library::open("/nonexistent/dir/libnccl.so.2"); },
                           {"no such file", "/nonexistent/dir/libnccl.so.2"});
   EXPECT_EQ(probe("/nonexistent/x.so", std::chrono::seconds(1)).verdict,
             ProbeResult::Verdict::kNotFound);
@@ -94,7 +94,7 @@ TEST(Probe, PathThatDoesNotExist) {
 
 TEST(Probe, Directory) {
   TempDir dir;
-  expect_error<LoadError>([&] { Library::open(dir.path().string()); },
+  expect_error<LoadError>([&] { (void)Library::open(dir.path().string()); },
                           {"not a regular file", "directory"});
 }
 
@@ -102,7 +102,7 @@ TEST(Probe, EmptyFile) {
   TempDir dir;
   const auto path = dir.path() / "libnccl.so.2";
   std::ofstream(path).close();
-  expect_error<LoadError>([&] { Library::open(path.string()); },
+  expect_error<LoadError>([&] { (void)Library::open(path.string()); },
                           {"dynamic loader refused", path.string().c_str(), "too short"});
 }
 

@@ -39,7 +39,7 @@ TEST(Deadline, CreationThatNeverCompletesTimesOutAndIsAborted) {
   ScopedEnv stuck("FAKE_INIT_IN_PROGRESS", "1");
   const auto start = Clock::now();
   expect_error<TimeoutError>(
-      [&] { Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(300)); },
+      [&] { (void)Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(300)); },
       {"ncclCommInitRankConfig did not complete within 300 ms", "rank 0 of 2", "did not all join",
        "aborted", "Config::timeout"});
   const auto took = Clock::now() - start;
@@ -55,9 +55,9 @@ TEST(Deadline, SplitAndShrinkHonourTheirTimeout) {
   ScopedEnv stuck("FAKE_INIT_IN_PROGRESS", "1");
   // With the variable set the stand-in's split and shrink stay in progress: only the deadline
   // ends the wait.
-  expect_error<TimeoutError>([&] { world.split(0, 1, with_timeout(200)); },
+  expect_error<TimeoutError>([&] { (void)world.split(0, 1, with_timeout(200)); },
                              {"ncclCommSplit did not complete within 200 ms"});
-  expect_error<TimeoutError>([&] { world.shrink({3}, with_timeout(200)); },
+  expect_error<TimeoutError>([&] { (void)world.shrink({3}, with_timeout(200)); },
                              {"ncclCommShrink did not complete within 200 ms"});
   EXPECT_EQ(live_comms(), live);
 }

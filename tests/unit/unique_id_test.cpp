@@ -27,17 +27,17 @@ TEST(UniqueId, AcceptsUpperCase) {
 }
 
 TEST(UniqueId, RejectsWrongLength) {
-  expect_error<UsageError>([] { UniqueId::from_hex("abcd"); }, {"256 hex digits", "got 4"});
-  expect_error<UsageError>([] { UniqueId::from_hex(""); }, {"got 0"});
-  expect_error<UsageError>([] { UniqueId::from_hex(std::string(258, '0')); }, {"got 258"});
+  expect_error<UsageError>([] { (void)UniqueId::from_hex("abcd"); }, {"256 hex digits", "got 4"});
+  expect_error<UsageError>([] { (void)UniqueId::from_hex(""); }, {"got 0"});
+  expect_error<UsageError>([] { (void)UniqueId::from_hex(std::string(258, '0')); }, {"got 258"});
 }
 
 TEST(UniqueId, RejectsNonHex) {
   std::string hex(256, '0');
   hex[17] = 'g';
-  expect_error<UsageError>([&] { UniqueId::from_hex(hex); }, {"hex digits only", "character 17"});
+  expect_error<UsageError>([&] { (void)UniqueId::from_hex(hex); }, {"hex digits only", "character 17"});
   hex[17] = ' ';
-  expect_error<UsageError>([&] { UniqueId::from_hex(hex); }, {"character 17"});
+  expect_error<UsageError>([&] { (void)UniqueId::from_hex(hex); }, {"character 17"});
 }
 
 TEST(UniqueId, RealNcclGivesDifferentIds) {
