@@ -134,22 +134,23 @@ class Communicator {
   ~Communicator();
 
   /// ncclCommInitRank / ncclCommInitRankConfig on the current CUDA device.
-  [[nodiscard]] static Communicator init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
-                                const UniqueId& id, const Config& config = {});
+  [[nodiscard]] static Communicator init_rank(std::shared_ptr<const Library> lib, int nranks,
+                                              int rank, const UniqueId& id,
+                                              const Config& config = {});
   /// ncclCommInitAll: one communicator per device, driven by this process.
   [[nodiscard]] static std::vector<Communicator> init_all(std::shared_ptr<const Library> lib,
-                                            const std::vector<int>& devices);
+                                                          const std::vector<int>& devices);
   /// Rank, size and local rank from the launcher (see launch.hpp), the device from the local
   /// rank, the rendezvous through NCCL_COMM_ID. Sets the current CUDA device of this thread.
   [[nodiscard]] static Communicator from_environment(std::shared_ptr<const Library> lib,
-                                       const Config& config = {});
+                                                     const Config& config = {});
 
   /// ncclCommSplit (NCCL >= 2.18). A color of kSplitNoColor gives an empty communicator.
   [[nodiscard]] Communicator split(int color, int key, const Config& config = {}) const;
   /// ncclCommShrink (NCCL >= 2.27): a new communicator without `excluded` ranks. With
   /// `abort_parent`, this communicator's pending work is aborted first (NCCL_SHRINK_ABORT).
   [[nodiscard]] Communicator shrink(const std::vector<int>& excluded, const Config& config = {},
-                      bool abort_parent = false) const;
+                                    bool abort_parent = false) const;
 
   bool valid() const noexcept { return state_ == State::kLive; }
   explicit operator bool() const noexcept { return valid(); }
@@ -263,14 +264,16 @@ class Communicator {
   }
 
   /// ncclRedOpCreatePreMulSum (NCCL >= 2.11): sum after multiplying by `scalar`.
-  [[nodiscard]] PreMulSum create_pre_mul_sum(const void* scalar, DataType type, ScalarResidence residence) const;
+  [[nodiscard]] PreMulSum create_pre_mul_sum(const void* scalar, DataType type,
+                                             ScalarResidence residence) const;
   /// ncclCommRegister (NCCL >= 2.19). Refused (UsageError) during a CUDA-graph capture that
   /// ncclrt can see: on the default streams, or on `stream` when you name the one you capture on.
-  [[nodiscard]] Registration register_buffer(void* buf, std::size_t bytes, CUstream_st* stream = nullptr) const;
+  [[nodiscard]] Registration register_buffer(void* buf, std::size_t bytes,
+                                             CUstream_st* stream = nullptr) const;
   /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is kWinDefault or kWinCollSymmetric. Refused
   /// during a visible capture, as register_buffer.
   [[nodiscard]] Window register_window(void* buf, std::size_t bytes, int flags = kWinDefault,
-                         CUstream_st* stream = nullptr) const;
+                                       CUstream_st* stream = nullptr) const;
 
   /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.
   void check() const;

@@ -95,13 +95,15 @@ TEST(CommunicatorArgs, InitRejectsBadArguments) {
   Fake f(RECORDING_NCCL_22809);
   const int live = f.live();
   const UniqueId id = f.lib->unique_id();
-  expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 0, 0, id); }, {"nranks", ">= 1"});
+  expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 0, 0, id); },
+                           {"nranks", ">= 1"});
   expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 2, 2, id); },
                            {"rank 2", "outside 0..1"});
   expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 2, -1, id); }, {"rank -1"});
   expect_error<UsageError>([&] { (void)Communicator::init_rank(f.lib, 2, 0, UniqueId()); },
                            {"all zeros", "unique_id"});
-  expect_error<UsageError>([&] { (void)Communicator::init_rank(nullptr, 2, 0, id); }, {"no Library"});
+  expect_error<UsageError>([&] { (void)Communicator::init_rank(nullptr, 2, 0, id); },
+                           {"no Library"});
   expect_error<UsageError>([&] { (void)Communicator::init_all(f.lib, {}); }, {"empty"});
   expect_error<UsageError>([&] { (void)Communicator::init_all(f.lib, {0, -1}); }, {"negative"});
   EXPECT_EQ(f.live(), live);
@@ -189,9 +191,9 @@ TEST(CommunicatorArgs, BadArgumentsNeverReachNccl) {
                                            ReduceOp::kSum, nullptr);
                        },
                        {"block 2 overflows"});
-  rejected<UsageError>(f,
-                       [&] { (void)c.create_pre_mul_sum(nullptr, f32, ScalarResidence::kHostImmediate); },
-                       {"scalar pointer is null"});
+  rejected<UsageError>(
+      f, [&] { (void)c.create_pre_mul_sum(nullptr, f32, ScalarResidence::kHostImmediate); },
+      {"scalar pointer is null"});
   rejected<UsageError>(f, [&] { (void)c.register_buffer(nullptr, 64); }, {"non-null buffer"});
   rejected<UsageError>(f, [&] { (void)c.register_window(dev(), 0); }, {"non-zero size"});
   rejected<UsageError>(f, [&] { (void)c.register_window(dev(), 64, 7); }, {"unknown flags 7"});
@@ -227,8 +229,10 @@ TEST(CommunicatorArgs, TypesAndOpsFollowTheLoadedVersion) {
 TEST(CommunicatorArgs, FunctionsTheLoadedNcclLacks) {
   Fake f(RECORDING_NCCL_21203);
   Communicator c = f.comm();
-  rejected<UnsupportedError>(f, [&] { (void)c.split(0, 0); }, {"ncclCommSplit needs NCCL >= 2.18.0"});
-  rejected<UnsupportedError>(f, [&] { (void)c.shrink({1}); }, {"ncclCommShrink needs NCCL >= 2.27.0"});
+  rejected<UnsupportedError>(f, [&] { (void)c.split(0, 0); },
+                             {"ncclCommSplit needs NCCL >= 2.18.0"});
+  rejected<UnsupportedError>(f, [&] { (void)c.shrink({1}); },
+                             {"ncclCommShrink needs NCCL >= 2.27.0"});
   rejected<UnsupportedError>(f, [&] { (void)c.register_buffer(dev(), 64); },
                              {"ncclCommRegister needs NCCL >= 2.19.0", "loaded 2.12.3"});
   rejected<UnsupportedError>(f, [&] { (void)c.register_window(dev(), 4096); },

@@ -35,7 +35,8 @@ TEST(UniqueId, RejectsWrongLength) {
 TEST(UniqueId, RejectsNonHex) {
   std::string hex(256, '0');
   hex[17] = 'g';
-  expect_error<UsageError>([&] { (void)UniqueId::from_hex(hex); }, {"hex digits only", "character 17"});
+  expect_error<UsageError>([&] { (void)UniqueId::from_hex(hex); },
+                           {"hex digits only", "character 17"});
   hex[17] = ' ';
   expect_error<UsageError>([&] { (void)UniqueId::from_hex(hex); }, {"character 17"});
 }
