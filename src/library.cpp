@@ -182,7 +182,7 @@ struct Candidate {
 // before these and never fall through to them.
 std::vector<Candidate> automatic_candidates(unsigned sources) {
   std::vector<Candidate> c;
-  auto want = [&](Source s) { return (sources & static_cast<unsigned>(s)) != 0; };
+  auto want = [&](Source s) { return sources & s; };
   if (want(Source::kAlreadyLoaded)) {
     for (auto& p : already_loaded()) c.push_back({Source::kAlreadyLoaded, p, "already loaded"});
   }
@@ -367,7 +367,7 @@ std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
   if (!o.path.empty())
     return explicit_choice(Source::kPath, o.path, "the path given (" + o.path + ")");
   const char* env_path = std::getenv("NCCLRT_NCCL_LIB");
-  if ((o.sources & static_cast<unsigned>(Source::kEnvironment)) && env_path != nullptr) {
+  if ((o.sources & Source::kEnvironment) && env_path != nullptr) {
     if (*env_path != '\0') {
       return explicit_choice(Source::kEnvironment, env_path,
                              std::string("$NCCLRT_NCCL_LIB (") + env_path + ")");

@@ -36,6 +36,12 @@ enum class Source : unsigned {
   kPython = 1u << 6,         ///< nvidia/nccl/lib of $VIRTUAL_ENV, $CONDA_PREFIX, python3 on PATH
 };
 constexpr unsigned kAllSources = 0x7f;
+/// Masks of places for LoadOptions::sources: `Source::kEnvironment | Source::kPython`, or
+/// `mask_of(Source::kPython)` for one; `mask & Source::kPython` tells whether it is in.
+constexpr unsigned mask_of(Source s) noexcept { return static_cast<unsigned>(s); }
+constexpr unsigned operator|(Source a, Source b) noexcept { return mask_of(a) | mask_of(b); }
+constexpr unsigned operator|(unsigned mask, Source s) noexcept { return mask | mask_of(s); }
+constexpr bool operator&(unsigned mask, Source s) noexcept { return (mask & mask_of(s)) != 0; }
 /// "the path given in code", "$NCCLRT_NCCL_LIB", ...
 const char* to_string(Source source) noexcept;
 /// A stable identifier for machine-readable output: "path", "environment", "already_loaded",

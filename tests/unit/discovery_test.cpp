@@ -27,8 +27,6 @@ LoadOptions only(unsigned sources) {
   return o;
 }
 
-constexpr unsigned bit(Source s) { return static_cast<unsigned>(s); }
-
 // These tests need a process in which no NCCL has been loaded yet: they run in a fresh child.
 class Discovery : public ::testing::Test {
  protected:
@@ -57,7 +55,7 @@ TEST_F(Discovery, AlreadyLoadedLibraryIsUsedWithoutProbing) {
   auto body = [] {
     // As when PyTorch has already loaded its NCCL.
     if (!::dlopen(ncclrt_test::real_nccl().c_str(), RTLD_NOW | RTLD_LOCAL)) std::exit(2);
-    auto lib = Library::open(only(bit(Source::kAlreadyLoaded)));
+    auto lib = Library::open(only(mask_of(Source::kAlreadyLoaded)));
     const bool ok = lib->found_by() == Source::kAlreadyLoaded &&
                     !lib->probe_seconds().has_value() &&
                     lib->version() == ncclrt_test::real_version();
@@ -103,7 +101,7 @@ TEST(DiscoveryOrder, EmptyEnvironmentVariableIsIgnored) {
   const std::string file = place(dir.path(), "cuda/lib64/libnccl.so.2", FAKE_NCCL_OLD);
   ScopedEnv env("NCCLRT_NCCL_LIB", "");
   ScopedEnv home("CUDA_HOME", (dir.path() / "cuda").string());
-  auto lib = Library::open(only(bit(Source::kEnvironment) | bit(Source::kCudaHome)));
+  auto lib = Library::open(only(Source::kEnvironment | Source::kCudaHome));
   EXPECT_EQ(lib->found_by(), Source::kCudaHome);
   ASSERT_GE(lib->search_log().size(), 2u);
   EXPECT_EQ(lib->search_log()[0].source, Source::kEnvironment);
@@ -116,7 +114,7 @@ TEST(DiscoveryOrder, VirtualEnvLayout) {
       dir.path(), "venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2", FAKE_NCCL_OLD);
   ScopedEnv venv("VIRTUAL_ENV", (dir.path() / "venv").string());
   ScopedEnv conda("CONDA_PREFIX", std::nullopt);
-  auto lib = Library::open(only(bit(Source::kPython)));
+  auto lib = Library::open(only(mask_of(Source::kPython)));
   EXPECT_EQ(lib->found_by(), Source::kPython);
   EXPECT_EQ(lib->path(), fs::canonical(file).string());
 }
@@ -127,7 +125,7 @@ TEST(DiscoveryOrder, CondaLayout) {
       dir.path(), "conda/lib/python3.11/site-packages/nvidia/nccl/lib/libnccl.so.2", FAKE_NCCL_OLD);
   ScopedEnv venv("VIRTUAL_ENV", std::nullopt);
   ScopedEnv conda("CONDA_PREFIX", (dir.path() / "conda").string());
-  auto lib = Library::open(only(bit(Source::kPython)));
+  auto lib = Library::open(only(mask_of(Source::kPython)));
   EXPECT_EQ(lib->path(), fs::canonical(file).string());
 }
 
@@ -139,7 +137,7 @@ TEST(DiscoveryOrder, PythonOnPath) {
   ScopedEnv venv("VIRTUAL_ENV", std::nullopt);
   ScopedEnv conda("CONDA_PREFIX", std::nullopt);
   ScopedEnv path("PATH", (dir.path() / "py/bin").string());
-  auto lib = Library::open(only(bit(Source::kPython)));
+  auto lib = Library::open(only(mask_of(Source::kPython)));
   EXPECT_EQ(lib->path(), fs::canonical(file).string());
   EXPECT_NE(lib->search_log().back().outcome.find("loaded"), std::string::npos);
 }
@@ -153,7 +151,7 @@ TEST(DiscoveryOrder, CudaHomeComesBeforePythonAndDamagedFilesAreSkipped) {
   ScopedEnv venv("VIRTUAL_ENV", (dir.path() / "venv").string());
   ScopedEnv conda("CONDA_PREFIX", std::nullopt);
   ScopedEnv path("PATH", "/nonexistent");
-  const unsigned mask = bit(Source::kCudaHome) | bit(Source::kPython);
+  const unsigned mask = Source::kCudaHome | Source::kPython;
   EXPECT_EQ(Library::open(only(mask))->path(), fs::canonical(cuda).string());
 
   // Damage the CUDA_HOME copy (a crashing initialiser): discovery notes why and goes on.
@@ -175,10 +173,7 @@ TEST(DiscoveryOrder, NothingFoundListsEveryPlace) {
   ScopedEnv conda("CONDA_PREFIX", std::nullopt);
   ScopedEnv path("PATH", "/nonexistent-bin");
   expect_error<LoadError>(
-      [] {
-        (void)Library::open(
-            only(bit(Source::kEnvironment) | bit(Source::kCudaHome) | bit(Source::kPython)));
-      },
+      [] { (void)Library::open(only(Source::kEnvironment | Source::kCudaHome | Source::kPython)); },
       {"no usable NCCL library found", "/nonexistent-cuda/lib64/libnccl.so.2",
        "/nonexistent-cuda/lib/libnccl.so.2", "/nonexistent-venv/lib/python3*", "no such file",
        "NCCLRT_NCCL_LIB", "pip install nvidia-nccl"});

@@ -179,3 +179,14 @@ TEST(Sources, StableIdentifiers) {
   };
   for (const auto& [source, id] : ids) EXPECT_STREQ(id_of(source), id);
 }
+
+TEST(Sources, MasksCombineAndTest) {
+  constexpr unsigned m = Source::kEnvironment | Source::kPython;
+  static_assert(m == (mask_of(Source::kEnvironment) | mask_of(Source::kPython)));
+  EXPECT_TRUE(m & Source::kPython);
+  EXPECT_FALSE(m & Source::kCudaHome);
+  EXPECT_EQ((m | Source::kPath) & Source::kPath, true);
+  unsigned all = 0;
+  for (unsigned bit = 1; bit <= kAllSources; bit <<= 1) all = all | static_cast<Source>(bit);
+  EXPECT_EQ(all, kAllSources);
+}
