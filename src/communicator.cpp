@@ -227,6 +227,7 @@ Communicator::Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t c
   detail::note_exit_once();
   handles_ = std::make_shared<detail::HandleState>();
   hs_ = handles_.get();
+  poisoned_ = &hs_->poisoned;
   handles_->lib = lib_;
   handles_->comm = comm_;
   state_ = State::kLive;
@@ -259,6 +260,7 @@ Communicator& Communicator::operator=(Communicator&& o) noexcept {
   comm_ = o.comm_;
   handles_ = std::move(o.handles_);
   hs_ = o.hs_;
+  poisoned_ = o.poisoned_;
   timeout_ = o.timeout_;
   rank_ = o.rank_;
   size_ = o.size_;
@@ -270,6 +272,7 @@ Communicator& Communicator::operator=(Communicator&& o) noexcept {
   o.fn_ = nullptr;
   o.comm_ = nullptr;
   o.hs_ = nullptr;
+  o.poisoned_ = nullptr;
   o.state_ = State::kMovedFrom;
   return *this;
 }

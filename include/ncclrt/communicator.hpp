@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,21 +36,7 @@ struct Config {
 };
 
 namespace detail {
-/// What a communicator shares with its handles and the watchdog: the NCCL handle, whether it
-/// still exists, and why it was aborted behind the owner's back.
-struct HandleState {
-  std::shared_ptr<const Library> lib;
-  abi::ncclComm_t comm = nullptr;
-  std::string where;                  // "rank 0 of 2 on GPU 0"
-  std::mutex mutex;                   // serializes watchdog aborts with destroy/abort
-  bool alive = true;                  // the NCCL communicator exists (under mutex)
-  std::atomic<bool> poisoned{false};  // aborted by the watchdog or synchronize
-  std::exception_ptr reason;          // what the next call throws (set before poisoned)
-  std::vector<int> pre_mul_sums;      // ops of this communicator's live PreMulSum handles
-};
-/// ncclConfig_t as the loaded NCCL expects it: `size` and `version` of that release. Throws
-/// UnsupportedError for a field it does not know. Exposed for tests.
-abi::ncclConfig_t make_config(const Library& lib, const Config& config);
+struct HandleState;  // what a communicator shares with its handles and the watchdog (src/)
 }  // namespace detail
 
 class Communicator;
@@ -286,7 +271,7 @@ class Communicator {
   void wait_finalized(std::optional<std::chrono::milliseconds> deadline);
   // The hot path's state check: a compare and one relaxed load of the watchdog's flag.
   void require_live(const char* op) const {
-    if (state_ != State::kLive || hs_->poisoned.load(std::memory_order_relaxed)) fail_state(op);
+    if (state_ != State::kLive || poisoned_->load(std::memory_order_relaxed)) fail_state(op);
   }
   [[noreturn]] void fail_state(const char* op) const;
   static const char* state_text(State state) noexcept;
@@ -309,7 +294,8 @@ class Communicator {
   const detail::Symbols* fn_ = nullptr;
   abi::ncclComm_t comm_ = nullptr;
   std::shared_ptr<detail::HandleState> handles_;
-  detail::HandleState* hs_ = nullptr;                 // handles_.get(), for the hot path
+  detail::HandleState* hs_ = nullptr;                 // handles_.get()
+  const std::atomic<bool>* poisoned_ = nullptr;       // the watchdog's flag, for the hot path
   std::optional<std::chrono::milliseconds> timeout_;  // Config::timeout of the creation
   int rank_ = 0;
   int size_ = 0;

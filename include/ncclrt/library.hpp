@@ -128,9 +128,8 @@ class Library : public std::enable_shared_from_this<Library> {
   /// need NCCL directly: `lib->raw().ncclAllReduce(...)`.
   const detail::Symbols& raw() const noexcept;
 
-  struct Impl;
-
  private:
+  struct Impl;
   friend class Loader;
   explicit Library(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

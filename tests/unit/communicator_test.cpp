@@ -6,6 +6,7 @@
 #include <climits>
 #include <ncclrt/ncclrt.hpp>
 
+#include "handles.hpp"  // detail::make_config, not part of the installed API
 #include "test_support.hpp"
 
 using namespace ncclrt;
