@@ -619,19 +619,16 @@ void Communicator::check() const {
 
 // ---- argument checks: host-side only, before anything is enqueued ----
 
-void Communicator::check_type(const char* op, DataType type) const {
-  const unsigned t = static_cast<unsigned>(type);
-  if (t < 32 && ((type_mask_ >> t) & 1u)) return;
-  if (t < static_cast<unsigned>(kNumDataTypes)) {
+[[noreturn]] void Communicator::bad_type(const char* op, DataType type) const {
+  if (static_cast<unsigned>(type) < static_cast<unsigned>(kNumDataTypes)) {
     lib_->require(type == DataType::kBfloat16 ? Feature::bfloat16 : Feature::fp8);
   }
   throw UsageError(std::string(op) + ": " + std::to_string(static_cast<int>(type)) +
                    " is not an NCCL data type");
 }
 
-void Communicator::check_op(const char* op, ReduceOp rop) const {
+void Communicator::check_other_op(const char* op, ReduceOp rop) const {
   const int v = static_cast<int>(rop);
-  if (v >= 0 && v < static_cast<int>(ReduceOp::kAvg)) return;
   if (v == static_cast<int>(ReduceOp::kAvg)) {
     if (!has_avg_) lib_->require(Feature::avg);
     return;
@@ -645,23 +642,20 @@ void Communicator::check_op(const char* op, ReduceOp rop) const {
                    "PreMulSum handle goes)");
 }
 
-void Communicator::check_rank(const char* op, const char* what, int r) const {
-  if (r >= 0 && r < size_) return;
+[[noreturn]] void Communicator::bad_rank(const char* op, const char* what, int r) const {
   throw UsageError(std::string(op) + ": " + what + " " + std::to_string(r) + " is outside 0.." +
                    std::to_string(size_ - 1) + " (" + detail::rank_text(rank_, size_) + ")");
 }
 
-void Communicator::check_buffer(const char* op, const char* what, const void* p, std::size_t count,
-                                DataType type, std::size_t multiple) const {
-  const std::size_t elem = size_of(type);
-  if (count != 0 && count > SIZE_MAX / elem / multiple) {
+[[noreturn]] void Communicator::bad_buffer(const char* op, const char* what, const void* p,
+                                           std::size_t count, DataType type,
+                                           std::size_t multiple) const {
+  if (p != nullptr || count > SIZE_MAX / size_of(type) / multiple) {
     throw UsageError(std::string(op) + ": " + std::to_string(count) + " elements of " +
                      to_string(type) + " overflow a byte size");
   }
-  if (count != 0 && p == nullptr) {
-    throw UsageError(std::string(op) + ": the " + what + " buffer is null with a count of " +
-                     std::to_string(count) + " (" + detail::rank_text(rank_, size_) + ")");
-  }
+  throw UsageError(std::string(op) + ": the " + what + " buffer is null with a count of " +
+                   std::to_string(count) + " (" + detail::rank_text(rank_, size_) + ")");
 }
 
 // ---- collectives ----

@@ -283,11 +283,38 @@ class Communicator {
   // still enqueuing the work; wait (bounded) until it has, so that what the caller issues next on
   // the stream is ordered after it. Anything else throws.
   void settle(abi::ncclResult_t result, const char* call) const;
-  void check_type(const char* op, DataType type) const;
-  void check_op(const char* op, ReduceOp rop) const;
-  void check_rank(const char* op, const char* what, int r) const;
+  // The argument checks of every operation: the test inline, the message and throw out of line
+  // (bad_*), so the success path is a few compares with no frame for message building.
+  void check_type(const char* op, DataType type) const {
+    const auto t = static_cast<unsigned>(type);
+    if (__builtin_expect(t < 32 && ((type_mask_ >> t) & 1u), 1)) return;
+    bad_type(op, type);
+  }
+  void check_op(const char* op, ReduceOp rop) const {
+    const auto v = static_cast<unsigned>(rop);
+    if (__builtin_expect(v < static_cast<unsigned>(ReduceOp::kAvg), 1)) return;
+    check_other_op(op, rop);
+  }
+  void check_rank(const char* op, const char* what, int r) const {
+    if (__builtin_expect(static_cast<unsigned>(r) < static_cast<unsigned>(size_), 1)) return;
+    bad_rank(op, what, r);
+  }
   void check_buffer(const char* op, const char* what, const void* p, std::size_t count,
-                    DataType type, std::size_t multiple = 1) const;
+                    DataType type, std::size_t multiple = 1) const {
+    std::size_t bytes;
+    if (__builtin_expect(
+            count == 0 ||
+                (p != nullptr && !__builtin_mul_overflow(count, size_of(type) * multiple, &bytes)),
+            1)) {
+      return;
+    }
+    bad_buffer(op, what, p, count, type, multiple);
+  }
+  [[noreturn]] void bad_type(const char* op, DataType type) const;
+  void check_other_op(const char* op, ReduceOp rop) const;  // avg, PreMulSum, or throws
+  [[noreturn]] void bad_rank(const char* op, const char* what, int r) const;
+  [[noreturn]] void bad_buffer(const char* op, const char* what, const void* p, std::size_t count,
+                               DataType type, std::size_t multiple) const;
   void release(State next) noexcept;
 
   std::shared_ptr<const Library> lib_;
