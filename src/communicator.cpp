@@ -849,8 +849,7 @@ void Communicator::scatter(const void* send, void* recv, std::size_t count, Data
 
 namespace {
 
-void check_layout(const char* op, const std::vector<std::size_t>& counts,
-                  const std::vector<std::size_t>& displs, int size, DataType type) {
+void check_layout(const char* op, Counts counts, Counts displs, int size, DataType type) {
   if (counts.size() != static_cast<std::size_t>(size) ||
       displs.size() != static_cast<std::size_t>(size)) {
     throw UsageError(std::string(op) + ": counts and displacements need one entry per rank (" +
@@ -866,7 +865,7 @@ void check_layout(const char* op, const std::vector<std::size_t>& counts,
 }
 
 // 1 when any block has elements (so a null buffer is an error), else 0.
-std::size_t any_nonzero(const std::vector<std::size_t>& counts) {
+std::size_t any_nonzero(Counts counts) {
   for (auto c : counts) {
     if (c != 0) return 1;
   }
@@ -876,8 +875,7 @@ std::size_t any_nonzero(const std::vector<std::size_t>& counts) {
 }  // namespace
 
 void Communicator::all_gatherv(const void* send, std::size_t send_count, void* recv,
-                               const std::vector<std::size_t>& recv_counts,
-                               const std::vector<std::size_t>& displs, DataType type,
+                               Counts recv_counts, Counts displs, DataType type,
                                CUstream_st* stream) const {
   require_live("all_gatherv");
   check_type("all_gatherv", type);
@@ -897,10 +895,8 @@ void Communicator::all_gatherv(const void* send, std::size_t send_count, void* r
   });
 }
 
-void Communicator::reduce_scatterv(const void* send, void* recv,
-                                   const std::vector<std::size_t>& recv_counts,
-                                   const std::vector<std::size_t>& displs, DataType type,
-                                   ReduceOp op, CUstream_st* stream) const {
+void Communicator::reduce_scatterv(const void* send, void* recv, Counts recv_counts, Counts displs,
+                                   DataType type, ReduceOp op, CUstream_st* stream) const {
   require_live("reduce_scatterv");
   check_type("reduce_scatterv", type);
   check_op("reduce_scatterv", op);

@@ -191,15 +191,12 @@ class Communicator {
   void scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
                CUstream_st* stream) const;
   /// Rank r's `send_count` elements land at recv + displs[r] (grouped broadcasts).
-  void all_gatherv(const void* send, std::size_t send_count, void* recv,
-                   const std::vector<std::size_t>& recv_counts,
-                   const std::vector<std::size_t>& displs, DataType type,
-                   CUstream_st* stream) const;
+  void all_gatherv(const void* send, std::size_t send_count, void* recv, Counts recv_counts,
+                   Counts displs, DataType type, CUstream_st* stream) const;
   /// Block r of `send` (recv_counts[r] elements at displs[r]) is reduced into rank r's `recv`
   /// (grouped reduces).
-  void reduce_scatterv(const void* send, void* recv, const std::vector<std::size_t>& recv_counts,
-                       const std::vector<std::size_t>& displs, DataType type, ReduceOp op,
-                       CUstream_st* stream) const;
+  void reduce_scatterv(const void* send, void* recv, Counts recv_counts, Counts displs,
+                       DataType type, ReduceOp op, CUstream_st* stream) const;
   void send(const void* buf, std::size_t count, DataType type, int peer, CUstream_st* stream) const;
   void recv(void* buf, std::size_t count, DataType type, int peer, CUstream_st* stream) const;
 

@@ -3,7 +3,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <type_traits>
+#include <vector>
 
 #include "ncclrt/abi.hpp"
 
@@ -91,6 +93,33 @@ const char* to_string(ReduceOp op) noexcept;
 enum class ScalarResidence : int {
   kDevice = abi::ncclScalarDevice,               ///< read while the collective runs
   kHostImmediate = abi::ncclScalarHostImmediate  ///< read once, when the op is created
+};
+
+/// A read-only view of element counts or displacements (one per rank) for the v-variants:
+/// converts from a std::vector, a brace list (no allocation) or a pointer and a length. It does
+/// not own what it views: use it for the call it is passed to.
+class Counts {
+ public:
+  Counts(const std::vector<std::size_t>& v) noexcept : data_(v.data()), size_(v.size()) {}
+  // A brace list's array lives to the end of the full expression: the call it is passed to.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winit-list-lifetime"
+#endif
+  Counts(std::initializer_list<std::size_t> l) noexcept : data_(l.begin()), size_(l.size()) {}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+  Counts(const std::size_t* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  const std::size_t* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t operator[](std::size_t i) const noexcept { return data_[i]; }
+  const std::size_t* begin() const noexcept { return data_; }
+  const std::size_t* end() const noexcept { return data_ + size_; }
+
+ private:
+  const std::size_t* data_;
+  std::size_t size_;
 };
 
 /// Constants of NCCL's API a caller needs, without reaching into abi::.
