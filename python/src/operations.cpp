@@ -155,22 +155,31 @@ nb::object all_to_all(const C& c, nb::handle send, nb::handle recv, nb::handle s
                [&](CUstream_st* st) { c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st); });
 }
 
+// The buffer that matters on the root only (gather's recv, scatter's send): required there, with
+// size x `per_rank` elements; elsewhere it may be None.
+Buffer root_buffer(Operands& o, const C& c, nb::handle obj, const char* role, bool write, int root,
+                   std::size_t per_rank, const char* other) {
+  const bool here = c.rank() == root;
+  Buffer b;
+  if (!obj.is_none()) {
+    b = o.read(obj.ptr(), role, write);
+  } else if (here) {
+    o.sizes(std::string("this rank is the root and needs a ") + role + " buffer of size x " +
+            other + " elements");
+  }
+  const auto n = static_cast<std::size_t>(c.size());
+  if (here && !o.raw && b.count != per_rank * n) {
+    o.sizes(std::string("the root's ") + role + " needs size x " + other + " = " + num(n) + " x " +
+            num(per_rank) + " = " + num(per_rank * n) + " elements; it has " + num(b.count));
+  }
+  return b;
+}
+
 nb::object gather(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
                   nb::handle count, nb::handle dtype) {
   Operands o(c, "gather", send.ptr(), count.ptr(), dtype.ptr());
   const Buffer s = o.read(send.ptr(), "send", false);
-  const bool here = c.rank() == root;
-  Buffer r;
-  if (!recv.is_none()) {
-    r = o.read(recv.ptr(), "recv", true);
-  } else if (here) {
-    o.sizes("this rank is the root and needs a recv buffer of size x send elements");
-  }
-  const auto n = static_cast<std::size_t>(c.size());
-  if (here && !o.raw && r.count != s.count * n) {
-    o.sizes("the root's recv needs size x send = " + num(n) + " x " + num(s.count) + " = " +
-            num(s.count * n) + " elements; it has " + num(r.count));
-  }
+  const Buffer r = root_buffer(o, c, recv, "recv", true, root, s.count, "send");
   return issue(o, stream, recv,
                [&](CUstream_st* st) { c.gather(s.ptr, r.ptr, s.count, o.type, root, st); });
 }
@@ -179,18 +188,7 @@ nb::object scatter(const C& c, nb::handle send, nb::handle recv, int root, nb::h
                    nb::handle count, nb::handle dtype) {
   Operands o(c, "scatter", recv.ptr(), count.ptr(), dtype.ptr());
   const Buffer r = o.read(recv.ptr(), "recv", true);
-  const bool here = c.rank() == root;
-  Buffer s;
-  if (!send.is_none()) {
-    s = o.read(send.ptr(), "send", false);
-  } else if (here) {
-    o.sizes("this rank is the root and needs a send buffer of size x recv elements");
-  }
-  const auto n = static_cast<std::size_t>(c.size());
-  if (here && !o.raw && s.count != r.count * n) {
-    o.sizes("the root's send needs size x recv = " + num(n) + " x " + num(r.count) + " = " +
-            num(r.count * n) + " elements; it has " + num(s.count));
-  }
+  const Buffer s = root_buffer(o, c, send, "send", false, root, r.count, "recv");
   return issue(o, stream, recv,
                [&](CUstream_st* st) { c.scatter(s.ptr, r.ptr, r.count, o.type, root, st); });
 }
