@@ -4,7 +4,11 @@
 #include <dlfcn.h>
 
 #include <climits>
+#include <cstdio>
+#include <functional>
 #include <ncclrt/ncclrt.hpp>
+#include <sstream>
+#include <vector>
 
 #include "handles.hpp"  // detail::make_config, not part of the installed API
 #include "test_support.hpp"
@@ -463,4 +467,122 @@ TEST(CommunicatorHandles, PreMulSumOpsAreValidOnlyOnTheirCommunicatorWhileTheyLi
                                       static_cast<ReduceOp>(17), nullptr);
                        },
                        {"17", "create_pre_mul_sum"});
+}
+
+namespace {
+
+// One operation as the recording stand-in saw it (tests/stand_ins/recording_nccl.c).
+struct Record {
+  char fn[32];
+  const void* send;
+  void* recv;
+  std::size_t count;
+  int type;
+  int op;
+  int root;
+  void* comm;
+  void* stream;
+};
+
+std::vector<Record> records_of(const char* path, const std::function<void()>& body) {
+  void* h = ::dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  auto clear = reinterpret_cast<void (*)()>(::dlsym(h, "fake_clear_records"));
+  auto count = reinterpret_cast<int (*)()>(::dlsym(h, "fake_records"));
+  auto at = reinterpret_cast<const Record* (*)(int)>(::dlsym(h, "fake_record"));
+  clear();
+  body();
+  std::vector<Record> out;
+  for (int i = 0; i < count(); ++i) out.push_back(*at(i));
+  return out;
+}
+
+std::string str(const Record& r) {
+  std::ostringstream s;
+  s << r.fn << "(" << r.send << ", " << r.recv << ", " << r.count << ", type " << r.type << ", op "
+    << r.op << ", root " << r.root << ", stream " << r.stream << ")";
+  return s.str();
+}
+
+}  // namespace
+
+// Every operation hands NCCL exactly its arguments: buffers, count, type, op, root or peer, the
+// communicator and the stream.
+TEST(CommunicatorArguments, EveryOperationPassesExactlyItsArguments) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator c = f.comm(4, 2);
+  void* comm = c.native();
+  auto* st = reinterpret_cast<CUstream_st*>(0x5700);
+  const void* s = dev(0x1000);
+  void* r = dev(0x2000);
+  const auto f16 = DataType::kFloat16;
+  const int t = static_cast<int>(f16);
+  struct Case {
+    const char* name;
+    std::function<void()> call;
+    std::vector<std::string> want;  // str() of each record
+  };
+  auto rec = [&](const char* fn, const void* send, void* recv, std::size_t n, int type, int op,
+                 int root) {
+    Record x{};
+    std::snprintf(x.fn, sizeof x.fn, "%s", fn);
+    x.send = send;
+    x.recv = recv;
+    x.count = n;
+    x.type = type;
+    x.op = op;
+    x.root = root;
+    x.comm = comm;
+    x.stream = st;
+    return str(x);
+  };
+  const Case cases[] = {
+      {"all_reduce",
+       [&] { c.all_reduce(s, r, 7, f16, ReduceOp::kMax, st); },
+       {rec("ncclAllReduce", s, r, 7, t, 2, -1)}},
+      {"broadcast",
+       [&] { c.broadcast(s, r, 7, f16, 3, st); },
+       {rec("ncclBroadcast", s, r, 7, t, 0, 3)}},
+      {"reduce",
+       [&] { c.reduce(s, r, 7, f16, ReduceOp::kMin, 1, st); },
+       {rec("ncclReduce", s, r, 7, t, 3, 1)}},
+      {"all_gather",
+       [&] { c.all_gather(s, r, 7, f16, st); },
+       {rec("ncclAllGather", s, r, 7, t, 0, -1)}},
+      {"reduce_scatter",
+       [&] { c.reduce_scatter(s, r, 7, f16, ReduceOp::kProd, st); },
+       {rec("ncclReduceScatter", s, r, 7, t, 1, -1)}},
+      {"all_to_all",
+       [&] { c.all_to_all(s, r, 7, f16, st); },
+       {rec("ncclAlltoAll", s, r, 7, t, 0, -1)}},
+      {"gather", [&] { c.gather(s, r, 7, f16, 2, st); }, {rec("ncclGather", s, r, 7, t, 0, 2)}},
+      {"scatter", [&] { c.scatter(s, r, 7, f16, 0, st); }, {rec("ncclScatter", s, r, 7, t, 0, 0)}},
+      {"send", [&] { c.send(s, 7, f16, 1, st); }, {rec("ncclSend", s, nullptr, 7, t, 0, 1)}},
+      {"recv", [&] { c.recv(r, 7, f16, 3, st); }, {rec("ncclRecv", nullptr, r, 7, t, 0, 3)}},
+  };
+  for (const auto& k : cases) {
+    const auto got = records_of(RECORDING_NCCL_22809, k.call);
+    std::vector<std::string> seen;
+    for (const auto& g : got) seen.push_back(str(g));
+    EXPECT_EQ(seen, k.want) << k.name;
+  }
+  // The v-variants: one grouped broadcast / reduce per rank at its displacement (float16: 2 B).
+  const auto gv = records_of(RECORDING_NCCL_22809, [&] {
+    c.all_gatherv(s, 3, r, {1, 0, 3, 2}, {0, 1, 1, 4}, f16, st);
+  });
+  ASSERT_EQ(gv.size(), 6u);
+  EXPECT_STREQ(gv[0].fn, "ncclGroupStart");
+  EXPECT_STREQ(gv[5].fn, "ncclGroupEnd");
+  const std::size_t counts[] = {1, 0, 3, 2}, displs[] = {0, 1, 1, 4};
+  for (int k = 0; k < 4; ++k) {
+    void* at = static_cast<char*>(r) + displs[k] * 2;
+    EXPECT_EQ(str(gv[1 + k]), rec("ncclBroadcast", s, at, counts[k], t, 0, k)) << k;
+  }
+  const auto rv = records_of(RECORDING_NCCL_22809, [&] {
+    c.reduce_scatterv(s, r, {1, 0, 3, 2}, {0, 1, 1, 4}, f16, ReduceOp::kSum, st);
+  });
+  ASSERT_EQ(rv.size(), 6u);
+  for (int k = 0; k < 4; ++k) {
+    const void* at = static_cast<const char*>(s) + displs[k] * 2;
+    EXPECT_EQ(str(rv[1 + k]), rec("ncclReduce", at, k == 2 ? r : nullptr, counts[k], t, 0, k)) << k;
+  }
 }
