@@ -467,7 +467,7 @@ Communicator Communicator::split(int color, int key, const Config& config) const
 }
 
 Communicator Communicator::shrink(const std::vector<int>& excluded, const Config& config,
-                                  bool abort_parent) const {
+                                  ShrinkMode mode) const {
   require_live("shrink");
   lib_->require(Function::ncclCommShrink);
   if (excluded.empty()) {
@@ -484,7 +484,10 @@ Communicator Communicator::shrink(const std::vector<int>& excluded, const Config
                      std::to_string(size_) + " ranks leaves none");
   }
   bool nonblocking = false;
-  const int flags = abort_parent ? abi::kShrinkAbort : abi::kShrinkDefault;
+  if (mode != ShrinkMode::kDefault && mode != ShrinkMode::kAbortParent) {
+    throw UsageError("shrink: unknown mode " + std::to_string(static_cast<int>(mode)));
+  }
+  const int flags = static_cast<int>(mode);
   abi::ncclComm_t comm = create_comm(
       *lib_, config, "ncclCommShrink", detail::rank_text(rank_, size_), nonblocking,
       [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
@@ -955,15 +958,15 @@ Registration Communicator::register_buffer(void* buf, std::size_t bytes,
   return r;
 }
 
-Window Communicator::register_window(void* buf, std::size_t bytes, int flags,
+Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags flags,
                                      CUstream_st* stream) const {
   require_live("register_window");
   lib_->require(Function::ncclCommWindowRegister);
   if (buf == nullptr || bytes == 0) {
     throw UsageError("register_window: needs a non-null buffer and a non-zero size");
   }
-  if (flags != abi::kWinDefault && flags != abi::kWinCollSymmetric) {
-    throw UsageError("register_window: unknown flags " + std::to_string(flags));
+  if (flags != WindowFlags::kDefault && flags != WindowFlags::kCollSymmetric) {
+    throw UsageError("register_window: unknown flags " + std::to_string(static_cast<int>(flags)));
   }
   if (detail::capture_forbids_sync(stream)) {
     throw UsageError(
@@ -972,7 +975,7 @@ Window Communicator::register_window(void* buf, std::size_t bytes, int flags,
         "'unhandled cuda error'). Register windows before capturing");
   }
   Window w;
-  call_result(fn_->ncclCommWindowRegister(comm_, buf, bytes, &w.win_, flags),
+  call_result(fn_->ncclCommWindowRegister(comm_, buf, bytes, &w.win_, static_cast<int>(flags)),
               "ncclCommWindowRegister");
   w.state_ = handles_;
   return w;

@@ -1,6 +1,41 @@
 #include "ncclrt/types.hpp"
 
+#include <ostream>
+#include <string>
+
+#include "ncclrt/error.hpp"
+
 namespace ncclrt {
+
+const char* to_string(Result result) noexcept {
+  switch (result) {
+    case Result::kSuccess:
+      return "ncclSuccess";
+    case Result::kUnhandledCudaError:
+      return "ncclUnhandledCudaError";
+    case Result::kSystemError:
+      return "ncclSystemError";
+    case Result::kInternalError:
+      return "ncclInternalError";
+    case Result::kInvalidArgument:
+      return "ncclInvalidArgument";
+    case Result::kInvalidUsage:
+      return "ncclInvalidUsage";
+    case Result::kRemoteError:
+      return "ncclRemoteError";
+    case Result::kInProgress:
+      return "ncclInProgress";
+    case Result::kTimeout:
+      return "ncclTimeout";
+  }
+  return "ncclResult(?)";
+}
+
+std::ostream& operator<<(std::ostream& out, Result result) {
+  const int v = static_cast<int>(result);
+  if (v >= 0 && v <= static_cast<int>(Result::kTimeout)) return out << to_string(result);
+  return out << "ncclResult(" << v << ")";
+}
 
 const char* to_string(DataType t) noexcept {
   switch (t) {

@@ -132,10 +132,10 @@ class Communicator {
 
   /// ncclCommSplit (NCCL >= 2.18). A color of kSplitNoColor gives an empty communicator.
   [[nodiscard]] Communicator split(int color, int key, const Config& config = {}) const;
-  /// ncclCommShrink (NCCL >= 2.27): a new communicator without `excluded` ranks. With
-  /// `abort_parent`, this communicator's pending work is aborted first (NCCL_SHRINK_ABORT).
+  /// ncclCommShrink (NCCL >= 2.27): a new communicator without `excluded` ranks;
+  /// ShrinkMode::kAbortParent aborts this communicator's pending work first.
   [[nodiscard]] Communicator shrink(const std::vector<int>& excluded, const Config& config = {},
-                                    bool abort_parent = false) const;
+                                    ShrinkMode mode = ShrinkMode::kDefault) const;
 
   bool valid() const noexcept { return state_ == State::kLive; }
   explicit operator bool() const noexcept { return valid(); }
@@ -252,9 +252,9 @@ class Communicator {
   /// ncclrt can see: on the default streams, or on `stream` when you name the one you capture on.
   [[nodiscard]] Registration register_buffer(void* buf, std::size_t bytes,
                                              CUstream_st* stream = nullptr) const;
-  /// ncclCommWindowRegister (NCCL >= 2.27); `flags` is kWinDefault or kWinCollSymmetric. Refused
-  /// during a visible capture, as register_buffer.
-  [[nodiscard]] Window register_window(void* buf, std::size_t bytes, int flags = kWinDefault,
+  /// ncclCommWindowRegister (NCCL >= 2.27). Refused during a visible capture, as register_buffer.
+  [[nodiscard]] Window register_window(void* buf, std::size_t bytes,
+                                       WindowFlags flags = WindowFlags::kDefault,
                                        CUstream_st* stream = nullptr) const;
 
   /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.

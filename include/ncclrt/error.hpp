@@ -2,6 +2,7 @@
 // try.
 #pragma once
 
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 
@@ -37,6 +38,22 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+/// NCCL's result codes (ncclResult_t values).
+enum class Result : int {
+  kSuccess = 0,
+  kUnhandledCudaError = 1,
+  kSystemError = 2,
+  kInternalError = 3,
+  kInvalidArgument = 4,
+  kInvalidUsage = 5,
+  kRemoteError = 6,  ///< NCCL >= 2.13
+  kInProgress = 7,   ///< NCCL >= 2.14
+  kTimeout = 8,      ///< NCCL >= 2.30.3
+};
+/// NCCL's name for it: "ncclRemoteError"; "ncclResult(N)" for a value NCCL has not defined.
+const char* to_string(Result result) noexcept;
+std::ostream& operator<<(std::ostream& out, Result result);
+
 /// An NCCL call returned an error.
 class NcclError : public Error {
  public:
@@ -49,8 +66,8 @@ class NcclError : public Error {
         call_(std::move(call)),
         version_(std::move(version)) {}
 
-  /// NCCL's ncclResult_t value.
-  int result() const noexcept { return result_; }
+  /// NCCL's result code; prints as its NCCL name.
+  Result result() const noexcept { return static_cast<Result>(result_); }
   /// ncclGetErrorString(result).
   const std::string& result_string() const noexcept { return result_string_; }
   /// ncclGetLastError() text, empty where the loaded NCCL has none.

@@ -124,7 +124,19 @@ class Counts {
 
 /// Constants of NCCL's API a caller needs, without reaching into abi::.
 inline constexpr int kSplitNoColor = abi::kSplitNoColor;  ///< split(): no communicator for me
-inline constexpr int kWinDefault = abi::kWinDefault;      ///< register_window() flags
-inline constexpr int kWinCollSymmetric = abi::kWinCollSymmetric;
+/// register_window()'s flags (ncclCommWindowRegister's winFlags).
+enum class WindowFlags : int {
+  kDefault = abi::kWinDefault,
+  kCollSymmetric = abi::kWinCollSymmetric,  ///< the same size on every rank, for symmetric kernels
+};
+inline constexpr WindowFlags kWinDefault = WindowFlags::kDefault;
+inline constexpr WindowFlags kWinCollSymmetric = WindowFlags::kCollSymmetric;
+
+/// What shrink() does to the parent communicator's pending work (ncclCommShrink's flags).
+enum class ShrinkMode : int {
+  kDefault = abi::kShrinkDefault,  ///< the parent's work completes as usual
+  kAbortParent =
+      abi::kShrinkAbort,  ///< the parent's pending work is aborted first (after a failure)
+};
 
 }  // namespace ncclrt

@@ -193,7 +193,8 @@ void bind_communicator(nb::module_& m) {
               [](const C& c, const std::vector<int>& excluded, std::optional<Config> config,
                  bool abort_parent) {
                 nb::gil_scoped_release release;
-                return c.shrink(excluded, config.value_or(Config{}), abort_parent);
+                return c.shrink(excluded, config.value_or(Config{}),
+                                abort_parent ? ShrinkMode::kAbortParent : ShrinkMode::kDefault);
               },
               nb::arg("excluded"), nb::arg("config").none() = nb::none(),
               nb::arg("abort_parent") = false,
@@ -322,10 +323,11 @@ void bind_communicator(nb::module_& m) {
                 auto [p, n] = memory(c, "register_window", buf, nbytes);
                 CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
                 nb::gil_scoped_release release;
-                return c.register_window(p, n, flags, st);
+                return c.register_window(p, n, static_cast<WindowFlags>(flags), st);
               },
               nb::arg("buf").none(), nb::arg("nbytes").none() = nb::none(),
-              nb::arg("flags") = kWinDefault, nb::kw_only(), nb::arg("stream").none() = nb::none(),
+              nb::arg("flags") = static_cast<int>(kWinDefault), nb::kw_only(),
+              nb::arg("stream").none() = nb::none(),
               "ncclCommWindowRegister; refused during a visible capture.");
   bind_operations(cls);
 }

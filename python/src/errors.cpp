@@ -32,7 +32,8 @@ void raise_nccl(const NcclError& e) {
     err.restore();  // making the exception failed: raise that instead
     return;
   }
-  exc.attr("result") = e.result();
+  exc.attr("result") = static_cast<int>(e.result());
+  exc.attr("result_name") = to_string(e.result());
   exc.attr("result_string") = e.result_string();
   exc.attr("last_error") = e.last_error();
   exc.attr("call") = e.call();

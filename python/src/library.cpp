@@ -177,8 +177,8 @@ void bind_library(nb::module_& m) {
       .value("DEVICE", ScalarResidence::kDevice)
       .value("HOST_IMMEDIATE", ScalarResidence::kHostImmediate);
   m.attr("SPLIT_NOCOLOR") = kSplitNoColor;
-  m.attr("WIN_DEFAULT") = kWinDefault;
-  m.attr("WIN_COLL_SYMMETRIC") = kWinCollSymmetric;
+  m.attr("WIN_DEFAULT") = static_cast<int>(kWinDefault);
+  m.attr("WIN_COLL_SYMMETRIC") = static_cast<int>(kWinCollSymmetric);
   m.def(
       "size_of", [](DataType t) { return size_of(t); }, "Bytes per element of a DataType.");
 

@@ -178,7 +178,7 @@ TEST_F(OneGpu, TwoRanksOnOneGpuFailWithNcclsText) {
       errors[r] = "succeeded";
     } catch (const NcclError& e) {
       errors[r] = e.what();
-      results[r] = e.result();
+      results[r] = static_cast<int>(e.result());
     }
   });
   bool duplicate = false;

@@ -86,7 +86,8 @@ def test_init_without_a_gpu_gives_nccls_error(real_nccl):
         comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
     except ncclrt.NcclError as e:
         assert e.call == "ncclCommInitRank" and e.version == str(lib.version)
-        assert e.result == 1 and "unhandled cuda error" in e.result_string
+        assert e.result == 1 and e.result_name == "ncclUnhandledCudaError"
+        assert "unhandled cuda error" in e.result_string
         assert e.last_error != ""
         assert "rank 0 of 1" in str(e) and "Try:" in str(e)
         # The process goes on: the library still works.

@@ -372,7 +372,7 @@ std::vector<Case> cases() {
       {"window_bad_flags",
        Kind::kUsage,
        {"unknown flags"},
-       [](Ctx& c) { (void)c.comm().register_window(dev(), 8, 99); }},
+       [](Ctx& c) { (void)c.comm().register_window(dev(), 8, static_cast<WindowFlags>(99)); }},
       {"premul_null_scalar",
        Kind::kUsage,
        {"scalar pointer is null"},

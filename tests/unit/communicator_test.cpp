@@ -70,7 +70,7 @@ TEST(CommunicatorRealNccl, InitWithoutGpuFailsWithNcclsText) {
       (void)Communicator::init_rank(lib, 1, 0, lib->unique_id());
       ADD_FAILURE() << "init succeeded on a machine without a GPU";
     } catch (const NcclError& e) {
-      EXPECT_EQ(e.result(), ncclrt::abi::ncclUnhandledCudaError);
+      EXPECT_EQ(e.result(), Result::kUnhandledCudaError);
       EXPECT_NE(e.result_string().find("unhandled cuda error"), std::string::npos);
       EXPECT_FALSE(e.last_error().empty());
       EXPECT_EQ(e.call(), "ncclCommInitRank");
@@ -201,7 +201,10 @@ TEST(CommunicatorArgs, BadArgumentsNeverReachNccl) {
       {"scalar pointer is null"});
   rejected<UsageError>(f, [&] { (void)c.register_buffer(nullptr, 64); }, {"non-null buffer"});
   rejected<UsageError>(f, [&] { (void)c.register_window(dev(), 0); }, {"non-zero size"});
-  rejected<UsageError>(f, [&] { (void)c.register_window(dev(), 64, 7); }, {"unknown flags 7"});
+  rejected<UsageError>(f, [&] { (void)c.shrink({1}, {}, static_cast<ShrinkMode>(5)); },
+                       {"unknown mode 5"});
+  rejected<UsageError>(f, [&] { (void)c.register_window(dev(), 64, static_cast<WindowFlags>(7)); },
+                       {"unknown flags 7"});
   rejected<UsageError>(f, [&] { (void)c.shrink({9}); }, {"excluded rank 9"});
   rejected<UsageError>(f, [&] { (void)c.shrink({0, 1, 2, 3}); }, {"leaves none"});
   rejected<UsageError>(f, [&] { (void)c.shrink({}); }, {"exclude is empty"});

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <ncclrt/ncclrt.hpp>
+#include <sstream>
 
 #include "test_support.hpp"
 
@@ -189,4 +190,13 @@ TEST(Sources, MasksCombineAndTest) {
   unsigned all = 0;
   for (unsigned bit = 1; bit <= kAllSources; bit <<= 1) all = all | static_cast<Source>(bit);
   EXPECT_EQ(all, kAllSources);
+}
+
+TEST(Results, PrintTheirNcclNames) {
+  EXPECT_STREQ(to_string(Result::kRemoteError), "ncclRemoteError");
+  EXPECT_EQ(static_cast<int>(Result::kTimeout), ncclrt::abi::ncclTimeout);
+  EXPECT_EQ(static_cast<int>(Result::kInProgress), ncclrt::abi::ncclInProgress);
+  std::ostringstream s;
+  s << Result::kInvalidUsage << " " << static_cast<Result>(42);
+  EXPECT_EQ(s.str(), "ncclInvalidUsage ncclResult(42)");
 }
