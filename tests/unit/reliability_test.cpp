@@ -190,8 +190,14 @@ TEST(Health, WatchdogRules) {
   EXPECT_TRUE(Watchdog::enabled());
   expect_error<UsageError>([&] { c.watch(nullptr, std::chrono::milliseconds(0)); },
                            {"deadline must be positive"});
-  // No CUDA driver here: the event cannot be recorded, and that is said.
-  expect_error<Error>([&] { c.watch(nullptr, std::chrono::seconds(1)); }, {"CUDA driver"});
+  // The stand-in's communicator has no CUDA context behind it: without a driver the event cannot
+  // be made, with one it cannot be recorded; either way that is said.
+  if (ncclrt_test::gpu_count() > 0) {
+    expect_error<Error>([&] { c.watch(nullptr, std::chrono::seconds(1)); },
+                        {"cannot record an event"});
+  } else {
+    expect_error<Error>([&] { c.watch(nullptr, std::chrono::seconds(1)); }, {"CUDA driver"});
+  }
   Watchdog::disable();
   Watchdog::disable();
   EXPECT_FALSE(Watchdog::enabled());

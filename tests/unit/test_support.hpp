@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "cuda_driver.hpp"  // src/: the core's own use of the driver
 #include "ncclrt/version.hpp"
 
 namespace ncclrt_test {
@@ -32,6 +33,16 @@ inline ncclrt::Version real_version() {
     if (::ncclrt_test::real_nccl().empty() || ::ncclrt_test::real_nccl_version().empty()) \
       GTEST_SKIP() << "no real libnccl with its nccl.h found at build time";              \
   } while (0)
+
+/// GPUs the CUDA driver shows this process; 0 where there is no driver or no GPU. Tests whose
+/// outcome depends on it check the outcome for the machine they run on.
+inline int gpu_count() {
+  try {
+    return ncclrt::detail::cuda_device_count();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
 
 /// Runs `fn`, expects exception E, and checks that its message contains every word.
 template <class E>
