@@ -205,25 +205,40 @@ void check_blocks(const Operands& o, const char* what, const std::vector<std::si
   }
 }
 
+// A v-variant's counts and displacements (packed when displs is None), checked: one entry per
+// rank, every block inside the buffer that holds them all (`blocks`, of `have` elements), and
+// this rank's own buffer (`own`, of `own_count` elements) the size of its block.
+struct Layout {
+  std::vector<std::size_t> counts, displs;
+  std::size_t mine = 0;
+};
+Layout read_layout(const Operands& o, const C& c, nb::handle counts, nb::handle displs,
+                   const char* blocks, std::size_t have, const char* own, std::size_t own_count) {
+  Layout l;
+  l.counts = read_counts(counts, o.op, "counts");
+  l.displs = displs.is_none() ? prefix(l.counts) : read_counts(displs, o.op, "displs");
+  if (l.counts.size() != static_cast<std::size_t>(c.size())) {
+    o.sizes("counts needs one entry per rank (" + std::to_string(c.size()) + "); got " +
+            num(l.counts.size()));
+  }
+  check_blocks(o, blocks, l.counts, l.displs, have);
+  l.mine = l.counts[static_cast<std::size_t>(c.rank())];
+  if (!o.raw && own_count != l.mine) {
+    o.sizes(std::string(own) + " has " + num(own_count) + " elements but counts[" +
+            std::to_string(c.rank()) + "] is " + num(l.mine));
+  }
+  return l;
+}
+
 nb::object all_gatherv(const C& c, nb::handle send, nb::handle recv, nb::handle counts,
                        nb::handle displs, nb::handle stream, nb::handle count, nb::handle dtype) {
   Operands o(c, "all_gatherv", send.ptr(), count.ptr(), dtype.ptr());
   const Buffer s = o.read(send.ptr(), "send", false);
   const Buffer r = o.read(recv.ptr(), "recv", true);
-  const auto cs = read_counts(counts, o.op, "counts");
-  const auto ds = displs.is_none() ? prefix(cs) : read_counts(displs, o.op, "displs");
-  if (cs.size() != static_cast<std::size_t>(c.size())) {
-    o.sizes("counts needs one entry per rank (" + std::to_string(c.size()) + "); got " +
-            num(cs.size()));
-  }
-  check_blocks(o, "recv", cs, ds, r.count);
-  const std::size_t mine = cs[static_cast<std::size_t>(c.rank())];
-  if (!o.raw && s.count != mine) {
-    o.sizes("send has " + num(s.count) + " elements but counts[" + std::to_string(c.rank()) +
-            "] is " + num(mine));
-  }
-  return issue(o, stream, recv,
-               [&](CUstream_st* st) { c.all_gatherv(s.ptr, mine, r.ptr, cs, ds, o.type, st); });
+  const Layout l = read_layout(o, c, counts, displs, "recv", r.count, "send", s.count);
+  return issue(o, stream, recv, [&](CUstream_st* st) {
+    c.all_gatherv(s.ptr, l.mine, r.ptr, l.counts, l.displs, o.type, st);
+  });
 }
 
 nb::object reduce_scatterv(const C& c, nb::handle send, nb::handle recv, nb::handle counts,
@@ -232,21 +247,11 @@ nb::object reduce_scatterv(const C& c, nb::handle send, nb::handle recv, nb::han
   Operands o(c, "reduce_scatterv", send.ptr(), count.ptr(), dtype.ptr());
   const Buffer s = o.read(send.ptr(), "send", false);
   const Buffer r = o.read(recv.ptr(), "recv", true);
-  const auto cs = read_counts(counts, o.op, "counts");
-  const auto ds = displs.is_none() ? prefix(cs) : read_counts(displs, o.op, "displs");
-  if (cs.size() != static_cast<std::size_t>(c.size())) {
-    o.sizes("counts needs one entry per rank (" + std::to_string(c.size()) + "); got " +
-            num(cs.size()));
-  }
-  check_blocks(o, "send", cs, ds, s.count);
-  const std::size_t mine = cs[static_cast<std::size_t>(c.rank())];
-  if (!o.raw && r.count != mine) {
-    o.sizes("recv has " + num(r.count) + " elements but counts[" + std::to_string(c.rank()) +
-            "] is " + num(mine));
-  }
+  const Layout l = read_layout(o, c, counts, displs, "send", s.count, "recv", r.count);
   const ReduceOp rop = read_op(op, o.op);
-  return issue(o, stream, recv,
-               [&](CUstream_st* st) { c.reduce_scatterv(s.ptr, r.ptr, cs, ds, o.type, rop, st); });
+  return issue(o, stream, recv, [&](CUstream_st* st) {
+    c.reduce_scatterv(s.ptr, r.ptr, l.counts, l.displs, o.type, rop, st);
+  });
 }
 
 nb::object send(const C& c, nb::handle buf, int peer, nb::handle stream, nb::handle count,
