@@ -184,3 +184,80 @@ TEST(Tool, BenchWithoutAGpuSaysSo) {
               r.out.find("built without the CUDA toolkit") != std::string::npos)
       << r.out;
 }
+
+namespace {
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+// One exit-code scheme for every subcommand: 0 success, 1 not usable / failed, 2 usage error.
+TEST(Tool, ExitCodesAndFirstLines) {
+  const std::string real = ncclrt_test::real_nccl();
+  struct Row {
+    std::string args;
+    int code;
+    std::string first;  // the first line contains this
+    bool needs_real = false;
+  };
+  const Row rows[] = {
+      {"--version", 0, "ncclrt 0.1.0 (commit "},
+      {"version", 0, "ncclrt 0.1.0 (commit "},
+      {"version --json", 0, "{"},
+      {"--help", 0, "ncclrt: find, check and use NCCL at run time"},
+      {"info --help", 0, "Show the NCCL found"},
+      {"bench --help", 0, "Measure an operation"},
+      {"", 2, "ncclrt: a command is required"},
+      {"inf", 2, "unknown command 'inf'; did you mean 'info'?"},
+      {"prob /x", 2, "did you mean 'probe'?"},
+      {"bnech all_reduce", 2, "did you mean 'bench'?"},
+      {"frobnicate", 2, "ncclrt: unknown command 'frobnicate'"},
+      {"--verison", 2, "--verison"},
+      {"version --jsn", 2, "not expected: --jsn"},
+      {"info --jsn", 2, "not expected: --jsn"},
+      {"info --nccl-lib", 2, "--nccl-lib"},
+      {"info --nccl-lib /nonexistent/libnccl.so.2", 1, "ncclrt 0.1.0"},
+      {"probe", 2, "path is required"},
+      {"probe /nonexistent", 1, "NOT usable: /nonexistent"},
+      {"probe --timeout-ms 0 /x", 2, "--timeout-ms"},
+      {"probe --timeout-ms abc /x", 2, "--timeout-ms"},
+      {"bench", 2, "op is required"},
+      {"bench nonsense_op", 2, "unknown operation 'nonsense_op'"},
+      {"bench all_reduce -c 2", 2, "--check"},
+      {"bench all_reduce --itres 3", 2, "not expected"},
+      {"bench all_reduce -b 1M -e 1K", 2, "-b (1M) is larger than -e (1K)"},
+      {"bench all_reduce -d complex", 2, "unknown data type 'complex'"},
+      {"bench all_reduce -o foo", 2, "unknown reduce op 'foo'"},
+      {"bench overhead --rounds 0", 2, "--rounds"},
+      {"probe " + real, 0, "usable: " + real, true},
+      {"info --nccl-lib " + real, 0, "ncclrt 0.1.0", true},
+      {"info --json --nccl-lib " + real, 0, "{", true},
+  };
+  for (const auto& row : rows) {
+    if (row.needs_real && real.empty()) continue;
+    const ToolRun r = run(row.args);
+    EXPECT_EQ(r.code, row.code) << "ncclrt " << row.args << "\n" << r.out;
+    EXPECT_NE(first_line(r.out).find(row.first), std::string::npos)
+        << "ncclrt " << row.args << ": first line is: " << first_line(r.out);
+  }
+}
+
+TEST(Tool, MisspeltOptionsNameTheNearestOne) {
+  expect_has(run("info --jsn").out, {"did you mean '--json' instead of '--jsn'?"});
+  expect_has(run("bench all_reduce --itres 3").out, {"did you mean '--iters'"});
+  expect_has(run("--verison").out, {"did you mean '--version'"});
+}
+
+TEST(Tool, VersionNamesTheNcclItWouldLoad) {
+  NCCLRT_NEED_REAL_NCCL();
+  ncclrt_test::ScopedEnv pick("NCCLRT_NCCL_LIB", ncclrt_test::real_nccl());
+  const ToolRun text = run("version");
+  ASSERT_EQ(text.code, 0) << text.out;
+  expect_has(text.out, {"would load: NCCL ", "found by $NCCLRT_NCCL_LIB"});
+  const ToolRun j = run("version --json");
+  ASSERT_EQ(j.code, 0) << j.out;
+  const auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_EQ(parsed["ncclrt"], "0.1.0");
+  EXPECT_EQ(parsed["nccl"]["version"], ncclrt_test::real_nccl_version());
+  EXPECT_EQ(parsed["nccl"]["found_by"], "environment");
+}

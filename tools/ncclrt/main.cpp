@@ -1,14 +1,103 @@
-// The ncclrt command: which NCCL you really have (info), is this file usable (probe).
+// The ncclrt command: which NCCL you really have (info), is this file usable (probe), how fast is
+// it (bench), which ncclrt is this (version).
+//
+// Exit codes, for every subcommand: 0 success; 1 the thing asked about is not usable or the
+// operation failed; 2 a usage error (unknown command, bad flag, missing or bad value).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
+#include <ncclrt/ncclrt.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "bench.hpp"
 #include "commands.hpp"
 
+#ifndef NCCLRT_COMMIT
+#define NCCLRT_COMMIT "unknown"
+#endif
+
+namespace {
+
+constexpr int kUsage = 2;
+
+std::size_t distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The candidate nearest to `word`, if it is near enough to be a typo.
+std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = distance(word, c);
+    if (d < best_d) {
+      best = c;
+      best_d = d;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string> option_names(const CLI::App* app) {
+  std::vector<std::string> names;
+  for (const CLI::Option* o : app->get_options()) {
+    for (const auto& n : o->get_lnames()) names.push_back("--" + n);
+    for (const auto& n : o->get_snames()) names.push_back("-" + n);
+  }
+  return names;
+}
+
+// What `ncclrt version` and `ncclrt --version` print.
+int run_version(bool json) {
+  nlohmann::json out{{"ncclrt", ncclrt::kVersionString}, {"commit", NCCLRT_COMMIT}};
+  std::string nccl_line;
+  try {
+    auto lib = ncclrt::Library::open();
+    out["nccl"] = {{"version", lib->version().str()},
+                   {"path", lib->path()},
+                   {"found_by", ncclrt::id_of(lib->found_by())}};
+    nccl_line = "NCCL " + lib->version().str() + " from " + lib->path() + " (found by " +
+                ncclrt::to_string(lib->found_by()) + ")";
+  } catch (const ncclrt::Error& e) {
+    out["nccl"] = nullptr;
+    out["nccl_error"] = e.what();
+    nccl_line = "no usable NCCL found (run `ncclrt info` for every place searched)";
+  }
+  if (json) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << "ncclrt " << ncclrt::kVersionString << " (commit " << NCCLRT_COMMIT << ")\n"
+              << "would load: " << nccl_line << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"ncclrt: find, check and use NCCL at run time", "ncclrt"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
   app.failure_message(CLI::FailureMessage::help);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "Print ncclrt's version and the NCCL it would load");
+
+  bool version_json = false;
+  auto* version_cmd =
+      app.add_subcommand("version", "ncclrt's version and commit, and the NCCL it would load");
+  version_cmd->add_flag("--json", version_json, "Write JSON to stdout");
 
   ncclrt_tool::InfoArgs info;
   auto* info_cmd = app.add_subcommand(
@@ -56,21 +145,44 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--rounds", bench.rounds, "overhead: interleaved batches")
       ->check(CLI::PositiveNumber);
 
-  bool known = argc < 2 || argv[1][0] == '-';
+  std::vector<std::string> commands;
   for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
-    known |= argc > 1 && sub->get_name() == argv[1];
+    commands.push_back(sub->get_name());
   }
-  if (!known) {
-    std::cerr << "ncclrt: unknown command '" << argv[1] << "'\n\n" << app.help();
-    return 2;
+  if (argc > 1 && argv[1][0] != '-' &&
+      std::find(commands.begin(), commands.end(), argv[1]) == commands.end()) {
+    std::cerr << "ncclrt: unknown command '" << argv[1] << "'";
+    const std::string near = nearest(argv[1], commands);
+    if (!near.empty()) std::cerr << "; did you mean '" << near << "'?";
+    std::cerr << "\n\n" << app.help();
+    return kUsage;
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // A misspelt option: name the nearest one the subcommand has.
+    std::string hint;
+    const CLI::App* where = &app;
+    for (const CLI::App* sub : app.get_subcommands()) where = sub;
+    for (int i = 1; i < argc && hint.empty(); ++i) {
+      const std::string a = argv[i];
+      if (a.size() < 2 || a[0] != '-') continue;
+      const std::string word = a.substr(0, a.find('='));
+      const auto names = option_names(where);
+      if (std::find(names.begin(), names.end(), word) != names.end()) continue;
+      const std::string near = nearest(word, names);
+      if (!near.empty()) hint = "did you mean '" + near + "' instead of '" + word + "'?";
+    }
+    app.exit(e);
+    if (!hint.empty()) std::cerr << "ncclrt: " << hint << "\n";
+    return kUsage;
   }
+  if (show_version) return run_version(false);
+  if (*version_cmd) return run_version(version_json);
   if (*info_cmd) return ncclrt_tool::run_info(info);
   if (*probe_cmd) return ncclrt_tool::run_probe(probe);
   if (*bench_cmd) return ncclrt_tool::run_bench(bench);
-  return 2;
+  std::cerr << "ncclrt: a command is required\n\n" << app.help();
+  return kUsage;
 }
