@@ -67,44 +67,48 @@ using C = Communicator;
   nb::kw_only(), nb::arg("stream").none() = nb::none(), nb::arg("count").none() = nb::none(), \
                  nb::arg("dtype").none() = nb::none()
 
-nb::object all_reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op,
-                      nb::handle stream, nb::handle count, nb::handle dtype) {
-  Operands o(c, "all_reduce", send.ptr(), count.ptr(), dtype.ptr());
-  const nb::handle out = recv.is_none() ? send : recv;
-  const Buffer s = o.read(send.ptr(), "send", recv.is_none());
-  const Buffer r = recv.is_none() ? s : o.read(recv.ptr(), "recv", true);
+// Send and recv of one size; recv=None is in place (the send buffer, then written into), and the
+// buffer written is what the operation returns.
+struct SameSize {
+  Buffer send, recv;
+  nb::handle out;
+};
+SameSize same_size(Operands& o, nb::handle send, nb::handle recv) {
+  const bool in_place = recv.is_none();
+  const Buffer s = o.read(send.ptr(), "send", in_place);
+  const Buffer r = in_place ? s : o.read(recv.ptr(), "recv", true);
   if (r.count != s.count) {
     o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
   }
+  return {s, r, in_place ? send : recv};
+}
+
+nb::object all_reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op,
+                      nb::handle stream, nb::handle count, nb::handle dtype) {
+  Operands o(c, "all_reduce", send.ptr(), count.ptr(), dtype.ptr());
+  const SameSize pair = same_size(o, send, recv);
+  const Buffer &s = pair.send, &r = pair.recv;
   const ReduceOp rop = read_op(op, o.op);
-  return issue(o, stream, out,
+  return issue(o, stream, pair.out,
                [&](CUstream_st* st) { c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st); });
 }
 
 nb::object broadcast(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
                      nb::handle count, nb::handle dtype) {
   Operands o(c, "broadcast", send.ptr(), count.ptr(), dtype.ptr());
-  const nb::handle out = recv.is_none() ? send : recv;
-  const Buffer s = o.read(send.ptr(), "send", recv.is_none());
-  const Buffer r = recv.is_none() ? s : o.read(recv.ptr(), "recv", true);
-  if (r.count != s.count) {
-    o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
-  }
-  return issue(o, stream, out,
+  const SameSize pair = same_size(o, send, recv);
+  const Buffer &s = pair.send, &r = pair.recv;
+  return issue(o, stream, pair.out,
                [&](CUstream_st* st) { c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st); });
 }
 
 nb::object reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op, int root,
                   nb::handle stream, nb::handle count, nb::handle dtype) {
   Operands o(c, "reduce", send.ptr(), count.ptr(), dtype.ptr());
-  const nb::handle out = recv.is_none() ? send : recv;
-  const Buffer s = o.read(send.ptr(), "send", recv.is_none());
-  const Buffer r = recv.is_none() ? s : o.read(recv.ptr(), "recv", true);
-  if (r.count != s.count) {
-    o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
-  }
+  const SameSize pair = same_size(o, send, recv);
+  const Buffer &s = pair.send, &r = pair.recv;
   const ReduceOp rop = read_op(op, o.op);
-  return issue(o, stream, out,
+  return issue(o, stream, pair.out,
                [&](CUstream_st* st) { c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st); });
 }
 
