@@ -2,9 +2,7 @@
 
 #include <cstring>
 
-#include "nccl_error.hpp"
 #include "ncclrt/error.hpp"
-#include "ncclrt/library.hpp"
 
 namespace ncclrt {
 namespace {
@@ -56,12 +54,6 @@ UniqueId UniqueId::from_hex(std::string_view text) {
     id.bytes_[i] = static_cast<unsigned char>(hi << 4 | lo);
   }
   return id;
-}
-
-UniqueId Library::unique_id() const {
-  abi::ncclUniqueId id{};
-  detail::check(*this, raw().ncclGetUniqueId(&id), "ncclGetUniqueId", nullptr);
-  return UniqueId(id);
 }
 
 }  // namespace ncclrt

@@ -1,12 +1,14 @@
 // One thread for all communicators: it polls the events that Communicator::watch recorded and
 // aborts a communicator whose watched work passes its deadline or which reports an error.
+#include "ncclrt/watchdog.hpp"
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "comm_state.hpp"
 #include "cuda_driver.hpp"
-#include "handles.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -17,7 +19,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Entry {
-  std::shared_ptr<detail::HandleState> state;
+  std::shared_ptr<detail::CommState> state;
   void* event;
   Clock::time_point deadline;
   std::chrono::milliseconds budget;
@@ -88,7 +90,7 @@ class WatchdogThread {
 
   // Whether to keep watching `e`; aborts its communicator when its time is up or it failed.
   static bool check(const Entry& e) {
-    detail::HandleState& hs = *e.state;
+    detail::CommState& hs = *e.state;
     if (hs.poisoned.load()) return false;
     {
       std::lock_guard<std::mutex> lock(hs.mutex);
@@ -135,6 +137,19 @@ class WatchdogThread {
 
 }  // namespace
 
+namespace detail {
+
+void abort_with_reason(CommState& state, std::exception_ptr reason) noexcept {
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (!state.alive || state.poisoned.load()) return;
+  state.reason = std::move(reason);
+  state.poisoned.store(true);
+  if (!process_exiting()) bounded_abort(state.lib, state.comm);
+  state.alive = false;
+}
+
+}  // namespace detail
+
 void Watchdog::enable(std::chrono::milliseconds poll) {
   if (poll.count() <= 0) throw UsageError("Watchdog::enable: the poll interval must be positive");
   WatchdogThread::get().enable(poll);
@@ -149,7 +164,7 @@ void Communicator::watch(CUstream_st* stream, std::chrono::milliseconds deadline
   }
   if (deadline.count() <= 0) throw UsageError("watch: the deadline must be positive");
   void* event = detail::record_event(stream);
-  WatchdogThread::get().add(Entry{handles_, event, Clock::now() + deadline, deadline});
+  WatchdogThread::get().add(Entry{shared_, event, Clock::now() + deadline, deadline});
 }
 
 }  // namespace ncclrt

@@ -11,91 +11,15 @@
 #include <vector>
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/config.hpp"
+#include "ncclrt/group.hpp"
+#include "ncclrt/handles.hpp"
 #include "ncclrt/library.hpp"
 #include "ncclrt/types.hpp"
 #include "ncclrt/unique_id.hpp"
+#include "ncclrt/watchdog.hpp"
 
 namespace ncclrt {
-
-/// ncclConfig_t's fields; unset ones keep NCCL's defaults. Setting a field the loaded NCCL does not
-/// know throws UnsupportedError rather than being dropped silently.
-struct Config {
-  // One std::optional per ncclConfig_t field, named in snake_case; the list, with the release
-  // that first has each field, is detail/config_fields.def.
-#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) std::optional<type> member;
-#include "ncclrt/detail/config_fields.def"
-  /// A deadline for creation (init, split, shrink): creation then runs nonblocking and is polled;
-  /// on expiry the communicator is aborted and TimeoutError is thrown. Needs NCCL >= 2.14.
-  /// The communicator stays nonblocking for life: an operation NCCL reports as in progress is
-  /// polled until its work is enqueued before the call returns (bounded by this timeout; on expiry
-  /// the communicator is aborted and TimeoutError thrown), and finalize/destroy use it as their
-  /// deadline.
-  std::optional<std::chrono::milliseconds> timeout;
-
-  bool empty() const noexcept;
-};
-
-namespace detail {
-struct HandleState;  // what a communicator shares with its handles and the watchdog (src/)
-}  // namespace detail
-
-class Communicator;
-
-/// A PreMulSum reduce op (ncclRedOpCreatePreMulSum), destroyed with ncclRedOpDestroy when this
-/// handle goes, or by NCCL with its communicator if that goes first.
-class PreMulSum {
- public:
-  PreMulSum() = default;
-  PreMulSum(PreMulSum&&) noexcept;
-  PreMulSum& operator=(PreMulSum&&) noexcept;
-  PreMulSum(const PreMulSum&) = delete;  // one owner destroys the op
-  PreMulSum& operator=(const PreMulSum&) = delete;
-  ~PreMulSum();
-  ReduceOp op() const noexcept { return op_; }
-  operator ReduceOp() const noexcept { return op_; }
-
- private:
-  friend class Communicator;
-  void release() noexcept;
-  std::shared_ptr<detail::HandleState> state_;
-  ReduceOp op_ = ReduceOp::kSum;
-};
-
-/// A buffer registered with ncclCommRegister (NCCL >= 2.19); deregistered when this goes.
-class Registration {
- public:
-  Registration() = default;
-  Registration(Registration&&) noexcept;
-  Registration& operator=(Registration&&) noexcept;
-  Registration(const Registration&) = delete;  // one owner deregisters
-  Registration& operator=(const Registration&) = delete;
-  ~Registration();
-  void* handle() const noexcept { return handle_; }
-
- private:
-  friend class Communicator;
-  void release() noexcept;
-  std::shared_ptr<detail::HandleState> state_;
-  void* handle_ = nullptr;
-};
-
-/// A window from ncclCommWindowRegister (NCCL >= 2.27); deregistered when this goes.
-class Window {
- public:
-  Window() = default;
-  Window(Window&&) noexcept;
-  Window& operator=(Window&&) noexcept;
-  Window(const Window&) = delete;  // one owner deregisters
-  Window& operator=(const Window&) = delete;
-  ~Window();
-  abi::ncclWindow_t native() const noexcept { return win_; }
-
- private:
-  friend class Communicator;
-  void release() noexcept;
-  std::shared_ptr<detail::HandleState> state_;
-  abi::ncclWindow_t win_ = nullptr;
-};
 
 /// One NCCL communicator. Move-only; keeps its Library alive.
 ///
@@ -142,7 +66,8 @@ class Communicator {
   int rank() const;
   int size() const;
   int device() const;
-  const std::shared_ptr<const Library>& library() const noexcept { return lib_; }
+  /// The library this communicator was made from (null for an empty or moved-from one).
+  const std::shared_ptr<const Library>& library() const noexcept;
   abi::ncclComm_t native() const;
 
   /// ncclCommFinalize: flushes this rank's operations and waits for the other ranks. With a
@@ -263,12 +188,25 @@ class Communicator {
  private:
   enum class State : unsigned char { kEmpty, kMovedFrom, kLive, kFinalized, kDestroyed, kAborted };
 
-  Communicator(std::shared_ptr<const Library> lib, abi::ncclComm_t comm, bool nonblocking,
-               std::optional<std::chrono::milliseconds> timeout);
+  // What the hot path reads, copied once from the shared state (fixed for the communicator's
+  // life), so an operation touches no other cache line.
+  struct Hot {
+    const detail::Symbols* fn = nullptr;
+    abi::ncclComm_t comm = nullptr;
+    const std::atomic<bool>* poisoned = nullptr;  // the watchdog's flag
+    int rank = 0;
+    int size = 0;
+    int device = -1;
+    unsigned type_mask = 0;  // DataTypes the loaded NCCL has
+    bool has_avg = false;
+  };
+
+  explicit Communicator(std::shared_ptr<detail::CommState> state);
+  const Library& lib() const noexcept;
   void wait_finalized(std::optional<std::chrono::milliseconds> deadline);
   // The hot path's state check: a compare and one relaxed load of the watchdog's flag.
   void require_live(const char* op) const {
-    if (state_ != State::kLive || poisoned_->load(std::memory_order_relaxed)) fail_state(op);
+    if (state_ != State::kLive || hot_.poisoned->load(std::memory_order_relaxed)) fail_state(op);
   }
   [[noreturn]] void fail_state(const char* op) const;
   static const char* state_text(State state) noexcept;
@@ -280,11 +218,15 @@ class Communicator {
   // still enqueuing the work; wait (bounded) until it has, so that what the caller issues next on
   // the stream is ordered after it. Anything else throws.
   void settle(abi::ncclResult_t result, const char* call) const;
+  // Issues the calls of `body` (given a recorder of each call's result) in one NCCL group that is
+  // always closed, even when a call inside it fails; then throws the first failure.
+  template <class Body>
+  void grouped(Body&& body) const;
   // The argument checks of every operation: the test inline, the message and throw out of line
   // (bad_*), so the success path is a few compares with no frame for message building.
   void check_type(const char* op, DataType type) const {
     const auto t = static_cast<unsigned>(type);
-    if (__builtin_expect(t < 32 && ((type_mask_ >> t) & 1u), 1)) return;
+    if (__builtin_expect(t < 32 && ((hot_.type_mask >> t) & 1u), 1)) return;
     bad_type(op, type);
   }
   void check_op(const char* op, ReduceOp rop) const {
@@ -293,7 +235,7 @@ class Communicator {
     check_other_op(op, rop);
   }
   void check_rank(const char* op, const char* what, int r) const {
-    if (__builtin_expect(static_cast<unsigned>(r) < static_cast<unsigned>(size_), 1)) return;
+    if (__builtin_expect(static_cast<unsigned>(r) < static_cast<unsigned>(hot_.size), 1)) return;
     bad_rank(op, what, r);
   }
   void check_buffer(const char* op, const char* what, const void* p, std::size_t count,
@@ -314,67 +256,9 @@ class Communicator {
                                DataType type, std::size_t multiple) const;
   void release(State next) noexcept;
 
-  std::shared_ptr<const Library> lib_;
-  const detail::Symbols* fn_ = nullptr;
-  abi::ncclComm_t comm_ = nullptr;
-  std::shared_ptr<detail::HandleState> handles_;
-  detail::HandleState* hs_ = nullptr;                 // handles_.get()
-  const std::atomic<bool>* poisoned_ = nullptr;       // the watchdog's flag, for the hot path
-  std::optional<std::chrono::milliseconds> timeout_;  // Config::timeout of the creation
-  int rank_ = 0;
-  int size_ = 0;
-  int device_ = -1;
-  unsigned type_mask_ = 0;  // DataTypes the loaded NCCL has
-  bool has_avg_ = false;
-  bool nonblocking_ = false;
+  std::shared_ptr<detail::CommState> shared_;  // the NCCL communicator, with its handles
+  Hot hot_;
   State state_ = State::kEmpty;
-};
-
-/// A group of NCCL calls (ncclGroupStart / ncclGroupEnd), ended when the guard goes. Call end()
-/// to see an error: the destructor cannot throw and only logs it.
-class Group {
- public:
-  explicit Group(const Library& lib);
-  Group(const Group&) = delete;  // exactly one ncclGroupEnd per start
-  Group& operator=(const Group&) = delete;
-  ~Group();
-  void end();
-
- private:
-  const Library* lib_;
-  bool open_ = true;
-};
-
-/// One background thread that watches work handed to it by Communicator::watch and aborts a
-/// communicator whose watched work passes its deadline or which reports an error. Off by default.
-class Watchdog {
- public:
-  /// Starts the thread; it polls every `poll`.
-  static void enable(std::chrono::milliseconds poll = std::chrono::milliseconds(100));
-  /// Stops the thread and forgets what it watched.
-  static void disable() noexcept;
-  static bool enabled() noexcept;
-};
-
-/// Memory from ncclMemAlloc (NCCL >= 2.19) on the current device, suited to registration and
-/// windows; freed with ncclMemFree.
-class NcclMemory {
- public:
-  NcclMemory() = default;
-  [[nodiscard]] static NcclMemory allocate(std::shared_ptr<const Library> lib, std::size_t bytes);
-  NcclMemory(NcclMemory&&) noexcept;
-  NcclMemory& operator=(NcclMemory&&) noexcept;
-  NcclMemory(const NcclMemory&) = delete;  // one owner frees
-  NcclMemory& operator=(const NcclMemory&) = delete;
-  ~NcclMemory();
-  void* get() const noexcept { return ptr_; }
-  std::size_t size() const noexcept { return bytes_; }
-
- private:
-  void release() noexcept;
-  std::shared_ptr<const Library> lib_;
-  void* ptr_ = nullptr;
-  std::size_t bytes_ = 0;
 };
 
 }  // namespace ncclrt

@@ -84,7 +84,7 @@ struct Capability {
 
 /// One opened libnccl file: its version and resolved function table. Shared by every
 /// communicator made from it; the same file opened twice gives the same Library.
-class Library : public std::enable_shared_from_this<Library> {
+class Library {
  public:
   /// Finds and opens NCCL (see LoadOptions). Throws LoadError naming every place tried.
   [[nodiscard]] static std::shared_ptr<const Library> open(const LoadOptions& options = {});

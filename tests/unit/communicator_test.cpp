@@ -10,7 +10,7 @@
 #include <sstream>
 #include <vector>
 
-#include "handles.hpp"  // detail::make_config, not part of the installed API
+#include "config.hpp"  // detail::make_config, not part of the installed API (src/)
 #include "test_support.hpp"
 
 using namespace ncclrt;

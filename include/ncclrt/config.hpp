@@ -1,0 +1,28 @@
+// How a communicator is made: ncclConfig_t's fields as optional values.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace ncclrt {
+
+/// ncclConfig_t's fields; unset ones keep NCCL's defaults. Setting a field the loaded NCCL does not
+/// know throws UnsupportedError rather than being dropped silently.
+struct Config {
+  // One std::optional per ncclConfig_t field, named in snake_case; the list, with the release
+  // that first has each field, is detail/config_fields.def.
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) std::optional<type> member;
+#include "ncclrt/detail/config_fields.def"
+  /// A deadline for creation (init, split, shrink, grow): creation then runs nonblocking and is
+  /// polled; on expiry the communicator is aborted and TimeoutError is thrown. Needs NCCL >= 2.14.
+  /// The communicator stays nonblocking for life: an operation NCCL reports as in progress is
+  /// polled until its work is enqueued before the call returns (bounded by this timeout; on expiry
+  /// the communicator is aborted and TimeoutError thrown), and finalize/destroy/revoke use it as
+  /// their deadline.
+  std::optional<std::chrono::milliseconds> timeout;
+
+  bool empty() const noexcept;
+};
+
+}  // namespace ncclrt

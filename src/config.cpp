@@ -1,0 +1,79 @@
+#include "config.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "ncclrt/error.hpp"
+
+namespace ncclrt {
+namespace detail {
+namespace {
+
+struct ConfigField {
+  const char* name;
+  Version since;
+  std::size_t end;  // offset just past the field in ncclConfig_t
+};
+
+constexpr ConfigField kFields[] = {
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) \
+  {#member,                                                           \
+   {major, minor, patch},                                             \
+   offsetof(abi::ncclConfig_t, field) + sizeof(abi::ncclConfig_t::field)},
+#include "ncclrt/detail/config_fields.def"
+};
+
+template <class T>
+void set_field(const Library& lib, const ConfigField& f, const std::optional<T>& value, int& out) {
+  out = abi::kConfigUndefInt;  // NCCL's "not set"
+  if (!value) return;
+  if (lib.version() < f.since) {
+    throw UnsupportedError("Config::" + std::string(f.name) + " needs NCCL >= " + f.since.str() +
+                           "; loaded " + lib.version().str() + " from " + lib.path() +
+                           ". Leave it unset or load a newer NCCL");
+  }
+  out = static_cast<int>(*value);
+}
+
+void set_field(const Library& lib, const ConfigField& f, const std::optional<std::string>& value,
+               const char*& out) {
+  out = nullptr;  // NCCL's "not set"
+  if (!value) return;
+  if (lib.version() < f.since) {
+    throw UnsupportedError("Config::" + std::string(f.name) + " needs NCCL >= " + f.since.str() +
+                           "; loaded " + lib.version().str() + " from " + lib.path());
+  }
+  out = value->c_str();
+}
+
+}  // namespace
+
+abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
+  abi::ncclConfig_t cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  cfg.magic = abi::kConfigMagic;
+  cfg.version = static_cast<unsigned>(lib.version().code());
+  std::size_t index = 0;  // every field is written, in table order
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) \
+  set_field(lib, kFields[index++], c.member, cfg.field);
+#include "ncclrt/detail/config_fields.def"
+  // The struct as the loaded release declares it: NCCL copies min(size, its own size) bytes.
+  std::size_t size = 0;
+  for (const auto& f : kFields) {
+    if (lib.version() >= f.since) size = f.end;
+  }
+  constexpr std::size_t align = alignof(abi::ncclConfig_t);
+  cfg.size = size == 0 ? 0 : (size + align - 1) / align * align;
+  return cfg;
+}
+
+}  // namespace detail
+
+bool Config::empty() const noexcept {
+  bool any = timeout.has_value();
+#define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) any |= member.has_value();
+#include "ncclrt/detail/config_fields.def"
+  return !any;
+}
+
+}  // namespace ncclrt

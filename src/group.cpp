@@ -1,0 +1,28 @@
+#include "ncclrt/group.hpp"
+
+#include "log_internal.hpp"
+#include "nccl_error.hpp"
+#include "ncclrt/error.hpp"
+
+namespace ncclrt {
+
+Group::Group(const Library& lib) : lib_(&lib) {
+  detail::check(lib, lib.raw().ncclGroupStart(), "ncclGroupStart", nullptr);
+}
+
+void Group::end() {
+  if (!open_) throw UsageError("Group::end called twice");
+  open_ = false;
+  detail::check(*lib_, lib_->raw().ncclGroupEnd(), "ncclGroupEnd", nullptr);
+}
+
+Group::~Group() {
+  if (!open_) return;
+  open_ = false;
+  if (lib_->raw().ncclGroupEnd() != abi::ncclSuccess) {
+    detail::log(LogLevel::kError,
+                "ncclGroupEnd failed in ~Group; call Group::end() to get the error");
+  }
+}
+
+}  // namespace ncclrt

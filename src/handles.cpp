@@ -1,0 +1,143 @@
+// What a communicator hands out (reduce ops, registrations, windows) and NCCL's own memory.
+#include <algorithm>
+#include <mutex>
+
+#include "comm_state.hpp"
+#include "cuda_driver.hpp"
+#include "nccl_error.hpp"
+#include "ncclrt/communicator.hpp"
+#include "ncclrt/error.hpp"
+
+namespace ncclrt {
+
+PreMulSum Communicator::create_pre_mul_sum(const void* scalar, DataType type,
+                                           ScalarResidence residence) const {
+  require_live("create_pre_mul_sum");
+  lib().require(Function::ncclRedOpCreatePreMulSum);
+  check_type("create_pre_mul_sum", type);
+  if (scalar == nullptr) throw UsageError("create_pre_mul_sum: the scalar pointer is null");
+  abi::ncclRedOp_t op{};
+  call_result(hot_.fn->ncclRedOpCreatePreMulSum(
+                  &op, const_cast<void*>(scalar), static_cast<abi::ncclDataType_t>(type),
+                  static_cast<abi::ncclScalarResidence_t>(residence), hot_.comm),
+              "ncclRedOpCreatePreMulSum");
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->pre_mul_sums.push_back(static_cast<int>(op));
+  }
+  PreMulSum p;
+  p.h_ = {shared_, static_cast<ReduceOp>(op)};
+  return p;
+}
+
+Registration Communicator::register_buffer(void* buf, std::size_t bytes,
+                                           CUstream_st* stream) const {
+  require_live("register_buffer");
+  lib().require(Function::ncclCommRegister);
+  if (buf == nullptr || bytes == 0) {
+    throw UsageError("register_buffer: needs a non-null buffer and a non-zero size");
+  }
+  if (detail::capture_forbids_sync(stream)) {
+    throw UsageError(
+        "register_buffer while a CUDA graph is being captured: registration "
+        "synchronizes and would invalidate the capture. Register before capturing");
+  }
+  void* handle = nullptr;
+  call_result(hot_.fn->ncclCommRegister(hot_.comm, buf, bytes, &handle), "ncclCommRegister");
+  Registration r;
+  r.h_ = {shared_, handle};
+  return r;
+}
+
+Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags flags,
+                                     CUstream_st* stream) const {
+  require_live("register_window");
+  lib().require(Function::ncclCommWindowRegister);
+  if (buf == nullptr || bytes == 0) {
+    throw UsageError("register_window: needs a non-null buffer and a non-zero size");
+  }
+  if (flags != WindowFlags::kDefault && flags != WindowFlags::kCollSymmetric) {
+    throw UsageError("register_window: unknown flags " + std::to_string(static_cast<int>(flags)));
+  }
+  if (detail::capture_forbids_sync(stream)) {
+    throw UsageError(
+        "register_window while a CUDA graph is being captured: window "
+        "registration synchronizes and would invalidate the capture (NCCL reports "
+        "'unhandled cuda error'). Register windows before capturing");
+  }
+  abi::ncclWindow_t win = nullptr;
+  call_result(hot_.fn->ncclCommWindowRegister(hot_.comm, buf, bytes, &win, static_cast<int>(flags)),
+              "ncclCommWindowRegister");
+  Window w;
+  w.h_ = {shared_, win};
+  return w;
+}
+
+namespace detail {
+namespace {
+
+// Runs `fn` on the communicator's handle if it still exists.
+template <class F>
+void while_alive(CommState& state, F&& fn) noexcept {
+  if (process_exiting()) return;
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (state.alive) fn(state.lib->raw(), state.comm);
+}
+
+}  // namespace
+
+void release_pre_mul_sum(CommState& state, ReduceOp op) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(state.mutex);
+    auto& live = state.pre_mul_sums;
+    live.erase(std::remove(live.begin(), live.end(), static_cast<int>(op)), live.end());
+  }
+  while_alive(state, [&](const Symbols& fn, abi::ncclComm_t c) {
+    fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op), c);
+  });
+}
+
+void release_registration(CommState& state, void* handle) noexcept {
+  while_alive(state,
+              [&](const Symbols& fn, abi::ncclComm_t c) { fn.ncclCommDeregister(c, handle); });
+}
+
+void release_window(CommState& state, abi::ncclWindow_t win) noexcept {
+  while_alive(state,
+              [&](const Symbols& fn, abi::ncclComm_t c) { fn.ncclCommWindowDeregister(c, win); });
+}
+
+}  // namespace detail
+
+NcclMemory NcclMemory::allocate(std::shared_ptr<const Library> lib, std::size_t bytes) {
+  if (!lib) throw UsageError("NcclMemory::allocate: no Library (null shared_ptr)");
+  lib->require(Function::ncclMemAlloc);
+  if (bytes == 0) throw UsageError("NcclMemory::allocate: size is zero");
+  NcclMemory m;
+  detail::check(*lib, lib->raw().ncclMemAlloc(&m.ptr_, bytes), "ncclMemAlloc", nullptr,
+                "NcclMemory::allocate");
+  m.bytes_ = bytes;
+  m.lib_ = std::move(lib);
+  return m;
+}
+
+NcclMemory::NcclMemory(NcclMemory&& o) noexcept { *this = std::move(o); }
+NcclMemory& NcclMemory::operator=(NcclMemory&& o) noexcept {
+  if (this != &o) {
+    release();
+    lib_ = std::move(o.lib_);
+    ptr_ = o.ptr_;
+    bytes_ = o.bytes_;
+    o.ptr_ = nullptr;
+    o.bytes_ = 0;
+  }
+  return *this;
+}
+NcclMemory::~NcclMemory() { release(); }
+void NcclMemory::release() noexcept {
+  if (ptr_ && lib_ && !detail::process_exiting()) lib_->raw().ncclMemFree(ptr_);
+  ptr_ = nullptr;
+  lib_.reset();
+}
+
+}  // namespace ncclrt

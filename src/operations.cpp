@@ -1,0 +1,351 @@
+// A communicator's operations: the host-side argument checks, the collectives and
+// point-to-point calls, and the grouped forms NCCL lacks or that older releases lack.
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <thread>
+
+#include "comm_state.hpp"
+#include "nccl_error.hpp"
+#include "ncclrt/communicator.hpp"
+#include "ncclrt/error.hpp"
+
+namespace ncclrt {
+
+using detail::Clock;
+
+void Communicator::settle(abi::ncclResult_t result, const char* call) const {
+  if (result != abi::ncclInProgress || !shared_->nonblocking) fail(result, call);
+  // Bounded by the creation's timeout, else by a limit long enough for any real enqueue.
+  const auto limit = shared_->timeout.value_or(std::chrono::minutes(5));
+  const auto start = Clock::now();
+  for (unsigned polls = 0;; ++polls) {
+    abi::ncclResult_t state = abi::ncclSuccess;
+    const abi::ncclResult_t r = hot_.fn->ncclCommGetAsyncError(hot_.comm, &state);
+    if (r != abi::ncclSuccess) fail(r, "ncclCommGetAsyncError");
+    if (state == abi::ncclSuccess) return;
+    if (state != abi::ncclInProgress) fail(state, call);
+    if (Clock::now() - start >= limit) {
+      auto e = std::make_exception_ptr(TimeoutError(
+          std::string(call) + " was not enqueued within " + std::to_string(limit.count()) +
+          " ms (" + shared_->where +
+          "): the nonblocking communicator kept reporting ncclInProgress; a peer may be missing. "
+          "The communicator was aborted"));
+      detail::abort_with_reason(*shared_, e);
+      std::rethrow_exception(e);
+    }
+    if (polls < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+}
+
+// ---- argument checks: host-side only, before anything is enqueued ----
+
+[[noreturn]] void Communicator::bad_type(const char* op, DataType type) const {
+  if (static_cast<unsigned>(type) < static_cast<unsigned>(kNumDataTypes)) {
+    lib().require(type == DataType::kBfloat16 ? Feature::bfloat16 : Feature::fp8);
+  }
+  throw UsageError(std::string(op) + ": " + std::to_string(static_cast<int>(type)) +
+                   " is not an NCCL data type");
+}
+
+void Communicator::check_other_op(const char* op, ReduceOp rop) const {
+  const int v = static_cast<int>(rop);
+  if (v == static_cast<int>(ReduceOp::kAvg)) {
+    if (!hot_.has_avg) lib().require(Feature::avg);
+    return;
+  }
+  // A PreMulSum op is valid only on the communicator that made it, while its handle lives.
+  const auto& live = shared_->pre_mul_sums;
+  if (v >= kNumBuiltinOps && std::find(live.begin(), live.end(), v) != live.end()) return;
+  throw UsageError(std::string(op) + ": " + std::to_string(v) +
+                   " is not a reduce op of this communicator (built-in ops are 0..4; others "
+                   "come from create_pre_mul_sum and are valid on that communicator until the "
+                   "PreMulSum handle goes)");
+}
+
+[[noreturn]] void Communicator::bad_rank(const char* op, const char* what, int r) const {
+  throw UsageError(std::string(op) + ": " + what + " " + std::to_string(r) + " is outside 0.." +
+                   std::to_string(hot_.size - 1) + " (" + detail::rank_text(hot_.rank, hot_.size) +
+                   ")");
+}
+
+[[noreturn]] void Communicator::bad_buffer(const char* op, const char* what, const void* p,
+                                           std::size_t count, DataType type,
+                                           std::size_t multiple) const {
+  if (p != nullptr || count > SIZE_MAX / size_of(type) / multiple) {
+    throw UsageError(std::string(op) + ": " + std::to_string(count) + " elements of " +
+                     to_string(type) + " overflow a byte size");
+  }
+  throw UsageError(std::string(op) + ": the " + what + " buffer is null with a count of " +
+                   std::to_string(count) + " (" + detail::rank_text(hot_.rank, hot_.size) + ")");
+}
+
+// ---- collectives ----
+
+void Communicator::all_reduce(const void* send, void* recv, std::size_t count, DataType type,
+                              ReduceOp op, CUstream_st* stream) const {
+  require_live("all_reduce");
+  check_type("all_reduce", type);
+  check_op("all_reduce", op);
+  check_buffer("all_reduce", "send", send, count, type);
+  check_buffer("all_reduce", "recv", recv, count, type);
+  call_result(hot_.fn->ncclAllReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                     static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
+              "ncclAllReduce");
+}
+
+void Communicator::broadcast(const void* send, void* recv, std::size_t count, DataType type,
+                             int root, CUstream_st* stream) const {
+  require_live("broadcast");
+  check_type("broadcast", type);
+  check_rank("broadcast", "root", root);
+  if (hot_.rank == root) check_buffer("broadcast", "send", send, count, type);
+  check_buffer("broadcast", "recv", recv, count, type);
+  call_result(hot_.fn->ncclBroadcast(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                     root, hot_.comm, stream),
+              "ncclBroadcast");
+}
+
+void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type,
+                          ReduceOp op, int root, CUstream_st* stream) const {
+  require_live("reduce");
+  check_type("reduce", type);
+  check_op("reduce", op);
+  check_rank("reduce", "root", root);
+  check_buffer("reduce", "send", send, count, type);
+  if (hot_.rank == root) check_buffer("reduce", "recv", recv, count, type);
+  call_result(hot_.fn->ncclReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                  static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream),
+              "ncclReduce");
+}
+
+void Communicator::all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                              CUstream_st* stream) const {
+  require_live("all_gather");
+  check_type("all_gather", type);
+  check_buffer("all_gather", "send", send, send_count, type);
+  check_buffer("all_gather", "recv", recv, send_count, type, static_cast<std::size_t>(hot_.size));
+  call_result(hot_.fn->ncclAllGather(send, recv, send_count, static_cast<abi::ncclDataType_t>(type),
+                                     hot_.comm, stream),
+              "ncclAllGather");
+}
+
+void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                  DataType type, ReduceOp op, CUstream_st* stream) const {
+  require_live("reduce_scatter");
+  check_type("reduce_scatter", type);
+  check_op("reduce_scatter", op);
+  check_buffer("reduce_scatter", "send", send, recv_count, type,
+               static_cast<std::size_t>(hot_.size));
+  check_buffer("reduce_scatter", "recv", recv, recv_count, type);
+  call_result(
+      hot_.fn->ncclReduceScatter(send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
+                                 static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
+      "ncclReduceScatter");
+}
+
+void Communicator::send(const void* buf, std::size_t count, DataType type, int peer,
+                        CUstream_st* stream) const {
+  require_live("send");
+  if (!hot_.fn->ncclSend) lib().require(Function::ncclSend);
+  check_type("send", type);
+  check_rank("send", "peer", peer);
+  check_buffer("send", "send", buf, count, type);
+  call_result(hot_.fn->ncclSend(buf, count, static_cast<abi::ncclDataType_t>(type), peer, hot_.comm,
+                                stream),
+              "ncclSend");
+}
+
+void Communicator::recv(void* buf, std::size_t count, DataType type, int peer,
+                        CUstream_st* stream) const {
+  require_live("recv");
+  if (!hot_.fn->ncclRecv) lib().require(Function::ncclRecv);
+  check_type("recv", type);
+  check_rank("recv", "peer", peer);
+  check_buffer("recv", "recv", buf, count, type);
+  call_result(hot_.fn->ncclRecv(buf, count, static_cast<abi::ncclDataType_t>(type), peer, hot_.comm,
+                                stream),
+              "ncclRecv");
+}
+
+namespace {
+
+const char* at(const void* base, std::size_t elements, DataType type) {
+  return static_cast<const char*>(base) + elements * size_of(type);
+}
+char* at(void* base, std::size_t elements, DataType type) {
+  return static_cast<char*>(base) + elements * size_of(type);
+}
+
+}  // namespace
+
+// The grouped forms: arguments are all checked first, then one NCCL group is issued.
+template <class Body>
+void Communicator::grouped(Body&& body) const {
+  call_result(hot_.fn->ncclGroupStart(), "ncclGroupStart");
+  abi::ncclResult_t first = abi::ncclSuccess;
+  const char* first_call = "";
+  const bool nonblocking = shared_->nonblocking;
+  body([&](abi::ncclResult_t r, const char* call) {
+    if (first == abi::ncclSuccess && r != abi::ncclSuccess &&
+        !(r == abi::ncclInProgress && nonblocking)) {
+      first = r;
+      first_call = call;
+    }
+  });
+  const abi::ncclResult_t end = hot_.fn->ncclGroupEnd();
+  if (first != abi::ncclSuccess) fail(first, first_call);
+  call_result(end, "ncclGroupEnd");
+}
+
+void Communicator::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                              CUstream_st* stream) const {
+  require_live("all_to_all");
+  check_type("all_to_all", type);
+  const auto n = static_cast<std::size_t>(hot_.size);
+  check_buffer("all_to_all", "send", send, count, type, n);
+  check_buffer("all_to_all", "recv", recv, count, type, n);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  if (hot_.fn->ncclAlltoAll) {
+    call_result(hot_.fn->ncclAlltoAll(send, recv, count, t, hot_.comm, stream), "ncclAlltoAll");
+    return;
+  }
+  lib().require(Function::ncclSend);
+  grouped([&](auto&& issue) {
+    for (int p = 0; p < hot_.size; ++p) {
+      const auto off = static_cast<std::size_t>(p) * count;
+      issue(hot_.fn->ncclSend(at(send, off, type), count, t, p, hot_.comm, stream), "ncclSend");
+      issue(hot_.fn->ncclRecv(at(recv, off, type), count, t, p, hot_.comm, stream), "ncclRecv");
+    }
+  });
+}
+
+void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root,
+                          CUstream_st* stream) const {
+  require_live("gather");
+  check_type("gather", type);
+  check_rank("gather", "root", root);
+  check_buffer("gather", "send", send, count, type);
+  if (hot_.rank == root)
+    check_buffer("gather", "recv", recv, count, type, static_cast<std::size_t>(hot_.size));
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  if (hot_.fn->ncclGather) {
+    call_result(hot_.fn->ncclGather(send, recv, count, t, root, hot_.comm, stream), "ncclGather");
+    return;
+  }
+  lib().require(Function::ncclSend);
+  grouped([&](auto&& issue) {
+    issue(hot_.fn->ncclSend(send, count, t, root, hot_.comm, stream), "ncclSend");
+    if (hot_.rank == root) {
+      for (int p = 0; p < hot_.size; ++p) {
+        issue(hot_.fn->ncclRecv(at(recv, static_cast<std::size_t>(p) * count, type), count, t, p,
+                                hot_.comm, stream),
+              "ncclRecv");
+      }
+    }
+  });
+}
+
+void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
+                           CUstream_st* stream) const {
+  require_live("scatter");
+  check_type("scatter", type);
+  check_rank("scatter", "root", root);
+  if (hot_.rank == root)
+    check_buffer("scatter", "send", send, count, type, static_cast<std::size_t>(hot_.size));
+  check_buffer("scatter", "recv", recv, count, type);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  if (hot_.fn->ncclScatter) {
+    call_result(hot_.fn->ncclScatter(send, recv, count, t, root, hot_.comm, stream), "ncclScatter");
+    return;
+  }
+  lib().require(Function::ncclSend);
+  grouped([&](auto&& issue) {
+    if (hot_.rank == root) {
+      for (int p = 0; p < hot_.size; ++p) {
+        issue(hot_.fn->ncclSend(at(send, static_cast<std::size_t>(p) * count, type), count, t, p,
+                                hot_.comm, stream),
+              "ncclSend");
+      }
+    }
+    issue(hot_.fn->ncclRecv(recv, count, t, root, hot_.comm, stream), "ncclRecv");
+  });
+}
+
+namespace {
+
+void check_layout(const char* op, Counts counts, Counts displs, int size, DataType type) {
+  if (counts.size() != static_cast<std::size_t>(size) ||
+      displs.size() != static_cast<std::size_t>(size)) {
+    throw UsageError(std::string(op) + ": counts and displacements need one entry per rank (" +
+                     std::to_string(size) + "); got " + std::to_string(counts.size()) + " and " +
+                     std::to_string(displs.size()));
+  }
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    const std::size_t max = SIZE_MAX / size_of(type);
+    if (counts[r] > max || displs[r] > max - counts[r]) {
+      throw UsageError(std::string(op) + ": block " + std::to_string(r) + " overflows a byte size");
+    }
+  }
+}
+
+// 1 when any block has elements (so a null buffer is an error), else 0.
+std::size_t any_nonzero(Counts counts) {
+  for (auto c : counts) {
+    if (c != 0) return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void Communicator::all_gatherv(const void* send, std::size_t send_count, void* recv,
+                               Counts recv_counts, Counts displs, DataType type,
+                               CUstream_st* stream) const {
+  require_live("all_gatherv");
+  check_type("all_gatherv", type);
+  check_layout("all_gatherv", recv_counts, displs, hot_.size, type);
+  if (recv_counts[static_cast<std::size_t>(hot_.rank)] != send_count) {
+    throw UsageError("all_gatherv: send_count " + std::to_string(send_count) +
+                     " differs from recv_counts[" + std::to_string(hot_.rank) +
+                     "] = " + std::to_string(recv_counts[static_cast<std::size_t>(hot_.rank)]));
+  }
+  check_buffer("all_gatherv", "send", send, send_count, type);
+  check_buffer("all_gatherv", "recv", recv, any_nonzero(recv_counts), type);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  grouped([&](auto&& issue) {
+    for (int r = 0; r < hot_.size; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      issue(hot_.fn->ncclBroadcast(send, at(recv, displs[i], type), recv_counts[i], t, r, hot_.comm,
+                                   stream),
+            "ncclBroadcast");
+    }
+  });
+}
+
+void Communicator::reduce_scatterv(const void* send, void* recv, Counts recv_counts, Counts displs,
+                                   DataType type, ReduceOp op, CUstream_st* stream) const {
+  require_live("reduce_scatterv");
+  check_type("reduce_scatterv", type);
+  check_op("reduce_scatterv", op);
+  check_layout("reduce_scatterv", recv_counts, displs, hot_.size, type);
+  check_buffer("reduce_scatterv", "send", send, any_nonzero(recv_counts), type);
+  check_buffer("reduce_scatterv", "recv", recv, recv_counts[static_cast<std::size_t>(hot_.rank)],
+               type);
+  const auto t = static_cast<abi::ncclDataType_t>(type);
+  const auto o = static_cast<abi::ncclRedOp_t>(op);
+  grouped([&](auto&& issue) {
+    for (int r = 0; r < hot_.size; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      issue(hot_.fn->ncclReduce(at(send, displs[i], type), r == hot_.rank ? recv : nullptr,
+                                recv_counts[i], t, o, r, hot_.comm, stream),
+            "ncclReduce");
+    }
+  });
+}
+
+}  // namespace ncclrt
