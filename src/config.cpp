@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "ncclrt/error.hpp"
 
@@ -46,7 +47,43 @@ void set_field(const Library& lib, const ConfigField& f, const std::optional<std
   out = value->c_str();
 }
 
+template <class T, class Out>
+void set_coll_field(const Library& lib, const char* name, Version since,
+                    const std::optional<T>& value, Out unset, Out& out) {
+  out = unset;
+  if (!value) return;
+  if (lib.version() < since) {
+    throw UnsupportedError("CollConfig::" + std::string(name) + " needs NCCL >= " + since.str() +
+                           "; loaded " + lib.version().str() + " from " + lib.path() +
+                           ". Leave it unset or load a newer NCCL");
+  }
+  if constexpr (std::is_same_v<T, std::string>) {
+    out = value->c_str();
+  } else {
+    out = static_cast<Out>(*value);
+  }
+}
+
 }  // namespace
+
+abi::ncclCollConfig_t make_coll_config(const Library& lib, const CollConfig& c) {
+  abi::ncclCollConfig_t cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  cfg.magic = abi::kConfigMagic;
+  cfg.version = static_cast<unsigned>(lib.version().code());
+  cfg.ext = nullptr;
+  std::size_t size = offsetof(abi::ncclCollConfig_t, minCTAs);
+#define NCCLRT_COLL_FIELD(member, field, type, unset, major, minor, patch)                \
+  set_coll_field(lib, #member, Version{major, minor, patch}, c.member,                    \
+                 static_cast<decltype(cfg.field)>(unset), cfg.field);                     \
+  if (lib.version() >= Version{major, minor, patch}) {                                    \
+    size = offsetof(abi::ncclCollConfig_t, field) + sizeof(abi::ncclCollConfig_t::field); \
+  }
+#include "ncclrt/detail/coll_config_fields.def"
+  constexpr std::size_t align = alignof(abi::ncclCollConfig_t);
+  cfg.size = (size + align - 1) / align * align;
+  return cfg;
+}
 
 abi::ncclConfig_t make_config(const Library& lib, const Config& c) {
   abi::ncclConfig_t cfg;
@@ -73,6 +110,14 @@ bool Config::empty() const noexcept {
   bool any = timeout.has_value();
 #define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) any |= member.has_value();
 #include "ncclrt/detail/config_fields.def"
+  return !any;
+}
+
+bool CollConfig::empty() const noexcept {
+  bool any = false;
+#define NCCLRT_COLL_FIELD(member, field, type, unset, major, minor, patch) \
+  any |= member.has_value();
+#include "ncclrt/detail/coll_config_fields.def"
   return !any;
 }
 

@@ -73,6 +73,24 @@ Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags f
   return w;
 }
 
+void* Window::user_pointer() const {
+  detail::CommState* state = h_.state();
+  if (state == nullptr || h_.get() == nullptr) {
+    throw UsageError("Window::user_pointer on an empty window (default-constructed or moved from)");
+  }
+  state->lib->require(Function::ncclWinGetUserPtr);
+  std::lock_guard<std::mutex> lock(state->mutex);
+  if (!state->alive) {
+    throw UsageError(
+        "Window::user_pointer: the window's communicator was destroyed or aborted, and the "
+        "window with it");
+  }
+  void* ptr = nullptr;
+  detail::check(*state->lib, state->lib->raw().ncclWinGetUserPtr(state->comm, h_.get(), &ptr),
+                "ncclWinGetUserPtr", state->comm, state->where.c_str());
+  return ptr;
+}
+
 namespace detail {
 namespace {
 

@@ -1,13 +1,15 @@
-// A communicator's life: creation (init, split, shrink), queries, finalize, destroy, abort, and
-// waiting on its work.
+// A communicator's life after creation: its state, queries, finalize, revoke, suspend/resume,
+// destroy, abort, and waiting on its work.
 #include <algorithm>
 #include <climits>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "comm_state.hpp"
 #include "config.hpp"
 #include "cuda_driver.hpp"
+#include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -17,84 +19,6 @@ namespace ncclrt {
 namespace {
 
 using detail::Clock;
-
-// Waits for a nonblocking creation to finish. On expiry or failure the new communicator is
-// aborted, so nothing is left half made.
-void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t first,
-                  const Config& config, const char* call, const std::string& where) {
-  const auto& fn = lib.raw();
-  abi::ncclResult_t state = first;
-  const auto start = Clock::now();
-  while (state == abi::ncclInProgress) {
-    if (config.timeout && Clock::now() - start >= *config.timeout) {
-      fn.ncclCommAbort(comm);
-      throw TimeoutError(std::string(call) + " did not complete within " +
-                         std::to_string(config.timeout->count()) + " ms (" + where +
-                         "): the other ranks did not all join. The communicator was aborted. "
-                         "Check that every rank started and uses the same unique id, or raise "
-                         "Config::timeout");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-    if (fn.ncclCommGetAsyncError(comm, &state) != abi::ncclSuccess) break;
-  }
-  if (state != abi::ncclSuccess) {
-    try {
-      detail::throw_nccl_error(lib, state, call, comm, where);
-    } catch (...) {
-      fn.ncclCommAbort(comm);
-      throw;
-    }
-  }
-}
-
-// Runs one creation call (`start` fills the new handle) with the config as the loaded NCCL
-// wants it, waits for nonblocking creation, and returns the shared state of the new
-// communicator, or throws with nothing left behind.
-template <class Start>
-std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> lib,
-                                               const Config& config, const char* call,
-                                               const std::string& where, Start&& start) {
-  if (detail::capture_forbids_sync()) {
-    throw UsageError(std::string(call) +
-                     " while a CUDA graph is being captured: creating a "
-                     "communicator synchronizes and would invalidate the capture. Create it "
-                     "before cudaStreamBeginCapture");
-  }
-  abi::ncclConfig_t cfg = detail::make_config(*lib, config);
-  if (config.timeout) {
-    lib->require(Function::ncclCommGetAsyncError);
-    lib->require(Function::ncclCommAbort);
-    if (config.blocking.value_or(false)) {
-      throw UsageError(
-          "Config::timeout needs a nonblocking creation; leave Config::blocking unset "
-          "or false");
-    }
-    cfg.blocking = 0;
-  }
-  abi::ncclComm_t comm = nullptr;
-  const abi::ncclResult_t r = start(&comm, &cfg);
-  if (r == abi::ncclInProgress && comm != nullptr) {
-    wait_created(*lib, comm, r, config, call, where);
-  } else if (r != abi::ncclSuccess) {
-    detail::throw_nccl_error(*lib, r, call, comm, where);
-  }
-  if (comm == nullptr) {
-    throw Error(std::string(call) + " succeeded but returned no communicator (" + where + ")");
-  }
-  auto state = std::make_shared<detail::CommState>();
-  state->lib = std::move(lib);
-  state->comm = comm;
-  state->nonblocking = cfg.blocking == 0;
-  state->timeout = config.timeout;
-  return state;
-}
-
-std::shared_ptr<detail::CommState> adopt(std::shared_ptr<const Library> lib, abi::ncclComm_t comm) {
-  auto state = std::make_shared<detail::CommState>();
-  state->lib = std::move(lib);
-  state->comm = comm;
-  return state;
-}
 
 const std::shared_ptr<const Library> kNoLibrary;
 
@@ -153,7 +77,7 @@ const std::shared_ptr<const Library>& Communicator::library() const noexcept {
 
 // Ends the NCCL communicator if this object still owns one; never throws or waits for peers.
 void Communicator::release(State next) noexcept {
-  if (state_ != State::kLive && state_ != State::kFinalized) return;
+  if (!owns()) return;
   detail::CommState& s = *shared_;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
@@ -181,6 +105,12 @@ const char* Communicator::state_text(State state) noexcept {
       return "a live communicator";
     case State::kFinalized:
       return "a finalized communicator (only destroy() or abort() may follow finalize())";
+    case State::kRevoked:
+      return "a revoked communicator (only destroy(), abort(), split() or shrink() may follow "
+             "revoke())";
+    case State::kSuspended:
+      return "a suspended communicator (resume() it first; memory_stats(), destroy() and abort() "
+             "are allowed while suspended)";
     case State::kDestroyed:
       return "a destroyed communicator";
     case State::kAborted:
@@ -197,159 +127,32 @@ void Communicator::fail_state(const char* op) const {
   throw UsageError(std::string(op) + " on " + state_text(state_));
 }
 
+void Communicator::require_state(const char* op, std::initializer_list<State> allowed) const {
+  if (state_ == State::kLive && hot_.poisoned->load()) fail_state(op);
+  for (State a : allowed) {
+    if (state_ == a) return;
+  }
+  fail_state(op);
+}
+
 void Communicator::fail(abi::ncclResult_t result, const char* call) const {
   detail::throw_nccl_error(lib(), result, call, hot_.comm, shared_->where);
 }
 
-Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
-                                     const UniqueId& id, const Config& config) {
-  if (!lib) throw UsageError("init_rank: no Library (null shared_ptr)");
-  if (nranks < 1) throw UsageError("init_rank: nranks must be >= 1; got " + std::to_string(nranks));
-  if (rank < 0 || rank >= nranks) {
-    throw UsageError("init_rank: rank " + std::to_string(rank) + " is outside 0.." +
-                     std::to_string(nranks - 1));
-  }
-  if (id == UniqueId()) {
-    throw UsageError(
-        "init_rank: the unique id is all zeros; make one with Library::unique_id() "
-        "on one rank and pass it to all");
-  }
-  const auto& fn = lib->raw();
-  const abi::ncclUniqueId raw = id.raw();
-  const std::string where = detail::rank_text(rank, nranks);
-  if (config.empty()) {
-    return Communicator(create_comm(std::move(lib), config, "ncclCommInitRank", where,
-                                    [&](abi::ncclComm_t* c, abi::ncclConfig_t*) {
-                                      return fn.ncclCommInitRank(c, nranks, raw, rank);
-                                    }));
-  }
-  lib->require(Function::ncclCommInitRankConfig);
-  return Communicator(create_comm(std::move(lib), config, "ncclCommInitRankConfig", where,
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
-                                    return fn.ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
-                                  }));
-}
-
-std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> lib,
-                                                 const std::vector<int>& devices) {
-  if (!lib) throw UsageError("init_all: no Library (null shared_ptr)");
-  if (devices.empty()) throw UsageError("init_all: the device list is empty");
-  if (devices.size() > static_cast<std::size_t>(INT_MAX)) {
-    throw UsageError("init_all: too many devices");
-  }
-  for (int d : devices) {
-    if (d < 0) throw UsageError("init_all: device " + std::to_string(d) + " is negative");
-  }
-  if (detail::capture_forbids_sync()) {
-    throw UsageError(
-        "init_all while a CUDA graph is being captured: create communicators before "
-        "cudaStreamBeginCapture");
-  }
-  std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
-  detail::check(
-      *lib,
-      lib->raw().ncclCommInitAll(raw.data(), static_cast<int>(devices.size()), devices.data()),
-      "ncclCommInitAll", nullptr, "init_all");
-  std::vector<Communicator> out;
-  out.reserve(raw.size());
-  for (auto* c : raw) out.push_back(Communicator(adopt(lib, c)));
-  return out;
-}
-
-Communicator Communicator::from_environment(std::shared_ptr<const Library> lib,
-                                            const Config& config) {
-  if (!lib) throw UsageError("from_environment: no Library (null shared_ptr)");
-  const LaunchInfo info = launch_info_from_environment();
-  const int device = info.local_rank % detail::cuda_device_count();
-  detail::cuda_set_device(device);
-  // NCCL's own rendezvous: with NCCL_COMM_ID set every rank gets the same id, and rank 0 hosts
-  // the bootstrap root at that address. No side channel of ncclrt's. The variable is put back
-  // as it was afterwards: left set, every later ncclGetUniqueId of the process would return the
-  // same address, and a second communicator would collide with this one.
-  struct CommIdScope {
-    std::optional<std::string> old;
-    explicit CommIdScope(const std::string& value) {
-      if (const char* v = std::getenv("NCCL_COMM_ID")) old = v;
-      ::setenv("NCCL_COMM_ID", value.c_str(), 1);
-    }
-    ~CommIdScope() {
-      if (old) {
-        ::setenv("NCCL_COMM_ID", old->c_str(), 1);
-      } else {
-        ::unsetenv("NCCL_COMM_ID");
-      }
-    }
-  } scope(info.comm_id);
-  const UniqueId id = lib->unique_id();
-  return init_rank(std::move(lib), info.size, info.rank, id, config);
-}
-
-Communicator Communicator::split(int color, int key, const Config& config) const {
-  require_live("split");
-  lib().require(Function::ncclCommSplit);
-  if (color < 0 && color != abi::kSplitNoColor) {
-    throw UsageError("split: color must be >= 0 or kSplitNoColor; got " + std::to_string(color));
-  }
-  const auto* fn = hot_.fn;
-  const abi::ncclComm_t parent = hot_.comm;
-  if (color == abi::kSplitNoColor) {
-    // This rank takes part in the split but gets no communicator.
-    abi::ncclConfig_t cfg = detail::make_config(lib(), config);
-    abi::ncclComm_t comm = nullptr;
-    call_result(fn->ncclCommSplit(parent, color, key, &comm, &cfg), "ncclCommSplit");
-    return Communicator();
-  }
-  return Communicator(create_comm(shared_->lib, config, "ncclCommSplit",
-                                  detail::rank_text(hot_.rank, hot_.size),
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn->ncclCommSplit(parent, color, key, c, cf);
-                                  }));
-}
-
-Communicator Communicator::shrink(const std::vector<int>& excluded, const Config& config,
-                                  ShrinkMode mode) const {
-  require_live("shrink");
-  lib().require(Function::ncclCommShrink);
-  if (excluded.empty()) {
-    throw UsageError("shrink: the list of ranks to exclude is empty (NCCL requires at least one)");
-  }
-  std::vector<int> list = excluded;
-  for (int r : list) check_rank("shrink", "excluded rank", r);
-  std::sort(list.begin(), list.end());
-  if (std::adjacent_find(list.begin(), list.end()) != list.end()) {
-    throw UsageError("shrink: the list of ranks to exclude names a rank twice");
-  }
-  if (list.size() >= static_cast<std::size_t>(hot_.size)) {
-    throw UsageError("shrink: excluding " + std::to_string(list.size()) + " of " +
-                     std::to_string(hot_.size) + " ranks leaves none");
-  }
-  if (mode != ShrinkMode::kDefault && mode != ShrinkMode::kAbortParent) {
-    throw UsageError("shrink: unknown mode " + std::to_string(static_cast<int>(mode)));
-  }
-  const int flags = static_cast<int>(mode);
-  const auto* fn = hot_.fn;
-  const abi::ncclComm_t parent = hot_.comm;
-  return Communicator(create_comm(
-      shared_->lib, config, "ncclCommShrink", detail::rank_text(hot_.rank, hot_.size),
-      [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-        return fn->ncclCommShrink(parent, list.data(), static_cast<int>(list.size()), c, cf, flags);
-      }));
-}
-
 int Communicator::rank() const {
-  require_live("rank");
+  require_state("rank", {State::kLive, State::kRevoked, State::kSuspended});
   return hot_.rank;
 }
 int Communicator::size() const {
-  require_live("size");
+  require_state("size", {State::kLive, State::kRevoked, State::kSuspended});
   return hot_.size;
 }
 int Communicator::device() const {
-  require_live("device");
+  require_state("device", {State::kLive, State::kRevoked, State::kSuspended});
   return hot_.device;
 }
 abi::ncclComm_t Communicator::native() const {
-  require_live("native");
+  require_state("native", {State::kLive, State::kRevoked, State::kSuspended});
   return hot_.comm;
 }
 
@@ -388,14 +191,16 @@ void Communicator::finalize(std::optional<std::chrono::milliseconds> deadline) {
 }
 
 void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
-  if (state_ != State::kLive && state_ != State::kFinalized) fail_state("destroy");
+  if (!owns()) fail_state("destroy");
   detail::CommState& s = *shared_;
-  if (state_ == State::kLive && s.poisoned.load()) {
+  if (s.poisoned.load()) {
     release(State::kDestroyed);  // already aborted: nothing left to do in NCCL
     return;
   }
   if (!deadline) deadline = s.timeout;
-  if (state_ == State::kLive && deadline && s.nonblocking && hot_.fn->ncclCommFinalize) {
+  // A revoked communicator is quiescent and finalized by NCCL already.
+  if ((state_ == State::kLive || state_ == State::kSuspended) && deadline && s.nonblocking &&
+      hot_.fn->ncclCommFinalize) {
     wait_finalized(deadline);  // so that destroy itself is local and cannot hang
   }
   abi::ncclResult_t r;
@@ -412,6 +217,106 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
 }
 
 void Communicator::abort() noexcept { release(State::kAborted); }
+
+void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
+                              std::optional<std::chrono::milliseconds> deadline) {
+  const auto start = Clock::now();
+  abi::ncclResult_t r = first;
+  while (r == abi::ncclInProgress) {
+    if (deadline && Clock::now() - start >= *deadline) {
+      abort();
+      throw TimeoutError(std::string(call) + " did not complete within " +
+                         std::to_string(deadline->count()) + " ms (" + shared_->where +
+                         "). The communicator was aborted");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (hot_.fn->ncclCommGetAsyncError(hot_.comm, &r) != abi::ncclSuccess) break;
+  }
+  if (r != abi::ncclSuccess) fail(r, call);
+}
+
+void Communicator::revoke(std::optional<std::chrono::milliseconds> deadline) {
+  require_live("revoke");
+  lib().require(Function::ncclCommRevoke);
+  if (!deadline) deadline = shared_->timeout;
+  if (deadline && !shared_->nonblocking) {
+    throw UsageError(
+        "revoke with a deadline needs a nonblocking communicator: create it with "
+        "Config::timeout or Config::blocking = false");
+  }
+  if (detail::capture_forbids_sync()) {
+    throw UsageError(
+        "revoke while a CUDA graph is being captured: revoke waits for the communicator's "
+        "work to stop and would invalidate the capture");
+  }
+  const abi::ncclResult_t r = hot_.fn->ncclCommRevoke(hot_.comm, abi::kRevokeDefault);
+  if (r != abi::ncclSuccess && r != abi::ncclInProgress) fail(r, "ncclCommRevoke");
+  // From here NCCL treats the communicator as revoked, whatever the outcome of the wait.
+  state_ = State::kRevoked;
+  wait_quiet(r, "ncclCommRevoke", deadline);
+}
+
+void Communicator::suspend(SuspendFlags flags) {
+  require_live("suspend");
+  lib().require(Function::ncclCommSuspend);
+  if (flags != SuspendFlags::kNone && flags != SuspendFlags::kMemory) {
+    throw UsageError("suspend: unknown flags " + std::to_string(static_cast<int>(flags)));
+  }
+  if (detail::capture_forbids_sync()) {
+    throw UsageError(
+        "suspend while a CUDA graph is being captured: suspend frees memory the captured "
+        "work may use. Suspend outside the capture");
+  }
+  wait_quiet(hot_.fn->ncclCommSuspend(hot_.comm, static_cast<int>(flags)), "ncclCommSuspend",
+             shared_->timeout);
+  state_ = State::kSuspended;
+}
+
+void Communicator::resume() {
+  if (state_ == State::kLive && !hot_.poisoned->load()) {
+    throw UsageError("resume on a communicator that is not suspended (call suspend() first)");
+  }
+  require_state("resume", {State::kSuspended});
+  lib().require(Function::ncclCommResume);
+  wait_quiet(hot_.fn->ncclCommResume(hot_.comm), "ncclCommResume", shared_->timeout);
+  state_ = State::kLive;
+}
+
+MemoryStats Communicator::memory_stats() const {
+  require_state("memory_stats", {State::kLive, State::kSuspended});
+  lib().require(Function::ncclCommMemStats);
+  auto stat = [&](abi::ncclCommMemStat_t which) {
+    std::uint64_t value = 0;
+    call_result(hot_.fn->ncclCommMemStats(hot_.comm, which, &value), "ncclCommMemStats");
+    return value;
+  };
+  MemoryStats m;
+  m.suspendable_bytes = stat(abi::ncclStatGpuMemSuspend);
+  m.persistent_bytes = stat(abi::ncclStatGpuMemPersist);
+  m.total_bytes = stat(abi::ncclStatGpuMemTotal);
+  m.suspended = stat(abi::ncclStatGpuMemSuspended) != 0;
+  return m;
+}
+
+SuspendGuard::SuspendGuard(Communicator& comm, SuspendFlags flags) : comm_(&comm) {
+  comm.suspend(flags);
+}
+
+void SuspendGuard::resume() {
+  if (comm_ == nullptr) throw UsageError("SuspendGuard::resume called twice");
+  Communicator* c = std::exchange(comm_, nullptr);
+  c->resume();
+}
+
+SuspendGuard::~SuspendGuard() {
+  if (comm_ == nullptr || !comm_->suspended()) return;  // resumed, or destroyed/aborted meanwhile
+  try {
+    comm_->resume();
+  } catch (const std::exception& e) {
+    detail::log(LogLevel::kError, std::string("~SuspendGuard: resume failed: ") + e.what() +
+                                      ". Call SuspendGuard::resume() to get the error");
+  }
+}
 
 void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds deadline) const {
   require_live("synchronize");

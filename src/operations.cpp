@@ -4,8 +4,10 @@
 #include <climits>
 #include <cstdint>
 #include <thread>
+#include <vector>
 
 #include "comm_state.hpp"
+#include "config.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -87,65 +89,185 @@ void Communicator::check_other_op(const char* op, ReduceOp rop) const {
 // ---- collectives ----
 
 void Communicator::all_reduce(const void* send, void* recv, std::size_t count, DataType type,
-                              ReduceOp op, CUstream_st* stream) const {
+                              ReduceOp op, CUstream_st* stream, const CollConfig* config) const {
   require_live("all_reduce");
   check_type("all_reduce", type);
   check_op("all_reduce", op);
   check_buffer("all_reduce", "send", send, count, type);
   check_buffer("all_reduce", "recv", recv, count, type);
-  call_result(hot_.fn->ncclAllReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                     static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
-              "ncclAllReduce");
+  if (__builtin_expect(config == nullptr, 1)) {
+    call_result(hot_.fn->ncclAllReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                       static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
+                "ncclAllReduce");
+  } else {
+    abi::ncclCollConfig_t c;
+    call_result(
+        hot_.fn->ncclAllReduceConfig(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                     static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream,
+                                     coll_config(*config, Function::ncclAllReduceConfig, c)),
+        "ncclAllReduceConfig");
+  }
 }
 
 void Communicator::broadcast(const void* send, void* recv, std::size_t count, DataType type,
-                             int root, CUstream_st* stream) const {
+                             int root, CUstream_st* stream, const CollConfig* config) const {
   require_live("broadcast");
   check_type("broadcast", type);
   check_rank("broadcast", "root", root);
   if (hot_.rank == root) check_buffer("broadcast", "send", send, count, type);
   check_buffer("broadcast", "recv", recv, count, type);
-  call_result(hot_.fn->ncclBroadcast(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                     root, hot_.comm, stream),
-              "ncclBroadcast");
+  if (__builtin_expect(config == nullptr, 1)) {
+    call_result(hot_.fn->ncclBroadcast(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                       root, hot_.comm, stream),
+                "ncclBroadcast");
+  } else {
+    abi::ncclCollConfig_t c;
+    call_result(hot_.fn->ncclBroadcastConfig(
+                    send, recv, count, static_cast<abi::ncclDataType_t>(type), root, hot_.comm,
+                    stream, coll_config(*config, Function::ncclBroadcastConfig, c)),
+                "ncclBroadcastConfig");
+  }
 }
 
 void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type,
-                          ReduceOp op, int root, CUstream_st* stream) const {
+                          ReduceOp op, int root, CUstream_st* stream,
+                          const CollConfig* config) const {
   require_live("reduce");
   check_type("reduce", type);
   check_op("reduce", op);
   check_rank("reduce", "root", root);
   check_buffer("reduce", "send", send, count, type);
   if (hot_.rank == root) check_buffer("reduce", "recv", recv, count, type);
-  call_result(hot_.fn->ncclReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                  static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream),
-              "ncclReduce");
+  if (__builtin_expect(config == nullptr, 1)) {
+    call_result(hot_.fn->ncclReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                    static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream),
+                "ncclReduce");
+  } else {
+    abi::ncclCollConfig_t c;
+    call_result(
+        hot_.fn->ncclReduceConfig(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                  static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream,
+                                  coll_config(*config, Function::ncclReduceConfig, c)),
+        "ncclReduceConfig");
+  }
 }
 
 void Communicator::all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
-                              CUstream_st* stream) const {
+                              CUstream_st* stream, const CollConfig* config) const {
   require_live("all_gather");
   check_type("all_gather", type);
   check_buffer("all_gather", "send", send, send_count, type);
   check_buffer("all_gather", "recv", recv, send_count, type, static_cast<std::size_t>(hot_.size));
-  call_result(hot_.fn->ncclAllGather(send, recv, send_count, static_cast<abi::ncclDataType_t>(type),
-                                     hot_.comm, stream),
-              "ncclAllGather");
+  if (__builtin_expect(config == nullptr, 1)) {
+    call_result(hot_.fn->ncclAllGather(send, recv, send_count,
+                                       static_cast<abi::ncclDataType_t>(type), hot_.comm, stream),
+                "ncclAllGather");
+  } else {
+    abi::ncclCollConfig_t c;
+    call_result(hot_.fn->ncclAllGatherConfig(
+                    send, recv, send_count, static_cast<abi::ncclDataType_t>(type), hot_.comm,
+                    stream, coll_config(*config, Function::ncclAllGatherConfig, c)),
+                "ncclAllGatherConfig");
+  }
 }
 
 void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv_count,
-                                  DataType type, ReduceOp op, CUstream_st* stream) const {
+                                  DataType type, ReduceOp op, CUstream_st* stream,
+                                  const CollConfig* config) const {
   require_live("reduce_scatter");
   check_type("reduce_scatter", type);
   check_op("reduce_scatter", op);
   check_buffer("reduce_scatter", "send", send, recv_count, type,
                static_cast<std::size_t>(hot_.size));
   check_buffer("reduce_scatter", "recv", recv, recv_count, type);
-  call_result(
-      hot_.fn->ncclReduceScatter(send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
-                                 static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
-      "ncclReduceScatter");
+  if (__builtin_expect(config == nullptr, 1)) {
+    call_result(
+        hot_.fn->ncclReduceScatter(send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
+                                   static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
+        "ncclReduceScatter");
+  } else {
+    abi::ncclCollConfig_t c;
+    call_result(hot_.fn->ncclReduceScatterConfig(
+                    send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
+                    static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream,
+                    coll_config(*config, Function::ncclReduceScatterConfig, c)),
+                "ncclReduceScatterConfig");
+  }
+}
+
+// Without per-call options; with them (empty ones are the ordinary call).
+void Communicator::all_reduce(const void* send, void* recv, std::size_t count, DataType type,
+                              ReduceOp op, CUstream_st* stream) const {
+  all_reduce(send, recv, count, type, op, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::all_reduce(const void* send, void* recv, std::size_t count, DataType type,
+                              ReduceOp op, CUstream_st* stream, const CollConfig& config) const {
+  all_reduce(send, recv, count, type, op, stream, config.empty() ? nullptr : &config);
+}
+
+void Communicator::broadcast(const void* send, void* recv, std::size_t count, DataType type,
+                             int root, CUstream_st* stream) const {
+  broadcast(send, recv, count, type, root, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::broadcast(const void* send, void* recv, std::size_t count, DataType type,
+                             int root, CUstream_st* stream, const CollConfig& config) const {
+  broadcast(send, recv, count, type, root, stream, config.empty() ? nullptr : &config);
+}
+
+void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type,
+                          ReduceOp op, int root, CUstream_st* stream) const {
+  reduce(send, recv, count, type, op, root, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type,
+                          ReduceOp op, int root, CUstream_st* stream,
+                          const CollConfig& config) const {
+  reduce(send, recv, count, type, op, root, stream, config.empty() ? nullptr : &config);
+}
+
+void Communicator::all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                              CUstream_st* stream) const {
+  all_gather(send, recv, send_count, type, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                              CUstream_st* stream, const CollConfig& config) const {
+  all_gather(send, recv, send_count, type, stream, config.empty() ? nullptr : &config);
+}
+
+void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                  DataType type, ReduceOp op, CUstream_st* stream) const {
+  reduce_scatter(send, recv, recv_count, type, op, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                  DataType type, ReduceOp op, CUstream_st* stream,
+                                  const CollConfig& config) const {
+  reduce_scatter(send, recv, recv_count, type, op, stream, config.empty() ? nullptr : &config);
+}
+
+void Communicator::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                              CUstream_st* stream) const {
+  all_to_all(send, recv, count, type, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                              CUstream_st* stream, const CollConfig& config) const {
+  all_to_all(send, recv, count, type, stream, config.empty() ? nullptr : &config);
+}
+
+void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root,
+                          CUstream_st* stream) const {
+  gather(send, recv, count, type, root, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root,
+                          CUstream_st* stream, const CollConfig& config) const {
+  gather(send, recv, count, type, root, stream, config.empty() ? nullptr : &config);
+}
+
+void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
+                           CUstream_st* stream) const {
+  scatter(send, recv, count, type, root, stream, static_cast<const CollConfig*>(nullptr));
+}
+void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
+                           CUstream_st* stream, const CollConfig& config) const {
+  scatter(send, recv, count, type, root, stream, config.empty() ? nullptr : &config);
 }
 
 void Communicator::send(const void* buf, std::size_t count, DataType type, int peer,
@@ -203,7 +325,7 @@ void Communicator::grouped(Body&& body) const {
 }
 
 void Communicator::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
-                              CUstream_st* stream) const {
+                              CUstream_st* stream, const CollConfig* config) const {
   require_live("all_to_all");
   check_type("all_to_all", type);
   const auto n = static_cast<std::size_t>(hot_.size);
@@ -211,9 +333,19 @@ void Communicator::all_to_all(const void* send, void* recv, std::size_t count, D
   check_buffer("all_to_all", "recv", recv, count, type, n);
   const auto t = static_cast<abi::ncclDataType_t>(type);
   if (hot_.fn->ncclAlltoAll) {
-    call_result(hot_.fn->ncclAlltoAll(send, recv, count, t, hot_.comm, stream), "ncclAlltoAll");
+    if (__builtin_expect(config == nullptr, 1)) {
+      call_result(hot_.fn->ncclAlltoAll(send, recv, count, t, hot_.comm, stream), "ncclAlltoAll");
+    } else {
+      abi::ncclCollConfig_t c;
+      call_result(
+          hot_.fn->ncclAlltoAllConfig(send, recv, count, t, hot_.comm, stream,
+                                      coll_config(*config, Function::ncclAlltoAllConfig, c)),
+          "ncclAlltoAllConfig");
+    }
     return;
   }
+  if (config != nullptr)
+    lib().require(Function::ncclAlltoAllConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
   grouped([&](auto&& issue) {
     for (int p = 0; p < hot_.size; ++p) {
@@ -225,7 +357,7 @@ void Communicator::all_to_all(const void* send, void* recv, std::size_t count, D
 }
 
 void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root,
-                          CUstream_st* stream) const {
+                          CUstream_st* stream, const CollConfig* config) const {
   require_live("gather");
   check_type("gather", type);
   check_rank("gather", "root", root);
@@ -234,9 +366,17 @@ void Communicator::gather(const void* send, void* recv, std::size_t count, DataT
     check_buffer("gather", "recv", recv, count, type, static_cast<std::size_t>(hot_.size));
   const auto t = static_cast<abi::ncclDataType_t>(type);
   if (hot_.fn->ncclGather) {
-    call_result(hot_.fn->ncclGather(send, recv, count, t, root, hot_.comm, stream), "ncclGather");
+    if (__builtin_expect(config == nullptr, 1)) {
+      call_result(hot_.fn->ncclGather(send, recv, count, t, root, hot_.comm, stream), "ncclGather");
+    } else {
+      abi::ncclCollConfig_t c;
+      call_result(hot_.fn->ncclGatherConfig(send, recv, count, t, root, hot_.comm, stream,
+                                            coll_config(*config, Function::ncclGatherConfig, c)),
+                  "ncclGatherConfig");
+    }
     return;
   }
+  if (config != nullptr) lib().require(Function::ncclGatherConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
   grouped([&](auto&& issue) {
     issue(hot_.fn->ncclSend(send, count, t, root, hot_.comm, stream), "ncclSend");
@@ -251,7 +391,7 @@ void Communicator::gather(const void* send, void* recv, std::size_t count, DataT
 }
 
 void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
-                           CUstream_st* stream) const {
+                           CUstream_st* stream, const CollConfig* config) const {
   require_live("scatter");
   check_type("scatter", type);
   check_rank("scatter", "root", root);
@@ -260,9 +400,19 @@ void Communicator::scatter(const void* send, void* recv, std::size_t count, Data
   check_buffer("scatter", "recv", recv, count, type);
   const auto t = static_cast<abi::ncclDataType_t>(type);
   if (hot_.fn->ncclScatter) {
-    call_result(hot_.fn->ncclScatter(send, recv, count, t, root, hot_.comm, stream), "ncclScatter");
+    if (__builtin_expect(config == nullptr, 1)) {
+      call_result(hot_.fn->ncclScatter(send, recv, count, t, root, hot_.comm, stream),
+                  "ncclScatter");
+    } else {
+      abi::ncclCollConfig_t c;
+      call_result(hot_.fn->ncclScatterConfig(send, recv, count, t, root, hot_.comm, stream,
+                                             coll_config(*config, Function::ncclScatterConfig, c)),
+                  "ncclScatterConfig");
+    }
     return;
   }
+  if (config != nullptr)
+    lib().require(Function::ncclScatterConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
   grouped([&](auto&& issue) {
     if (hot_.rank == root) {
@@ -346,6 +496,85 @@ void Communicator::reduce_scatterv(const void* send, void* recv, Counts recv_cou
             "ncclReduce");
     }
   });
+}
+
+// ---- one-sided ----
+
+namespace {
+
+void check_signal(const char* op, int signal_index, int context) {
+  if (signal_index < 0 || context < 0) {
+    throw UsageError(std::string(op) + ": the signal index and context must be >= 0; got " +
+                     std::to_string(signal_index) + " and " + std::to_string(context));
+  }
+}
+
+}  // namespace
+
+void Communicator::put_signal(const void* local, std::size_t count, DataType type, int peer,
+                              const Window& window, std::size_t offset, int signal_index,
+                              int context, CUstream_st* stream) const {
+  require_live("put_signal");
+  if (!hot_.fn->ncclPutSignal) lib().require(Function::ncclPutSignal);
+  check_type("put_signal", type);
+  check_rank("put_signal", "peer", peer);
+  check_buffer("put_signal", "local", local, count, type);
+  if (window.h_.state() != shared_.get() || window.native() == nullptr) {
+    throw UsageError(
+        "put_signal: the window is not one of this communicator's live windows; register it "
+        "with this communicator's register_window()");
+  }
+  check_signal("put_signal", signal_index, context);
+  call_result(
+      hot_.fn->ncclPutSignal(local, count, static_cast<abi::ncclDataType_t>(type), peer,
+                             window.native(), offset, signal_index, context, 0u, hot_.comm, stream),
+      "ncclPutSignal");
+}
+
+void Communicator::signal(int peer, int signal_index, int context, CUstream_st* stream) const {
+  require_live("signal");
+  if (!hot_.fn->ncclSignal) lib().require(Function::ncclSignal);
+  check_rank("signal", "peer", peer);
+  check_signal("signal", signal_index, context);
+  call_result(hot_.fn->ncclSignal(peer, signal_index, context, 0u, hot_.comm, stream),
+              "ncclSignal");
+}
+
+void Communicator::wait_signal(View<SignalWait> waits, CUstream_st* stream) const {
+  require_live("wait_signal");
+  if (!hot_.fn->ncclWaitSignal) lib().require(Function::ncclWaitSignal);
+  if (waits.size() == 0 || waits.size() > static_cast<std::size_t>(INT_MAX)) {
+    throw UsageError("wait_signal: needs at least one SignalWait; got " +
+                     std::to_string(waits.size()));
+  }
+  // NCCL's descriptors, on the stack for the usual few waits.
+  constexpr std::size_t kInline = 16;
+  abi::ncclWaitSignalDesc_t inline_descs[kInline];
+  std::vector<abi::ncclWaitSignalDesc_t> heap;
+  abi::ncclWaitSignalDesc_t* descs = inline_descs;
+  if (waits.size() > kInline) {
+    heap.resize(waits.size());
+    descs = heap.data();
+  }
+  for (std::size_t i = 0; i < waits.size(); ++i) {
+    const SignalWait& w = waits[i];
+    check_rank("wait_signal", "peer", w.peer);
+    check_signal("wait_signal", w.signal_index, w.context);
+    if (w.count < 1) {
+      throw UsageError("wait_signal: wait " + std::to_string(i) + " has a count of " +
+                       std::to_string(w.count) + "; it must be >= 1");
+    }
+    descs[i] = abi::ncclWaitSignalDesc_t{w.count, w.peer, w.signal_index, w.context};
+  }
+  call_result(hot_.fn->ncclWaitSignal(static_cast<int>(waits.size()), descs, hot_.comm, stream),
+              "ncclWaitSignal");
+}
+
+const abi::ncclCollConfig_t* Communicator::coll_config(const CollConfig& config, Function f,
+                                                       abi::ncclCollConfig_t& out) const {
+  lib().require(f);
+  out = detail::make_coll_config(lib(), config);
+  return &out;
 }
 
 }  // namespace ncclrt

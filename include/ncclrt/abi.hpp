@@ -84,6 +84,8 @@ constexpr int kWinCollSymmetric = 0x01;
 constexpr std::size_t kWinRequiredAlignment = 4096;
 constexpr int kShrinkDefault = 0x00;
 constexpr int kShrinkAbort = 0x01;
+constexpr int kRevokeDefault = 0x00;
+constexpr int kSuspendMem = 0x01;
 
 // The newest layout ncclrt knows (NCCL 2.32.3). NCCL copies min(size, its own size) bytes, so
 // ncclrt sets `size` to what the loaded version knows (see config sizing in communicator.cpp).

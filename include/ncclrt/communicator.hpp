@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,7 +62,37 @@ class Communicator {
   [[nodiscard]] Communicator shrink(const std::vector<int>& excluded, const Config& config = {},
                                     ShrinkMode mode = ShrinkMode::kDefault) const;
 
+  /// ncclCommRevoke (NCCL >= 2.28.7): stops this rank's in-flight work on the communicator and
+  /// waits until it is quiescent. With a deadline (per call, else Config::timeout) the
+  /// communicator must be nonblocking; on expiry it is aborted and TimeoutError is thrown. Then
+  /// only destroy(), abort(), split() and shrink() are allowed (finalize() is refused): revoke on
+  /// every surviving rank, then shrink() away the failed ones — the recovery path.
+  void revoke(std::optional<std::chrono::milliseconds> deadline = std::nullopt);
+  /// ncclCommGetUniqueId (NCCL >= 2.29.2), on one existing rank: the id that new ranks join()
+  /// with; pass it to grow() on this rank too. One id at a time: the grow uses it up.
+  [[nodiscard]] UniqueId grow_id() const;
+  /// ncclCommGrow (NCCL >= 2.29.2), on every existing rank: a communicator of `nranks` ranks
+  /// (more than size()) in which existing ranks keep their numbers. The rank that made the id
+  /// passes it; the others pass nothing. Config::timeout bounds it as for init.
+  [[nodiscard]] Communicator grow(int nranks, const std::optional<UniqueId>& id = std::nullopt,
+                                  const Config& config = {}) const;
+  /// ncclCommGrow on a new rank: joins, as `rank`, the communicator of `nranks` ranks that the
+  /// existing ranks grow() to, with the id one of them made with grow_id().
+  [[nodiscard]] static Communicator join(std::shared_ptr<const Library> lib, int nranks, int rank,
+                                         const UniqueId& id, const Config& config = {});
+
+  /// ncclCommSuspend (NCCL >= 2.29.7): with SuspendFlags::kMemory NCCL releases its dynamic GPU
+  /// memory. Until resume() every operation is refused (UsageError) before NCCL sees it;
+  /// memory_stats(), destroy() and abort() are allowed. See SuspendGuard.
+  void suspend(SuspendFlags flags = SuspendFlags::kMemory);
+  /// ncclCommResume (NCCL >= 2.29.7): takes back what suspend() released.
+  void resume();
+  /// ncclCommMemStats (NCCL >= 2.29.7): every statistic, named.
+  MemoryStats memory_stats() const;
+
   bool valid() const noexcept { return state_ == State::kLive; }
+  bool revoked() const noexcept { return state_ == State::kRevoked; }
+  bool suspended() const noexcept { return state_ == State::kSuspended; }
   explicit operator bool() const noexcept { return valid(); }
   int rank() const;
   int size() const;
@@ -125,6 +156,37 @@ class Communicator {
   void send(const void* buf, std::size_t count, DataType type, int peer, CUstream_st* stream) const;
   void recv(void* buf, std::size_t count, DataType type, int peer, CUstream_st* stream) const;
 
+  /// The same collectives with per-call options (the nccl*Config calls, NCCL >= 2.31.2). An
+  /// empty `config` makes the ordinary call; a non-empty one on an older NCCL is UnsupportedError.
+  /// The grouped fallbacks of all_to_all/gather/scatter take no options.
+  void all_reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op,
+                  CUstream_st* stream, const CollConfig& config) const;
+  void broadcast(const void* send, void* recv, std::size_t count, DataType type, int root,
+                 CUstream_st* stream, const CollConfig& config) const;
+  void reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root,
+              CUstream_st* stream, const CollConfig& config) const;
+  void all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                  CUstream_st* stream, const CollConfig& config) const;
+  void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DataType type,
+                      ReduceOp op, CUstream_st* stream, const CollConfig& config) const;
+  void all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                  CUstream_st* stream, const CollConfig& config) const;
+  void gather(const void* send, void* recv, std::size_t count, DataType type, int root,
+              CUstream_st* stream, const CollConfig& config) const;
+  void scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
+               CUstream_st* stream, const CollConfig& config) const;
+
+  /// ncclPutSignal (NCCL >= 2.29.2): writes `count` elements from `local` into `peer`'s part of
+  /// `window` at byte `offset`, then raises signal `signal_index` of context `context` there.
+  /// `window` must come from this communicator's register_window().
+  void put_signal(const void* local, std::size_t count, DataType type, int peer,
+                  const Window& window, std::size_t offset, int signal_index, int context,
+                  CUstream_st* stream) const;
+  /// ncclSignal (NCCL >= 2.29.2): raises a signal on `peer` without data.
+  void signal(int peer, int signal_index, int context, CUstream_st* stream) const;
+  /// ncclWaitSignal (NCCL >= 2.29.2): the stream waits until every SignalWait is satisfied.
+  void wait_signal(View<SignalWait> waits, CUstream_st* stream) const;
+
   // Typed forms for C++ arithmetic types.
   template <class T>
   void all_reduce(const T* send, T* recv, std::size_t count, ReduceOp op,
@@ -186,7 +248,16 @@ class Communicator {
   void check() const;
 
  private:
-  enum class State : unsigned char { kEmpty, kMovedFrom, kLive, kFinalized, kDestroyed, kAborted };
+  enum class State : unsigned char {
+    kEmpty,
+    kMovedFrom,
+    kLive,
+    kFinalized,
+    kRevoked,
+    kSuspended,
+    kDestroyed,
+    kAborted
+  };
 
   // What the hot path reads, copied once from the shared state (fixed for the communicator's
   // life), so an operation touches no other cache line.
@@ -209,6 +280,36 @@ class Communicator {
     if (state_ != State::kLive || hot_.poisoned->load(std::memory_order_relaxed)) fail_state(op);
   }
   [[noreturn]] void fail_state(const char* op) const;
+  // Whether this object still owns an NCCL communicator (live, finalized, revoked, suspended).
+  bool owns() const noexcept {
+    return state_ == State::kLive || state_ == State::kFinalized || state_ == State::kRevoked ||
+           state_ == State::kSuspended;
+  }
+  // For the calls allowed outside the live state: throws unless the state is one of `allowed`.
+  void require_state(const char* op, std::initializer_list<State> allowed) const;
+  // Polls a management call that NCCL reports in progress (revoke, suspend, resume) until it is
+  // done, within `deadline`; on expiry aborts and throws TimeoutError.
+  void wait_quiet(abi::ncclResult_t first, const char* call,
+                  std::optional<std::chrono::milliseconds> deadline);
+  // Each collective's one implementation; `config` null for the ordinary call.
+  void all_reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op,
+                  CUstream_st* stream, const CollConfig* config) const;
+  void broadcast(const void* send, void* recv, std::size_t count, DataType type, int root,
+                 CUstream_st* stream, const CollConfig* config) const;
+  void reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op, int root,
+              CUstream_st* stream, const CollConfig* config) const;
+  void all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
+                  CUstream_st* stream, const CollConfig* config) const;
+  void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DataType type,
+                      ReduceOp op, CUstream_st* stream, const CollConfig* config) const;
+  void all_to_all(const void* send, void* recv, std::size_t count, DataType type,
+                  CUstream_st* stream, const CollConfig* config) const;
+  void gather(const void* send, void* recv, std::size_t count, DataType type, int root,
+              CUstream_st* stream, const CollConfig* config) const;
+  void scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
+               CUstream_st* stream, const CollConfig* config) const;
+  const abi::ncclCollConfig_t* coll_config(const CollConfig& config, Function f,
+                                           abi::ncclCollConfig_t& out) const;
   static const char* state_text(State state) noexcept;
   [[noreturn]] void fail(abi::ncclResult_t result, const char* call) const;
   void call_result(abi::ncclResult_t result, const char* call) const {
@@ -259,6 +360,20 @@ class Communicator {
   std::shared_ptr<detail::CommState> shared_;  // the NCCL communicator, with its handles
   Hot hot_;
   State state_ = State::kEmpty;
+};
+
+/// Suspends a communicator (Communicator::suspend) for a scope and resumes it when the guard
+/// goes. Call resume() to see an error: the destructor cannot throw and only logs it.
+class SuspendGuard {
+ public:
+  explicit SuspendGuard(Communicator& comm, SuspendFlags flags = SuspendFlags::kMemory);
+  SuspendGuard(const SuspendGuard&) = delete;  // exactly one resume per suspend
+  SuspendGuard& operator=(const SuspendGuard&) = delete;
+  ~SuspendGuard();
+  void resume();
+
+ private:
+  Communicator* comm_;
 };
 
 }  // namespace ncclrt

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
+
+#include "ncclrt/abi.hpp"
 
 namespace ncclrt {
 
@@ -21,6 +24,18 @@ struct Config {
   /// the communicator is aborted and TimeoutError thrown), and finalize/destroy/revoke use it as
   /// their deadline.
   std::optional<std::chrono::milliseconds> timeout;
+
+  bool empty() const noexcept;
+};
+
+/// Per-call options of one collective (ncclCollConfig_t, NCCL >= 2.31.2), passed as the last
+/// argument of an operation. Unset fields keep NCCL's choice. An empty CollConfig is the
+/// ordinary call; a non-empty one on an older NCCL, or a field the loaded NCCL lacks, is
+/// UnsupportedError. It must be the same on every rank (NCCL checks it only locally).
+struct CollConfig {
+#define NCCLRT_COLL_FIELD(member, field, type, unset, major, minor, patch) \
+  std::optional<type> member;
+#include "ncclrt/detail/coll_config_fields.def"
 
   bool empty() const noexcept;
 };

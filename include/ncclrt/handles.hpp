@@ -85,6 +85,8 @@ class Registration {
 class Window {
  public:
   abi::ncclWindow_t native() const noexcept { return h_.get(); }
+  /// ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer this window was registered over.
+  void* user_pointer() const;
 
  private:
   friend class Communicator;

@@ -82,6 +82,19 @@ struct Capability {
   std::string why_not;  ///< empty when available
 };
 
+/// One of NCCL's parameters (the Param API, NCCL >= 2.30.4): the environment variable's name and
+/// the value in effect.
+struct Parameter {
+  std::string name;   ///< "NCCL_SOCKET_IFNAME"
+  std::string value;  ///< as NCCL prints it
+};
+
+/// An NCCL_* environment variable that the loaded NCCL does not read.
+struct UnknownVariable {
+  std::string name;                  ///< "NCCL_SOCKET_IFNAM"
+  std::vector<std::string> nearest;  ///< the closest names it does read, best first (may be empty)
+};
+
 /// One opened libnccl file: its version and resolved function table. Shared by every
 /// communicator made from it; the same file opened twice gives the same Library.
 class Library {
@@ -123,6 +136,24 @@ class Library {
   std::string error_string(int result) const;
   /// ncclGetLastError(nullptr): the last error text of this thread; UnsupportedError before 2.13.
   std::string last_error() const;
+
+  /// ncclParamGetAllParameterKeys + ncclParamGetParameter (NCCL >= 2.30.4): every parameter
+  /// NCCL publishes (all of them with NCCL_PARAM_DUMP_ALL=1), with its value in effect.
+  std::vector<Parameter> parameters() const;
+  /// ncclParamGetParameter (NCCL >= 2.30.4): one parameter's value in effect, by its name
+  /// ("NCCL_DEBUG"); nullopt when this NCCL has no such parameter.
+  std::optional<std::string> parameter(const std::string& name) const;
+  /// The NCCL_* variables in this process's environment that the loaded NCCL never reads: names
+  /// its file does not contain (and, from 2.30.4, not among its parameters). Each comes with the
+  /// nearest names it does read, for typos such as NCCL_SOCKET_IFNAM. Works with every release.
+  std::vector<UnknownVariable> unknown_environment() const;
+  /// Every NCCL_* name the loaded file contains (the variables it can read), sorted.
+  std::vector<std::string> environment_names() const;
+
+  /// ncclSetEncryption (NCCL >= 2.32.3): encrypts NCCL's TCP sockets with this pre-shared key
+  /// (an empty key turns encryption off). Process-wide: call it before creating communicators,
+  /// with the same key on every rank.
+  void set_encryption(const std::string& pre_shared_key) const;
 
   /// The resolved NCCL function pointers (null where the loaded NCCL lacks one), for callers who
   /// need NCCL directly: `lib->raw().ncclAllReduce(...)`.

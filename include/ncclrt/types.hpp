@@ -95,32 +95,36 @@ enum class ScalarResidence : int {
   kHostImmediate = abi::ncclScalarHostImmediate  ///< read once, when the op is created
 };
 
-/// A read-only view of element counts or displacements (one per rank) for the v-variants:
-/// converts from a std::vector, a brace list (no allocation) or a pointer and a length. It does
-/// not own what it views: use it for the call it is passed to.
-class Counts {
+/// A read-only view of an array argument (counts, displacements, signal waits): converts from a
+/// std::vector, a brace list (no allocation) or a pointer and a length. It does not own what it
+/// views: use it for the call it is passed to.
+template <class T>
+class View {
  public:
-  Counts(const std::vector<std::size_t>& v) noexcept : data_(v.data()), size_(v.size()) {}
+  View(const std::vector<T>& v) noexcept : data_(v.data()), size_(v.size()) {}
   // A brace list's array lives to the end of the full expression: the call it is passed to.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Winit-list-lifetime"
 #endif
-  Counts(std::initializer_list<std::size_t> l) noexcept : data_(l.begin()), size_(l.size()) {}
+  View(std::initializer_list<T> l) noexcept : data_(l.begin()), size_(l.size()) {}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-  Counts(const std::size_t* data, std::size_t size) noexcept : data_(data), size_(size) {}
-  const std::size_t* data() const noexcept { return data_; }
+  View(const T* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  const T* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
-  std::size_t operator[](std::size_t i) const noexcept { return data_[i]; }
-  const std::size_t* begin() const noexcept { return data_; }
-  const std::size_t* end() const noexcept { return data_ + size_; }
+  const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  const T* begin() const noexcept { return data_; }
+  const T* end() const noexcept { return data_ + size_; }
 
  private:
-  const std::size_t* data_;
+  const T* data_;
   std::size_t size_;
 };
+
+/// Element counts or displacements, one per rank, for the v-variants.
+using Counts = View<std::size_t>;
 
 /// Constants of NCCL's API a caller needs, without reaching into abi::.
 inline constexpr int kSplitNoColor = abi::kSplitNoColor;  ///< split(): no communicator for me
@@ -137,6 +141,29 @@ enum class ShrinkMode : int {
   kDefault = abi::kShrinkDefault,  ///< the parent's work completes as usual
   kAbortParent =
       abi::kShrinkAbort,  ///< the parent's pending work is aborted first (after a failure)
+};
+
+/// suspend()'s flags (ncclCommSuspend's).
+enum class SuspendFlags : int {
+  kNone = 0,
+  kMemory = abi::kSuspendMem,  ///< release NCCL's dynamic GPU memory until resume()
+};
+
+/// What one wait_signal() waits for: `count` signals from `peer` on a signal index and context
+/// (ncclWaitSignalDesc_t).
+struct SignalWait {
+  int peer = 0;
+  int signal_index = 0;
+  int count = 1;
+  int context = 0;
+};
+
+/// ncclCommMemStats (NCCL >= 2.29.7), every statistic by name.
+struct MemoryStats {
+  std::uint64_t suspendable_bytes = 0;  ///< GPU memory suspend() can release
+  std::uint64_t persistent_bytes = 0;   ///< GPU memory that stays while suspended
+  std::uint64_t total_bytes = 0;        ///< all GPU memory NCCL tracks for this communicator
+  bool suspended = false;               ///< the memory is released now
 };
 
 }  // namespace ncclrt

@@ -156,6 +156,7 @@ typedef struct {
   int root; /* root, or the peer of send/recv */
   void* comm;
   void* stream;
+  long long extra[6]; /* what else a call passes, per function (see below) */
 } fake_record_t;
 enum { kMaxRecords = 4096 };
 static fake_record_t records[kMaxRecords];
@@ -336,5 +337,222 @@ int ncclScatter(const void* s, void* r, size_t n, int t, int root, void* c, void
 }
 #endif
 #if FAKE_VERSION >= 22807
-OP(ncclCommRevoke)
+int ncclCommRevoke(void* c, int flags);
+int ncclCommRevoke(void* c, int flags) {
+  return record("ncclCommRevoke", NULL, NULL, 0, 0, flags, -1, c, NULL);
+}
+#endif
+__attribute__((unused)) static fake_record_t* last(void) {
+  return nrecords > 0 ? &records[nrecords - 1] : NULL;
+}
+#if FAKE_VERSION >= 22902
+/* extra: grow: nranks, rank, first id byte (-1 without an id); put_signal: offset, signal index,
+ * context, flags (recv = the window); signal: signal index, context, flags; wait_signal: count,
+ * then desc 0's opCnt, peer, sigIdx, ctx, and desc 1's peer. */
+int ncclCommGetUniqueId(void* c, char* id);
+int ncclCommGetUniqueId(void* c, char* id) {
+  memset(id, 0x47, 128);
+  return record("ncclCommGetUniqueId", NULL, NULL, 0, 0, 0, -1, c, NULL);
+}
+int ncclCommGrow(fake_comm* c, int n, const unsigned char* id, int rank, fake_comm** out,
+                 void* cfg);
+int ncclCommGrow(fake_comm* c, int n, const unsigned char* id, int rank, fake_comm** out,
+                 void* cfg) {
+  take_config(cfg);
+  *out = make(n, rank < 0 ? c->rank : rank);
+  record("ncclCommGrow", NULL, NULL, 0, 0, 0, rank, c, NULL);
+  last()->extra[0] = n;
+  last()->extra[1] = rank;
+  last()->extra[2] = id ? id[0] : -1;
+  return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
+}
+int ncclPutSignal(const void* s, size_t n, int t, int peer, void* win, size_t off, int sig, int ctx,
+                  unsigned flags, void* c, void* st);
+int ncclPutSignal(const void* s, size_t n, int t, int peer, void* win, size_t off, int sig, int ctx,
+                  unsigned flags, void* c, void* st) {
+  const int r = record("ncclPutSignal", s, win, n, t, 0, peer, c, st);
+  last()->extra[0] = (long long)off;
+  last()->extra[1] = sig;
+  last()->extra[2] = ctx;
+  last()->extra[3] = flags;
+  return r;
+}
+int ncclSignal(int peer, int sig, int ctx, unsigned flags, void* c, void* st);
+int ncclSignal(int peer, int sig, int ctx, unsigned flags, void* c, void* st) {
+  const int r = record("ncclSignal", NULL, NULL, 0, 0, 0, peer, c, st);
+  last()->extra[0] = sig;
+  last()->extra[1] = ctx;
+  last()->extra[2] = flags;
+  return r;
+}
+typedef struct {
+  int opCnt, peer, sigIdx, ctx;
+} wait_desc;
+int ncclWaitSignal(int n, wait_desc* d, void* c, void* st);
+int ncclWaitSignal(int n, wait_desc* d, void* c, void* st) {
+  const int r = record("ncclWaitSignal", NULL, NULL, (size_t)n, 0, 0, -1, c, st);
+  last()->extra[0] = d[0].opCnt;
+  last()->extra[1] = d[0].peer;
+  last()->extra[2] = d[0].sigIdx;
+  last()->extra[3] = d[0].ctx;
+  last()->extra[4] = n > 1 ? d[1].peer : -1;
+  last()->extra[5] = d[n - 1].opCnt;
+  return r;
+}
+int ncclWinGetUserPtr(void* c, void* win, void** out);
+int ncclWinGetUserPtr(void* c, void* win, void** out) {
+  *out = (char*)win - 2; /* undoes ncclCommWindowRegister's handle */
+  return record("ncclWinGetUserPtr", win, NULL, 0, 0, 0, -1, c, NULL);
+}
+#endif
+#if FAKE_VERSION >= 22907
+static int suspended;
+int ncclCommSuspend(void* c, int flags);
+int ncclCommSuspend(void* c, int flags) {
+  suspended = flags & 1;
+  return record("ncclCommSuspend", NULL, NULL, 0, 0, flags, -1, c, NULL);
+}
+int ncclCommResume(void* c);
+int ncclCommResume(void* c) {
+  suspended = 0;
+  return record("ncclCommResume", NULL, NULL, 0, 0, 0, -1, c, NULL);
+}
+int ncclCommMemStats(void* c, int stat, unsigned long long* value);
+int ncclCommMemStats(void* c, int stat, unsigned long long* value) {
+  /* 2000 B suspendable (0 while suspended), 1000 B persistent */
+  const unsigned long long v[] = {suspended ? 0 : 2000, (unsigned long long)suspended, 1000,
+                                  suspended ? 1000 : 3000};
+  if (stat < 0 || stat > 3) return 4; /* ncclInvalidArgument */
+  *value = v[stat];
+  ++calls;
+  (void)c;
+  return 0;
+}
+#endif
+#if FAKE_VERSION >= 23004
+/* Three parameters, as NCCL publishes them (the name of the environment variable). */
+static const char* param_keys[] = {"NCCL_DEBUG", "NCCL_SOCKET_IFNAME", "NCCL_NVLS_ENABLE"};
+static const char* param_values[] = {"WARN", "eth0", "1"};
+int ncclParamGetAllParameterKeys(const char*** table, int* len);
+int ncclParamGetAllParameterKeys(const char*** table, int* len) {
+  *table = param_keys;
+  *len = 3;
+  ++calls;
+  return 0;
+}
+int ncclParamGetParameter(const char* key, const char** value, int* len);
+int ncclParamGetParameter(const char* key, const char** value, int* len) {
+  ++calls;
+  for (int i = 0; i < 3; ++i) {
+    if (strcmp(key, param_keys[i]) == 0) {
+      *value = param_values[i];
+      *len = (int)strlen(param_values[i]);
+      return 0;
+    }
+  }
+  *value = NULL;
+  *len = 0;
+  return 4; /* ncclInvalidArgument, as NCCL for an unknown key */
+}
+OP(ncclParamBind)
+OP(ncclParamGetI8)
+OP(ncclParamGetI16)
+OP(ncclParamGetI32)
+OP(ncclParamGetI64)
+OP(ncclParamGetU8)
+OP(ncclParamGetU16)
+OP(ncclParamGetU32)
+OP(ncclParamGetU64)
+OP(ncclParamGetStr)
+OP(ncclParamGet)
+#endif
+#if FAKE_VERSION >= 23102
+/* The *Config collectives record the config: extra = its size, minCTAs, forceAlgSelection,
+ * algSelection's first character (0 when unset), userProfilerTag, launchCompletionEvent (2.32.3
+ * layout only, else -1). */
+typedef struct {
+  size_t size;
+  unsigned magic, version;
+  void* ext;
+  int minCTAs, maxCTAs, nvlsCTAs, cgaClusterSize;
+  const char* algSelection;
+  int forceAlgSelection, CTAPolicy;
+  unsigned long long userProfilerTag;
+  void* launchCompletionEvent;
+} coll_config;
+static int with_config(int r, const coll_config* k) {
+  fake_record_t* x = last();
+  x->extra[0] = (long long)k->size;
+  x->extra[1] = k->minCTAs;
+  x->extra[2] = k->forceAlgSelection;
+  x->extra[3] = k->algSelection ? k->algSelection[0] : 0;
+  x->extra[4] = (long long)k->userProfilerTag;
+  x->extra[5] = k->size >= sizeof(coll_config) ? (long long)(size_t)k->launchCompletionEvent : -1;
+  return r;
+}
+int ncclAllReduceConfig(const void* s, void* r, size_t n, int t, int op, void* c, void* st,
+                        const coll_config* k);
+int ncclAllReduceConfig(const void* s, void* r, size_t n, int t, int op, void* c, void* st,
+                        const coll_config* k) {
+  return with_config(record("ncclAllReduceConfig", s, r, n, t, op, -1, c, st), k);
+}
+int ncclBroadcastConfig(const void* s, void* r, size_t n, int t, int root, void* c, void* st,
+                        const coll_config* k);
+int ncclBroadcastConfig(const void* s, void* r, size_t n, int t, int root, void* c, void* st,
+                        const coll_config* k) {
+  return with_config(record("ncclBroadcastConfig", s, r, n, t, 0, root, c, st), k);
+}
+int ncclReduceConfig(const void* s, void* r, size_t n, int t, int op, int root, void* c, void* st,
+                     const coll_config* k);
+int ncclReduceConfig(const void* s, void* r, size_t n, int t, int op, int root, void* c, void* st,
+                     const coll_config* k) {
+  return with_config(record("ncclReduceConfig", s, r, n, t, op, root, c, st), k);
+}
+int ncclAllGatherConfig(const void* s, void* r, size_t n, int t, void* c, void* st,
+                        const coll_config* k);
+int ncclAllGatherConfig(const void* s, void* r, size_t n, int t, void* c, void* st,
+                        const coll_config* k) {
+  return with_config(record("ncclAllGatherConfig", s, r, n, t, 0, -1, c, st), k);
+}
+int ncclReduceScatterConfig(const void* s, void* r, size_t n, int t, int op, void* c, void* st,
+                            const coll_config* k);
+int ncclReduceScatterConfig(const void* s, void* r, size_t n, int t, int op, void* c, void* st,
+                            const coll_config* k) {
+  return with_config(record("ncclReduceScatterConfig", s, r, n, t, op, -1, c, st), k);
+}
+int ncclAlltoAllConfig(const void* s, void* r, size_t n, int t, void* c, void* st,
+                       const coll_config* k);
+int ncclAlltoAllConfig(const void* s, void* r, size_t n, int t, void* c, void* st,
+                       const coll_config* k) {
+  return with_config(record("ncclAlltoAllConfig", s, r, n, t, 0, -1, c, st), k);
+}
+int ncclGatherConfig(const void* s, void* r, size_t n, int t, int root, void* c, void* st,
+                     const coll_config* k);
+int ncclGatherConfig(const void* s, void* r, size_t n, int t, int root, void* c, void* st,
+                     const coll_config* k) {
+  return with_config(record("ncclGatherConfig", s, r, n, t, 0, root, c, st), k);
+}
+int ncclScatterConfig(const void* s, void* r, size_t n, int t, int root, void* c, void* st,
+                      const coll_config* k);
+int ncclScatterConfig(const void* s, void* r, size_t n, int t, int root, void* c, void* st,
+                      const coll_config* k) {
+  return with_config(record("ncclScatterConfig", s, r, n, t, 0, root, c, st), k);
+}
+#endif
+#if FAKE_VERSION >= 23203
+/* extra: the config's size, mode, and the psk's first character */
+typedef struct {
+  size_t size;
+  unsigned magic, version;
+  int mode;
+  const char* psk;
+} encryption_config;
+int ncclSetEncryption(const encryption_config* k);
+int ncclSetEncryption(const encryption_config* k) {
+  const int r = record("ncclSetEncryption", NULL, NULL, 0, 0, k->mode, -1, NULL, NULL);
+  last()->extra[0] = (long long)k->size;
+  last()->extra[1] = k->mode;
+  last()->extra[2] = k->psk ? k->psk[0] : 0;
+  return r;
+}
 #endif

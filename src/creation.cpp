@@ -1,0 +1,291 @@
+// Making communicators: init (one rank, all devices, from the launcher's environment), split,
+// shrink and grow.
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <optional>
+#include <thread>
+
+#include "comm_state.hpp"
+#include "config.hpp"
+#include "cuda_driver.hpp"
+#include "nccl_error.hpp"
+#include "ncclrt/communicator.hpp"
+#include "ncclrt/error.hpp"
+#include "ncclrt/launch.hpp"
+
+namespace ncclrt {
+namespace {
+
+using detail::Clock;
+
+// Waits for a nonblocking creation to finish. On expiry or failure the new communicator is
+// aborted, so nothing is left half made.
+void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t first,
+                  const Config& config, const char* call, const std::string& where) {
+  const auto& fn = lib.raw();
+  abi::ncclResult_t state = first;
+  const auto start = Clock::now();
+  while (state == abi::ncclInProgress) {
+    if (config.timeout && Clock::now() - start >= *config.timeout) {
+      fn.ncclCommAbort(comm);
+      throw TimeoutError(std::string(call) + " did not complete within " +
+                         std::to_string(config.timeout->count()) + " ms (" + where +
+                         "): the other ranks did not all join. The communicator was aborted. "
+                         "Check that every rank started and uses the same unique id, or raise "
+                         "Config::timeout");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (fn.ncclCommGetAsyncError(comm, &state) != abi::ncclSuccess) break;
+  }
+  if (state != abi::ncclSuccess) {
+    try {
+      detail::throw_nccl_error(lib, state, call, comm, where);
+    } catch (...) {
+      fn.ncclCommAbort(comm);
+      throw;
+    }
+  }
+}
+
+// Runs one creation call (`start` fills the new handle) with the config as the loaded NCCL
+// wants it, waits for nonblocking creation, and returns the shared state of the new
+// communicator, or throws with nothing left behind.
+template <class Start>
+std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> lib,
+                                               const Config& config, const char* call,
+                                               const std::string& where, Start&& start) {
+  if (detail::capture_forbids_sync()) {
+    throw UsageError(std::string(call) +
+                     " while a CUDA graph is being captured: creating a "
+                     "communicator synchronizes and would invalidate the capture. Create it "
+                     "before cudaStreamBeginCapture");
+  }
+  abi::ncclConfig_t cfg = detail::make_config(*lib, config);
+  if (config.timeout) {
+    lib->require(Function::ncclCommGetAsyncError);
+    lib->require(Function::ncclCommAbort);
+    if (config.blocking.value_or(false)) {
+      throw UsageError(
+          "Config::timeout needs a nonblocking creation; leave Config::blocking unset "
+          "or false");
+    }
+    cfg.blocking = 0;
+  }
+  abi::ncclComm_t comm = nullptr;
+  const abi::ncclResult_t r = start(&comm, &cfg);
+  if (r == abi::ncclInProgress && comm != nullptr) {
+    wait_created(*lib, comm, r, config, call, where);
+  } else if (r != abi::ncclSuccess) {
+    detail::throw_nccl_error(*lib, r, call, comm, where);
+  }
+  if (comm == nullptr) {
+    throw Error(std::string(call) + " succeeded but returned no communicator (" + where + ")");
+  }
+  auto state = std::make_shared<detail::CommState>();
+  state->lib = std::move(lib);
+  state->comm = comm;
+  state->nonblocking = cfg.blocking == 0;
+  state->timeout = config.timeout;
+  return state;
+}
+
+std::shared_ptr<detail::CommState> adopt(std::shared_ptr<const Library> lib, abi::ncclComm_t comm) {
+  auto state = std::make_shared<detail::CommState>();
+  state->lib = std::move(lib);
+  state->comm = comm;
+  return state;
+}
+
+}  // namespace
+
+Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
+                                     const UniqueId& id, const Config& config) {
+  if (!lib) throw UsageError("init_rank: no Library (null shared_ptr)");
+  if (nranks < 1) throw UsageError("init_rank: nranks must be >= 1; got " + std::to_string(nranks));
+  if (rank < 0 || rank >= nranks) {
+    throw UsageError("init_rank: rank " + std::to_string(rank) + " is outside 0.." +
+                     std::to_string(nranks - 1));
+  }
+  if (id == UniqueId()) {
+    throw UsageError(
+        "init_rank: the unique id is all zeros; make one with Library::unique_id() "
+        "on one rank and pass it to all");
+  }
+  const auto& fn = lib->raw();
+  const abi::ncclUniqueId raw = id.raw();
+  const std::string where = detail::rank_text(rank, nranks);
+  if (config.empty()) {
+    return Communicator(create_comm(std::move(lib), config, "ncclCommInitRank", where,
+                                    [&](abi::ncclComm_t* c, abi::ncclConfig_t*) {
+                                      return fn.ncclCommInitRank(c, nranks, raw, rank);
+                                    }));
+  }
+  lib->require(Function::ncclCommInitRankConfig);
+  return Communicator(create_comm(std::move(lib), config, "ncclCommInitRankConfig", where,
+                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
+                                    return fn.ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
+                                  }));
+}
+
+std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> lib,
+                                                 const std::vector<int>& devices) {
+  if (!lib) throw UsageError("init_all: no Library (null shared_ptr)");
+  if (devices.empty()) throw UsageError("init_all: the device list is empty");
+  if (devices.size() > static_cast<std::size_t>(INT_MAX)) {
+    throw UsageError("init_all: too many devices");
+  }
+  for (int d : devices) {
+    if (d < 0) throw UsageError("init_all: device " + std::to_string(d) + " is negative");
+  }
+  if (detail::capture_forbids_sync()) {
+    throw UsageError(
+        "init_all while a CUDA graph is being captured: create communicators before "
+        "cudaStreamBeginCapture");
+  }
+  std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
+  detail::check(
+      *lib,
+      lib->raw().ncclCommInitAll(raw.data(), static_cast<int>(devices.size()), devices.data()),
+      "ncclCommInitAll", nullptr, "init_all");
+  std::vector<Communicator> out;
+  out.reserve(raw.size());
+  for (auto* c : raw) out.push_back(Communicator(adopt(lib, c)));
+  return out;
+}
+
+Communicator Communicator::from_environment(std::shared_ptr<const Library> lib,
+                                            const Config& config) {
+  if (!lib) throw UsageError("from_environment: no Library (null shared_ptr)");
+  const LaunchInfo info = launch_info_from_environment();
+  const int device = info.local_rank % detail::cuda_device_count();
+  detail::cuda_set_device(device);
+  // NCCL's own rendezvous: with NCCL_COMM_ID set every rank gets the same id, and rank 0 hosts
+  // the bootstrap root at that address. No side channel of ncclrt's. The variable is put back
+  // as it was afterwards: left set, every later ncclGetUniqueId of the process would return the
+  // same address, and a second communicator would collide with this one.
+  struct CommIdScope {
+    std::optional<std::string> old;
+    explicit CommIdScope(const std::string& value) {
+      if (const char* v = std::getenv("NCCL_COMM_ID")) old = v;
+      ::setenv("NCCL_COMM_ID", value.c_str(), 1);
+    }
+    ~CommIdScope() {
+      if (old) {
+        ::setenv("NCCL_COMM_ID", old->c_str(), 1);
+      } else {
+        ::unsetenv("NCCL_COMM_ID");
+      }
+    }
+  } scope(info.comm_id);
+  const UniqueId id = lib->unique_id();
+  return init_rank(std::move(lib), info.size, info.rank, id, config);
+}
+
+Communicator Communicator::split(int color, int key, const Config& config) const {
+  require_state("split", {State::kLive, State::kRevoked});
+  lib().require(Function::ncclCommSplit);
+  if (color < 0 && color != abi::kSplitNoColor) {
+    throw UsageError("split: color must be >= 0 or kSplitNoColor; got " + std::to_string(color));
+  }
+  const auto* fn = hot_.fn;
+  const abi::ncclComm_t parent = hot_.comm;
+  if (color == abi::kSplitNoColor) {
+    // This rank takes part in the split but gets no communicator.
+    abi::ncclConfig_t cfg = detail::make_config(lib(), config);
+    abi::ncclComm_t comm = nullptr;
+    call_result(fn->ncclCommSplit(parent, color, key, &comm, &cfg), "ncclCommSplit");
+    return Communicator();
+  }
+  return Communicator(create_comm(shared_->lib, config, "ncclCommSplit",
+                                  detail::rank_text(hot_.rank, hot_.size),
+                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                    return fn->ncclCommSplit(parent, color, key, c, cf);
+                                  }));
+}
+
+Communicator Communicator::shrink(const std::vector<int>& excluded, const Config& config,
+                                  ShrinkMode mode) const {
+  require_state("shrink", {State::kLive, State::kRevoked});
+  lib().require(Function::ncclCommShrink);
+  if (excluded.empty()) {
+    throw UsageError("shrink: the list of ranks to exclude is empty (NCCL requires at least one)");
+  }
+  std::vector<int> list = excluded;
+  for (int r : list) check_rank("shrink", "excluded rank", r);
+  std::sort(list.begin(), list.end());
+  if (std::adjacent_find(list.begin(), list.end()) != list.end()) {
+    throw UsageError("shrink: the list of ranks to exclude names a rank twice");
+  }
+  if (list.size() >= static_cast<std::size_t>(hot_.size)) {
+    throw UsageError("shrink: excluding " + std::to_string(list.size()) + " of " +
+                     std::to_string(hot_.size) + " ranks leaves none");
+  }
+  if (mode != ShrinkMode::kDefault && mode != ShrinkMode::kAbortParent) {
+    throw UsageError("shrink: unknown mode " + std::to_string(static_cast<int>(mode)));
+  }
+  const int flags = static_cast<int>(mode);
+  const auto* fn = hot_.fn;
+  const abi::ncclComm_t parent = hot_.comm;
+  return Communicator(create_comm(
+      shared_->lib, config, "ncclCommShrink", detail::rank_text(hot_.rank, hot_.size),
+      [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+        return fn->ncclCommShrink(parent, list.data(), static_cast<int>(list.size()), c, cf, flags);
+      }));
+}
+
+UniqueId Communicator::grow_id() const {
+  require_live("grow_id");
+  lib().require(Function::ncclCommGetUniqueId);
+  abi::ncclUniqueId id{};
+  call_result(hot_.fn->ncclCommGetUniqueId(hot_.comm, &id), "ncclCommGetUniqueId");
+  return UniqueId(id);
+}
+
+Communicator Communicator::grow(int nranks, const std::optional<UniqueId>& id,
+                                const Config& config) const {
+  require_live("grow");
+  lib().require(Function::ncclCommGrow);
+  if (nranks <= hot_.size) {
+    throw UsageError("grow: the grown communicator needs more than the " +
+                     std::to_string(hot_.size) + " ranks it has; got nranks " +
+                     std::to_string(nranks));
+  }
+  if (id && *id == UniqueId()) {
+    throw UsageError("grow: the id is all zeros; pass the one grow_id() returned, or none");
+  }
+  const abi::ncclUniqueId raw = id ? id->raw() : abi::ncclUniqueId{};
+  const abi::ncclUniqueId* id_ptr = id ? &raw : nullptr;
+  const auto* fn = hot_.fn;
+  const abi::ncclComm_t parent = hot_.comm;
+  return Communicator(create_comm(shared_->lib, config, "ncclCommGrow",
+                                  detail::rank_text(hot_.rank, nranks),
+                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                    return fn->ncclCommGrow(parent, nranks, id_ptr, -1, c, cf);
+                                  }));
+}
+
+Communicator Communicator::join(std::shared_ptr<const Library> lib, int nranks, int rank,
+                                const UniqueId& id, const Config& config) {
+  if (!lib) throw UsageError("join: no Library (null shared_ptr)");
+  lib->require(Function::ncclCommGrow);
+  if (nranks < 2) throw UsageError("join: nranks must be >= 2; got " + std::to_string(nranks));
+  if (rank < 1 || rank >= nranks) {
+    throw UsageError("join: rank " + std::to_string(rank) + " is outside 1.." +
+                     std::to_string(nranks - 1) +
+                     " (a joining rank comes after the existing ones)");
+  }
+  if (id == UniqueId()) {
+    throw UsageError(
+        "join: the id is all zeros; pass the one an existing rank made with grow_id()");
+  }
+  const auto& fn = lib->raw();
+  const abi::ncclUniqueId raw = id.raw();
+  return Communicator(create_comm(std::move(lib), config, "ncclCommGrow",
+                                  detail::rank_text(rank, nranks),
+                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                    return fn.ncclCommGrow(nullptr, nranks, &raw, rank, c, cf);
+                                  }));
+}
+
+}  // namespace ncclrt
