@@ -97,6 +97,32 @@ std::shared_ptr<detail::CommState> adopt(std::shared_ptr<const Library> lib, abi
   return state;
 }
 
+// Sets (or, with nullopt, removes) an environment variable for one scope.
+class EnvScope {
+ public:
+  EnvScope(const char* name, const std::optional<std::string>& value) : name_(name) {
+    if (const char* v = std::getenv(name)) old_ = v;
+    if (value) {
+      ::setenv(name, value->c_str(), 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~EnvScope() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  EnvScope(const EnvScope&) = delete;
+  EnvScope& operator=(const EnvScope&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
 }  // namespace
 
 Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nranks, int rank,
@@ -164,20 +190,7 @@ Communicator Communicator::from_environment(std::shared_ptr<const Library> lib,
   // the bootstrap root at that address. No side channel of ncclrt's. The variable is put back
   // as it was afterwards: left set, every later ncclGetUniqueId of the process would return the
   // same address, and a second communicator would collide with this one.
-  struct CommIdScope {
-    std::optional<std::string> old;
-    explicit CommIdScope(const std::string& value) {
-      if (const char* v = std::getenv("NCCL_COMM_ID")) old = v;
-      ::setenv("NCCL_COMM_ID", value.c_str(), 1);
-    }
-    ~CommIdScope() {
-      if (old) {
-        ::setenv("NCCL_COMM_ID", old->c_str(), 1);
-      } else {
-        ::unsetenv("NCCL_COMM_ID");
-      }
-    }
-  } scope(info.comm_id);
+  const EnvScope scope("NCCL_COMM_ID", info.comm_id);
   const UniqueId id = lib->unique_id();
   return init_rank(std::move(lib), info.size, info.rank, id, config);
 }
@@ -238,6 +251,9 @@ UniqueId Communicator::grow_id() const {
   require_live("grow_id");
   lib().require(Function::ncclCommGetUniqueId);
   abi::ncclUniqueId id{};
+  // NCCL refuses a grow id while NCCL_COMM_ID is set (its address is the first init's root),
+  // and launchers set it for the whole job: it is left out of this one call.
+  const EnvScope scope("NCCL_COMM_ID", std::nullopt);
   call_result(hot_.fn->ncclCommGetUniqueId(hot_.comm, &id), "ncclCommGetUniqueId");
   return UniqueId(id);
 }

@@ -127,7 +127,10 @@ std::vector<UnknownVariable> Library::unknown_environment() const {
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "NCCL_", 5) != 0) continue;
     const char* eq = std::strchr(*e, '=');
-    set.emplace_back(*e, eq ? static_cast<std::size_t>(eq - *e) : std::strlen(*e));
+    std::string name(*e, eq ? static_cast<std::size_t>(eq - *e) : std::strlen(*e));
+    // NVIDIA's CUDA container images describe the NCCL they ship with it; not a setting.
+    if (name == "NCCL_VERSION") continue;
+    set.push_back(std::move(name));
   }
   std::vector<UnknownVariable> out;
   if (set.empty()) return out;

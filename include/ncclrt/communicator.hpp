@@ -70,6 +70,7 @@ class Communicator {
   void revoke(std::optional<std::chrono::milliseconds> deadline = std::nullopt);
   /// ncclCommGetUniqueId (NCCL >= 2.29.2), on one existing rank: the id that new ranks join()
   /// with; pass it to grow() on this rank too. One id at a time: the grow uses it up.
+  /// NCCL_COMM_ID, which NCCL refuses here, is unset for the duration of the call.
   [[nodiscard]] UniqueId grow_id() const;
   /// ncclCommGrow (NCCL >= 2.29.2), on every existing rank: a communicator of `nranks` ranks
   /// (more than size()) in which existing ranks keep their numbers. The rank that made the id
@@ -178,7 +179,8 @@ class Communicator {
 
   /// ncclPutSignal (NCCL >= 2.29.2): writes `count` elements from `local` into `peer`'s part of
   /// `window` at byte `offset`, then raises signal `signal_index` of context `context` there.
-  /// `window` must come from this communicator's register_window().
+  /// `window` must come from this communicator's register_window(), and NCCL requires `local` to
+  /// lie in a window registered with WindowFlags::kCollSymmetric as well.
   void put_signal(const void* local, std::size_t count, DataType type, int peer,
                   const Window& window, std::size_t offset, int signal_index, int context,
                   CUstream_st* stream) const;

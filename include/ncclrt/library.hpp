@@ -146,6 +146,7 @@ class Library {
   /// The NCCL_* variables in this process's environment that the loaded NCCL never reads: names
   /// its file does not contain (and, from 2.30.4, not among its parameters). Each comes with the
   /// nearest names it does read, for typos such as NCCL_SOCKET_IFNAM. Works with every release.
+  /// NCCL_VERSION, which NVIDIA's container images set to describe their NCCL, is not reported.
   std::vector<UnknownVariable> unknown_environment() const;
   /// Every NCCL_* name the loaded file contains (the variables it can read), sorted.
   std::vector<std::string> environment_names() const;

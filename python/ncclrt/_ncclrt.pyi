@@ -67,6 +67,14 @@ class ReduceOp(enum.IntEnum):
 
     AVG = 4
 
+class SuspendFlags(enum.IntEnum):
+    """ncclCommSuspend's flags."""
+
+    NONE = 0
+
+    MEMORY = 1
+    """release NCCL's dynamic GPU memory"""
+
 class ScalarResidence(enum.IntEnum):
     """Where a PreMulSum scalar lives."""
 
@@ -290,6 +298,23 @@ class Library:
 
     def last_error(self) -> str: ...
 
+    def parameters(self) -> dict:
+        """NCCL's parameters (NCCL >= 2.30.4): {name: value in effect}."""
+
+    def parameter(self, name: str) -> str | None:
+        """One parameter's value in effect, or None if NCCL has no such name."""
+
+    def environment_names(self) -> list[str]:
+        """Every NCCL_* variable name the loaded file can read."""
+
+    def unknown_environment(self) -> dict:
+        """
+        The NCCL_* variables set here that this NCCL never reads: {name: [nearest names]}.
+        """
+
+    def set_encryption(self, pre_shared_key: str) -> None:
+        """ncclSetEncryption (NCCL >= 2.32.3); an empty key turns encryption off."""
+
     def __eq__(self, arg: object, /) -> bool: ...
 
     def __hash__(self) -> int: ...
@@ -310,6 +335,25 @@ class Config:
     @staticmethod
     def fields() -> list[str]:
         """The names Config takes."""
+
+    def empty(self) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
+class CollConfig:
+    """
+    Per-call options of one collective (ncclCollConfig_t, NCCL >= 2.31.2) as keyword arguments, passed as config= to an operation; an empty one is the ordinary call. A field the loaded NCCL lacks raises UnsupportedError when used.
+    """
+
+    def __init__(self, **kwargs) -> None: ...
+
+    def __getattr__(self, arg: str, /) -> object: ...
+
+    def __setattr__(self, arg0: str, arg1: object, /) -> None: ...
+
+    @staticmethod
+    def fields() -> list[str]:
+        """The names CollConfig takes."""
 
     def empty(self) -> bool: ...
 
@@ -401,10 +445,75 @@ class Window:
     @property
     def native(self) -> int: ...
 
+    @property
+    def user_pointer(self) -> int:
+        """ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer it was registered over."""
+
     def close(self) -> None:
         """Releases it now (also when the object goes)."""
 
     def __enter__(self) -> Window: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+class MemoryStats:
+    """ncclCommMemStats, every statistic by name."""
+
+    @property
+    def suspendable_bytes(self) -> int: ...
+
+    @property
+    def persistent_bytes(self) -> int: ...
+
+    @property
+    def total_bytes(self) -> int: ...
+
+    @property
+    def suspended(self) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
+class SignalWait:
+    """
+    What wait_signal waits for: `count` signals from `peer` on a signal index and context (ncclWaitSignalDesc_t).
+    """
+
+    @overload
+    def __init__(self) -> None: ...
+
+    @overload
+    def __init__(self, peer: int, signal_index: int = 0, count: int = 1, context: int = 0) -> None: ...
+
+    @property
+    def peer(self) -> int: ...
+
+    @peer.setter
+    def peer(self, arg: int, /) -> None: ...
+
+    @property
+    def signal_index(self) -> int: ...
+
+    @signal_index.setter
+    def signal_index(self, arg: int, /) -> None: ...
+
+    @property
+    def count(self) -> int: ...
+
+    @count.setter
+    def count(self, arg: int, /) -> None: ...
+
+    @property
+    def context(self) -> int: ...
+
+    @context.setter
+    def context(self, arg: int, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
+class Suspension:
+    """Suspends a communicator for a `with` block."""
+
+    def __enter__(self) -> None: ...
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
 
@@ -432,6 +541,47 @@ class Communicator:
 
     def shrink(self, excluded: Sequence[int], config: Config | None = None, abort_parent: bool = False) -> Communicator:
         """ncclCommShrink: a new communicator without the excluded ranks."""
+
+    def revoke(self, timeout: Seconds | None = None) -> None:
+        """
+        ncclCommRevoke (NCCL >= 2.28.7): stops in-flight work; then only destroy, abort, split and shrink are allowed.
+        """
+
+    def grow_id(self) -> UniqueId:
+        """
+        ncclCommGetUniqueId (NCCL >= 2.29.2), on one existing rank: the id new ranks join with.
+        """
+
+    def grow(self, nranks: int, unique_id: UniqueId | None = None, config: Config | None = None) -> Communicator:
+        """
+        ncclCommGrow on every existing rank; the rank that made the id passes it.
+        """
+
+    @staticmethod
+    def join(lib: Library | None | None, nranks: int, rank: int, unique_id: UniqueId, config: Config | None = None) -> Communicator:
+        """
+        ncclCommGrow on a new rank: joins the communicator the existing ranks grow.
+        """
+
+    def suspend(self, flags: SuspendFlags = SuspendFlags.MEMORY) -> None:
+        """
+        ncclCommSuspend (NCCL >= 2.29.7); operations are refused until resume().
+        """
+
+    def resume(self) -> None:
+        """ncclCommResume (NCCL >= 2.29.7)."""
+
+    def suspension(self, flags: SuspendFlags = SuspendFlags.MEMORY) -> Suspension:
+        """`with comm.suspension():` suspends for the block and resumes after it."""
+
+    def memory_stats(self) -> MemoryStats:
+        """ncclCommMemStats (NCCL >= 2.29.7)."""
+
+    @property
+    def revoked(self) -> bool: ...
+
+    @property
+    def suspended(self) -> bool: ...
 
     @property
     def valid(self) -> bool: ...
@@ -489,28 +639,28 @@ class Communicator:
     def register_window(self, buf: Buffer, nbytes: int | None = None, flags: int = 0, *, stream: StreamLike = None) -> Window:
         """ncclCommWindowRegister; refused during a visible capture."""
 
-    def all_reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def all_reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv=None reduces in place. Returns recv."""
 
-    def broadcast(self, send: Buffer, recv: Buffer | None = None, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def broadcast(self, send: Buffer, recv: Buffer | None = None, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv=None is in place. Returns recv."""
 
-    def reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv=None is in place; recv matters on the root only."""
 
-    def all_gather(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def all_gather(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv holds size x send elements."""
 
-    def reduce_scatter(self, send: Buffer, recv: Buffer, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def reduce_scatter(self, send: Buffer, recv: Buffer, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """send holds size x recv elements."""
 
-    def all_to_all(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def all_to_all(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """Block p of send goes to rank p; count= (pointers) is per peer."""
 
-    def gather(self, send: Buffer, recv: Buffer | None = None, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def gather(self, send: Buffer, recv: Buffer | None = None, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """The root's recv holds size x send elements."""
 
-    def scatter(self, send: Buffer | None, recv: Buffer, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def scatter(self, send: Buffer | None, recv: Buffer, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """The root's send holds size x recv elements."""
 
     def all_gatherv(self, send: Buffer, recv: Buffer, counts: Sequence[int], displs: Sequence[int] | None = None, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
@@ -526,3 +676,16 @@ class Communicator:
     def send(self, buf: Buffer, peer: int, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> None: ...
 
     def recv(self, buf: Buffer, peer: int, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> None: ...
+
+    def put_signal(self, local: object | None, peer: int, window: Window, offset: int = 0, signal_index: int = 0, context: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> object:
+        """
+        ncclPutSignal (NCCL >= 2.29.2): local into peer's part of window at byte offset, then a signal there.
+        """
+
+    def signal(self, peer: int, signal_index: int = 0, context: int = 0, *, stream: StreamLike = None) -> None:
+        """ncclSignal (NCCL >= 2.29.2): a signal to peer without data."""
+
+    def wait_signal(self, waits: object, *, stream: StreamLike = None) -> None:
+        """
+        ncclWaitSignal (NCCL >= 2.29.2): the stream waits for every SignalWait.
+        """

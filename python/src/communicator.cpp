@@ -126,12 +126,71 @@ void bind_communicator(nb::module_& m) {
                    return reinterpret_cast<std::uintptr_t>(r.handle());
                  });
   context_manager<Registration>(reg);
-  auto win = nb::class_<Window>(m, "Window",
-                                "A window from ncclCommWindowRegister; deregistered on close().")
-                 .def_prop_ro("native", [](const Window& w) {
-                   return reinterpret_cast<std::uintptr_t>(w.native());
-                 });
+  auto win =
+      nb::class_<Window>(m, "Window",
+                         "A window from ncclCommWindowRegister; deregistered on close().")
+          .def_prop_ro("native",
+                       [](const Window& w) { return reinterpret_cast<std::uintptr_t>(w.native()); })
+          .def_prop_ro(
+              "user_pointer",
+              [](const Window& w) { return reinterpret_cast<std::uintptr_t>(w.user_pointer()); },
+              "ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer it was registered over.");
   context_manager<Window>(win);
+
+  nb::class_<MemoryStats>(m, "MemoryStats", "ncclCommMemStats, every statistic by name.")
+      .def_ro("suspendable_bytes", &MemoryStats::suspendable_bytes)
+      .def_ro("persistent_bytes", &MemoryStats::persistent_bytes)
+      .def_ro("total_bytes", &MemoryStats::total_bytes)
+      .def_ro("suspended", &MemoryStats::suspended)
+      .def("__repr__", [](const MemoryStats& s) {
+        return "MemoryStats(suspendable_bytes=" + std::to_string(s.suspendable_bytes) +
+               ", persistent_bytes=" + std::to_string(s.persistent_bytes) +
+               ", total_bytes=" + std::to_string(s.total_bytes) +
+               ", suspended=" + (s.suspended ? "True" : "False") + ")";
+      });
+
+  nb::class_<SignalWait>(m, "SignalWait",
+                         "What wait_signal waits for: `count` signals from `peer` on a signal "
+                         "index and context (ncclWaitSignalDesc_t).")
+      .def(nb::init<>())
+      .def(
+          "__init__",
+          [](SignalWait* w, int peer, int signal_index, int count, int context) {
+            new (w) SignalWait{peer, signal_index, count, context};
+          },
+          nb::arg("peer"), nb::arg("signal_index") = 0, nb::arg("count") = 1,
+          nb::arg("context") = 0)
+      .def_rw("peer", &SignalWait::peer)
+      .def_rw("signal_index", &SignalWait::signal_index)
+      .def_rw("count", &SignalWait::count)
+      .def_rw("context", &SignalWait::context)
+      .def("__repr__", [](const SignalWait& w) {
+        return "SignalWait(peer=" + std::to_string(w.peer) +
+               ", signal_index=" + std::to_string(w.signal_index) +
+               ", count=" + std::to_string(w.count) + ", context=" + std::to_string(w.context) +
+               ")";
+      });
+
+  // `with comm.suspension():` suspends on entry and resumes on exit.
+  struct Suspension {
+    Communicator* comm;
+    SuspendFlags flags;
+  };
+  nb::class_<Suspension>(m, "Suspension", "Suspends a communicator for a `with` block.")
+      .def("__enter__",
+           [](Suspension& s) {
+             nb::gil_scoped_release release;
+             s.comm->suspend(s.flags);
+           })
+      .def(
+          "__exit__",
+          [](Suspension& s, nb::handle, nb::handle, nb::handle) {
+            if (!s.comm->suspended()) return false;  // destroyed or aborted inside the block
+            nb::gil_scoped_release release;
+            s.comm->resume();
+            return false;
+          },
+          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
 
   auto cls =
       nb::class_<Communicator>(
@@ -199,6 +258,66 @@ void bind_communicator(nb::module_& m) {
               nb::arg("excluded"), nb::arg("config").none() = nb::none(),
               nb::arg("abort_parent") = false,
               "ncclCommShrink: a new communicator without the excluded ranks.")
+          .def(
+              "revoke",
+              [](C& c, nb::handle timeout) {
+                auto t = seconds(timeout, "revoke");
+                nb::gil_scoped_release release;
+                c.revoke(t);
+              },
+              nb::arg("timeout").none() = nb::none(),
+              "ncclCommRevoke (NCCL >= 2.28.7): stops in-flight work; then only destroy, abort, "
+              "split and shrink are allowed.")
+          .def(
+              "grow_id", [](const C& c) { return c.grow_id(); },
+              "ncclCommGetUniqueId (NCCL >= 2.29.2), on one existing rank: the id new ranks join "
+              "with.")
+          .def(
+              "grow",
+              [](const C& c, int nranks, std::optional<UniqueId> id, std::optional<Config> config) {
+                nb::gil_scoped_release release;
+                return c.grow(nranks, id, config.value_or(Config{}));
+              },
+              nb::arg("nranks"), nb::arg("unique_id").none() = nb::none(),
+              nb::arg("config").none() = nb::none(),
+              "ncclCommGrow on every existing rank; the rank that made the id passes it.")
+          .def_static(
+              "join",
+              [](nb::handle lib, int nranks, int rank, const UniqueId& id,
+                 std::optional<Config> config) {
+                auto l = library_or_default(lib);
+                nb::gil_scoped_release release;
+                return Communicator::join(std::move(l), nranks, rank, id,
+                                          config.value_or(Config{}));
+              },
+              nb::arg("lib").none(), nb::arg("nranks"), nb::arg("rank"), nb::arg("unique_id"),
+              nb::arg("config").none() = nb::none(),
+              "ncclCommGrow on a new rank: joins the communicator the existing ranks grow.")
+          .def(
+              "suspend",
+              [](C& c, SuspendFlags flags) {
+                nb::gil_scoped_release release;
+                c.suspend(flags);
+              },
+              nb::arg("flags") = SuspendFlags::kMemory,
+              "ncclCommSuspend (NCCL >= 2.29.7); operations are refused until resume().")
+          .def(
+              "resume",
+              [](C& c) {
+                nb::gil_scoped_release release;
+                c.resume();
+              },
+              "ncclCommResume (NCCL >= 2.29.7).")
+          .def(
+              "suspension",
+              [](C& c, SuspendFlags flags) {
+                return Suspension{&c, flags};
+              },
+              nb::arg("flags") = SuspendFlags::kMemory, nb::keep_alive<0, 1>(),
+              "`with comm.suspension():` suspends for the block and resumes after it.")
+          .def("memory_stats", &C::memory_stats, "ncclCommMemStats (NCCL >= 2.29.7).")
+          .def_prop_ro("revoked", &C::revoked)
+          .def_prop_ro("suspended", &C::suspended)
           .def_prop_ro("valid", &C::valid)
           .def("__bool__", &C::valid)
           .def_prop_ro("rank", &C::rank)
@@ -263,7 +382,7 @@ void bind_communicator(nb::module_& m) {
           .def(
               "__exit__",
               [](C& c, nb::handle exc_type, nb::handle, nb::handle) {
-                if (!c.valid()) return false;
+                if (!c.valid() && !c.revoked() && !c.suspended()) return false;
                 nb::gil_scoped_release release;
                 if (exc_type.is_none()) {
                   c.destroy();

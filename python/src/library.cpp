@@ -111,6 +111,62 @@ std::vector<std::string> config_names() {
   return names;
 }
 
+// CollConfig's fields from Python: ints, bools, a string, and the event as an int handle (or an
+// object with .cuda_event, as torch.cuda.Event).
+template <class T>
+T coll_value(nb::handle v) {
+  return nb::cast<T>(v);
+}
+template <>
+CUevent_st* coll_value<CUevent_st*>(nb::handle v) {
+  nb::handle h = v;
+  nb::object attr;
+  if (!PyLong_Check(v.ptr()) && nb::hasattr(v, "cuda_event")) {
+    attr = v.attr("cuda_event");
+    h = attr;
+  }
+  return reinterpret_cast<CUevent_st*>(
+      static_cast<std::uintptr_t>(nb::cast<unsigned long long>(h)));
+}
+template <class T>
+nb::object coll_object(const T& v) {
+  return nb::cast(v);
+}
+template <>
+nb::object coll_object<CUevent_st*>(CUevent_st* const& v) {
+  return nb::cast(static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(v)));
+}
+
+void set_coll_field(CollConfig& c, const std::string& key, nb::handle value) {
+#define NCCLRT_COLL_FIELD(member, field, type, unset, major, minor, patch) \
+  if (key == #member) {                                                    \
+    if (value.is_none()) {                                                 \
+      c.member.reset();                                                    \
+    } else {                                                               \
+      c.member = coll_value<type>(value);                                  \
+    }                                                                      \
+    return;                                                                \
+  }
+#include "ncclrt/detail/coll_config_fields.def"
+  throw nb::type_error(("CollConfig got an unexpected keyword argument '" + key +
+                        "'; see CollConfig.fields() for the names")
+                           .c_str());
+}
+
+nb::object coll_field(const CollConfig& c, const std::string& key) {
+#define NCCLRT_COLL_FIELD(member, field, type, unset, major, minor, patch) \
+  if (key == #member) return c.member ? coll_object<type>(*c.member) : nb::none();
+#include "ncclrt/detail/coll_config_fields.def"
+  throw nb::attribute_error(("CollConfig has no field '" + key + "'").c_str());
+}
+
+std::vector<std::string> coll_names() {
+  std::vector<std::string> names;
+#define NCCLRT_COLL_FIELD(member, field, type, unset, major, minor, patch) names.push_back(#member);
+#include "ncclrt/detail/coll_config_fields.def"
+  return names;
+}
+
 // The Group of the Python API: a context manager over ncclGroupStart/End.
 struct PyGroup {
   std::shared_ptr<const Library> lib;
@@ -172,6 +228,9 @@ void bind_library(nb::module_& m) {
       .value("MAX", ReduceOp::kMax)
       .value("MIN", ReduceOp::kMin)
       .value("AVG", ReduceOp::kAvg);
+  nb::enum_<SuspendFlags>(m, "SuspendFlags", nb::is_arithmetic(), "ncclCommSuspend's flags.")
+      .value("NONE", SuspendFlags::kNone)
+      .value("MEMORY", SuspendFlags::kMemory, "release NCCL's dynamic GPU memory");
   nb::enum_<ScalarResidence>(m, "ScalarResidence", nb::is_arithmetic(),
                              "Where a PreMulSum scalar lives.")
       .value("DEVICE", ScalarResidence::kDevice)
@@ -373,6 +432,34 @@ void bind_library(nb::module_& m) {
           "error_string", [](const PyLibrary& l, int r) { return l.lib->error_string(r); },
           nb::arg("result"))
       .def("last_error", [](const PyLibrary& l) { return l.lib->last_error(); })
+      .def(
+          "parameters",
+          [](const PyLibrary& l) {
+            nb::dict out;
+            for (const auto& p : l.lib->parameters()) out[p.name.c_str()] = p.value;
+            return out;
+          },
+          "NCCL's parameters (NCCL >= 2.30.4): {name: value in effect}.")
+      .def(
+          "parameter",
+          [](const PyLibrary& l, const std::string& name) { return l.lib->parameter(name); },
+          nb::arg("name"), "One parameter's value in effect, or None if NCCL has no such name.")
+      .def(
+          "environment_names", [](const PyLibrary& l) { return l.lib->environment_names(); },
+          "Every NCCL_* variable name the loaded file can read.")
+      .def(
+          "unknown_environment",
+          [](const PyLibrary& l) {
+            nb::dict out;
+            for (const auto& u : l.lib->unknown_environment()) out[u.name.c_str()] = u.nearest;
+            return out;
+          },
+          "The NCCL_* variables set here that this NCCL never reads: {name: [nearest names]}.")
+      .def(
+          "set_encryption",
+          [](const PyLibrary& l, const std::string& psk) { l.lib->set_encryption(psk); },
+          nb::arg("pre_shared_key"),
+          "ncclSetEncryption (NCCL >= 2.32.3); an empty key turns encryption off.")
       .def("__eq__",
            [](const PyLibrary& a, nb::handle b) {
              return nb::isinstance<PyLibrary>(b) && a.lib == nb::cast<const PyLibrary&>(b).lib;
@@ -404,6 +491,34 @@ void bind_library(nb::module_& m) {
         bool first = true;
         for (const auto& k : config_names()) {
           nb::object v = config_field(c, k);
+          if (v.is_none()) continue;
+          s += (first ? "" : ", ") + k + "=" + nb::cast<std::string>(nb::repr(v));
+          first = false;
+        }
+        return s + ")";
+      });
+
+  nb::class_<CollConfig>(m, "CollConfig",
+                         "Per-call options of one collective (ncclCollConfig_t, NCCL >= 2.31.2) "
+                         "as keyword arguments, passed as config= to an operation; an empty one "
+                         "is the ordinary call. A field the loaded NCCL lacks raises "
+                         "UnsupportedError when used.")
+      .def("__init__",
+           [](CollConfig* c, nb::kwargs kwargs) {
+             new (c) CollConfig();
+             for (auto [k, v] : kwargs) set_coll_field(*c, nb::cast<std::string>(k), v);
+           })
+      .def("__getattr__",
+           [](const CollConfig& c, const std::string& k) { return coll_field(c, k); })
+      .def("__setattr__",
+           [](CollConfig& c, const std::string& k, nb::handle v) { set_coll_field(c, k, v); })
+      .def_static("fields", &coll_names, "The names CollConfig takes.")
+      .def("empty", &CollConfig::empty)
+      .def("__repr__", [](const CollConfig& c) {
+        std::string s = "CollConfig(";
+        bool first = true;
+        for (const auto& k : coll_names()) {
+          nb::object v = coll_field(c, k);
           if (v.is_none()) continue;
           s += (first ? "" : ", ") + k + "=" + nb::cast<std::string>(nb::repr(v));
           first = false;

@@ -62,10 +62,22 @@ nb::object issue(const Operands& o, nb::handle stream, nb::handle out, Call&& ca
   return nb::borrow(out);
 }
 
+// config=: None, or a CollConfig (an empty one is the ordinary call).
+const CollConfig* read_coll_config(nb::handle config, const char* op) {
+  if (config.is_none()) return nullptr;
+  if (!nb::isinstance<CollConfig>(config)) {
+    throw UsageError(std::string(op) + ": config must be an ncclrt.CollConfig or None; got " +
+                     nb::cast<std::string>(nb::repr(config)));
+  }
+  const CollConfig& cc = nb::cast<const CollConfig&>(config);
+  return cc.empty() ? nullptr : &cc;
+}
+
 using C = Communicator;
 #define NCCLRT_OP_ARGS                                                                        \
   nb::kw_only(), nb::arg("stream").none() = nb::none(), nb::arg("count").none() = nb::none(), \
                  nb::arg("dtype").none() = nb::none()
+#define NCCLRT_COLL_ARGS NCCLRT_OP_ARGS, nb::arg("config").none() = nb::none()
 
 // Send and recv of one size; recv=None is in place (the send buffer, then written into), and the
 // buffer written is what the operation returns.
@@ -84,37 +96,56 @@ SameSize same_size(Operands& o, nb::handle send, nb::handle recv) {
 }
 
 nb::object all_reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op,
-                      nb::handle stream, nb::handle count, nb::handle dtype) {
+                      nb::handle stream, nb::handle count, nb::handle dtype, nb::handle config) {
   Operands o(c, "all_reduce", send.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const SameSize pair = same_size(o, send, recv);
   const Buffer &s = pair.send, &r = pair.recv;
   const ReduceOp rop = read_op(op, o.op);
-  return issue(o, stream, pair.out,
-               [&](CUstream_st* st) { c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st); });
+  return issue(o, stream, pair.out, [&](CUstream_st* st) {
+    if (cc) {
+      c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st, *cc);
+    } else {
+      c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st);
+    }
+  });
 }
 
 nb::object broadcast(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
-                     nb::handle count, nb::handle dtype) {
+                     nb::handle count, nb::handle dtype, nb::handle config) {
   Operands o(c, "broadcast", send.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const SameSize pair = same_size(o, send, recv);
   const Buffer &s = pair.send, &r = pair.recv;
-  return issue(o, stream, pair.out,
-               [&](CUstream_st* st) { c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st); });
+  return issue(o, stream, pair.out, [&](CUstream_st* st) {
+    if (cc) {
+      c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st, *cc);
+    } else {
+      c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st);
+    }
+  });
 }
 
 nb::object reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op, int root,
-                  nb::handle stream, nb::handle count, nb::handle dtype) {
+                  nb::handle stream, nb::handle count, nb::handle dtype, nb::handle config) {
   Operands o(c, "reduce", send.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const SameSize pair = same_size(o, send, recv);
   const Buffer &s = pair.send, &r = pair.recv;
   const ReduceOp rop = read_op(op, o.op);
-  return issue(o, stream, pair.out,
-               [&](CUstream_st* st) { c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st); });
+  return issue(o, stream, pair.out, [&](CUstream_st* st) {
+    if (cc) {
+      c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st, *cc);
+    } else {
+      c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st);
+    }
+  });
 }
 
 nb::object all_gather(const C& c, nb::handle send, nb::handle recv, nb::handle stream,
-                      nb::handle count, nb::handle dtype) {
+                      nb::handle count, nb::handle dtype, nb::handle config) {
   Operands o(c, "all_gather", send.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const Buffer s = o.read(send.ptr(), "send", false);
   const Buffer r = o.read(recv.ptr(), "recv", true);
   const auto n = static_cast<std::size_t>(c.size());
@@ -122,13 +153,20 @@ nb::object all_gather(const C& c, nb::handle send, nb::handle recv, nb::handle s
     o.sizes("recv needs size x send = " + num(n) + " x " + num(s.count) + " = " + num(s.count * n) +
             " elements; it has " + num(r.count));
   }
-  return issue(o, stream, recv,
-               [&](CUstream_st* st) { c.all_gather(s.ptr, r.ptr, s.count, o.type, st); });
+  return issue(o, stream, recv, [&](CUstream_st* st) {
+    if (cc) {
+      c.all_gather(s.ptr, r.ptr, s.count, o.type, st, *cc);
+    } else {
+      c.all_gather(s.ptr, r.ptr, s.count, o.type, st);
+    }
+  });
 }
 
 nb::object reduce_scatter(const C& c, nb::handle send, nb::handle recv, nb::handle op,
-                          nb::handle stream, nb::handle count, nb::handle dtype) {
+                          nb::handle stream, nb::handle count, nb::handle dtype,
+                          nb::handle config) {
   Operands o(c, "reduce_scatter", send.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const Buffer s = o.read(send.ptr(), "send", false);
   const Buffer r = o.read(recv.ptr(), "recv", true);
   const auto n = static_cast<std::size_t>(c.size());
@@ -137,13 +175,19 @@ nb::object reduce_scatter(const C& c, nb::handle send, nb::handle recv, nb::hand
             " elements; it has " + num(s.count));
   }
   const ReduceOp rop = read_op(op, o.op);
-  return issue(o, stream, recv,
-               [&](CUstream_st* st) { c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st); });
+  return issue(o, stream, recv, [&](CUstream_st* st) {
+    if (cc) {
+      c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st, *cc);
+    } else {
+      c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st);
+    }
+  });
 }
 
 nb::object all_to_all(const C& c, nb::handle send, nb::handle recv, nb::handle stream,
-                      nb::handle count, nb::handle dtype) {
+                      nb::handle count, nb::handle dtype, nb::handle config) {
   Operands o(c, "all_to_all", send.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const Buffer s = o.read(send.ptr(), "send", false);
   const Buffer r = o.read(recv.ptr(), "recv", true);
   const auto n = static_cast<std::size_t>(c.size());
@@ -155,8 +199,13 @@ nb::object all_to_all(const C& c, nb::handle send, nb::handle recv, nb::handle s
     }
     per_peer = s.count / n;
   }
-  return issue(o, stream, recv,
-               [&](CUstream_st* st) { c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st); });
+  return issue(o, stream, recv, [&](CUstream_st* st) {
+    if (cc) {
+      c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st, *cc);
+    } else {
+      c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st);
+    }
+  });
 }
 
 // The buffer that matters on the root only (gather's recv, scatter's send): required there, with
@@ -180,21 +229,33 @@ Buffer root_buffer(Operands& o, const C& c, nb::handle obj, const char* role, bo
 }
 
 nb::object gather(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
-                  nb::handle count, nb::handle dtype) {
+                  nb::handle count, nb::handle dtype, nb::handle config) {
   Operands o(c, "gather", send.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const Buffer s = o.read(send.ptr(), "send", false);
   const Buffer r = root_buffer(o, c, recv, "recv", true, root, s.count, "send");
-  return issue(o, stream, recv,
-               [&](CUstream_st* st) { c.gather(s.ptr, r.ptr, s.count, o.type, root, st); });
+  return issue(o, stream, recv, [&](CUstream_st* st) {
+    if (cc) {
+      c.gather(s.ptr, r.ptr, s.count, o.type, root, st, *cc);
+    } else {
+      c.gather(s.ptr, r.ptr, s.count, o.type, root, st);
+    }
+  });
 }
 
 nb::object scatter(const C& c, nb::handle send, nb::handle recv, int root, nb::handle stream,
-                   nb::handle count, nb::handle dtype) {
+                   nb::handle count, nb::handle dtype, nb::handle config) {
   Operands o(c, "scatter", recv.ptr(), count.ptr(), dtype.ptr());
+  const CollConfig* cc = read_coll_config(config, o.op);
   const Buffer r = o.read(recv.ptr(), "recv", true);
   const Buffer s = root_buffer(o, c, send, "send", false, root, r.count, "recv");
-  return issue(o, stream, recv,
-               [&](CUstream_st* st) { c.scatter(s.ptr, r.ptr, r.count, o.type, root, st); });
+  return issue(o, stream, recv, [&](CUstream_st* st) {
+    if (cc) {
+      c.scatter(s.ptr, r.ptr, r.count, o.type, root, st, *cc);
+    } else {
+      c.scatter(s.ptr, r.ptr, r.count, o.type, root, st);
+    }
+  });
 }
 
 // Checks that every block lies inside a buffer of `have` elements.
@@ -274,28 +335,83 @@ nb::object recv(const C& c, nb::handle buf, int peer, nb::handle stream, nb::han
                [&](CUstream_st* st) { c.recv(b.ptr, b.count, o.type, peer, st); });
 }
 
+nb::object put_signal(const C& c, nb::handle local, int peer, const Window& window,
+                      std::size_t offset, int signal_index, int context, nb::handle stream,
+                      nb::handle count, nb::handle dtype) {
+  Operands o(c, "put_signal", local.ptr(), count.ptr(), dtype.ptr());
+  const Buffer b = o.read(local.ptr(), "local", false);
+  return issue(o, stream, nb::none(), [&](CUstream_st* st) {
+    c.put_signal(b.ptr, b.count, o.type, peer, window, offset, signal_index, context, st);
+  });
+}
+
+void signal(const C& c, int peer, int signal_index, int context, nb::handle stream) {
+  CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
+  nb::gil_scoped_release release;
+  c.signal(peer, signal_index, context, st);
+}
+
+// waits: a SignalWait, or a sequence of SignalWaits or (peer, signal_index, count, context)
+// tuples.
+void wait_signal(const C& c, nb::handle waits, nb::handle stream) {
+  std::vector<SignalWait> list;
+  auto one = [&](nb::handle w) {
+    if (nb::isinstance<SignalWait>(w)) {
+      list.push_back(nb::cast<SignalWait>(w));
+      return;
+    }
+    try {
+      nb::tuple t = nb::cast<nb::tuple>(w);
+      SignalWait x;
+      x.peer = nb::cast<int>(t[0]);
+      if (t.size() > 1) x.signal_index = nb::cast<int>(t[1]);
+      if (t.size() > 2) x.count = nb::cast<int>(t[2]);
+      if (t.size() > 3) x.context = nb::cast<int>(t[3]);
+      if (t.size() > 4) throw nb::cast_error();
+      list.push_back(x);
+    } catch (const std::exception&) {
+      throw UsageError(
+          "wait_signal: each wait is an ncclrt.SignalWait or a (peer, signal_index, count, "
+          "context) tuple; got " +
+          nb::cast<std::string>(nb::repr(w)));
+    }
+  };
+  if (nb::isinstance<SignalWait>(waits)) {
+    one(waits);
+  } else {
+    try {
+      for (nb::handle w : waits) one(w);
+    } catch (const nb::python_error&) {
+      throw UsageError("wait_signal: waits must be a SignalWait or a sequence of them");
+    }
+  }
+  CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
+  nb::gil_scoped_release release;
+  c.wait_signal(list, st);
+}
+
 }  // namespace
 
 void bind_operations(nb::class_<Communicator>& cls) {
   cls.def("all_reduce", &all_reduce, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-          nb::arg("op").none() = ReduceOp::kSum, NCCLRT_OP_ARGS,
+          nb::arg("op").none() = ReduceOp::kSum, NCCLRT_COLL_ARGS,
           "recv=None reduces in place. Returns recv.")
       .def("broadcast", &broadcast, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-           nb::arg("root") = 0, NCCLRT_OP_ARGS, "recv=None is in place. Returns recv.")
+           nb::arg("root") = 0, NCCLRT_COLL_ARGS, "recv=None is in place. Returns recv.")
       .def("reduce", &reduce, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-           nb::arg("op").none() = ReduceOp::kSum, nb::arg("root") = 0, NCCLRT_OP_ARGS,
+           nb::arg("op").none() = ReduceOp::kSum, nb::arg("root") = 0, NCCLRT_COLL_ARGS,
            "recv=None is in place; recv matters on the root only.")
       .def("all_gather", &all_gather, nb::arg("send").none(), nb::arg("recv").none(),
-           NCCLRT_OP_ARGS, "recv holds size x send elements.")
+           NCCLRT_COLL_ARGS, "recv holds size x send elements.")
       .def("reduce_scatter", &reduce_scatter, nb::arg("send").none(), nb::arg("recv").none(),
-           nb::arg("op").none() = ReduceOp::kSum, NCCLRT_OP_ARGS,
+           nb::arg("op").none() = ReduceOp::kSum, NCCLRT_COLL_ARGS,
            "send holds size x recv elements.")
       .def("all_to_all", &all_to_all, nb::arg("send").none(), nb::arg("recv").none(),
-           NCCLRT_OP_ARGS, "Block p of send goes to rank p; count= (pointers) is per peer.")
+           NCCLRT_COLL_ARGS, "Block p of send goes to rank p; count= (pointers) is per peer.")
       .def("gather", &gather, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-           nb::arg("root") = 0, NCCLRT_OP_ARGS, "The root's recv holds size x send elements.")
+           nb::arg("root") = 0, NCCLRT_COLL_ARGS, "The root's recv holds size x send elements.")
       .def("scatter", &scatter, nb::arg("send").none(), nb::arg("recv").none(), nb::arg("root") = 0,
-           NCCLRT_OP_ARGS, "The root's send holds size x recv elements.")
+           NCCLRT_COLL_ARGS, "The root's send holds size x recv elements.")
       .def("all_gatherv", &all_gatherv, nb::arg("send").none(), nb::arg("recv").none(),
            nb::arg("counts").none(), nb::arg("displs").none() = nb::none(), NCCLRT_OP_ARGS,
            "Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).")
@@ -304,8 +420,20 @@ void bind_operations(nb::class_<Communicator>& cls) {
            nb::arg("op").none() = ReduceOp::kSum, NCCLRT_OP_ARGS,
            "Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.")
       .def("send", &send, nb::arg("buf").none(), nb::arg("peer"), NCCLRT_OP_ARGS)
-      .def("recv", &recv, nb::arg("buf").none(), nb::arg("peer"), NCCLRT_OP_ARGS);
+      .def("recv", &recv, nb::arg("buf").none(), nb::arg("peer"), NCCLRT_OP_ARGS)
+      .def("put_signal", &put_signal, nb::arg("local").none(), nb::arg("peer"), nb::arg("window"),
+           nb::arg("offset") = 0, nb::arg("signal_index") = 0, nb::arg("context") = 0,
+           NCCLRT_OP_ARGS,
+           "ncclPutSignal (NCCL >= 2.29.2): local into peer's part of window at byte offset, "
+           "then a signal there.")
+      .def("signal", &signal, nb::arg("peer"), nb::arg("signal_index") = 0, nb::arg("context") = 0,
+           nb::kw_only(), nb::arg("stream").none() = nb::none(),
+           "ncclSignal (NCCL >= 2.29.2): a signal to peer without data.")
+      .def("wait_signal", &wait_signal, nb::arg("waits"), nb::kw_only(),
+           nb::arg("stream").none() = nb::none(),
+           "ncclWaitSignal (NCCL >= 2.29.2): the stream waits for every SignalWait.");
 }
+#undef NCCLRT_COLL_ARGS
 #undef NCCLRT_OP_ARGS
 
 }  // namespace ncclrt::py

@@ -184,7 +184,10 @@ TEST_F(OneGpu, TwoRanksOnOneGpuFailWithNcclsText) {
   bool duplicate = false;
   for (int r = 0; r < 2; ++r) {
     EXPECT_NE(errors[r], "succeeded");
-    duplicate |= errors[r].find("Duplicate GPU") != std::string::npos;
+    // NCCL up to 2.29: "Duplicate GPU detected"; 2.30.3 on: "Multiple Ranks are using the same
+    // GPU/Partition. Set NCCL_MULTI_RANK_GPU_ENABLE=1 ..."
+    duplicate |= errors[r].find("Duplicate GPU") != std::string::npos ||
+                 errors[r].find("using the same GPU") != std::string::npos;
     std::cout << "rank " << r << ": " << errors[r] << "\n";
   }
   EXPECT_TRUE(duplicate);

@@ -23,6 +23,8 @@ STAND_INS = os.path.join(os.path.dirname(HERE), "stand_ins")
 # name -> (source, defines)
 _STAND_IN_BUILDS = {
     "recording_22809": ("recording_nccl.c", ["FAKE_VERSION=22809"]),
+    "recording_23102": ("recording_nccl.c", ["FAKE_VERSION=23102"]),
+    "recording_23203": ("recording_nccl.c", ["FAKE_VERSION=23203"]),
     "recording_22605": ("recording_nccl.c", ["FAKE_VERSION=22605"]),
     "recording_21203": ("recording_nccl.c", ["FAKE_VERSION=21203"]),
     "old_21203": ("fake_nccl.c", ["FAKE_VERSION=21203"]),
@@ -58,7 +60,8 @@ class Recorder:
         _fields_ = [("fn", ctypes.c_char * 32), ("send", ctypes.c_void_p),
                     ("recv", ctypes.c_void_p), ("count", ctypes.c_size_t),
                     ("type", ctypes.c_int), ("op", ctypes.c_int), ("root", ctypes.c_int),
-                    ("comm", ctypes.c_void_p), ("stream", ctypes.c_void_p)]
+                    ("comm", ctypes.c_void_p), ("stream", ctypes.c_void_p),
+                    ("extra", ctypes.c_longlong * 6)]
 
     def __init__(self, path):
         self.path = path
@@ -78,17 +81,29 @@ class Recorder:
     def live(self):
         return self.so.fake_live_comms()
 
-    def records(self):
+    def records(self, extra=False):
+        """What reached "NCCL"; with extra=True also each call's further arguments (see the
+        stand-in: grow's ids, put_signal's offset, a CollConfig's fields, ...)."""
         out = []
         for i in range(self.so.fake_records()):
             r = self.so.fake_record(i).contents
             out.append(dict(fn=r.fn.decode(), send=r.send or 0, recv=r.recv or 0, count=r.count,
                             type=r.type, op=r.op, root=r.root, comm=r.comm or 0,
                             stream=r.stream or 0))
+            if extra:
+                out[-1]["extra"] = list(r.extra)
         return out
 
     def comm(self, nranks=4, rank=2, config=None):
         return ncclrt.Communicator.init_rank(self.lib, nranks, rank, self.lib.unique_id(), config)
+
+
+@pytest.fixture
+def newest(stand_ins):
+    """The recording stand-in playing NCCL 2.32.3, which has every call ncclrt wraps."""
+    r = Recorder(stand_ins["recording_23203"])
+    r.clear()
+    return r
 
 
 @pytest.fixture

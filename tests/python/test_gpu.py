@@ -393,3 +393,53 @@ def test_environment_variable_picks_the_library_for_workers(lib):
                    env={"NCCLRT_NCCL_LIB": lib.path})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [os.path.realpath(lib.path), "environment"]
+
+
+def test_revoke_then_split_recovers(lib):
+    if not lib.has("ncclCommRevoke"):
+        pytest.skip(f"ncclCommRevoke needs NCCL >= 2.28.7; loaded {lib.version}")
+    c = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    x = torch.arange(1024, device="cuda", dtype=torch.float32)
+    c.revoke()
+    assert c.revoked
+    with pytest.raises(ncclrt.UsageError, match="revoked"):
+        c.all_reduce(x)
+    fresh = c.split(0, 0)
+    c.destroy()
+    y = torch.empty_like(x)
+    fresh.all_reduce(x, y)
+    torch.cuda.synchronize()
+    assert torch.equal(x, y)
+    fresh.destroy()
+
+
+def test_suspension_frees_memory_and_resumes(lib):
+    if not lib.has("ncclCommSuspend"):
+        pytest.skip(f"ncclCommSuspend needs NCCL >= 2.29.7; loaded {lib.version}")
+    c = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    x = torch.ones(1 << 20, device="cuda")
+    c.all_reduce(x)
+    torch.cuda.synchronize()
+    before = c.memory_stats()
+    with c.suspension():
+        during = c.memory_stats()
+        assert during.suspended
+        with pytest.raises(ncclrt.UsageError, match="suspended"):
+            c.all_reduce(x)
+    after = c.memory_stats()
+    print(f"memory_stats: before {before}; suspended {during}; after {after}")
+    assert not after.suspended and during.total_bytes <= before.total_bytes
+    c.all_reduce(x)
+    torch.cuda.synchronize()
+    assert torch.equal(x, torch.ones_like(x))
+    c.destroy()
+
+
+def test_parameters_and_typos(lib, monkeypatch):
+    monkeypatch.setenv("NCCL_SOCKET_IFNAM", "lo")
+    assert lib.unknown_environment()["NCCL_SOCKET_IFNAM"][0] == "NCCL_SOCKET_IFNAME"
+    if not lib.has("ncclParamGetAllParameterKeys"):
+        pytest.skip(f"the parameter list needs NCCL >= 2.30.4; loaded {lib.version}")
+    params = lib.parameters()
+    print(f"NCCL {lib.version}: {len(params)} parameters: {sorted(params)}")
+    assert "NCCL_DEBUG" in params

@@ -351,6 +351,7 @@ __attribute__((unused)) static fake_record_t* last(void) {
  * then desc 0's opCnt, peer, sigIdx, ctx, and desc 1's peer. */
 int ncclCommGetUniqueId(void* c, char* id);
 int ncclCommGetUniqueId(void* c, char* id) {
+  if (getenv("NCCL_COMM_ID")) return 5; /* ncclInvalidUsage, as NCCL while it is set */
   memset(id, 0x47, 128);
   return record("ncclCommGetUniqueId", NULL, NULL, 0, 0, 0, -1, c, NULL);
 }

@@ -92,7 +92,12 @@ TEST(Grow, ExistingRanksPassTheIdOnlyWhereItWasMadeAndNewRanksJoin) {
   Fake f(RECORDING_NCCL_23203);
   Communicator c = f.comm(2, 0);
   UniqueId id;
-  only(RECORDING_NCCL_23203, "ncclCommGetUniqueId", [&] { id = c.grow_id(); });
+  {
+    // Launchers set NCCL_COMM_ID for the whole job; NCCL refuses a grow id while it is set.
+    ScopedEnv launcher("NCCL_COMM_ID", "127.0.0.1:29500");
+    only(RECORDING_NCCL_23203, "ncclCommGetUniqueId", [&] { id = c.grow_id(); });
+    EXPECT_STREQ(std::getenv("NCCL_COMM_ID"), "127.0.0.1:29500");  // put back
+  }
   EXPECT_EQ(id.bytes()[0], 0x47);
   Communicator grown;
   const Record root = only(RECORDING_NCCL_23203, "ncclCommGrow", [&] { grown = c.grow(4, id); });
@@ -386,7 +391,8 @@ TEST(Parameters, UnknownEnvironmentVariablesComeWithTheNearestNames) {
   }
   ScopedEnv typo("NCCL_SOCKET_IFNAM", "eth0");
   ScopedEnv fine("NCCL_DEBUG", "WARN");
-  ScopedEnv foreign("NCCL_BLOCKING_WAIT", "1");  // PyTorch's, not NCCL's
+  ScopedEnv foreign("NCCL_BLOCKING_WAIT", "1");     // PyTorch's, not NCCL's
+  ScopedEnv container("NCCL_VERSION", "2.28.3-1");  // set by NVIDIA's images: not a setting
   const auto unknown = lib->unknown_environment();
   std::map<std::string, std::vector<std::string>> by_name;
   for (const auto& u : unknown) by_name[u.name] = u.nearest;
@@ -395,6 +401,7 @@ TEST(Parameters, UnknownEnvironmentVariablesComeWithTheNearestNames) {
   EXPECT_EQ(by_name["NCCL_SOCKET_IFNAM"][0], "NCCL_SOCKET_IFNAME");
   EXPECT_EQ(by_name.count("NCCL_DEBUG"), 0u);
   EXPECT_EQ(by_name.count("NCCL_BLOCKING_WAIT"), 1u);
+  EXPECT_EQ(by_name.count("NCCL_VERSION"), 0u);
 }
 
 TEST(Encryption, PassesTheKeyFrom2_32_3) {

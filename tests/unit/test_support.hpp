@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -17,14 +19,33 @@
 
 namespace ncclrt_test {
 
-/// The real libnccl of this machine, or "" (tests that need it skip, saying why).
-inline std::string real_nccl() { return REAL_NCCL; }
+/// The real libnccl of this machine, or "" (tests that need it skip, saying why): the one found at
+/// build time, or $NCCLRT_TEST_REAL_NCCL on a machine whose NCCL lives elsewhere (a build run on
+/// another machine), with its nccl.h in ../include/ (the PyPI layout).
+inline std::string real_nccl() {
+  const char* v = std::getenv("NCCLRT_TEST_REAL_NCCL");
+  return v && *v ? v : REAL_NCCL;
+}
 
-/// Its version, read from the nccl.h found beside it at build time ("2.28.9").
-inline std::string real_nccl_version() { return REAL_NCCL_VERSION; }
+/// Its version, read from its nccl.h ("2.28.9"); "" when there is none.
+inline std::string real_nccl_version() {
+  const char* v = std::getenv("NCCLRT_TEST_REAL_NCCL");
+  if (!v || !*v) return REAL_NCCL_VERSION;
+  const std::string path(v);
+  std::ifstream h(path.substr(0, path.rfind('/')) + "/../include/nccl.h");
+  int part[3] = {-1, -1, -1};
+  const char* names[3] = {"#define NCCL_MAJOR ", "#define NCCL_MINOR ", "#define NCCL_PATCH "};
+  for (std::string line; std::getline(h, line);) {
+    for (int i = 0; i < 3; ++i) {
+      if (line.rfind(names[i], 0) == 0) part[i] = std::atoi(line.c_str() + std::strlen(names[i]));
+    }
+  }
+  if (part[0] < 0 || part[1] < 0 || part[2] < 0) return "";
+  return std::to_string(part[0]) + "." + std::to_string(part[1]) + "." + std::to_string(part[2]);
+}
 inline ncclrt::Version real_version() {
   ncclrt::Version v;
-  std::sscanf(REAL_NCCL_VERSION, "%d.%d.%d", &v.major, &v.minor, &v.patch);
+  std::sscanf(real_nccl_version().c_str(), "%d.%d.%d", &v.major, &v.minor, &v.patch);
   return v;
 }
 

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
@@ -88,6 +89,42 @@ TEST(Tool, InfoReportsVariablesInEffect) {
   ToolRun text = run("info --nccl-lib " + lib);
   ASSERT_EQ(text.code, 0) << text.out;
   expect_has(text.out, {"Variables in effect:", "  NCCL_DEBUG=WARN"});
+}
+
+TEST(Tool, InfoFlagsVariablesTheLoadedNcclNeverReads) {
+  NCCLRT_NEED_REAL_NCCL();
+  const std::string lib = ncclrt_test::real_nccl();
+  ncclrt_test::ScopedEnv typo("NCCL_SOCKET_IFNAM", "lo");
+  ncclrt_test::ScopedEnv fine("NCCL_DEBUG", "WARN");
+  ToolRun j = run("info --json --nccl-lib " + lib);
+  ASSERT_EQ(j.code, 0) << j.out;
+  const auto parsed = nlohmann::json::parse(j.out);
+  std::map<std::string, nlohmann::json> unknown;
+  for (const auto& u : parsed["unknown_variables"]) {
+    unknown[u["name"].get<std::string>()] = u["nearest"];
+  }
+  ASSERT_EQ(unknown.count("NCCL_SOCKET_IFNAM"), 1u);
+  EXPECT_EQ(unknown["NCCL_SOCKET_IFNAM"][0], "NCCL_SOCKET_IFNAME");
+  EXPECT_EQ(unknown.count("NCCL_DEBUG"), 0u);
+  ToolRun text = run("info --nccl-lib " + lib);
+  expect_has(text.out, {"NCCL_SOCKET_IFNAM=lo   <- not read by this NCCL",
+                        "did you mean NCCL_SOCKET_IFNAME?"});
+  EXPECT_EQ(text.out.find("NCCL_DEBUG=WARN   <-"), std::string::npos);
+}
+
+TEST(Tool, InfoParamsListsNcclsParametersOrSaysWhyNot) {
+  ToolRun j = run(std::string("info --json --params --nccl-lib ") + RECORDING_NCCL_23203);
+  ASSERT_EQ(j.code, 0) << j.out;
+  const auto p = nlohmann::json::parse(j.out)["parameters"];
+  EXPECT_TRUE(p["available"].get<bool>());
+  EXPECT_EQ(p["values"]["NCCL_SOCKET_IFNAME"], "eth0");
+  EXPECT_EQ(p["values"].size(), 3u);
+  ToolRun text = run(std::string("info --params --nccl-lib ") + RECORDING_NCCL_23203);
+  expect_has(text.out, {"Parameters: 3", "NCCL_NVLS_ENABLE"});
+  ToolRun old = run(std::string("info --params --nccl-lib ") + RECORDING_NCCL_22809);
+  ASSERT_EQ(old.code, 0) << old.out;
+  expect_has(old.out,
+             {"Parameters: not available from this NCCL", "needs NCCL >= 2.30.4", "loaded 2.28.9"});
 }
 
 TEST(Tool, InfoFailsWithoutUsableNccl) {

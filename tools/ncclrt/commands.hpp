@@ -8,6 +8,7 @@ namespace ncclrt_tool {
 struct InfoArgs {
   std::string nccl_lib;
   bool json = false;
+  bool params = false;  // list NCCL's parameters (Param API, NCCL >= 2.30.4)
 };
 int run_info(const InfoArgs& args);
 

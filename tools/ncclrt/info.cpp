@@ -1,8 +1,10 @@
 #include <cstring>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <ncclrt/ncclrt.hpp>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "commands.hpp"
 #include "gpus.hpp"
@@ -74,6 +76,30 @@ json library_json(const ncclrt::Library& lib) {
   return j;
 }
 
+// The NCCL_* variables set here that the loaded NCCL never reads, with the nearest it does.
+json unknown_variables(const ncclrt::Library& lib) {
+  json out = json::array();
+  for (const auto& u : lib.unknown_environment()) {
+    out.push_back({{"name", u.name}, {"nearest", u.nearest}});
+  }
+  return out;
+}
+
+json parameters(const ncclrt::Library& lib) {
+  json j;
+  if (!lib.has(ncclrt::Function::ncclParamGetAllParameterKeys)) {
+    j["available"] = false;
+    j["why_not"] = "the parameter list needs NCCL >= " +
+                   ncclrt::since(ncclrt::Function::ncclParamGetAllParameterKeys).str() +
+                   "; loaded " + lib.version().str();
+    return j;
+  }
+  j["available"] = true;
+  j["values"] = json::object();
+  for (const auto& p : lib.parameters()) j["values"][p.name] = p.value;
+  return j;
+}
+
 void print_text(const json& r) {
   std::cout << "ncclrt " << r["ncclrt_version"].get<std::string>() << "\n\n";
   if (r.contains("library")) {
@@ -118,8 +144,38 @@ void print_text(const json& r) {
   std::cout << "\nVariables in effect:";
   if (r["variables"].empty()) std::cout << " none";
   std::cout << "\n";
+  std::map<std::string, std::vector<std::string>> unknown;
+  if (r.contains("unknown_variables")) {
+    for (const auto& u : r["unknown_variables"]) {
+      unknown[u["name"].get<std::string>()] = u["nearest"].get<std::vector<std::string>>();
+    }
+  }
   for (const auto& [k, v] : r["variables"].items()) {
-    std::cout << "  " << k << "=" << v.get<std::string>() << "\n";
+    std::cout << "  " << k << "=" << v.get<std::string>();
+    auto u = unknown.find(k);
+    if (u != unknown.end()) {
+      std::cout << "   <- not read by this NCCL (a typo, or another program's variable)";
+      if (!u->second.empty()) {
+        std::cout << "; did you mean";
+        for (std::size_t i = 0; i < u->second.size(); ++i) {
+          std::cout << (i ? " or " : " ") << u->second[i];
+        }
+        std::cout << "?";
+      }
+    }
+    std::cout << "\n";
+  }
+  if (r.contains("parameters")) {
+    const json& p = r["parameters"];
+    std::cout << "\nParameters:";
+    if (!p["available"].get<bool>()) {
+      std::cout << " not available from this NCCL (" << p["why_not"].get<std::string>() << ")\n";
+      return;
+    }
+    std::cout << " " << p["values"].size() << "\n";
+    for (const auto& [k, v] : p["values"].items()) {
+      std::cout << "  " << std::left << std::setw(36) << k << " " << v.get<std::string>() << "\n";
+    }
   }
 }
 
@@ -132,7 +188,10 @@ int run_info(const InfoArgs& args) {
   try {
     ncclrt::LoadOptions o;
     o.path = args.nccl_lib;
-    r["library"] = library_json(*ncclrt::Library::open(o));
+    auto lib = ncclrt::Library::open(o);
+    r["library"] = library_json(*lib);
+    r["unknown_variables"] = unknown_variables(*lib);
+    if (args.params) r["parameters"] = parameters(*lib);
     r["ok"] = true;
   } catch (const ncclrt::Error& e) {
     r["ok"] = false;
