@@ -175,6 +175,30 @@ def write_doc(path, rows):
                 since = f["since"] if f else since
                 cells.append("yes" if f and f["available"] else "-")
             out.write(f"| {n} | {since} | " + " | ".join(cells) + " |\n")
+        out.write("\n## The wrappers of NCCL's newer calls, by release (measured)\n\n")
+        out.write("Each is refused with UnsupportedError (naming the release it needs) before "
+                  "its first release and usable from it on; parameters are read through the real "
+                  "Param API, and a mistyped variable (NCCL_SOCKET_IFNAM) is flagged with the "
+                  "nearest name the file reads.\n\n")
+        out.write("| wrapper | " + " | ".join(r["version"] for r in checked) + " |\n")
+        out.write("|---|" + "---|" * len(checked) + "\n")
+        wrappers = []
+        for r in checked:
+            for w in r.get("wrappers", {}):
+                if w not in wrappers:
+                    wrappers.append(w)
+        for w in wrappers:
+            cells = []
+            for r in checked:
+                v = r.get("wrappers", {}).get(w, "")
+                cells.append("yes" if v == "available" else
+                             "refused (" + v.split("needs NCCL >= ")[-1].split(";")[0] + ")"
+                             if v else "")
+            out.write(f"| {w} | " + " | ".join(cells) + " |\n")
+        out.write("| parameters() | " + " | ".join(r.get("parameters", "") for r in checked) +
+                  " |\n")
+        out.write("| NCCL_* variables | " + " | ".join(r.get("variables", "") for r in checked) +
+                  " |\n")
         out.write("\n## What ncclrt did with each release\n\n")
         out.write("| release | ABI vs its nccl.h | probe | version read | ids | "
                   "failing init (no GPU) | a function it lacks | verdict |\n"

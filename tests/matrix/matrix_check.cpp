@@ -1,7 +1,9 @@
 // Checks one real NCCL release on the CPU, for scripts/nccl_matrix.py. The release is chosen with
 // $NCCLRT_NCCL_LIB; argv: its header's NCCL_VERSION_CODE and the host functions its nccl.h
 // declares (comma-separated). Prints one JSON object; "ok" is false with the problems listed.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ncclrt/ncclrt.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -72,6 +74,60 @@ int main(int argc, char** argv) {
         problems.push_back("init failed with '" + e.result_string() + "'");
       }
     }
+    // The wrappers of the calls from 2.28.7 on: each refused (UnsupportedError naming the release
+    // it needs) before its first release and usable from it on. Communicator calls cannot run
+    // without a GPU; their gate is the function they require, checked here on the real file.
+    const std::pair<const char*, Function> wrappers[] = {
+        {"revoke", Function::ncclCommRevoke},
+        {"grow_id", Function::ncclCommGetUniqueId},
+        {"grow/join", Function::ncclCommGrow},
+        {"put_signal", Function::ncclPutSignal},
+        {"signal", Function::ncclSignal},
+        {"wait_signal", Function::ncclWaitSignal},
+        {"Window::user_pointer", Function::ncclWinGetUserPtr},
+        {"suspend", Function::ncclCommSuspend},
+        {"resume", Function::ncclCommResume},
+        {"memory_stats", Function::ncclCommMemStats},
+        {"parameters", Function::ncclParamGetAllParameterKeys},
+        {"all_reduce(CollConfig)", Function::ncclAllReduceConfig},
+        {"set_encryption", Function::ncclSetEncryption},
+    };
+    for (const auto& [name, f] : wrappers) {
+      const bool declared_here = declared.count(name_of(f)) > 0;
+      try {
+        lib->require(f);
+        out["wrappers"][name] = "available";
+        if (!declared_here) problems.push_back(std::string(name) + " is available, undeclared");
+      } catch (const UnsupportedError& e) {
+        const std::string what = e.what();
+        out["wrappers"][name] = "refused: " + what.substr(0, what.find(" from "));
+        if (declared_here) problems.push_back(std::string(name) + " is refused but declared");
+      }
+    }
+    // Parameters (2.30.4) from the real Param API; otherwise UnsupportedError.
+    try {
+      const auto params = lib->parameters();
+      out["parameters"] = std::to_string(params.size()) + " published";
+      if (params.empty()) problems.push_back("parameters() returned none");
+    } catch (const UnsupportedError&) {
+      out["parameters"] = "not available (needs 2.30.4)";
+      if (lib->version() >= Version{2, 30, 4}) problems.push_back("parameters() refused");
+    }
+    // The variables its file reads, and a typo among them, on every release.
+    const auto names = lib->environment_names();
+    if (std::find(names.begin(), names.end(), "NCCL_DEBUG") == names.end()) {
+      problems.push_back("NCCL_DEBUG is not among the variables its file reads");
+    }
+    ::setenv("NCCL_SOCKET_IFNAM", "lo", 1);
+    const auto unknown = lib->unknown_environment();
+    ::unsetenv("NCCL_SOCKET_IFNAM");
+    const bool flagged = std::any_of(unknown.begin(), unknown.end(), [](const UnknownVariable& u) {
+      return u.name == "NCCL_SOCKET_IFNAM" && !u.nearest.empty() &&
+             u.nearest[0] == "NCCL_SOCKET_IFNAME";
+    });
+    out["variables"] =
+        std::to_string(names.size()) + " names; typo " + (flagged ? "flagged" : "MISSED");
+    if (!flagged) problems.push_back("NCCL_SOCKET_IFNAM was not flagged");
     // A function this release lacks: UnsupportedError naming it, the version it needs, the file.
     out["unsupported"] = "none: the newest release ncclrt knows";
     const auto caps = lib->capabilities();  // functions first, in Function order
