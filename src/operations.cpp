@@ -16,6 +16,10 @@ namespace ncclrt {
 
 using detail::Clock;
 
+// Each collective's one implementation is inlined into both public forms, so the one without
+// per-call options costs what it did before they existed.
+#define NCCLRT_INLINE __attribute__((always_inline)) inline
+
 void Communicator::settle(abi::ncclResult_t result, const char* call) const {
   if (result != abi::ncclInProgress || !shared_->nonblocking) fail(result, call);
   // Bounded by the creation's timeout, else by a limit long enough for any real enqueue.
@@ -88,8 +92,9 @@ void Communicator::check_other_op(const char* op, ReduceOp rop) const {
 
 // ---- collectives ----
 
-void Communicator::all_reduce(const void* send, void* recv, std::size_t count, DataType type,
-                              ReduceOp op, CUstream_st* stream, const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::all_reduce(const void* send, void* recv, std::size_t count,
+                                            DataType type, ReduceOp op, CUstream_st* stream,
+                                            const CollConfig* config) const {
   require_live("all_reduce");
   check_type("all_reduce", type);
   check_op("all_reduce", op);
@@ -109,8 +114,9 @@ void Communicator::all_reduce(const void* send, void* recv, std::size_t count, D
   }
 }
 
-void Communicator::broadcast(const void* send, void* recv, std::size_t count, DataType type,
-                             int root, CUstream_st* stream, const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::broadcast(const void* send, void* recv, std::size_t count,
+                                           DataType type, int root, CUstream_st* stream,
+                                           const CollConfig* config) const {
   require_live("broadcast");
   check_type("broadcast", type);
   check_rank("broadcast", "root", root);
@@ -129,9 +135,9 @@ void Communicator::broadcast(const void* send, void* recv, std::size_t count, Da
   }
 }
 
-void Communicator::reduce(const void* send, void* recv, std::size_t count, DataType type,
-                          ReduceOp op, int root, CUstream_st* stream,
-                          const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::reduce(const void* send, void* recv, std::size_t count,
+                                        DataType type, ReduceOp op, int root, CUstream_st* stream,
+                                        const CollConfig* config) const {
   require_live("reduce");
   check_type("reduce", type);
   check_op("reduce", op);
@@ -152,8 +158,9 @@ void Communicator::reduce(const void* send, void* recv, std::size_t count, DataT
   }
 }
 
-void Communicator::all_gather(const void* send, void* recv, std::size_t send_count, DataType type,
-                              CUstream_st* stream, const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::all_gather(const void* send, void* recv, std::size_t send_count,
+                                            DataType type, CUstream_st* stream,
+                                            const CollConfig* config) const {
   require_live("all_gather");
   check_type("all_gather", type);
   check_buffer("all_gather", "send", send, send_count, type);
@@ -171,9 +178,10 @@ void Communicator::all_gather(const void* send, void* recv, std::size_t send_cou
   }
 }
 
-void Communicator::reduce_scatter(const void* send, void* recv, std::size_t recv_count,
-                                  DataType type, ReduceOp op, CUstream_st* stream,
-                                  const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::reduce_scatter(const void* send, void* recv,
+                                                std::size_t recv_count, DataType type, ReduceOp op,
+                                                CUstream_st* stream,
+                                                const CollConfig* config) const {
   require_live("reduce_scatter");
   check_type("reduce_scatter", type);
   check_op("reduce_scatter", op);
@@ -324,8 +332,9 @@ void Communicator::grouped(Body&& body) const {
   call_result(end, "ncclGroupEnd");
 }
 
-void Communicator::all_to_all(const void* send, void* recv, std::size_t count, DataType type,
-                              CUstream_st* stream, const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::all_to_all(const void* send, void* recv, std::size_t count,
+                                            DataType type, CUstream_st* stream,
+                                            const CollConfig* config) const {
   require_live("all_to_all");
   check_type("all_to_all", type);
   const auto n = static_cast<std::size_t>(hot_.size);
@@ -356,8 +365,9 @@ void Communicator::all_to_all(const void* send, void* recv, std::size_t count, D
   });
 }
 
-void Communicator::gather(const void* send, void* recv, std::size_t count, DataType type, int root,
-                          CUstream_st* stream, const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::gather(const void* send, void* recv, std::size_t count,
+                                        DataType type, int root, CUstream_st* stream,
+                                        const CollConfig* config) const {
   require_live("gather");
   check_type("gather", type);
   check_rank("gather", "root", root);
@@ -390,8 +400,9 @@ void Communicator::gather(const void* send, void* recv, std::size_t count, DataT
   });
 }
 
-void Communicator::scatter(const void* send, void* recv, std::size_t count, DataType type, int root,
-                           CUstream_st* stream, const CollConfig* config) const {
+NCCLRT_INLINE void Communicator::scatter(const void* send, void* recv, std::size_t count,
+                                         DataType type, int root, CUstream_st* stream,
+                                         const CollConfig* config) const {
   require_live("scatter");
   check_type("scatter", type);
   check_rank("scatter", "root", root);
