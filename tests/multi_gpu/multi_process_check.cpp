@@ -159,8 +159,9 @@ int signals(const std::shared_ptr<const Library>& lib, const LaunchInfo&) {
     }
   }
   // A signal without data, around the ring the other way.
-  c.signal(prev, 1, 0, nullptr);
-  c.wait_signal({SignalWait{next, 1, 1, 0}}, nullptr);
+  // (NCCL 2.30.7 has one signal index by default: Config::num_rma_sig raises it on 2.31.2.)
+  c.signal(prev, 0, 0, nullptr);
+  c.wait_signal({SignalWait{next, 0, 1, 0}}, nullptr);
   c.synchronize(nullptr, std::chrono::seconds(30));
   std::printf("rank %d: put_signal from rank %d arrived intact; signal/wait_signal done\n", r,
               prev);
