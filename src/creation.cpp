@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -72,8 +73,26 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
     }
     cfg.blocking = 0;
   }
-  abi::ncclComm_t comm = nullptr;
-  const abi::ncclResult_t r = start(&comm, &cfg);
+  // A nonblocking split, shrink or grow returns before the new communicator exists; NCCL's own
+  // thread stores the handle later, through the pointer it was given. So the handle lives on the
+  // heap, and is left there (8 bytes) if ncclrt stops waiting before NCCL has written it.
+  auto slot = std::make_unique<abi::ncclComm_t>(nullptr);
+  abi::ncclResult_t r = start(slot.get(), &cfg);
+  abi::ncclComm_t comm = __atomic_load_n(slot.get(), __ATOMIC_ACQUIRE);
+  if (comm == nullptr && cfg.blocking == 0 && (r == abi::ncclSuccess || r == abi::ncclInProgress)) {
+    const auto begin = Clock::now();
+    while ((comm = __atomic_load_n(slot.get(), __ATOMIC_ACQUIRE)) == nullptr) {
+      if (config.timeout && Clock::now() - begin >= *config.timeout) {
+        (void)slot.release();  // NCCL may still write the handle into it
+        throw TimeoutError(std::string(call) + " did not complete within " +
+                           std::to_string(config.timeout->count()) + " ms (" + where +
+                           "): the other ranks did not all take part. Check that every rank "
+                           "made the same call, or raise Config::timeout");
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    r = abi::ncclInProgress;  // made; now wait until it is ready
+  }
   if (r == abi::ncclInProgress && comm != nullptr) {
     wait_created(*lib, comm, r, config, call, where);
   } else if (r != abi::ncclSuccess) {
@@ -122,6 +141,17 @@ class EnvScope {
   const char* name_;
   std::optional<std::string> old_;
 };
+
+// A child (split, shrink, grow) is made the way its parent was unless its Config says otherwise:
+// NCCL makes the child of a nonblocking parent nonblocking too, and ncclrt must know it.
+Config inherited(const Config& config, const detail::CommState& parent) {
+  Config c = config;
+  if (!c.timeout && !c.blocking) {
+    c.timeout = parent.timeout;
+    if (!c.timeout && parent.nonblocking) c.blocking = false;
+  }
+  return c;
+}
 
 }  // namespace
 
@@ -210,7 +240,7 @@ Communicator Communicator::split(int color, int key, const Config& config) const
     call_result(fn->ncclCommSplit(parent, color, key, &comm, &cfg), "ncclCommSplit");
     return Communicator();
   }
-  return Communicator(create_comm(shared_->lib, config, "ncclCommSplit",
+  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommSplit",
                                   detail::rank_text(hot_.rank, hot_.size),
                                   [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
                                     return fn->ncclCommSplit(parent, color, key, c, cf);
@@ -241,8 +271,8 @@ Communicator Communicator::shrink(const std::vector<int>& excluded, const Config
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
   return Communicator(create_comm(
-      shared_->lib, config, "ncclCommShrink", detail::rank_text(hot_.rank, hot_.size),
-      [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+      shared_->lib, inherited(config, *shared_), "ncclCommShrink",
+      detail::rank_text(hot_.rank, hot_.size), [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
         return fn->ncclCommShrink(parent, list.data(), static_cast<int>(list.size()), c, cf, flags);
       }));
 }
@@ -274,7 +304,7 @@ Communicator Communicator::grow(int nranks, const std::optional<UniqueId>& id,
   const abi::ncclUniqueId* id_ptr = id ? &raw : nullptr;
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
-  return Communicator(create_comm(shared_->lib, config, "ncclCommGrow",
+  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommGrow",
                                   detail::rank_text(hot_.rank, nranks),
                                   [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
                                     return fn->ncclCommGrow(parent, nranks, id_ptr, -1, c, cf);

@@ -22,7 +22,8 @@ struct Config {
   /// The communicator stays nonblocking for life: an operation NCCL reports as in progress is
   /// polled until its work is enqueued before the call returns (bounded by this timeout; on expiry
   /// the communicator is aborted and TimeoutError thrown), and finalize/destroy/revoke use it as
-  /// their deadline.
+  /// their deadline. A communicator made from it by split, shrink or grow inherits it (and the
+  /// nonblocking mode) unless its own Config sets `timeout` or `blocking`.
   std::optional<std::chrono::milliseconds> timeout;
 
   bool empty() const noexcept;

@@ -2,6 +2,7 @@
  * can show what reaches NCCL (and what must not), how the config struct is sized for an older
  * release, and that nothing leaks. FAKE_VERSION picks the release it plays; functions newer than
  * that are absent, as in the real file. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +12,9 @@
  *   FAKE_FINALIZE_IN_PROGRESS=1  finalize never completes
  *   FAKE_ABORT_SLEEP_MS=N        ncclCommAbort takes N ms to return
  *   FAKE_ASYNC_ERROR=N           ncclCommGetAsyncError reports error N
+ *   FAKE_CHILD_LATE_MS=N         a nonblocking split/shrink/grow returns at once with no
+ *                                communicator and stores it N ms later from another thread, as
+ *                                NCCL does (-1: never)
  *   FAKE_OP_IN_PROGRESS=N        operations return ncclInProgress, and ncclCommGetAsyncError
  *                                reports ncclInProgress N-1 more times, then FAKE_OP_FAILS
  *                                (default 0, success): a nonblocking communicator enqueuing */
@@ -72,6 +76,39 @@ __attribute__((unused)) static void take_config(const void* cfg) {
   config_blocking = h->blocking;
 }
 
+/* A child communicator handed over late, from another thread, as NCCL does for a nonblocking
+ * split, shrink or grow. */
+typedef struct {
+  fake_comm** out;
+  fake_comm* comm;
+  int ms;
+} late_child;
+static void* store_late(void* p) {
+  late_child* l = p;
+  usleep((useconds_t)l->ms * 1000u);
+  __atomic_store_n(l->out, l->comm, __ATOMIC_RELEASE);
+  free(l);
+  return NULL;
+}
+/* Stores `child` in *out now, or later when asked to (nonblocking only); returns NCCL's result. */
+__attribute__((unused)) static int hand_over(fake_comm** out, fake_comm* child) {
+  const char* late = getenv("FAKE_CHILD_LATE_MS");
+  if (!late || config_blocking != 0 || child == NULL) {
+    *out = child;
+    return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
+  }
+  *out = NULL;
+  if (atoi(late) < 0) return 0; /* never: the caller must give up */
+  late_child* l = malloc(sizeof *l);
+  l->out = out;
+  l->comm = child;
+  l->ms = atoi(late);
+  pthread_t t;
+  pthread_create(&t, NULL, store_late, l);
+  pthread_detach(t);
+  return 0;
+}
+
 int ncclGetVersion(int* v);
 int ncclGetVersion(int* v) {
   *v = FAKE_VERSION;
@@ -131,6 +168,7 @@ int ncclCommGetAsyncError(fake_comm* c, int* e);
 static int finalizing;
 int ncclCommGetAsyncError(fake_comm* c, int* e) {
   (void)c;
+  if (pending > 0 && env_int("FAKE_OP_IN_PROGRESS") == 0) pending = 0; /* only while it is set */
   if (pending > 0) {
     *e = --pending > 0 ? 7 : env_int("FAKE_OP_FAILS");
     return 0;
@@ -275,8 +313,7 @@ int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg);
 int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg) {
   (void)key;
   take_config(cfg);
-  *out = color < 0 ? NULL : make(c->nranks, c->rank);
-  return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
+  return hand_over(out, color < 0 ? NULL : make(c->nranks, c->rank));
 }
 #endif
 #if FAKE_VERSION >= 21900
@@ -309,8 +346,7 @@ int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, i
   (void)ex;
   (void)flags;
   take_config(cfg);
-  *out = make(c->nranks - nex, 0);
-  return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
+  return hand_over(out, make(c->nranks - nex, 0));
 }
 int ncclCommWindowRegister(void* c, void* buf, size_t bytes, void** win, int flags);
 int ncclCommWindowRegister(void* c, void* buf, size_t bytes, void** win, int flags) {
@@ -360,12 +396,11 @@ int ncclCommGrow(fake_comm* c, int n, const unsigned char* id, int rank, fake_co
 int ncclCommGrow(fake_comm* c, int n, const unsigned char* id, int rank, fake_comm** out,
                  void* cfg) {
   take_config(cfg);
-  *out = make(n, rank < 0 ? c->rank : rank);
   record("ncclCommGrow", NULL, NULL, 0, 0, 0, rank, c, NULL);
   last()->extra[0] = n;
   last()->extra[1] = rank;
   last()->extra[2] = id ? id[0] : -1;
-  return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
+  return hand_over(out, make(n, rank < 0 ? c->rank : rank));
 }
 int ncclPutSignal(const void* s, size_t n, int t, int peer, void* win, size_t off, int sig, int ctx,
                   unsigned flags, void* c, void* st);
