@@ -318,7 +318,8 @@ SuspendGuard::~SuspendGuard() {
   }
 }
 
-void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds deadline) const {
+void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds deadline,
+                               OnFailure on_failure) const {
   require_live("synchronize");
   if (detail::capture_status(stream) == detail::Capture::kActive) {
     throw UsageError(
@@ -343,15 +344,19 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
       } catch (...) {
         e = std::current_exception();
       }
-      detail::abort_with_reason(*shared_, e);
+      if (on_failure == OnFailure::kAbort) detail::abort_with_reason(*shared_, e);
       std::rethrow_exception(e);
     }
     if (Clock::now() - start >= deadline) {
-      auto e = std::make_exception_ptr(
-          TimeoutError("synchronize: the work on the stream did not finish within " +
-                       std::to_string(deadline.count()) + " ms (" + shared_->where +
-                       "); a peer may be missing or stuck. The communicator was aborted"));
-      detail::abort_with_reason(*shared_, e);
+      const bool abort = on_failure == OnFailure::kAbort;
+      auto e = std::make_exception_ptr(TimeoutError(
+          "synchronize: the work on the stream did not finish within " +
+          std::to_string(deadline.count()) + " ms (" + shared_->where +
+          "); a peer may be missing or stuck. " +
+          (abort ? "The communicator was aborted"
+                 : "The communicator was left as it is: revoke() it, then shrink() the failed "
+                   "ranks away, or abort() it")));
+      if (abort) detail::abort_with_reason(*shared_, e);
       std::rethrow_exception(e);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));

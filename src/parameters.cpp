@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -150,6 +151,20 @@ std::vector<UnknownVariable> Library::unknown_environment() const {
     out.push_back(std::move(u));
   }
   return out;
+}
+
+bool Library::allows_ranks_per_gpu(std::string* why_not) const {
+  constexpr Version kFirst{2, 30, 3};
+  std::string why;
+  if (version() < kFirst) {
+    why = "several ranks per GPU need NCCL >= " + kFirst.str() + "; loaded " + version().str() +
+          " from " + path();
+  } else if (const char* v = std::getenv("NCCL_MULTI_RANK_GPU_ENABLE"); !v || std::atoi(v) != 1) {
+    why = "several ranks per GPU need NCCL_MULTI_RANK_GPU_ENABLE=1 (NCCL " + version().str() +
+          " supports it)";
+  }
+  if (why_not) *why_not = why;
+  return why.empty();
 }
 
 void Library::set_encryption(const std::string& pre_shared_key) const {

@@ -116,9 +116,12 @@ class Communicator {
   void abort() noexcept;
 
   /// Waits for the work enqueued on `stream` while watching the communicator: an asynchronous
-  /// NCCL error aborts it and throws NcclError; a passed deadline aborts it and throws
-  /// TimeoutError. Refused (UsageError) on a stream being captured into a CUDA graph.
-  void synchronize(CUstream_st* stream, std::chrono::milliseconds deadline) const;
+  /// NCCL error throws NcclError, a passed deadline TimeoutError. With OnFailure::kAbort the
+  /// communicator is aborted first; with OnFailure::kLeave it is left as it is, for the caller to
+  /// revoke() and shrink() away a failed rank. Refused (UsageError) on a stream being captured
+  /// into a CUDA graph.
+  void synchronize(CUstream_st* stream, std::chrono::milliseconds deadline,
+                   OnFailure on_failure = OnFailure::kAbort) const;
   /// Hands the work enqueued on `stream` so far to the watchdog (see Watchdog): if it has not
   /// finished within `deadline`, or the communicator reports an error, the watchdog aborts the
   /// communicator and the next call on it throws the reason.

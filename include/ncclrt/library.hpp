@@ -151,6 +151,11 @@ class Library {
   /// Every NCCL_* name the loaded file contains (the variables it can read), sorted.
   std::vector<std::string> environment_names() const;
 
+  /// Whether this NCCL lets several ranks share one GPU: NCCL >= 2.30.3 with
+  /// NCCL_MULTI_RANK_GPU_ENABLE=1 in the environment. When not, `why_not` (if given) says which is
+  /// missing. Rank r then runs on GPU r % GPUs in ncclrt's tests, bench and from_environment.
+  bool allows_ranks_per_gpu(std::string* why_not = nullptr) const;
+
   /// ncclSetEncryption (NCCL >= 2.32.3): encrypts NCCL's TCP sockets with this pre-shared key
   /// (an empty key turns encryption off). Process-wide: call it before creating communicators,
   /// with the same key on every rank.

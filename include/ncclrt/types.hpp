@@ -143,6 +143,13 @@ enum class ShrinkMode : int {
       abi::kShrinkAbort,  ///< the parent's pending work is aborted first (after a failure)
 };
 
+/// What Communicator::synchronize does to the communicator when the work fails or passes its
+/// deadline, before it throws.
+enum class OnFailure : int {
+  kAbort,  ///< abort it: every later call throws the reason
+  kLeave,  ///< leave it as it is: revoke() it and shrink() the failed ranks away
+};
+
 /// suspend()'s flags (ncclCommSuspend's).
 enum class SuspendFlags : int {
   kNone = 0,

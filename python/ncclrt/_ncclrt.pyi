@@ -312,6 +312,11 @@ class Library:
         The NCCL_* variables set here that this NCCL never reads: {name: [nearest names]}.
         """
 
+    def ranks_per_gpu(self) -> tuple[bool, str]:
+        """
+        (allowed, why_not): whether several ranks may share a GPU (NCCL >= 2.30.3 with NCCL_MULTI_RANK_GPU_ENABLE=1).
+        """
+
     def set_encryption(self, pre_shared_key: str) -> None:
         """ncclSetEncryption (NCCL >= 2.32.3); an empty key turns encryption off."""
 
@@ -613,9 +618,9 @@ class Communicator:
     def check(self) -> None:
         """Raises NcclError if the communicator has failed asynchronously."""
 
-    def synchronize(self, stream: StreamLike = None, timeout: Seconds = 60.0) -> None:
+    def synchronize(self, stream: StreamLike = None, timeout: Seconds = 60.0, abort: bool = True) -> None:
         """
-        Waits for the stream's work; an error or the timeout aborts and raises.
+        Waits for the stream's work; an error or the timeout raises, aborting the communicator first unless abort=False (then revoke() and shrink() it).
         """
 
     def watch(self, stream: StreamLike = None, timeout: Seconds = 60.0) -> None:

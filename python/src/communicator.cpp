@@ -358,15 +358,17 @@ void bind_communicator(nb::module_& m) {
               "Raises NcclError if the communicator has failed asynchronously.")
           .def(
               "synchronize",
-              [](const C& c, nb::handle stream, nb::handle timeout) {
+              [](const C& c, nb::handle stream, nb::handle timeout, bool abort) {
                 CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
                 const auto t = seconds(timeout, "synchronize");
                 if (!t) throw UsageError("synchronize: needs a timeout in seconds");
                 nb::gil_scoped_release release;
-                c.synchronize(st, *t);
+                c.synchronize(st, *t, abort ? OnFailure::kAbort : OnFailure::kLeave);
               },
               nb::arg("stream").none() = nb::none(), nb::arg("timeout") = 60.0,
-              "Waits for the stream's work; an error or the timeout aborts and raises.")
+              nb::arg("abort") = true,
+              "Waits for the stream's work; an error or the timeout raises, aborting the "
+              "communicator first unless abort=False (then revoke() and shrink() it).")
           .def(
               "watch",
               [](const C& c, nb::handle stream, nb::handle timeout) {

@@ -1,5 +1,6 @@
 // Library, versions, unique ids, Config, groups, the watchdog and NCCL memory.
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -455,6 +456,15 @@ void bind_library(nb::module_& m) {
             return out;
           },
           "The NCCL_* variables set here that this NCCL never reads: {name: [nearest names]}.")
+      .def(
+          "ranks_per_gpu",
+          [](const PyLibrary& l) {
+            std::string why;
+            const bool ok = l.lib->allows_ranks_per_gpu(&why);
+            return std::make_pair(ok, why);
+          },
+          "(allowed, why_not): whether several ranks may share a GPU (NCCL >= 2.30.3 with "
+          "NCCL_MULTI_RANK_GPU_ENABLE=1).")
       .def(
           "set_encryption",
           [](const PyLibrary& l, const std::string& psk) { l.lib->set_encryption(psk); },

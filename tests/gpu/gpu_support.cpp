@@ -1,5 +1,7 @@
 #include "gpu_support.hpp"
 
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
 
 namespace gpu_test {
@@ -193,23 +195,55 @@ std::vector<OpCase> all_op_cases() {
 
 namespace {
 
+// Several ranks of one process may share a GPU (NCCL >= 2.30.3): then one rank's cudaMalloc or
+// cudaFree, which wait for the whole device, would wait for another rank's collective that waits
+// for this rank. So every rank sets up before any issues work, and frees only after all finished.
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void wait() {
+    std::unique_lock<std::mutex> lock(m_);
+    const int gen = gen_;
+    if (++count_ == n_) {
+      count_ = 0;
+      ++gen_;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lock, [&] { return gen != gen_; });
+    }
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int n_, count_ = 0, gen_ = 0;
+};
+
 std::string check_rank(const OpCase& c, const Communicator& comm, DataType type, std::size_t count,
-                       bool graph) {
+                       bool graph, Barrier& barrier) {
   const int r = comm.rank(), n = comm.size();
   const std::size_t elem = ncclrt::size_of(type);
   const std::size_t send_n = c.send_elems(count, n), recv_n = c.recv_elems(count, n);
   const std::size_t send_off = c.send_offset(count, r), recv_off = c.recv_offset(count, r);
-  if (cudaSetDevice(comm.device()) != cudaSuccess) return "cudaSetDevice failed";
   const std::size_t total =
       c.in_place ? std::max(send_off + send_n, recv_off + recv_n) : send_n + recv_n;
+  cudaSetDevice(comm.device());
   DeviceBuffer buf(total * elem);
-  if (!buf.ptr) return "cudaMalloc failed";
+  cudaStream_t stream = nullptr;
+  const bool ready =
+      buf.ptr && cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess;
+  barrier.wait();  // every rank's memory and stream exist before any collective starts
+  struct AtEnd {   // ... and none is freed before every rank's collectives are done
+    Barrier& b;
+    cudaStream_t s;
+    ~AtEnd() {
+      b.wait();
+      if (s) cudaStreamDestroy(s);
+    }
+  } at_end{barrier, stream};
+  if (!ready) return buf.ptr ? "cudaStreamCreate failed" : "cudaMalloc failed";
   char* send = buf.as<char>(c.in_place ? send_off : 0, elem);
   char* recv = buf.as<char>(c.in_place ? recv_off : send_n, elem);
-  cudaStream_t stream;
-  if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) {
-    return "cudaStreamCreate failed";
-  }
   std::optional<PreMulSum> premul;
   if (c.name == "all_reduce_premulsum") {
     std::vector<char> scalar(elem);
@@ -281,7 +315,6 @@ std::string check_rank(const OpCase& c, const Communicator& comm, DataType type,
   } catch (const std::exception& e) {
     err << c.name << " threw: " << e.what();
   }
-  cudaStreamDestroy(stream);
   return err.str();
 }
 
@@ -290,9 +323,10 @@ std::string check_rank(const OpCase& c, const Communicator& comm, DataType type,
 std::string run_case(const OpCase& c, std::vector<Communicator>& comms, DataType type,
                      std::size_t count, bool graph) {
   std::vector<std::string> errors(comms.size());
+  Barrier barrier(static_cast<int>(comms.size()));
   on_each_rank(static_cast<int>(comms.size()), [&](int r) {
     errors[static_cast<std::size_t>(r)] =
-        check_rank(c, comms[static_cast<std::size_t>(r)], type, count, graph);
+        check_rank(c, comms[static_cast<std::size_t>(r)], type, count, graph, barrier);
   });
   for (auto& e : errors) {
     if (!e.empty()) return e;

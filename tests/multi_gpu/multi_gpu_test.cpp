@@ -1,5 +1,9 @@
-// Two or more GPUs: every operation's numbers on every rank, eager and CUDA-graph captured, with
-// one thread per GPU sharing an id and with init_all; a split into halves used at once.
+// Two or more ranks: every operation's numbers on every rank, eager and CUDA-graph captured, with
+// one thread per rank sharing an id and with init_all; a split into halves used at once; shrink.
+// One rank per GPU by default; NCCLRT_RANKS=N runs N ranks, rank r on GPU r % GPUs, where the
+// loaded NCCL allows several ranks per GPU (>= 2.30.3 with NCCL_MULTI_RANK_GPU_ENABLE=1).
+#include <cstdlib>
+
 #include "../gpu/gpu_support.hpp"
 
 using namespace ncclrt;
@@ -16,12 +20,33 @@ int gpus() {
   return gpu_test::gpu_count(&why);
 }
 
+// How many ranks the suite runs: $NCCLRT_RANKS, else one per GPU.
+int ranks() {
+  const char* v = std::getenv("NCCLRT_RANKS");
+  return v && std::atoi(v) > 0 ? std::atoi(v) : gpus();
+}
+int device_of(int rank) { return rank % std::max(1, gpus()); }
+
+// Skips unless there are two ranks to run, each with a GPU it may use.
+#define NEED_RANKS()                                                                               \
+  do {                                                                                             \
+    NCCLRT_NEED_GPUS(1);                                                                           \
+    if (ranks() < 2) {                                                                             \
+      GTEST_SKIP() << "needs 2 ranks: 2 GPUs (found " << gpus()                                    \
+                   << "), or NCCLRT_RANKS=N with NCCL >= 2.30.3 and NCCL_MULTI_RANK_GPU_ENABLE=1"; \
+    }                                                                                              \
+    std::string why_;                                                                              \
+    if (ranks() > gpus() && !nccl()->allows_ranks_per_gpu(&why_)) {                                \
+      GTEST_SKIP() << ranks() << " ranks on " << gpus() << " GPU(s): " << why_;                    \
+    }                                                                                              \
+  } while (0)
+
 // One communicator per GPU, each made by its own thread from a shared id.
 std::vector<Communicator> threaded_world(int n) {
   const UniqueId id = nccl()->unique_id();
   std::vector<Communicator> comms(static_cast<std::size_t>(n));
   gpu_test::on_each_rank(n, [&](int r) {
-    cudaSetDevice(r);
+    cudaSetDevice(device_of(r));
     comms[static_cast<std::size_t>(r)] = Communicator::init_rank(nccl(), n, r, id);
   });
   return comms;
@@ -29,13 +54,13 @@ std::vector<Communicator> threaded_world(int n) {
 
 class MultiGpu : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { NCCLRT_NEED_GPUS(2); }
+  void SetUp() override { NEED_RANKS(); }
 };
 
 }  // namespace
 
 TEST_P(MultiGpu, EveryRankThreadPerGpu) {
-  auto comms = threaded_world(gpus());
+  auto comms = threaded_world(ranks());
   for (const auto& c : gpu_test::all_op_cases()) {
     if (c.name != GetParam()) continue;
     for (DataType t : {DataType::kFloat32, DataType::kInt32, DataType::kBfloat16, DataType::kUint8,
@@ -51,7 +76,7 @@ TEST_P(MultiGpu, EveryRankThreadPerGpu) {
 
 TEST_P(MultiGpu, EveryRankInitAll) {
   std::vector<int> devices;
-  for (int d = 0; d < gpus(); ++d) devices.push_back(d);
+  for (int r = 0; r < ranks(); ++r) devices.push_back(device_of(r));  // a GPU may repeat
   auto comms = Communicator::init_all(nccl(), devices);
   for (const auto& c : gpu_test::all_op_cases()) {
     if (c.name != GetParam()) continue;
@@ -65,12 +90,12 @@ INSTANTIATE_TEST_SUITE_P(Multi, MultiGpu, ::testing::ValuesIn(gpu_test::all_op_n
                          [](const auto& p) { return p.param; });
 
 TEST(MultiGpuSplit, HalvesUsedAtOnce) {
-  NCCLRT_NEED_GPUS(2);
-  const int n = gpus();
+  NEED_RANKS();
+  const int n = ranks();
   auto world = threaded_world(n);
   std::vector<Communicator> halves(static_cast<std::size_t>(n));
   gpu_test::on_each_rank(n, [&](int r) {
-    cudaSetDevice(r);
+    cudaSetDevice(device_of(r));
     halves[static_cast<std::size_t>(r)] = world[static_cast<std::size_t>(r)].split(r < n / 2, r);
   });
   // Both halves (and the world) at once: a sum over each half, then over the world.
@@ -92,13 +117,13 @@ TEST(MultiGpuSplit, HalvesUsedAtOnce) {
 }
 
 TEST(MultiGpuShrink, WithoutTheLastRank) {
-  NCCLRT_NEED_GPUS(2);
-  const int n = gpus();
+  NEED_RANKS();
+  const int n = ranks();
   auto world = threaded_world(n);
   std::vector<Communicator> shrunk(static_cast<std::size_t>(n - 1));
   // The excluded rank takes no part; the others shrink together.
   gpu_test::on_each_rank(n - 1, [&](int r) {
-    cudaSetDevice(r);
+    cudaSetDevice(device_of(r));
     shrunk[static_cast<std::size_t>(r)] = world[static_cast<std::size_t>(r)].shrink({n - 1});
   });
   for (const auto& c : shrunk) EXPECT_EQ(c.size(), n - 1);

@@ -3,11 +3,15 @@
 // `drop` makes the last rank leave without joining, and the others must get a TimeoutError;
 // `grow` starts with the first half of the ranks and grows to all; `revoke_shrink` revokes the
 // communicator on every rank and shrinks it to all but the last; `signals` has each rank
-// put_signal into the next rank's window and wait for the previous one's.
+// put_signal into the next rank's window and wait for the previous one's; `kill`, `absent` and
+// `exit` lose the last rank in the middle of a loop of all_reduces (SIGKILL; it never calls the
+// collective; it exits cleanly), and the survivors must notice within their deadline + 1 s,
+// revoke, shrink to the survivors and go on with correct results.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -171,6 +175,81 @@ int signals(const std::shared_ptr<const Library>& lib, const LaunchInfo&) {
   return 0;
 }
 
+// The last rank is lost at iteration 10 of a loop of all_reduces; the others detect it through
+// synchronize's deadline (left alive, not aborted), revoke, shrink and go on.
+int lose_a_rank(const std::shared_ptr<const Library>& lib, const LaunchInfo&,
+                const std::string& how) {
+  Config cfg;
+  cfg.timeout = std::chrono::seconds(30);  // nonblocking: revoke and shrink get deadlines too
+  Communicator c = Communicator::from_environment(lib, cfg);
+  const int n = c.size(), r = c.rank(), victim = n - 1;
+  const auto deadline = std::chrono::milliseconds(2000);
+  const std::size_t count = 1 << 16;
+  gpu_test::DeviceBuffer in(count * sizeof(float)), out(count * sizeof(float));
+  std::vector<float> h(count);
+  cudaStream_t stream;
+  cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+  Clock::time_point issued;
+  double detect_ms = -1;
+  std::string reason;
+  for (int i = 0; i < 1000 && detect_ms < 0; ++i) {
+    if (r == victim && i == 10) {
+      std::printf("rank %d: %s at iteration %d\n", r,
+                  how == "kill"   ? "SIGKILL"
+                  : how == "exit" ? "exits"
+                                  : "stops calling",
+                  i);
+      std::fflush(stdout);
+      if (how == "kill") ::raise(SIGKILL);
+      if (how == "exit") std::exit(0);                        // with the communicator alive
+      std::this_thread::sleep_for(std::chrono::seconds(15));  // alive, never calls
+      return 0;
+    }
+    for (std::size_t j = 0; j < count; ++j) h[j] = float(r + i);
+    cudaMemcpyAsync(in.ptr, h.data(), count * sizeof(float), cudaMemcpyHostToDevice, stream);
+    c.all_reduce(in.as<float>(), out.as<float>(), count, ReduceOp::kSum, stream);
+    issued = Clock::now();
+    try {
+      c.synchronize(stream, deadline, OnFailure::kLeave);
+    } catch (const Error& e) {
+      detect_ms = ms_since(issued);
+      reason = e.what();
+      break;
+    }
+    cudaMemcpy(h.data(), out.ptr, count * sizeof(float), cudaMemcpyDeviceToHost);
+    const float want = float(n * (n - 1) / 2 + n * i);
+    if (h[0] != want || h[count - 1] != want) {
+      std::printf("rank %d: iteration %d: %f, want %f\n", r, i, h[0], want);
+      return 1;
+    }
+  }
+  if (detect_ms < 0) {
+    std::printf("rank %d: the lost rank was never noticed\n", r);
+    return 1;
+  }
+  auto t = Clock::now();
+  c.revoke();
+  const double revoke_ms = ms_since(t);
+  t = Clock::now();
+  Communicator smaller = c.shrink({victim});
+  const double shrink_ms = ms_since(t);
+  c.destroy();
+  if (auto e = check_all_reduce(smaller); !e.empty()) {
+    std::printf("rank %d: after shrink: %s\n", r, e.c_str());
+    return 1;
+  }
+  const bool in_time = detect_ms <= deadline.count() + 1000;
+  std::printf(
+      "rank %d: noticed in %.0f ms (deadline %lld ms%s), revoked in %.0f ms, shrank %d -> %d in "
+      "%.0f ms; all_reduce correct (%s)\n",
+      r, detect_ms, static_cast<long long>(deadline.count()), in_time ? "" : ", TOO LATE",
+      revoke_ms, n, smaller.size(), shrink_ms, reason.substr(0, 60).c_str());
+  smaller.finalize();
+  smaller.destroy();
+  cudaStreamDestroy(stream);
+  return in_time ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,6 +258,18 @@ int main(int argc, char** argv) {
   try {
     auto lib = Library::open();
     const LaunchInfo info = launch_info_from_environment();
+    int devices = 0;
+    cudaGetDeviceCount(&devices);
+    std::string why;
+    if (info.size > devices && !lib->allows_ranks_per_gpu(&why)) {
+      std::printf("SKIPPED: %d ranks on %d GPU(s): %s\n", info.size, devices, why.c_str());
+      return 0;
+    }
+    if (info.rank == 0) {
+      std::printf("rank 0: launched by %s, %d ranks on %d GPU(s), NCCL %s\n", info.launcher.c_str(),
+                  info.size, devices, lib->version().str().c_str());
+    }
+    if (mode == "kill" || mode == "absent" || mode == "exit") return lose_a_rank(lib, info, mode);
     if (mode == "grow") return grow(lib, info);
     if (mode == "revoke_shrink") return revoke_shrink(lib, info);
     if (mode == "signals") return signals(lib, info);

@@ -174,3 +174,15 @@ def test_unknown_environment(real_nccl, monkeypatch):
     assert unknown["NCCL_SOCKET_IFNAM"][0] == "NCCL_SOCKET_IFNAME"
     assert "NCCL_DEBUG" not in unknown
     assert "NCCL_SOCKET_IFNAME" in lib.environment_names()
+
+
+def test_ranks_per_gpu(stand_ins, monkeypatch):
+    monkeypatch.delenv("NCCL_MULTI_RANK_GPU_ENABLE", raising=False)
+    old = ncclrt.Library.open(stand_ins["recording_22809"])
+    ok, why = old.ranks_per_gpu()
+    assert not ok and "need NCCL >= 2.30.3; loaded 2.28.9" in why
+    new = ncclrt.Library.open(stand_ins["recording_23102"])
+    assert new.ranks_per_gpu()[0] is False
+    monkeypatch.setenv("NCCL_MULTI_RANK_GPU_ENABLE", "1")
+    assert new.ranks_per_gpu() == (True, "")
+

@@ -418,3 +418,18 @@ TEST(Encryption, PassesTheKeyFrom2_32_3) {
   expect_error<UnsupportedError>([&] { old.lib->set_encryption("secret"); },
                                  {"ncclSetEncryption", "2.32.3", "2.31.2"});
 }
+
+TEST(RanksPerGpu, NeedNccl2_30_3AndTheVariable) {
+  std::string why;
+  ScopedEnv off("NCCL_MULTI_RANK_GPU_ENABLE", std::nullopt);
+  Fake old(RECORDING_NCCL_22809);
+  EXPECT_FALSE(old.lib->allows_ranks_per_gpu(&why));
+  EXPECT_NE(why.find("need NCCL >= 2.30.3; loaded 2.28.9"), std::string::npos) << why;
+  Fake f(RECORDING_NCCL_23102);
+  EXPECT_FALSE(f.lib->allows_ranks_per_gpu(&why));
+  EXPECT_NE(why.find("NCCL_MULTI_RANK_GPU_ENABLE=1"), std::string::npos) << why;
+  ScopedEnv on("NCCL_MULTI_RANK_GPU_ENABLE", "1");
+  EXPECT_TRUE(f.lib->allows_ranks_per_gpu(&why));
+  EXPECT_EQ(why, "");
+  EXPECT_FALSE(old.lib->allows_ranks_per_gpu());
+}

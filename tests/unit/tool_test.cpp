@@ -127,6 +127,21 @@ TEST(Tool, InfoParamsListsNcclsParametersOrSaysWhyNot) {
              {"Parameters: not available from this NCCL", "needs NCCL >= 2.30.4", "loaded 2.28.9"});
 }
 
+TEST(Tool, InfoSaysWhetherRanksMayShareAGpu) {
+  {
+    ncclrt_test::ScopedEnv off("NCCL_MULTI_RANK_GPU_ENABLE", std::nullopt);
+    ToolRun old = run(std::string("info --nccl-lib ") + RECORDING_NCCL_22809);
+    expect_has(old.out, {"Several ranks per GPU: no:", "need NCCL >= 2.30.3; loaded 2.28.9"});
+    ToolRun unset = run(std::string("info --nccl-lib ") + RECORDING_NCCL_23102);
+    expect_has(unset.out, {"Several ranks per GPU: no:", "NCCL_MULTI_RANK_GPU_ENABLE=1"});
+  }
+  ncclrt_test::ScopedEnv on("NCCL_MULTI_RANK_GPU_ENABLE", "1");
+  ToolRun j = run(std::string("info --json --nccl-lib ") + RECORDING_NCCL_23102);
+  const auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_TRUE(parsed["ranks_per_gpu"]["several_allowed"].get<bool>());
+  EXPECT_FALSE(parsed["ranks_per_gpu"].contains("why_not"));
+}
+
 TEST(Tool, InfoFailsWithoutUsableNccl) {
   ToolRun r = run("info --nccl-lib /nonexistent/libnccl.so.2");
   EXPECT_EQ(r.code, 1);

@@ -724,21 +724,24 @@ int run_on_gpus(const BenchArgs& args) {
                  (e != cudaSuccess ? cudaGetErrorString(e) : "none visible"));
     }
     const int n = args.threads * args.gpus;
-    if (n > have) {
-      throw Fail("-t " + std::to_string(args.threads) + " x -g " + std::to_string(args.gpus) +
-                 " needs " + std::to_string(n) + " GPUs; " + std::to_string(have) + " visible");
-    }
     ncclrt::LoadOptions o;
     o.path = args.nccl_lib;
     su.lib = ncclrt::Library::open(o);
+    // Rank r on GPU r % GPUs: more ranks than GPUs where the loaded NCCL allows it.
+    std::string why;
+    if (n > have && !su.lib->allows_ranks_per_gpu(&why)) {
+      throw Fail("-t " + std::to_string(args.threads) + " x -g " + std::to_string(args.gpus) +
+                 " needs " + std::to_string(n) + " GPUs; " + std::to_string(have) +
+                 " visible, and " + why);
+    }
     std::vector<int> devices;
-    for (int d = 0; d < n; ++d) devices.push_back(d);
+    for (int d = 0; d < n; ++d) devices.push_back(d % have);
     su.comms = Communicator::init_all(su.lib, devices);
     for (int d = 0; d < n; ++d) {
       Rank k;
       k.comm = &su.comms[static_cast<std::size_t>(d)];
-      k.device = d;
-      cuda(cudaSetDevice(d), "cudaSetDevice");
+      k.device = d % have;
+      cuda(cudaSetDevice(k.device), "cudaSetDevice");
       cuda(cudaStreamCreateWithFlags(&k.stream, cudaStreamNonBlocking), "cudaStreamCreate");
       su.ranks.push_back(k);
     }

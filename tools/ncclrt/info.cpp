@@ -132,6 +132,13 @@ void print_text(const json& r) {
   } else {
     std::cout << "No usable NCCL: " << r["error"].get<std::string>() << "\n";
   }
+  if (r.contains("ranks_per_gpu")) {
+    const json& m = r["ranks_per_gpu"];
+    std::cout << "\nSeveral ranks per GPU: "
+              << (m["several_allowed"].get<bool>() ? "allowed (rank r runs on GPU r % GPUs)"
+                                                   : "no: " + m["why_not"].get<std::string>())
+              << "\n";
+  }
   const json& g = r["gpus"];
   std::cout << "\nGPUs:";
   if (g.contains("problem")) std::cout << " " << g["problem"].get<std::string>();
@@ -191,6 +198,9 @@ int run_info(const InfoArgs& args) {
     auto lib = ncclrt::Library::open(o);
     r["library"] = library_json(*lib);
     r["unknown_variables"] = unknown_variables(*lib);
+    std::string why_not;
+    r["ranks_per_gpu"] = {{"several_allowed", lib->allows_ranks_per_gpu(&why_not)}};
+    if (!why_not.empty()) r["ranks_per_gpu"]["why_not"] = why_not;
     if (args.params) r["parameters"] = parameters(*lib);
     r["ok"] = true;
   } catch (const ncclrt::Error& e) {
