@@ -4,12 +4,15 @@
 #include <mutex>
 #include <sstream>
 
+#include "collectives.hpp"
+
 namespace gpu_test {
 
 using ncclrt::Communicator;
 using ncclrt::DataType;
 using ncclrt::PreMulSum;
 using ncclrt::ReduceOp;
+using ncclrt_tool::Collective;
 
 namespace {
 
@@ -54,104 +57,60 @@ OpCase all_reduce(const std::string& name, ReduceOp op, decltype(OpCase::input) 
                    const PreMulSum* pm) { c.all_reduce(s, r, n, t, pm ? pm->op() : op, st); });
 }
 
+// An operation of the shared table (collectives.hpp) with a reduce op and a root fixed.
+OpCase from_table(const char* op, const std::string& name, ReduceOp rop, bool last_root) {
+  const Collective& t = *ncclrt_tool::find_collective(op);
+  auto root_of = [last_root](int n) { return last_root ? n - 1 : 0; };
+  OpCase c = make(
+      name, [&t](std::size_t count, int n) { return t.send_elems(count, n); },
+      [&t](std::size_t count, int n) { return t.recv_elems(count, n); },
+      [&t, rop](int r, int n, std::size_t j, std::size_t count, int it) {
+        return t.input(rop, r, n, j, count, it);
+      },
+      [&t, rop, root_of](int r, int n, std::size_t j, std::size_t count, int it) -> Expected {
+        return t.expected(rop, r, n, root_of(n), j, count, it);
+      },
+      [&t, rop, root_of](const Communicator& comm, const void* s, void* r, std::size_t n,
+                         DataType type, cudaStream_t st, const PreMulSum* pm) {
+        t.issue(comm, s, r, n, type, pm ? pm->op() : rop, root_of(comm.size()), st);
+      });
+  return c;
+}
+
+OpCase in_place_of(const char* op, OpCase c) {
+  const Collective& t = *ncclrt_tool::find_collective(op);
+  return in_place(std::move(c), t.send_at_rank ? at_rank : zero, t.recv_at_rank ? at_rank : zero);
+}
+
 }  // namespace
 
 std::vector<OpCase> all_op_cases() {
   std::vector<OpCase> v;
   auto sum_in = [](int r, int, std::size_t j, std::size_t, int it) { return base(j, it) + r; };
-  auto sum_out = [](int, int n, std::size_t j, std::size_t, int it) -> Expected {
-    return n * base(j, it) + tri(n);
-  };
-  v.push_back(all_reduce("sum", ReduceOp::kSum, sum_in, sum_out));
-  v.push_back(in_place(v.back(), zero, zero));
-  v.push_back(all_reduce(
-      "prod", ReduceOp::kProd,
-      [](int r, int, std::size_t j, std::size_t, int it) { return r == 0 ? base(j, it) : 1.0; },
-      [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
-  v.push_back(all_reduce("max", ReduceOp::kMax, sum_in,
-                         [](int, int n, std::size_t j, std::size_t, int it) -> Expected {
-                           return base(j, it) + n - 1;
-                         }));
-  v.push_back(all_reduce(
-      "min", ReduceOp::kMin, sum_in,
-      [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
-  v.push_back(all_reduce(
-      "avg", ReduceOp::kAvg,
-      [](int r, int n, std::size_t j, std::size_t, int it) {
-        return r == 0 ? n * base(j, it) : 0.0;
-      },
-      [](int, int, std::size_t j, std::size_t, int it) -> Expected { return base(j, it); }));
+  // The operations of `ncclrt bench`, from the same table; every reduce op on all_reduce.
+  v.push_back(from_table("all_reduce", "all_reduce_sum", ReduceOp::kSum, false));
+  v.push_back(in_place_of("all_reduce", v.back()));
+  v.push_back(from_table("all_reduce", "all_reduce_prod", ReduceOp::kProd, false));
+  v.push_back(from_table("all_reduce", "all_reduce_max", ReduceOp::kMax, false));
+  v.push_back(from_table("all_reduce", "all_reduce_min", ReduceOp::kMin, false));
+  v.push_back(from_table("all_reduce", "all_reduce_avg", ReduceOp::kAvg, false));
   // PreMulSum with scalar 2: run_case makes the op on each rank.
   v.push_back(all_reduce("premulsum", ReduceOp::kSum, sum_in,
                          [](int, int n, std::size_t j, std::size_t, int it) -> Expected {
                            return 2 * (n * base(j, it) + tri(n));
                          }));
-
-  for (int root_pick = 0; root_pick < 2; ++root_pick) {
-    const bool last = root_pick == 1;
-    v.push_back(make(
-        last ? "broadcast_last_root" : "broadcast", plain_send, plain_send, sum_in,
-        [last](int, int n, std::size_t j, std::size_t, int it) -> Expected {
-          return base(j, it) + (last ? n - 1 : 0);
-        },
-        [last](const Communicator& c, const void* s, void* r, std::size_t n, DataType t,
-               cudaStream_t st,
-               const PreMulSum*) { c.broadcast(s, r, n, t, last ? c.size() - 1 : 0, st); }));
-  }
-  v.push_back(in_place(v[v.size() - 2], zero, zero));
-  v.push_back(make(
-      "reduce", plain_send, plain_send, sum_in,
-      [](int r, int n, std::size_t j, std::size_t, int it) -> Expected {
-        if (r != n - 1) return std::nullopt;
-        return n * base(j, it) + tri(n);
-      },
-      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
-         const PreMulSum*) { c.reduce(s, r, n, t, ReduceOp::kSum, c.size() - 1, st); }));
-  v.push_back(in_place(v.back(), zero, zero));
-
-  v.push_back(make(
-      "all_gather", plain_send, times_n, sum_in,
-      [](int, int, std::size_t j, std::size_t count, int it) -> Expected {
-        return base(j % count, it) + static_cast<double>(j / count);
-      },
-      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
-         const PreMulSum*) { c.all_gather(s, r, n, t, st); }));
-  v.push_back(in_place(v.back(), at_rank, zero));
-  v.push_back(make(
-      "reduce_scatter", times_n, plain_send, sum_in,
-      [](int r, int n, std::size_t i, std::size_t count, int it) -> Expected {
-        return n * base(static_cast<std::size_t>(r) * count + i, it) + tri(n);
-      },
-      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
-         const PreMulSum*) { c.reduce_scatter(s, r, n, t, ReduceOp::kSum, st); }));
-  v.push_back(in_place(v.back(), zero, at_rank));
-
-  v.push_back(make(
-      "all_to_all", times_n, times_n,
-      [](int r, int, std::size_t j, std::size_t count, int it) {
-        return base(j % count, it) + r + 2.0 * static_cast<double>(j / count);
-      },
-      [](int r, int, std::size_t j, std::size_t count, int it) -> Expected {
-        return base(j % count, it) + static_cast<double>(j / count) + 2.0 * r;
-      },
-      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
-         const PreMulSum*) { c.all_to_all(s, r, n, t, st); }));
-  v.push_back(make(
-      "gather", plain_send, times_n, sum_in,
-      [](int r, int, std::size_t j, std::size_t count, int it) -> Expected {
-        if (r != 0) return std::nullopt;
-        return base(j % count, it) + static_cast<double>(j / count);
-      },
-      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
-         const PreMulSum*) { c.gather(s, r, n, t, 0, st); }));
-  v.push_back(make(
-      "scatter", times_n, plain_send,
-      [](int, int, std::size_t j, std::size_t count, int it) {
-        return base(j % count, it) + static_cast<double>(j / count);
-      },
-      [](int r, int, std::size_t i, std::size_t, int it) -> Expected { return base(i, it) + r; },
-      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
-         const PreMulSum*) { c.scatter(s, r, n, t, 0, st); }));
+  v.push_back(from_table("broadcast", "broadcast", ReduceOp::kSum, false));
+  v.push_back(from_table("broadcast", "broadcast_last_root", ReduceOp::kSum, true));
+  v.push_back(in_place_of("broadcast", v[v.size() - 2]));
+  v.push_back(from_table("reduce", "reduce", ReduceOp::kSum, true));
+  v.push_back(in_place_of("reduce", v.back()));
+  v.push_back(from_table("all_gather", "all_gather", ReduceOp::kSum, false));
+  v.push_back(in_place_of("all_gather", v.back()));
+  v.push_back(from_table("reduce_scatter", "reduce_scatter", ReduceOp::kSum, false));
+  v.push_back(in_place_of("reduce_scatter", v.back()));
+  v.push_back(from_table("all_to_all", "all_to_all", ReduceOp::kSum, false));
+  v.push_back(from_table("gather", "gather", ReduceOp::kSum, false));
+  v.push_back(from_table("scatter", "scatter", ReduceOp::kSum, false));
   // Blocks of `count` with a one-element gap after each: the gaps must keep the sentinel.
   v.push_back(make(
       "all_gatherv", plain_send,
@@ -178,18 +137,7 @@ std::vector<OpCase> all_op_cases() {
         for (int q = 0; q < c.size(); ++q) displs.push_back(static_cast<std::size_t>(q) * n);
         c.reduce_scatterv(s, r, counts, displs, t, ReduceOp::kSum, st);
       }));
-  v.push_back(make(
-      "send_recv_ring", plain_send, plain_send, sum_in,
-      [](int r, int n, std::size_t j, std::size_t, int it) -> Expected {
-        return base(j, it) + (r - 1 + n) % n;
-      },
-      [](const Communicator& c, const void* s, void* r, std::size_t n, DataType t, cudaStream_t st,
-         const PreMulSum*) {
-        ncclrt::Group g(*c.library());
-        c.send(s, n, t, (c.rank() + 1) % c.size(), st);
-        c.recv(r, n, t, (c.rank() - 1 + c.size()) % c.size(), st);
-        g.end();
-      }));
+  v.push_back(from_table("send_recv", "send_recv_ring", ReduceOp::kSum, false));
   return v;
 }
 

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "collectives.hpp"
+
 #ifdef NCCLRT_HAVE_CUDA
 #include <cuda_runtime.h>
 
@@ -54,9 +56,6 @@ namespace {
 struct Fail : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-const char* const kOps[] = {"all_reduce", "broadcast", "reduce",  "all_gather", "reduce_scatter",
-                            "all_to_all", "gather",    "scatter", "send_recv",  "overhead"};
 
 ncclrt::DataType parse_type(const std::string& s) {
   using ncclrt::DataType;
@@ -110,10 +109,10 @@ std::vector<std::size_t> sizes_of(const BenchArgs& a) {
 
 // Everything that can be wrong with the arguments, before any GPU work.
 void validate(const BenchArgs& a) {
-  if (std::find(std::begin(kOps), std::end(kOps), a.op) == std::end(kOps)) {
+  if (!find_collective(a.op) && a.op != "overhead") {
     std::string all;
-    for (const char* o : kOps) all += std::string(" ") + o;
-    throw Fail("unknown operation '" + a.op + "'; one of:" + all);
+    for (const auto& c : collectives()) all += std::string(" ") + c.name;
+    throw Fail("unknown operation '" + a.op + "'; one of:" + all + " overhead");
   }
   parse_type(a.type);
   parse_op(a.redop);
@@ -162,67 +161,8 @@ void cuda(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw Fail(std::string(what) + ": " + cudaGetErrorString(e));
 }
 
-// ---- what each operation moves, and what it must produce ----
-
-double base(std::size_t j) { return static_cast<double>(j % 7) + 1; }
-
-struct OpSpec {
-  std::string name;
-  double bus_factor;  // busbw = algbw * factor
-  bool divided;       // the row's size is split across ranks (count per rank = total / n)
-  bool in_place;      // NCCL allows an in-place form
-  bool reduces;       // takes a reduce op
-  bool rooted;        // takes a root
-  std::size_t send_mult, recv_mult;          // buffer sizes in units of the per-rank count
-  std::size_t send_off_rank, recv_off_rank;  // in place: offsets in per-rank counts times rank
-};
-
-OpSpec spec_of(const std::string& op, int n) {
-  const double ring = n > 1 ? double(n - 1) / n : 0.0;
-  const auto un = static_cast<std::size_t>(n);
-  if (op == "all_reduce") return {op, 2 * ring, false, true, true, false, 1, 1, 0, 0};
-  if (op == "broadcast") return {op, 1, false, true, false, true, 1, 1, 0, 0};
-  if (op == "reduce") return {op, 1, false, true, true, true, 1, 1, 0, 0};
-  if (op == "all_gather") return {op, ring, true, true, false, false, 1, un, 1, 0};
-  if (op == "reduce_scatter") return {op, ring, true, true, true, false, un, 1, 0, 1};
-  if (op == "all_to_all") return {op, ring, true, false, false, false, un, un, 0, 0};
-  if (op == "gather") return {op, ring, true, false, false, true, 1, un, 0, 0};
-  if (op == "scatter") return {op, ring, true, false, false, true, un, 1, 0, 0};
-  return {"send_recv", 1, false, false, false, false, 1, 1, 0, 0};
-}
-
-// Input element j of rank r's send buffer (count = per-rank count).
-double input_of(const OpSpec& s, ReduceOp op, int r, int n, std::size_t j, std::size_t count) {
-  if (s.name == "all_to_all") return base(j % count) + r + 2.0 * double(j / count);
-  if (s.name == "scatter") return base(j % count) + double(j / count);
-  if (s.reduces && op == ReduceOp::kProd) return r == 0 ? base(j) : 1.0;
-  if (s.reduces && op == ReduceOp::kAvg) return r == 0 ? n * base(j) : 0.0;
-  return base(j) + r;
-}
-
-// Expected recv element j of rank r, or a negative number when it is not checked.
-double expected_of(const OpSpec& s, ReduceOp op, int r, int n, int root, std::size_t j,
-                   std::size_t count) {
-  auto reduced = [&](std::size_t k) {
-    switch (op) {
-      case ReduceOp::kSum:
-        return n * base(k) + n * (n - 1) / 2.0;
-      case ReduceOp::kMax:
-        return base(k) + n - 1;
-      default:  // min, prod and avg inputs are built so the result is base
-        return base(k);
-    }
-  };
-  if (s.name == "all_reduce") return reduced(j);
-  if (s.name == "reduce") return r == root ? reduced(j) : -1;
-  if (s.name == "reduce_scatter") return reduced(static_cast<std::size_t>(r) * count + j);
-  if (s.name == "broadcast") return base(j) + root;
-  if (s.name == "all_gather") return base(j % count) + double(j / count);
-  if (s.name == "all_to_all") return base(j % count) + double(j / count) + 2.0 * r;
-  if (s.name == "gather") return r == root ? base(j % count) + double(j / count) : -1;
-  if (s.name == "scatter") return base(j) + r;
-  return base(j) + (r - 1 + n) % n;  // send_recv ring
-}
+// What each operation moves and must produce: collectives.hpp, shared with the GPU tests.
+using Op = Collective;
 
 struct Rank {
   Communicator* comm = nullptr;
@@ -233,42 +173,13 @@ struct Rank {
 };
 
 // One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
-void issue(const OpSpec& s, const Rank& k, const void* send, void* recv, std::size_t count,
-           DataType t, ReduceOp op, int root, bool direct) {
-  const Communicator& c = *k.comm;
-  if (direct) {
-    const auto& fn = c.library()->raw();
-    const auto dt = static_cast<ncclrt::abi::ncclDataType_t>(t);
-    const auto ro = static_cast<ncclrt::abi::ncclRedOp_t>(op);
-    ncclrt::abi::ncclResult_t r = ncclrt::abi::ncclInvalidUsage;
-    if (s.name == "all_reduce")
-      r = fn.ncclAllReduce(send, recv, count, dt, ro, c.native(), k.stream);
-    if (s.name == "all_gather") r = fn.ncclAllGather(send, recv, count, dt, c.native(), k.stream);
-    if (s.name == "reduce_scatter") {
-      r = fn.ncclReduceScatter(send, recv, count, dt, ro, c.native(), k.stream);
-    }
-    if (s.name == "all_to_all" && fn.ncclAlltoAll) {
-      r = fn.ncclAlltoAll(send, recv, count, dt, c.native(), k.stream);
-    }
-    if (s.name == "broadcast")
-      r = fn.ncclBroadcast(send, recv, count, dt, root, c.native(), k.stream);
-    if (s.name == "reduce")
-      r = fn.ncclReduce(send, recv, count, dt, ro, root, c.native(), k.stream);
-    if (r != ncclrt::abi::ncclSuccess) throw Fail("direct " + s.name + " failed or unsupported");
-    return;
+void issue(const Op& s, const Rank& k, const void* send, void* recv, std::size_t count, DataType t,
+           ReduceOp op, int root, bool direct) {
+  if (!direct) return s.issue(*k.comm, send, recv, count, t, op, root, k.stream);
+  if (!s.issue_direct || s.issue_direct(*k.comm, send, recv, count, t, op, root, k.stream) !=
+                             ncclrt::abi::ncclSuccess) {
+    throw Fail(std::string("direct ") + s.name + " failed or unsupported");
   }
-  if (s.name == "all_reduce") return c.all_reduce(send, recv, count, t, op, k.stream);
-  if (s.name == "broadcast") return c.broadcast(send, recv, count, t, root, k.stream);
-  if (s.name == "reduce") return c.reduce(send, recv, count, t, op, root, k.stream);
-  if (s.name == "all_gather") return c.all_gather(send, recv, count, t, k.stream);
-  if (s.name == "reduce_scatter") return c.reduce_scatter(send, recv, count, t, op, k.stream);
-  if (s.name == "all_to_all") return c.all_to_all(send, recv, count, t, k.stream);
-  if (s.name == "gather") return c.gather(send, recv, count, t, root, k.stream);
-  if (s.name == "scatter") return c.scatter(send, recv, count, t, root, k.stream);
-  ncclrt::Group g(*c.library());
-  c.send(send, count, t, (c.rank() + 1) % c.size(), k.stream);
-  c.recv(recv, count, t, (c.rank() - 1 + c.size()) % c.size(), k.stream);
-  g.end();
 }
 
 // A reusable barrier for the bench threads (std::barrier is C++20).
@@ -326,7 +237,7 @@ struct Timing {
 
 // Times `iters` calls on every rank (one thread per -t, -g ranks each), eagerly or as a graph
 // launched -G times, then checks one call's results.
-Timing measure(Setup& su, const OpSpec& s, std::size_t count, bool in_place, bool direct) {
+Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool direct) {
   const auto& a = su.args;
   const std::size_t elem = ncclrt::size_of(su.type);
   const int n = static_cast<int>(su.ranks.size());
@@ -340,8 +251,8 @@ Timing measure(Setup& su, const OpSpec& s, std::size_t count, bool in_place, boo
     char* recv = static_cast<char*>(k.recv);
     if (!in_place) return std::pair<const void*, void*>(k.send, recv);
     return std::pair<const void*, void*>(
-        recv + s.send_off_rank * static_cast<std::size_t>(r) * count * elem,
-        recv + s.recv_off_rank * static_cast<std::size_t>(r) * count * elem);
+        recv + (s.send_at_rank ? static_cast<std::size_t>(r) * count * elem : 0),
+        recv + (s.recv_at_rank ? static_cast<std::size_t>(r) * count * elem : 0));
   };
   auto run_all = [&](int t) {
     std::optional<ncclrt::Group> group;  // one thread driving several GPUs groups its calls
@@ -393,10 +304,10 @@ Timing measure(Setup& su, const OpSpec& s, std::size_t count, bool in_place, boo
         for (int g = 0; g < a.gpus; ++g) {
           const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
           const int r = k.comm->rank();
-          const std::size_t send_n = s.send_mult * count, recv_n = s.recv_mult * count;
+          const std::size_t send_n = s.send_elems(count, n), recv_n = s.recv_elems(count, n);
           std::vector<char> host(std::max(send_n, recv_n) * elem);
           for (std::size_t j = 0; j < send_n; ++j) {
-            store_value(su.type, input_of(s, su.op, r, n, j, count), &host[j * elem]);
+            store_value(su.type, s.input(su.op, r, n, j, count, 0), &host[j * elem]);
           }
           auto [snd, rcv] = pointers(k);
           cuda(cudaMemcpyAsync(const_cast<void*>(snd), host.data(), send_n * elem,
@@ -410,14 +321,14 @@ Timing measure(Setup& su, const OpSpec& s, std::size_t count, bool in_place, boo
         for (int g = 0; g < a.gpus; ++g) {
           const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
           const int r = k.comm->rank();
-          const std::size_t recv_n = s.recv_mult * count;
+          const std::size_t recv_n = s.recv_elems(count, n);
           std::vector<char> host(recv_n * elem);
           auto [snd, rcv] = pointers(k);
           (void)snd;
           cuda(cudaMemcpy(host.data(), rcv, recv_n * elem, cudaMemcpyDeviceToHost), "readback");
           for (std::size_t j = 0; j < recv_n; ++j) {
-            const double want = expected_of(s, su.op, r, n, root, j, count);
-            if (want >= 0 && load_value(su.type, &host[j * elem]) != want) {
+            const std::optional<double> want = s.expected(su.op, r, n, root, j, count, 0);
+            if (want && load_value(su.type, &host[j * elem]) != *want) {
               ++wrong[static_cast<std::size_t>(r)];
             }
           }
@@ -492,11 +403,11 @@ void print_header(const Setup& su, const json& h) {
 int run_sweep(Setup& su) {
   const auto& a = su.args;
   const int n = static_cast<int>(su.ranks.size());
-  const OpSpec s = spec_of(a.op, n);
+  const Op& s = *find_collective(a.op);  // validate() accepted the name
   if (s.rooted && (a.root < 0 || a.root >= n)) {
     throw Fail("-r " + std::to_string(a.root) + " is outside 0.." + std::to_string(n - 1));
   }
-  if (a.direct && (a.op == "gather" || a.op == "scatter" || a.op == "send_recv")) {
+  if (a.direct && !s.issue_direct) {
     throw Fail("--direct compares single NCCL calls; " + a.op + " has none on this path");
   }
   const auto sizes = sizes_of(a);
@@ -505,9 +416,9 @@ int run_sweep(Setup& su) {
   const std::size_t max_count = std::max<std::size_t>(1, sizes.back() / elem / (s.divided ? n : 1));
   for (auto& k : su.ranks) {
     cuda(cudaSetDevice(k.device), "cudaSetDevice");
-    cuda(cudaMalloc(&k.send, s.send_mult * max_count * elem), "cudaMalloc");
-    cuda(cudaMalloc(&k.recv, s.recv_mult * max_count * elem), "cudaMalloc");
-    cuda(cudaMemset(k.send, 0, s.send_mult * max_count * elem), "cudaMemset");
+    cuda(cudaMalloc(&k.send, s.send_elems(max_count, n) * elem), "cudaMalloc");
+    cuda(cudaMalloc(&k.recv, s.recv_elems(max_count, n) * elem), "cudaMalloc");
+    cuda(cudaMemset(k.send, 0, s.send_elems(max_count, n) * elem), "cudaMemset");
   }
   json out = header_json(su);
   print_header(su, out);
@@ -535,7 +446,7 @@ int run_sweep(Setup& su) {
       const double algbw = t.us > 0 ? double(bytes) / 1e3 / t.us : 0;
       return json{{"time_us", t.us},
                   {"algbw", algbw},
-                  {"busbw", algbw * s.bus_factor},
+                  {"busbw", algbw * s.bus_factor(n)},
                   {"wrong", a.check ? json(t.wrong) : json(nullptr)}};
     };
     Timing oop = measure(su, s, count, false, false);
