@@ -4,6 +4,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "barrier.hpp"
 #include "collectives.hpp"
 
 namespace gpu_test {
@@ -146,26 +147,7 @@ namespace {
 // Several ranks of one process may share a GPU (NCCL >= 2.30.3): then one rank's cudaMalloc or
 // cudaFree, which wait for the whole device, would wait for another rank's collective that waits
 // for this rank. So every rank sets up before any issues work, and frees only after all finished.
-class Barrier {
- public:
-  explicit Barrier(int n) : n_(n) {}
-  void wait() {
-    std::unique_lock<std::mutex> lock(m_);
-    const int gen = gen_;
-    if (++count_ == n_) {
-      count_ = 0;
-      ++gen_;
-      cv_.notify_all();
-    } else {
-      cv_.wait(lock, [&] { return gen != gen_; });
-    }
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  int n_, count_ = 0, gen_ = 0;
-};
+using ncclrt_tool::Barrier;
 
 std::string check_rank(const OpCase& c, const Communicator& comm, DataType type, std::size_t count,
                        bool graph, Barrier& barrier) {

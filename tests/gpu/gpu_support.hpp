@@ -45,6 +45,12 @@ inline int gpu_count(std::string* why) {
     }                                                                                             \
   } while (0)
 
+/// The NCCL the GPU tests use: discovery's ($NCCLRT_NCCL_LIB, else the usual places), opened once.
+inline std::shared_ptr<const ncclrt::Library> nccl() {
+  static auto lib = ncclrt::Library::open();
+  return lib;
+}
+
 /// Device memory, freed at scope end.
 struct DeviceBuffer {
   void* ptr = nullptr;

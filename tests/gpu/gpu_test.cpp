@@ -16,10 +16,7 @@ using gpu_test::DeviceBuffer;
 
 namespace {
 
-std::shared_ptr<const Library> nccl() {
-  static auto lib = Library::open();
-  return lib;
-}
+using gpu_test::nccl;
 
 const DataType kTypes[] = {DataType::kFloat32, DataType::kFloat64, DataType::kInt32,
                            DataType::kInt64,   DataType::kUint8,   DataType::kInt8,

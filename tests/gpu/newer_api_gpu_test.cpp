@@ -11,10 +11,7 @@ using gpu_test::DeviceBuffer;
 
 namespace {
 
-std::shared_ptr<const Library> nccl() {
-  static auto lib = Library::open();
-  return lib;
-}
+using gpu_test::nccl;
 
 #define NEED_FUNCTION(f)                                                              \
   do {                                                                                \

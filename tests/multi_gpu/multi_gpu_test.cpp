@@ -10,10 +10,7 @@ using namespace ncclrt;
 
 namespace {
 
-std::shared_ptr<const Library> nccl() {
-  static auto lib = Library::open();
-  return lib;
-}
+using gpu_test::nccl;
 
 int gpus() {
   std::string why;

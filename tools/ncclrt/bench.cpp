@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "barrier.hpp"
 #include "collectives.hpp"
 
 #ifdef NCCLRT_HAVE_CUDA
@@ -181,28 +182,6 @@ void issue(const Op& s, const Rank& k, const void* send, void* recv, std::size_t
     throw Fail(std::string("direct ") + s.name + " failed or unsupported");
   }
 }
-
-// A reusable barrier for the bench threads (std::barrier is C++20).
-class Barrier {
- public:
-  explicit Barrier(int n) : n_(n) {}
-  void wait() {
-    std::unique_lock<std::mutex> lock(m_);
-    const int gen = gen_;
-    if (++count_ == n_) {
-      count_ = 0;
-      ++gen_;
-      cv_.notify_all();
-    } else {
-      cv_.wait(lock, [&] { return gen != gen_; });
-    }
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  int n_, count_ = 0, gen_ = 0;
-};
 
 struct Setup {
   BenchArgs args;
