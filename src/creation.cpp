@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -49,6 +50,15 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
   }
 }
 
+// Keeps a handle slot that NCCL may still write into after ncclrt stopped waiting: reachable
+// (not a leak) and never freed.
+void abandon(std::unique_ptr<abi::ncclComm_t> slot) {
+  static std::mutex m;
+  static auto* kept = new std::vector<std::unique_ptr<abi::ncclComm_t>>;
+  std::lock_guard<std::mutex> lock(m);
+  kept->push_back(std::move(slot));
+}
+
 // Runs one creation call (`start` fills the new handle) with the config as the loaded NCCL
 // wants it, waits for nonblocking creation, and returns the shared state of the new
 // communicator, or throws with nothing left behind.
@@ -83,7 +93,7 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
     const auto begin = Clock::now();
     while ((comm = __atomic_load_n(slot.get(), __ATOMIC_ACQUIRE)) == nullptr) {
       if (config.timeout && Clock::now() - begin >= *config.timeout) {
-        (void)slot.release();  // NCCL may still write the handle into it
+        abandon(std::move(slot));  // NCCL may still write the handle into it
         throw TimeoutError(std::string(call) + " did not complete within " +
                            std::to_string(config.timeout->count()) + " ms (" + where +
                            "): the other ranks did not all take part. Check that every rank "

@@ -98,7 +98,11 @@ __attribute__((unused)) static int hand_over(fake_comm** out, fake_comm* child) 
     return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
   }
   *out = NULL;
-  if (atoi(late) < 0) return 0; /* never: the caller must give up */
+  if (atoi(late) < 0) { /* never: the caller must give up */
+    free(child);
+    --live_comms;
+    return 0;
+  }
   late_child* l = malloc(sizeof *l);
   l->out = out;
   l->comm = child;
