@@ -91,6 +91,8 @@ class Communicator {
   /// ncclCommMemStats (NCCL >= 2.29.7): every statistic, named.
   MemoryStats memory_stats() const;
 
+  /// Live: operations may be issued. revoked() / suspended(): it still owns its NCCL
+  /// communicator in that state; rank(), size(), device() and native() answer in all three.
   bool valid() const noexcept { return state_ == State::kLive; }
   bool revoked() const noexcept { return state_ == State::kRevoked; }
   bool suspended() const noexcept { return state_ == State::kSuspended; }
