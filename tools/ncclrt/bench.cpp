@@ -8,6 +8,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -25,6 +26,7 @@
 #ifdef NCCLRT_HAVE_CUDA
 #include <cuda_runtime.h>
 
+#include "gpus.hpp"
 #include "host_values.hpp"
 #endif
 
@@ -601,6 +603,39 @@ int run_overhead(Setup& su) {
   return 0;
 }
 
+std::string cuda_version_text(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+}
+
+// Why the CUDA runtime sees no GPU, told apart as `ncclrt info` does, with what to try.
+std::string why_no_gpu(cudaError_t runtime_error) {
+  const GpuReport g = list_gpus();
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (!g.driver_found) {
+    return "no NVIDIA driver on this machine (libcuda.so.1 not found). Try: run on a machine "
+           "with an NVIDIA GPU and its driver (`nvidia-smi` should list the GPU)";
+  }
+  if (runtime_error == cudaErrorInsufficientDriver) {
+    int runtime = 0;
+    cudaRuntimeGetVersion(&runtime);
+    return "the NVIDIA driver supports CUDA " + cuda_version_text(g.driver_version) +
+           ", older than the CUDA runtime " + cuda_version_text(runtime) +
+           " this ncclrt was built with. Try: update the driver, or build ncclrt with a CUDA "
+           "toolkit the driver supports";
+  }
+  if (g.gpus.empty() && visible != nullptr) {
+    return std::string("no GPU visible: CUDA_VISIBLE_DEVICES=") + visible +
+           " hides them, or names none that exist. Try: unset it, or list GPUs `nvidia-smi -L` "
+           "shows";
+  }
+  if (g.gpus.empty()) {
+    return "no GPU: " + (g.problem.empty() ? std::string("the driver reports none") : g.problem) +
+           ". Try: `nvidia-smi` to see what the driver sees";
+  }
+  return std::string("the CUDA runtime cannot use the GPU(s) the driver lists: ") +
+         cudaGetErrorString(runtime_error) + ". Try: `nvidia-smi` for the GPU's state";
+}
+
 int run_on_gpus(const BenchArgs& args) {
   try {
     Setup su;
@@ -610,8 +645,7 @@ int run_on_gpus(const BenchArgs& args) {
     su.timeout = std::chrono::seconds(args.timeout);
     int have = 0;
     if (cudaError_t e = cudaGetDeviceCount(&have); e != cudaSuccess || have == 0) {
-      throw Fail(std::string("no GPU: ") +
-                 (e != cudaSuccess ? cudaGetErrorString(e) : "none visible"));
+      throw Fail(why_no_gpu(e));
     }
     const int n = args.threads * args.gpus;
     ncclrt::LoadOptions o;
