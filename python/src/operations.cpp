@@ -73,6 +73,16 @@ const CollConfig* read_coll_config(nb::handle config, const char* op) {
   return cc.empty() ? nullptr : &cc;
 }
 
+// The ordinary call, or the one with per-call options: `call()` or `call(*cc)`.
+template <class Call>
+void with_options(const CollConfig* cc, Call&& call) {
+  if (cc) {
+    call(*cc);
+  } else {
+    call();
+  }
+}
+
 using C = Communicator;
 #define NCCLRT_OP_ARGS                                                                        \
   nb::kw_only(), nb::arg("stream").none() = nb::none(), nb::arg("count").none() = nb::none(), \
@@ -103,11 +113,9 @@ nb::object all_reduce(const C& c, nb::handle send, nb::handle recv, nb::handle o
   const Buffer &s = pair.send, &r = pair.recv;
   const ReduceOp rop = read_op(op, o.op);
   return issue(o, stream, pair.out, [&](CUstream_st* st) {
-    if (cc) {
-      c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st, *cc);
-    } else {
-      c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st);
-    }
+    with_options(cc, [&](const auto&... opt) {
+      c.all_reduce(s.ptr, r.ptr, s.count, o.type, rop, st, opt...);
+    });
   });
 }
 
@@ -118,11 +126,9 @@ nb::object broadcast(const C& c, nb::handle send, nb::handle recv, int root, nb:
   const SameSize pair = same_size(o, send, recv);
   const Buffer &s = pair.send, &r = pair.recv;
   return issue(o, stream, pair.out, [&](CUstream_st* st) {
-    if (cc) {
-      c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st, *cc);
-    } else {
-      c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st);
-    }
+    with_options(cc, [&](const auto&... opt) {
+      c.broadcast(s.ptr, r.ptr, r.count, o.type, root, st, opt...);
+    });
   });
 }
 
@@ -134,11 +140,9 @@ nb::object reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op, i
   const Buffer &s = pair.send, &r = pair.recv;
   const ReduceOp rop = read_op(op, o.op);
   return issue(o, stream, pair.out, [&](CUstream_st* st) {
-    if (cc) {
-      c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st, *cc);
-    } else {
-      c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st);
-    }
+    with_options(cc, [&](const auto&... opt) {
+      c.reduce(s.ptr, r.ptr, s.count, o.type, rop, root, st, opt...);
+    });
   });
 }
 
@@ -154,11 +158,8 @@ nb::object all_gather(const C& c, nb::handle send, nb::handle recv, nb::handle s
             " elements; it has " + num(r.count));
   }
   return issue(o, stream, recv, [&](CUstream_st* st) {
-    if (cc) {
-      c.all_gather(s.ptr, r.ptr, s.count, o.type, st, *cc);
-    } else {
-      c.all_gather(s.ptr, r.ptr, s.count, o.type, st);
-    }
+    with_options(
+        cc, [&](const auto&... opt) { c.all_gather(s.ptr, r.ptr, s.count, o.type, st, opt...); });
   });
 }
 
@@ -176,11 +177,9 @@ nb::object reduce_scatter(const C& c, nb::handle send, nb::handle recv, nb::hand
   }
   const ReduceOp rop = read_op(op, o.op);
   return issue(o, stream, recv, [&](CUstream_st* st) {
-    if (cc) {
-      c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st, *cc);
-    } else {
-      c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st);
-    }
+    with_options(cc, [&](const auto&... opt) {
+      c.reduce_scatter(s.ptr, r.ptr, r.count, o.type, rop, st, opt...);
+    });
   });
 }
 
@@ -200,11 +199,8 @@ nb::object all_to_all(const C& c, nb::handle send, nb::handle recv, nb::handle s
     per_peer = s.count / n;
   }
   return issue(o, stream, recv, [&](CUstream_st* st) {
-    if (cc) {
-      c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st, *cc);
-    } else {
-      c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st);
-    }
+    with_options(
+        cc, [&](const auto&... opt) { c.all_to_all(s.ptr, r.ptr, per_peer, o.type, st, opt...); });
   });
 }
 
@@ -235,11 +231,8 @@ nb::object gather(const C& c, nb::handle send, nb::handle recv, int root, nb::ha
   const Buffer s = o.read(send.ptr(), "send", false);
   const Buffer r = root_buffer(o, c, recv, "recv", true, root, s.count, "send");
   return issue(o, stream, recv, [&](CUstream_st* st) {
-    if (cc) {
-      c.gather(s.ptr, r.ptr, s.count, o.type, root, st, *cc);
-    } else {
-      c.gather(s.ptr, r.ptr, s.count, o.type, root, st);
-    }
+    with_options(
+        cc, [&](const auto&... opt) { c.gather(s.ptr, r.ptr, s.count, o.type, root, st, opt...); });
   });
 }
 
@@ -250,11 +243,9 @@ nb::object scatter(const C& c, nb::handle send, nb::handle recv, int root, nb::h
   const Buffer r = o.read(recv.ptr(), "recv", true);
   const Buffer s = root_buffer(o, c, send, "send", false, root, r.count, "recv");
   return issue(o, stream, recv, [&](CUstream_st* st) {
-    if (cc) {
-      c.scatter(s.ptr, r.ptr, r.count, o.type, root, st, *cc);
-    } else {
-      c.scatter(s.ptr, r.ptr, r.count, o.type, root, st);
-    }
+    with_options(cc, [&](const auto&... opt) {
+      c.scatter(s.ptr, r.ptr, r.count, o.type, root, st, opt...);
+    });
   });
 }
 

@@ -603,10 +603,6 @@ int run_overhead(Setup& su) {
   return 0;
 }
 
-std::string cuda_version_text(int v) {
-  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
-}
-
 // Why the CUDA runtime sees no GPU, told apart as `ncclrt info` does, with what to try.
 std::string why_no_gpu(cudaError_t runtime_error) {
   const GpuReport g = list_gpus();

@@ -23,4 +23,9 @@ struct GpuReport {
 
 GpuReport list_gpus();
 
+/// A CUDA version code as text: 13000 -> "13.0".
+inline std::string cuda_version_text(int code) {
+  return std::to_string(code / 1000) + "." + std::to_string(code % 1000 / 10);
+}
+
 }  // namespace ncclrt_tool

@@ -30,8 +30,7 @@ json gpus_json(const GpuReport& g) {
   json j;
   j["driver_found"] = g.driver_found;
   if (g.driver_version) {
-    j["driver_version"] = std::to_string(g.driver_version / 1000) + "." +
-                          std::to_string(g.driver_version % 1000 / 10);
+    j["driver_version"] = cuda_version_text(g.driver_version);
   }
   if (!g.problem.empty()) j["problem"] = g.problem;
   j["devices"] = json::array();
