@@ -1,9 +1,11 @@
 #include "config.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <type_traits>
 
+#include "cuda_driver.hpp"
 #include "ncclrt/error.hpp"
 
 namespace ncclrt {
@@ -119,6 +121,13 @@ bool CollConfig::empty() const noexcept {
   any |= member.has_value();
 #include "ncclrt/detail/coll_config_fields.def"
   return !any;
+}
+
+int max_ctas_for_shared_gpu(int device, int ranks) {
+  if (ranks < 1) {
+    throw UsageError("max_ctas_for_shared_gpu: ranks must be >= 1; got " + std::to_string(ranks));
+  }
+  return std::max(1, detail::cuda_sm_count(device) / ranks);
 }
 
 }  // namespace ncclrt

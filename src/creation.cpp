@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -195,25 +196,110 @@ Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nra
 }
 
 std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> lib,
-                                                 const std::vector<int>& devices) {
+                                                 const std::vector<int>& devices,
+                                                 const Config& config) {
   if (!lib) throw UsageError("init_all: no Library (null shared_ptr)");
   if (devices.empty()) throw UsageError("init_all: the device list is empty");
   if (devices.size() > static_cast<std::size_t>(INT_MAX)) {
     throw UsageError("init_all: too many devices");
   }
+  std::map<int, int> ranks_on;  // device -> how many ranks of the list use it
   for (int d : devices) {
     if (d < 0) throw UsageError("init_all: device " + std::to_string(d) + " is negative");
+    ++ranks_on[d];
+  }
+  const bool shared = ranks_on.size() < devices.size();
+  std::string why;
+  if (shared && !lib->allows_ranks_per_gpu(&why)) {
+    const auto twice = std::find_if(ranks_on.begin(), ranks_on.end(),
+                                    [](const auto& kv) { return kv.second > 1; });
+    throw UsageError("init_all: GPU " + std::to_string(twice->first) + " is listed " +
+                     std::to_string(twice->second) +
+                     " times, but several ranks per GPU are not "
+                     "allowed: " +
+                     why);
   }
   if (detail::capture_forbids_sync()) {
     throw UsageError(
         "init_all while a CUDA graph is being captured: create communicators before "
         "cudaStreamBeginCapture");
   }
+  const int n = static_cast<int>(devices.size());
   std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
-  detail::check(
-      *lib,
-      lib->raw().ncclCommInitAll(raw.data(), static_cast<int>(devices.size()), devices.data()),
-      "ncclCommInitAll", nullptr, "init_all");
+  if (!shared && config.empty()) {
+    detail::check(*lib, lib->raw().ncclCommInitAll(raw.data(), n, devices.data()),
+                  "ncclCommInitAll", nullptr, "init_all");
+  } else {
+    // What ncclCommInitAll does, with a config: one id, one ncclCommInitRankConfig per device in
+    // a group. Ranks sharing a GPU get at most their share of its SMs (max_ctas_for_shared_gpu).
+    lib->require(Function::ncclCommInitRankConfig);
+    const int visible = detail::cuda_device_count();
+    for (int d : devices) {
+      if (d >= visible) {
+        throw UsageError("init_all: GPU " + std::to_string(d) + " is not visible (" +
+                         std::to_string(visible) + " GPU(s); check CUDA_VISIBLE_DEVICES)");
+      }
+    }
+    std::vector<Config> each(devices.size(), config);
+    std::vector<abi::ncclConfig_t> cfg;
+    for (std::size_t i = 0; i < devices.size(); ++i) {
+      Config& c = each[i];
+      const int sharing = ranks_on[devices[i]];
+      if (sharing > 1 && !c.max_ctas) {
+        c.max_ctas = std::max(c.min_ctas.value_or(1), max_ctas_for_shared_gpu(devices[i], sharing));
+      }
+      if (c.timeout) {
+        if (c.blocking.value_or(false)) {
+          throw UsageError(
+              "Config::timeout needs a nonblocking creation; leave Config::blocking unset "
+              "or false");
+        }
+        c.blocking = false;
+      }
+      cfg.push_back(detail::make_config(*lib, c));
+    }
+    const auto& fn = lib->raw();
+    const abi::ncclUniqueId id = lib->unique_id().raw();
+    abi::ncclResult_t r = abi::ncclSuccess;
+    std::exception_ptr failed;
+    {
+      const detail::CurrentContextScope keep;
+      detail::check(*lib, fn.ncclGroupStart(), "ncclGroupStart", nullptr, "init_all");
+      for (std::size_t i = 0; i < devices.size(); ++i) {
+        try {
+          detail::cuda_set_device(devices[i]);
+        } catch (...) {
+          failed = std::current_exception();
+          break;
+        }
+        // Errors surface at ncclGroupEnd, which must be called in any case.
+        (void)fn.ncclCommInitRankConfig(&raw[i], n, id, static_cast<int>(i), &cfg[i]);
+      }
+      r = fn.ncclGroupEnd();
+    }
+    try {
+      if (failed) std::rethrow_exception(failed);
+      if (r == abi::ncclInProgress) {  // nonblocking: each waited for within Config::timeout
+        for (std::size_t i = 0; i < raw.size(); ++i) {
+          if (raw[i] == nullptr) throw Error("ncclCommInitRankConfig returned no communicator");
+          try {
+            wait_created(*lib, raw[i], r, config, "ncclCommInitRankConfig",
+                         detail::rank_text(static_cast<int>(i), n));
+          } catch (...) {
+            raw[i] = nullptr;  // wait_created aborted it
+            throw;
+          }
+        }
+      } else {
+        detail::check(*lib, r, "ncclGroupEnd", nullptr, "init_all");
+      }
+    } catch (...) {
+      for (auto* c : raw) {
+        if (c) fn.ncclCommAbort(c);  // nothing half made is left behind
+      }
+      throw;
+    }
+  }
   std::vector<Communicator> out;
   out.reserve(raw.size());
   for (auto* c : raw) out.push_back(Communicator(adopt(lib, c)));

@@ -16,6 +16,8 @@ struct Driver {
   int (*cuDeviceGet)(int*, int) = nullptr;
   int (*cuDevicePrimaryCtxRetain)(void**, int) = nullptr;
   int (*cuCtxSetCurrent)(void*) = nullptr;
+  int (*cuCtxGetCurrent)(void**) = nullptr;
+  int (*cuDeviceGetAttribute)(int*, int, int) = nullptr;
   int (*cuStreamIsCapturing)(CUstream_st*, int*) = nullptr;
   int (*cuStreamQuery)(CUstream_st*) = nullptr;
   int (*cuEventCreate)(void**, unsigned) = nullptr;
@@ -47,6 +49,8 @@ const Driver& loaded() {
     bind(h, "cuDeviceGet", r.cuDeviceGet);
     bind(h, "cuDevicePrimaryCtxRetain", r.cuDevicePrimaryCtxRetain);
     bind(h, "cuCtxSetCurrent", r.cuCtxSetCurrent);
+    bind(h, "cuCtxGetCurrent", r.cuCtxGetCurrent);
+    bind(h, "cuDeviceGetAttribute", r.cuDeviceGetAttribute);
     bind(h, "cuStreamIsCapturing", r.cuStreamIsCapturing);
     bind(h, "cuStreamQuery", r.cuStreamQuery);
     bind(h, "cuEventCreate", r.cuEventCreate);
@@ -108,6 +112,28 @@ void cuda_set_device(int device) {
     throw Error("ncclrt: cannot make GPU " + std::to_string(device) + " current: CUDA error " +
                 std::to_string(rc));
   }
+}
+
+int cuda_sm_count(int device) {
+  const Driver& d = driver();
+  constexpr int kMultiprocessorCount = 16;  // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+  int dev = 0, sms = 0;
+  int rc = d.cuDeviceGetAttribute ? d.cuDeviceGet(&dev, device) : -1;
+  if (rc == 0) rc = d.cuDeviceGetAttribute(&sms, kMultiprocessorCount, dev);
+  if (rc != 0 || sms < 1) {
+    throw Error("ncclrt: cannot read the multiprocessor count of GPU " + std::to_string(device) +
+                ": CUDA error " + std::to_string(rc));
+  }
+  return sms;
+}
+
+CurrentContextScope::CurrentContextScope() noexcept {
+  const Driver* d = usable();
+  valid_ = d && d->cuCtxGetCurrent && d->cuCtxGetCurrent(&saved_) == 0;
+}
+
+CurrentContextScope::~CurrentContextScope() {
+  if (const Driver* d = usable(); d && valid_) d->cuCtxSetCurrent(saved_);
 }
 
 Capture capture_status(CUstream_st* stream) noexcept {

@@ -12,6 +12,21 @@ int cuda_device_count();
 /// Makes `device`'s primary context current on this thread (what cudaSetDevice does), so NCCL
 /// creates the communicator on it.
 void cuda_set_device(int device);
+/// Number of streaming multiprocessors of `device`; throws Error when the driver cannot say.
+int cuda_sm_count(int device);
+
+/// Keeps this thread's current CUDA context for a scope and puts it back at its end.
+class CurrentContextScope {
+ public:
+  CurrentContextScope() noexcept;
+  ~CurrentContextScope();
+  CurrentContextScope(const CurrentContextScope&) = delete;
+  CurrentContextScope& operator=(const CurrentContextScope&) = delete;
+
+ private:
+  void* saved_ = nullptr;
+  bool valid_ = false;
+};
 
 enum class Capture { kNone, kActive, kOtherStream };
 /// Whether `stream` is being captured into a CUDA graph (kActive), or, for the legacy stream,

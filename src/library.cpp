@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +29,7 @@ struct Library::Impl {
   std::vector<SearchStep> search_log;
   std::optional<double> probe_seconds;
   std::vector<std::string> missing;
+  std::vector<std::string> disabled;
   void* handle = nullptr;
   detail::Symbols sym;
 };
@@ -258,8 +260,10 @@ class Loader {
       if (!pr.cached) probe_seconds = pr.seconds;
       if (!pr.resolved.empty()) file = pr.resolved;  // what the loader really picked
     }
-    // The same file opened twice is the same Library.
-    const std::string key = real_path(file);
+    // The same file opened twice is the same Library (with the same functions turned off).
+    const std::vector<std::string> disabled = disabled_functions(o);
+    const std::string variant = disabled.empty() ? "" : "|without " + join(disabled);
+    const std::string key = real_path(file) + variant;
     if (auto existing = registry()[key].lock()) return existing;
 
     void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -278,12 +282,14 @@ class Loader {
       }
     }
     impl->path = real_path(file);
-    if (auto existing = registry()[impl->path].lock()) {
+    if (auto existing = registry()[impl->path + variant].lock()) {
       ::dlclose(handle);  // drops only the reference taken just now
       return existing;
     }
     try {
       resolve(*impl, o);
+      impl->disabled = disabled;
+      for (const auto& name : disabled) *slot(impl->sym, function_named(name)) = nullptr;
     } catch (...) {
       // Nothing of this file is in use yet, so it can be unloaded.
       ::dlclose(handle);
@@ -292,12 +298,53 @@ class Loader {
     log.push_back({cand.source, impl->path, "loaded NCCL " + impl->version.str(), true});
     impl->search_log = log;
     std::shared_ptr<const Library> lib(new Library(std::move(impl)));
-    registry()[lib->path()] = lib;
+    registry()[lib->path() + variant] = lib;
     registry()[key] = lib;
     return lib;
   }
 
+  // LoadOptions::disabled_functions, else $NCCLRT_DISABLE_FUNCTIONS; checked, sorted, unique.
+  static std::vector<std::string> disabled_functions(const LoadOptions& o) {
+    std::vector<std::string> names;
+    if (o.disabled_functions) {
+      names = *o.disabled_functions;
+    } else if (const char* v = std::getenv("NCCLRT_DISABLE_FUNCTIONS")) {
+      std::istringstream in(v);
+      for (std::string name; std::getline(in, name, ',');) {
+        name.erase(0, name.find_first_not_of(" \t"));
+        name.erase(name.find_last_not_of(" \t") + 1);
+        if (!name.empty()) names.push_back(name);
+      }
+    }
+    for (const auto& name : names) {
+      const FunctionEntry* e = nullptr;
+      for (const auto& f : kFunctions) e = name == f.name ? &f : e;
+      const std::string knob =
+          o.disabled_functions ? "LoadOptions::disabled_functions" : "NCCLRT_DISABLE_FUNCTIONS";
+      if (e == nullptr) {
+        throw LoadError(
+            knob + " names '" + name +
+            "', which is not an NCCL function ncclrt knows. Try: a name `ncclrt info --all` "
+            "lists, such as ncclAlltoAll");
+      }
+      if (e->required) {
+        throw LoadError(knob + " names " + name +
+                        ", which every NCCL has and ncclrt needs; it cannot be turned off");
+      }
+    }
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return names;
+  }
+
  private:
+  static Function function_named(const std::string& name) {
+    for (int i = 0; i < kFunctionCount; ++i) {
+      if (name == kFunctions[i].name) return static_cast<Function>(i);
+    }
+    throw LoadError("unknown function " + name);
+  }
+
   static void resolve(Library::Impl& impl, const LoadOptions& o) {
     auto get_version =
         reinterpret_cast<abi::ncclResult_t (*)(int*)>(::dlsym(impl.handle, "ncclGetVersion"));
@@ -355,6 +402,7 @@ std::shared_ptr<const Library> Library::open(const std::string& path) {
 
 std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
   std::lock_guard<std::mutex> lock(registry_mutex());
+  (void)Loader::disabled_functions(o);  // a bad name is the user's mistake, not the file's
   std::vector<SearchStep> log;
   // Explicit choices are the user's: when they fail, say so rather than load some other NCCL.
   auto explicit_choice = [&](Source source, const std::string& file, const std::string& label) {
@@ -418,9 +466,19 @@ bool Library::has(Feature f) const noexcept {
   return impl_->version >= kFeatures[static_cast<int>(f)].since;
 }
 
+const std::vector<std::string>& Library::disabled_functions() const noexcept {
+  return impl_->disabled;
+}
+
 void Library::require(Function f) const {
   if (has(f)) return;
   const FunctionEntry& e = kFunctions[static_cast<int>(f)];
+  if (std::find(impl_->disabled.begin(), impl_->disabled.end(), e.name) != impl_->disabled.end()) {
+    throw UnsupportedError(std::string(e.name) +
+                           " is turned off (NCCLRT_DISABLE_FUNCTIONS or "
+                           "LoadOptions::disabled_functions) although " +
+                           impl_->path + " (NCCL " + impl_->version.str() + ") has it");
+  }
   if (impl_->version < e.since) {
     throw UnsupportedError(std::string(e.name) + " needs NCCL >= " + e.since.str() + "; loaded " +
                            impl_->version.str() + " from " + impl_->path +

@@ -47,9 +47,16 @@ class Communicator {
   [[nodiscard]] static Communicator init_rank(std::shared_ptr<const Library> lib, int nranks,
                                               int rank, const UniqueId& id,
                                               const Config& config = {});
-  /// ncclCommInitAll: one communicator per device, driven by this process.
+  /// One communicator per listed device, rank i on devices[i], driven by this process:
+  /// ncclCommInitAll, or, with a config or a device listed more than once (NCCL >= 2.30.3 with
+  /// NCCL_MULTI_RANK_GPU_ENABLE=1; UsageError otherwise), ncclCommInitRankConfig per rank in one
+  /// group. Ranks that share a GPU get Config::max_ctas = max_ctas_for_shared_gpu(device, ranks
+  /// on it) unless the config sets it: their kernels must all be resident at once. The caller's
+  /// current device is kept. With Config::timeout each rank is waited for within it, and on
+  /// failure every communicator made is aborted.
   [[nodiscard]] static std::vector<Communicator> init_all(std::shared_ptr<const Library> lib,
-                                                          const std::vector<int>& devices);
+                                                          const std::vector<int>& devices,
+                                                          const Config& config = {});
   /// Rank, size and local rank from the launcher (see launch.hpp), the device from the local
   /// rank, the rendezvous through NCCL_COMM_ID. Sets the current CUDA device of this thread.
   [[nodiscard]] static Communicator from_environment(std::shared_ptr<const Library> lib,

@@ -29,6 +29,14 @@ struct Config {
   bool empty() const noexcept;
 };
 
+/// The most CTAs (Config::max_ctas) each communicator may use when `ranks` ranks of this process
+/// use `device` at once: SMs / ranks, at least 1. NCCL's kernels of ranks that share a GPU must
+/// all be resident at once to make progress; processes time-slice the GPU, but threads of one
+/// process do not, so without a cap they hang (three ranks of 64 channels on a 132-SM H100 did).
+/// Set it for init_rank from threads that share a GPU; init_all does it itself. Needs the CUDA
+/// driver; throws UsageError for ranks < 1.
+int max_ctas_for_shared_gpu(int device, int ranks);
+
 /// Per-call options of one collective (ncclCollConfig_t, NCCL >= 2.31.2), passed as the last
 /// argument of an operation. Unset fields keep NCCL's choice. An empty CollConfig is the
 /// ordinary call; a non-empty one on an older NCCL, or a field the loaded NCCL lacks, is

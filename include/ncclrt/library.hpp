@@ -62,6 +62,13 @@ struct LoadOptions {
   /// load anyway with those features off and a warning. Default: off, unless
   /// NCCLRT_ALLOW_MISSING_FUNCTIONS=1.
   std::optional<bool> allow_missing_functions;
+  /// NCCL functions to treat as absent although the loaded NCCL has them (has() is false, require()
+  /// and `ncclrt info` say why): all_to_all, gather and scatter then use their grouped send/recv
+  /// forms — to compare them with the native calls, or to avoid a native call that misbehaves.
+  /// Only optional functions; an unknown or required name is a LoadError. Default: the
+  /// comma-separated names in NCCLRT_DISABLE_FUNCTIONS. A file opened with another set is another
+  /// Library.
+  std::optional<std::vector<std::string>> disabled_functions;
 };
 
 /// One place discovery tried and what happened there.
@@ -117,6 +124,8 @@ class Library {
   const std::vector<SearchStep>& search_log() const noexcept;
   /// Seconds the out-of-process probe took; nullopt when it was off, cached or not needed.
   std::optional<double> probe_seconds() const noexcept;
+  /// Functions turned off by LoadOptions::disabled_functions / NCCLRT_DISABLE_FUNCTIONS.
+  const std::vector<std::string>& disabled_functions() const noexcept;
   /// Functions that the version implies but the file lacks (only with allow_missing_functions).
   const std::vector<std::string>& missing_functions() const noexcept;
 

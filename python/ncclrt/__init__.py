@@ -46,6 +46,7 @@ from ._ncclrt import (  # noqa: F401
     Watchdog,
     Window,
     __version__,
+    max_ctas_for_shared_gpu,
     probe,
     set_log_level,
     size_of,

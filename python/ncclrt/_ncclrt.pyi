@@ -255,9 +255,9 @@ class Library:
     """One opened libnccl file: version, functions, ids."""
 
     @staticmethod
-    def open(path: str | None = None, *, sources: Sequence[str] | None = None, probe: bool | None = None, probe_timeout: Seconds | None = None, allow_missing_functions: bool | None = None) -> Library:
+    def open(path: str | None = None, *, sources: Sequence[str] | None = None, probe: bool | None = None, probe_timeout: Seconds | None = None, allow_missing_functions: bool | None = None, disabled_functions: Sequence[str] | None = None) -> Library:
         """
-        Finds and opens NCCL: `path`, else $NCCLRT_NCCL_LIB, else discovery. Raises LoadError naming every place tried.
+        Finds and opens NCCL: `path`, else $NCCLRT_NCCL_LIB, else discovery. Raises LoadError naming every place tried. `disabled_functions` (default $NCCLRT_DISABLE_FUNCTIONS) turns NCCL functions off, e.g. ['ncclAlltoAll'] to use the grouped send/recv form.
         """
 
     @property
@@ -280,6 +280,9 @@ class Library:
 
     @property
     def missing_functions(self) -> list[str]: ...
+
+    @property
+    def disabled_functions(self) -> list[str]: ...
 
     def has(self, name: str) -> bool:
         """
@@ -413,6 +416,11 @@ class NcclMemory:
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
 
+def max_ctas_for_shared_gpu(device: int, ranks: int) -> int:
+    """
+    The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` may use so that all their kernels are resident at once: SMs // ranks, at least 1. Threads of one process sharing a GPU hang without such a cap.
+    """
+
 def set_log_level(level: str) -> None:
     """Diagnostics to stderr at this level (default from $NCCLRT_LOG, off)."""
 
@@ -532,8 +540,10 @@ class Communicator:
         """ncclCommInitRank(Config) on the current CUDA device."""
 
     @staticmethod
-    def init_all(lib: Library | None, devices: Sequence[int]) -> list[Communicator]:
-        """ncclCommInitAll: one communicator per device."""
+    def init_all(lib: Library | None, devices: Sequence[int], config: Config | None = None) -> list[Communicator]:
+        """
+        One communicator per listed device (rank i on devices[i]). A device may repeat where several ranks per GPU are allowed; ranks sharing a GPU then get max_ctas=max_ctas_for_shared_gpu(device, ranks on it) unless config sets it.
+        """
 
     @staticmethod
     def from_environment(lib: Library | Communicator | None = None, config: Config | None = None) -> Communicator:

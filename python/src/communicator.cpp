@@ -212,18 +212,21 @@ void bind_communicator(nb::module_& m) {
               "ncclCommInitRank(Config) on the current CUDA device.")
           .def_static(
               "init_all",
-              [](nb::handle lib, const std::vector<int>& devices) {
+              [](nb::handle lib, const std::vector<int>& devices, std::optional<Config> config) {
                 auto l = library_or_default(lib);
                 std::vector<Communicator> comms;
                 {
                   nb::gil_scoped_release release;
-                  comms = Communicator::init_all(std::move(l), devices);
+                  comms = Communicator::init_all(std::move(l), devices, config.value_or(Config{}));
                 }
                 nb::list out;
                 for (auto& c : comms) out.append(nb::cast(std::move(c)));
                 return out;
               },
-              nb::arg("lib"), nb::arg("devices"), "ncclCommInitAll: one communicator per device.")
+              nb::arg("lib"), nb::arg("devices"), nb::arg("config").none() = nb::none(),
+              "One communicator per listed device (rank i on devices[i]). A device may repeat "
+              "where several ranks per GPU are allowed; ranks sharing a GPU then get "
+              "max_ctas=max_ctas_for_shared_gpu(device, ranks on it) unless config sets it.")
           .def_static(
               "from_environment",
               [](nb::handle lib, std::optional<Config> config) {

@@ -381,13 +381,15 @@ void bind_library(nb::module_& m) {
       .def_static(
           "open",
           [](std::optional<std::string> path, nb::handle sources, std::optional<bool> probe,
-             nb::handle probe_timeout, std::optional<bool> allow_missing_functions) {
+             nb::handle probe_timeout, std::optional<bool> allow_missing_functions,
+             std::optional<std::vector<std::string>> disabled_functions) {
             LoadOptions o;
             if (path) o.path = *path;
             o.sources = sources_mask(sources);
             o.probe = probe;
             o.probe_timeout = seconds(probe_timeout, "Library.open");
             o.allow_missing_functions = allow_missing_functions;
+            o.disabled_functions = std::move(disabled_functions);
             nb::gil_scoped_release release;
             return PyLibrary{Library::open(o)};
           },
@@ -395,8 +397,10 @@ void bind_library(nb::module_& m) {
           nb::arg("sources").none() = nb::none(), nb::arg("probe").none() = nb::none(),
           nb::arg("probe_timeout").none() = nb::none(),
           nb::arg("allow_missing_functions").none() = nb::none(),
+          nb::arg("disabled_functions").none() = nb::none(),
           "Finds and opens NCCL: `path`, else $NCCLRT_NCCL_LIB, else discovery. Raises LoadError "
-          "naming every place tried.")
+          "naming every place tried. `disabled_functions` (default $NCCLRT_DISABLE_FUNCTIONS) "
+          "turns NCCL functions off, e.g. ['ncclAlltoAll'] to use the grouped send/recv form.")
       .def_prop_ro("path", [](const PyLibrary& l) { return l.lib->path(); })
       .def_prop_ro("version", [](const PyLibrary& l) { return l.lib->version(); })
       .def_prop_ro("found_by", [](const PyLibrary& l) { return id_of(l.lib->found_by()); })
@@ -405,6 +409,8 @@ void bind_library(nb::module_& m) {
       .def_prop_ro("probe_seconds", [](const PyLibrary& l) { return l.lib->probe_seconds(); })
       .def_prop_ro("missing_functions",
                    [](const PyLibrary& l) { return l.lib->missing_functions(); })
+      .def_prop_ro("disabled_functions",
+                   [](const PyLibrary& l) { return l.lib->disabled_functions(); })
       .def(
           "has",
           [](const PyLibrary& l, const std::string& name) {
@@ -608,6 +614,10 @@ void bind_library(nb::module_& m) {
           },
           nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
 
+  m.def("max_ctas_for_shared_gpu", &max_ctas_for_shared_gpu, nb::arg("device"), nb::arg("ranks"),
+        "The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` "
+        "may use so that all their kernels are resident at once: SMs // ranks, at least 1. "
+        "Threads of one process sharing a GPU hang without such a cap.");
   m.def(
       "set_log_level",
       [](const std::string& level) {

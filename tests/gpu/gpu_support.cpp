@@ -1,6 +1,8 @@
 #include "gpu_support.hpp"
 
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
 
@@ -111,7 +113,9 @@ std::vector<OpCase> all_op_cases() {
   v.push_back(in_place_of("reduce_scatter", v.back()));
   v.push_back(from_table("all_to_all", "all_to_all", ReduceOp::kSum, false));
   v.push_back(from_table("gather", "gather", ReduceOp::kSum, false));
+  v.push_back(from_table("gather", "gather_last_root", ReduceOp::kSum, true));
   v.push_back(from_table("scatter", "scatter", ReduceOp::kSum, false));
+  v.push_back(from_table("scatter", "scatter_last_root", ReduceOp::kSum, true));
   // Blocks of `count` with a one-element gap after each: the gaps must keep the sentinel.
   v.push_back(make(
       "all_gatherv", plain_send,
@@ -136,6 +140,53 @@ std::vector<OpCase> all_op_cases() {
          const PreMulSum*) {
         std::vector<std::size_t> counts(static_cast<std::size_t>(c.size()), n), displs;
         for (int q = 0; q < c.size(); ++q) displs.push_back(static_cast<std::size_t>(q) * n);
+        c.reduce_scatterv(s, r, counts, displs, t, ReduceOp::kSum, st);
+      }));
+  // Uneven counts: every third rank (1, 4, 7) sends nothing, the others count + rank; a gap of
+  // one element after each block keeps the sentinel.
+  auto uneven = [](int q, std::size_t count) {
+    return q % 3 == 1 ? std::size_t{0} : count + static_cast<std::size_t>(q);
+  };
+  auto layout = [uneven](int n, std::size_t count) {
+    std::vector<std::size_t> counts, displs;
+    std::size_t at = 0;
+    for (int q = 0; q < n; ++q) {
+      counts.push_back(uneven(q, count));
+      displs.push_back(at);
+      at += counts.back() + 1;
+    }
+    return std::make_pair(counts, displs);
+  };
+  auto span = [layout](std::size_t count, int n) {
+    auto [counts, displs] = layout(n, count);
+    return displs.back() + counts.back() + 1;
+  };
+  auto widest = [](std::size_t count, int n) { return count + static_cast<std::size_t>(n); };
+  v.push_back(make(
+      "all_gatherv_uneven", widest, span, sum_in,
+      [layout](int, int n, std::size_t j, std::size_t count, int it) -> Expected {
+        auto [counts, displs] = layout(n, count);
+        int q = n - 1;
+        while (displs[static_cast<std::size_t>(q)] > j) --q;
+        const std::size_t i = j - displs[static_cast<std::size_t>(q)];
+        if (i >= counts[static_cast<std::size_t>(q)]) return kSentinel;
+        return base(i, it) + q;
+      },
+      [layout](const Communicator& c, const void* s, void* r, std::size_t n, DataType t,
+               cudaStream_t st, const PreMulSum*) {
+        auto [counts, displs] = layout(c.size(), n);
+        c.all_gatherv(s, counts[static_cast<std::size_t>(c.rank())], r, counts, displs, t, st);
+      }));
+  v.push_back(make(
+      "reduce_scatterv_uneven", span, widest, sum_in,
+      [layout](int r, int n, std::size_t i, std::size_t count, int it) -> Expected {
+        auto [counts, displs] = layout(n, count);
+        if (i >= counts[static_cast<std::size_t>(r)]) return kSentinel;  // past its block
+        return n * base(displs[static_cast<std::size_t>(r)] + i, it) + tri(n);
+      },
+      [layout](const Communicator& c, const void* s, void* r, std::size_t n, DataType t,
+               cudaStream_t st, const PreMulSum*) {
+        auto [counts, displs] = layout(c.size(), n);
         c.reduce_scatterv(s, r, counts, displs, t, ReduceOp::kSum, st);
       }));
   v.push_back(from_table("send_recv", "send_recv_ring", ReduceOp::kSum, false));
@@ -252,6 +303,12 @@ std::string check_rank(const OpCase& c, const Communicator& comm, DataType type,
 
 std::string run_case(const OpCase& c, std::vector<Communicator>& comms, DataType type,
                      std::size_t count, bool graph) {
+  // NCCLRT_TEST_TRACE=1 names each case before it runs, so a hang can be located.
+  static const bool trace = std::getenv("NCCLRT_TEST_TRACE") != nullptr;
+  if (trace) {
+    std::fprintf(stderr, "[case] %s %s count %zu %s, %zu ranks\n", c.name.c_str(),
+                 ncclrt::to_string(type), count, graph ? "graph" : "eager", comms.size());
+  }
   std::vector<std::string> errors(comms.size());
   Barrier barrier(static_cast<int>(comms.size()));
   on_each_rank(static_cast<int>(comms.size()), [&](int r) {

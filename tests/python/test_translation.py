@@ -197,6 +197,21 @@ def test_grouped_fallbacks_on_a_release_without_alltoall(stand_ins):
                    ("ncclRecv", 0, 0x2008, 2, 1), ("ncclGroupEnd", 0, 0, 0, -1)]
 
 
+def test_disabled_native_alltoall_uses_the_grouped_form(recorder):
+    lib = ncclrt.Library.open(recorder.path, disabled_functions=["ncclAlltoAll"])
+    assert lib.disabled_functions == ["ncclAlltoAll"] and not lib.has("ncclAlltoAll")
+    assert recorder.lib.has("ncclAlltoAll")  # the ordinary Library of the file is untouched
+    comm = ncclrt.Communicator.init_rank(lib, 2, 1, lib.unique_id())
+    recorder.clear()
+    comm.all_to_all(CAI(0x1000, (4,)), CAI(0x2000, (4,)))
+    assert [r["fn"] for r in recorder.records()] == [
+        "ncclGroupStart", "ncclSend", "ncclRecv", "ncclSend", "ncclRecv", "ncclGroupEnd"]
+    with pytest.raises(ncclrt.UnsupportedError, match="ncclAlltoAll is turned off"):
+        lib.require("ncclAlltoAll")
+    with pytest.raises(ncclrt.LoadError, match="cannot be turned off"):
+        ncclrt.Library.open(recorder.path, disabled_functions=["ncclAllReduce"])
+
+
 def test_pre_mul_sum_as_op(recorder):
     comm = recorder.comm()
     with comm.create_pre_mul_sum(0.5, dtype="float32") as pms:
@@ -400,5 +415,15 @@ def test_split_with_no_color_is_none(recorder):
 
 
 def test_init_all(recorder):
-    comms = ncclrt.Communicator.init_all(recorder.lib, [0, 0, 0])
+    comms = ncclrt.Communicator.init_all(recorder.lib, [0, 1, 2])
     assert [(c.rank, c.size) for c in comms] == [(0, 3), (1, 3), (2, 3)]
+
+
+def test_init_all_with_a_gpu_twice_says_why_not(recorder, monkeypatch):
+    monkeypatch.delenv("NCCL_MULTI_RANK_GPU_ENABLE", raising=False)
+    before = recorder.calls()
+    with pytest.raises(ncclrt.UsageError, match=r"GPU 0 is listed 3 times.*2\.30\.3"):
+        ncclrt.Communicator.init_all(recorder.lib, [0, 0, 0])
+    assert recorder.calls() == before
+    with pytest.raises(ncclrt.UsageError, match="ranks must be >= 1"):
+        ncclrt.max_ctas_for_shared_gpu(0, 0)

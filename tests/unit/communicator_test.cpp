@@ -16,6 +16,7 @@
 
 using namespace ncclrt;
 using ncclrt_test::expect_error;
+using ncclrt_test::ScopedEnv;
 using namespace ncclrt_test::recording;
 
 TEST(CommunicatorRealNccl, InitWithoutGpuFailsWithNcclsText) {
@@ -252,6 +253,44 @@ TEST(CommunicatorArgs, GroupedFallbacksBeforeNative) {
   native.gather(dev(), dev(), 8, DataType::kFloat32, 1, nullptr);
   native.scatter(dev(), dev(), 8, DataType::kFloat32, 1, nullptr);
   EXPECT_EQ(n.calls() - before, 3);
+}
+
+TEST(CommunicatorArgs, DisabledNativeCallsUseTheGroupedForms) {
+  LoadOptions o;
+  o.path = RECORDING_NCCL_22809;
+  o.disabled_functions = {"ncclScatter", "ncclAlltoAll", "ncclGather", "ncclAlltoAll"};
+  Fake f(o);
+  EXPECT_NE(f.lib, Library::open(RECORDING_NCCL_22809));  // another Library over the same file
+  EXPECT_EQ(Library::open(o), f.lib);
+  EXPECT_EQ(f.lib->disabled_functions(),
+            (std::vector<std::string>{"ncclAlltoAll", "ncclGather", "ncclScatter"}));
+  EXPECT_FALSE(f.lib->has(Function::ncclAlltoAll));
+  EXPECT_TRUE(f.lib->has(Function::ncclAllReduce));
+  expect_error<UnsupportedError>(
+      [&] { f.lib->require(Function::ncclGather); },
+      {"ncclGather is turned off", "NCCLRT_DISABLE_FUNCTIONS", "2.28.9"});
+  Communicator c = f.comm(4, 1);
+  int before = f.calls();
+  c.all_to_all(dev(), dev(), 8, DataType::kFloat32, nullptr);
+  EXPECT_EQ(f.calls() - before, 2 + 2 * 4);
+  before = f.calls();
+  c.gather(dev(), dev(), 8, DataType::kFloat32, 1, nullptr);
+  EXPECT_EQ(f.calls() - before, 2 + 1 + 4);
+  before = f.calls();
+  c.scatter(dev(), dev(), 8, DataType::kFloat32, 1, nullptr);
+  EXPECT_EQ(f.calls() - before, 2 + 4 + 1);
+  {
+    ScopedEnv env("NCCLRT_DISABLE_FUNCTIONS", " ncclGather , ncclScatter,");
+    auto lib = Library::open(RECORDING_NCCL_22809);
+    EXPECT_EQ(lib->disabled_functions(), (std::vector<std::string>{"ncclGather", "ncclScatter"}));
+    EXPECT_TRUE(lib->has(Function::ncclAlltoAll));
+    ScopedEnv typo("NCCLRT_DISABLE_FUNCTIONS", "ncclAllToAll");
+    expect_error<LoadError>([] { (void)Library::open(RECORDING_NCCL_22809); },
+                            {"NCCLRT_DISABLE_FUNCTIONS names 'ncclAllToAll'", "Try:"});
+  }
+  o.disabled_functions = {"ncclCommInitRank"};
+  expect_error<LoadError>([&] { (void)Library::open(o); },
+                          {"LoadOptions::disabled_functions", "cannot be turned off"});
 }
 
 TEST(CommunicatorConfig, SizedForTheLoadedRelease) {

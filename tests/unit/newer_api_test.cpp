@@ -2,6 +2,8 @@
 // signals, per-call config, parameters, encryption), against the recording stand-in playing
 // 2.28.9 (before most of them), 2.31.2 and 2.32.3: the exact arguments that reach NCCL, the state
 // rules, and that refused calls reach NCCL zero times.
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <climits>
 #include <map>
@@ -432,4 +434,54 @@ TEST(RanksPerGpu, NeedNccl2_30_3AndTheVariable) {
   EXPECT_TRUE(f.lib->allows_ranks_per_gpu(&why));
   EXPECT_EQ(why, "");
   EXPECT_FALSE(old.lib->allows_ranks_per_gpu());
+}
+
+TEST(RanksPerGpu, InitAllWithAGpuListedTwiceSaysWhyNotBeforeNcclIsCalled) {
+  ScopedEnv off("NCCL_MULTI_RANK_GPU_ENABLE", std::nullopt);
+  Fake old(RECORDING_NCCL_22809);
+  int before = old.calls();
+  expect_error<UsageError>(
+      [&] {
+        (void)Communicator::init_all(old.lib, {0, 1, 0});
+      },
+      {"GPU 0 is listed 2 times", "need NCCL >= 2.30.3; loaded 2.28.9"});
+  EXPECT_EQ(old.calls(), before);
+  Fake f(RECORDING_NCCL_23102);
+  before = f.calls();
+  expect_error<UsageError>(
+      [&] {
+        (void)Communicator::init_all(f.lib, {1, 1, 1});
+      },
+      {"GPU 1 is listed 3 times", "NCCL_MULTI_RANK_GPU_ENABLE=1"});
+  EXPECT_EQ(f.calls(), before);
+}
+
+TEST(RanksPerGpu, SharedGpuCtaCapNeedsAtLeastOneRank) {
+  expect_error<UsageError>([] { (void)max_ctas_for_shared_gpu(0, 0); }, {"ranks must be >= 1"});
+}
+
+TEST(RanksPerGpu, InitAllWithAConfigMakesEachRankInOneGroup) {
+  // The config path picks each rank's GPU itself, so it needs the CUDA driver: where there is
+  // none (CI) it says so before NCCL is called; where there is one, the stand-in records a group
+  // of one ncclCommInitRankConfig per rank.
+  Fake f(RECORDING_NCCL_23102);
+  const int before = f.calls(), live = f.live();
+  Config c;
+  c.comm_name = "world";
+  void* driver = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (driver == nullptr) {
+    expect_error<Error>(
+        [&] {
+          (void)Communicator::init_all(f.lib, {0, 1}, c);
+        },
+        {"no CUDA driver"});
+    EXPECT_EQ(f.calls(), before);
+    EXPECT_EQ(f.live(), live);
+    return;
+  }
+  ::dlclose(driver);
+  auto all = Communicator::init_all(f.lib, {0}, c);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(f.live(), live + 1);
+  EXPECT_EQ(f.calls() - before, 3);  // group start, init, group end
 }

@@ -21,8 +21,9 @@ using namespace ncclrt;
 
 // A recording stand-in and its counters.
 struct Fake {
-  explicit Fake(const char* path) : lib(Library::open(path)) {
-    void* h = ::dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  explicit Fake(const char* path) : Fake(options(path)) {}
+  explicit Fake(const LoadOptions& o) : lib(Library::open(o)) {
+    void* h = ::dlopen(o.path.c_str(), RTLD_NOW | RTLD_NOLOAD);
     EXPECT_NE(h, nullptr);
     calls_ = reinterpret_cast<int (*)()>(::dlsym(h, "fake_calls"));
     live_ = reinterpret_cast<int (*)()>(::dlsym(h, "fake_live_comms"));
@@ -42,6 +43,11 @@ struct Fake {
   std::shared_ptr<const Library> lib;
 
  private:
+  static LoadOptions options(const char* path) {
+    LoadOptions o;
+    o.path = path;
+    return o;
+  }
   int (*calls_)() = nullptr;
   int (*live_)() = nullptr;
   std::size_t (*config_size_)() = nullptr;
