@@ -241,9 +241,9 @@ int lose_a_rank(const std::shared_ptr<const Library>& lib, const LaunchInfo&,
   const bool in_time = detect_ms <= deadline.count() + 1000;
   std::printf(
       "rank %d: noticed in %.0f ms (deadline %lld ms%s), revoked in %.0f ms, shrank %d -> %d in "
-      "%.0f ms; all_reduce correct (%s)\n",
+      "%.0f ms; all_reduce correct (%s...)\n",
       r, detect_ms, static_cast<long long>(deadline.count()), in_time ? "" : ", TOO LATE",
-      revoke_ms, n, smaller.size(), shrink_ms, reason.substr(0, 60).c_str());
+      revoke_ms, n, smaller.size(), shrink_ms, reason.substr(0, 90).c_str());
   smaller.finalize();
   smaller.destroy();
   cudaStreamDestroy(stream);
