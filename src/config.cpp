@@ -127,7 +127,12 @@ int max_ctas_for_shared_gpu(int device, int ranks) {
   if (ranks < 1) {
     throw UsageError("max_ctas_for_shared_gpu: ranks must be >= 1; got " + std::to_string(ranks));
   }
-  return std::max(1, detail::cuda_sm_count(device) / ranks);
+  // A power of two: NCCL rounds its send/recv channels up to one (pow2Up), so a share of 33
+  // would become 64 CTAs per rank for point-to-point work (four ranks hung so on an H100).
+  const int share = std::max(1, detail::cuda_sm_count(device) / ranks);
+  int p = 1;
+  while (p * 2 <= share) p *= 2;
+  return p;
 }
 
 }  // namespace ncclrt

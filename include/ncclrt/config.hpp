@@ -30,7 +30,8 @@ struct Config {
 };
 
 /// The most CTAs (Config::max_ctas) each communicator may use when `ranks` ranks of this process
-/// use `device` at once: SMs / ranks, at least 1. NCCL's kernels of ranks that share a GPU must
+/// use `device` at once: SMs / ranks rounded down to a power of two (NCCL rounds its send/recv
+/// channels up to one), at least 1. NCCL's kernels of ranks that share a GPU must
 /// all be resident at once to make progress; processes time-slice the GPU, but threads of one
 /// process do not, so without a cap they hang (three ranks of 64 channels on a 132-SM H100 did).
 /// Set it for init_rank from threads that share a GPU; init_all does it itself. Needs the CUDA

@@ -616,7 +616,8 @@ void bind_library(nb::module_& m) {
 
   m.def("max_ctas_for_shared_gpu", &max_ctas_for_shared_gpu, nb::arg("device"), nb::arg("ranks"),
         "The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` "
-        "may use so that all their kernels are resident at once: SMs // ranks, at least 1. "
+        "may use so that all their kernels are resident at once: SMs // ranks rounded down to "
+        "a power of two (NCCL rounds send/recv channels up to one), at least 1. "
         "Threads of one process sharing a GPU hang without such a cap.");
   m.def(
       "set_log_level",

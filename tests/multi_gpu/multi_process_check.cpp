@@ -265,6 +265,10 @@ int main(int argc, char** argv) {
       std::printf("SKIPPED: %d ranks on %d GPU(s): %s\n", info.size, devices, why.c_str());
       return 0;
     }
+    if (mode == "can_run") {  // only the check above: may this many ranks run here?
+      std::printf("%d ranks on %d GPU(s) can run\n", info.size, devices);
+      return 0;
+    }
     if (info.rank == 0) {
       std::printf("rank 0: launched by %s, %d ranks on %d GPU(s), NCCL %s\n", info.launcher.c_str(),
                   info.size, devices, lib->version().str().c_str());
