@@ -157,8 +157,7 @@ bool Library::allows_ranks_per_gpu(std::string* why_not) const {
   constexpr Version kFirst{2, 30, 3};
   std::string why;
   if (version() < kFirst) {
-    why = "several ranks per GPU need NCCL >= " + kFirst.str() + "; loaded " + version().str() +
-          " from " + path();
+    why = "several ranks per GPU need NCCL >= " + kFirst.str() + "; loaded " + version().str();
   } else if (const char* v = std::getenv("NCCL_MULTI_RANK_GPU_ENABLE"); !v || std::atoi(v) != 1) {
     why = "several ranks per GPU need NCCL_MULTI_RANK_GPU_ENABLE=1 (NCCL " + version().str() +
           " supports it)";

@@ -42,9 +42,18 @@ TEST(Tool, InfoWithRealNccl) {
   EXPECT_EQ(r.code, 0) << r.out;
   const std::string version = "NCCL " + ncclrt_test::real_nccl_version() + " (code " +
                               std::to_string(ncclrt_test::real_version().code()) + ")";
-  expect_has(r.out, {version.c_str(), "found by: the path given in code",
-                     "probe:", "ms in a separate process", "[yes] ncclAlltoAll", "since 2.28.3",
-                     "GPUs:", "Variables in effect:"});
+  // A summary first, the functions a newer NCCL would bring by release, the full list on --all.
+  expect_has(r.out, {version.c_str(), "found by:  the path given in code",
+                     "probe:", "ms in a separate process", "functions: ", " available",
+                     "features:  ", "GPUs:", "Variables in effect:", "ncclrt info --all"});
+  EXPECT_EQ(r.out.find("[yes] ncclAlltoAll"), std::string::npos) << r.out;
+  if (ncclrt_test::real_version() < ncclrt::Version{2, 29, 2}) {
+    expect_has(r.out, {"need a newer NCCL: 2.29.2 (6)", "  2.29.2: ncclCommGetUniqueId"});
+  }
+  ToolRun all = run("info --all --nccl-lib " + ncclrt_test::real_nccl());
+  expect_has(all.out, {"Every function and feature:", "[yes] ncclAlltoAll", "since 2.28.3"});
+  const std::string v = run("info -v --nccl-lib " + ncclrt_test::real_nccl()).out;
+  EXPECT_EQ(v.substr(v.find("Every function")), all.out.substr(all.out.find("Every function")));
 }
 
 TEST(Tool, InfoFindsNcclByItself) {
@@ -61,7 +70,15 @@ TEST(Tool, InfoJson) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_TRUE(j["ok"].get<bool>());
   EXPECT_EQ(j["library"]["version"], ncclrt_test::real_nccl_version());
-  EXPECT_EQ(j["library"]["found_by"], "the path given in code");
+  EXPECT_EQ(j["library"]["found_by"], "path");  // a stable identifier, the prose beside it
+  EXPECT_EQ(j["library"]["found_by_text"], "the path given in code");
+  EXPECT_EQ(j["library"]["search"][0]["source"], "path");
+  EXPECT_EQ(j["library"]["disabled_functions"], nlohmann::json::array());
+  for (auto& f : j["library"]["features"]) {
+    if (!f["available"].get<bool>()) {
+      EXPECT_EQ(f["why_not_id"], "needs_newer_nccl") << f.dump();
+    }
+  }
   bool alltoall = false;
   for (auto& f : j["library"]["features"]) {
     if (f["name"] == "ncclAlltoAll") alltoall = f["available"].get<bool>();
@@ -132,9 +149,9 @@ TEST(Tool, InfoSaysWhetherRanksMayShareAGpu) {
   {
     ncclrt_test::ScopedEnv off("NCCL_MULTI_RANK_GPU_ENABLE", std::nullopt);
     ToolRun old = run(std::string("info --nccl-lib ") + RECORDING_NCCL_22809);
-    expect_has(old.out, {"Several ranks per GPU: no:", "need NCCL >= 2.30.3; loaded 2.28.9"});
+    expect_has(old.out, {"several ranks per GPU: no (need NCCL >= 2.30.3; loaded 2.28.9)"});
     ToolRun unset = run(std::string("info --nccl-lib ") + RECORDING_NCCL_23102);
-    expect_has(unset.out, {"Several ranks per GPU: no:", "NCCL_MULTI_RANK_GPU_ENABLE=1"});
+    expect_has(unset.out, {"several ranks per GPU: no (need NCCL_MULTI_RANK_GPU_ENABLE=1"});
   }
   ncclrt_test::ScopedEnv on("NCCL_MULTI_RANK_GPU_ENABLE", "1");
   ToolRun j = run(std::string("info --json --nccl-lib ") + RECORDING_NCCL_23102);
@@ -319,4 +336,24 @@ TEST(Tool, VersionNamesTheNcclItWouldLoad) {
   EXPECT_EQ(parsed["ncclrt"], "0.1.0");
   EXPECT_EQ(parsed["nccl"]["version"], ncclrt_test::real_nccl_version());
   EXPECT_EQ(parsed["nccl"]["found_by"], "environment");
+}
+
+TEST(Tool, InfoNamesFunctionsTurnedOff) {
+  ncclrt_test::ScopedEnv off("NCCLRT_DISABLE_FUNCTIONS", "ncclGather,ncclAlltoAll");
+  ToolRun text = run(std::string("info --nccl-lib ") + RECORDING_NCCL_22809);
+  ASSERT_EQ(text.code, 0) << text.out;
+  expect_has(text.out, {"Turned off by NCCLRT_DISABLE_FUNCTIONS: ncclAlltoAll, ncclGather"});
+  auto j =
+      nlohmann::json::parse(run(std::string("info --json --nccl-lib ") + RECORDING_NCCL_22809).out);
+  EXPECT_EQ(j["library"]["disabled_functions"],
+            nlohmann::json::array({"ncclAlltoAll", "ncclGather"}));
+  for (auto& f : j["library"]["features"]) {
+    if (f["name"] == "ncclGather") {
+      EXPECT_EQ(f["why_not_id"], "disabled");
+    }
+  }
+  ncclrt_test::ScopedEnv typo("NCCLRT_DISABLE_FUNCTIONS", "ncclAllToAll");
+  ToolRun bad = run(std::string("info --nccl-lib ") + RECORDING_NCCL_22809);
+  EXPECT_EQ(bad.code, 1);
+  expect_has(bad.out, {"NCCLRT_DISABLE_FUNCTIONS names 'ncclAllToAll'", "Try:"});
 }

@@ -9,6 +9,7 @@ struct InfoArgs {
   std::string nccl_lib;
   bool json = false;
   bool params = false;  // list NCCL's parameters (Param API, NCCL >= 2.30.4)
+  bool all = false;     // list every function and feature, not only the summary
 };
 int run_info(const InfoArgs& args);
 

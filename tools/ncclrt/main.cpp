@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
       "info", "Show the NCCL found (and how), its version, features, GPUs and variables");
   info_cmd->add_option("--nccl-lib", info.nccl_lib, "Use this libnccl file instead of searching");
   info_cmd->add_flag("--json", info.json, "Write JSON to stdout");
+  info_cmd->add_flag("--all,-v", info.all, "List every function and feature, not only the summary");
   info_cmd->add_flag("--params", info.params,
                      "Also list NCCL's parameters with their values (NCCL >= 2.30.4)");
 
