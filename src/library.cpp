@@ -250,8 +250,7 @@ class Loader {
         throw LoadError("no such file: " + file + " (" + std::strerror(errno) + ")");
       }
       if (!S_ISREG(st.st_mode)) {
-        throw LoadError(file + " is not a regular file (a directory?); give the path of " +
-                        "libnccl.so.2 itself");
+        throw LoadError(file + " is not a regular file (a directory?)");
       }
     }
     if (do_probe) {
@@ -269,7 +268,9 @@ class Loader {
     void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
       const char* e = ::dlerror();
-      throw LoadError("the dynamic loader refused " + file + ": " + (e ? e : "unknown error"));
+      std::string why = e ? e : "unknown error";
+      if (why.rfind(file + ": ", 0) == 0) why.erase(0, file.size() + 2);  // the path once
+      throw LoadError("the dynamic loader refused " + file + ": " + why);
     }
     auto impl = std::make_unique<Library::Impl>();
     impl->handle = handle;
@@ -405,21 +406,31 @@ std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
   (void)Loader::disabled_functions(o);  // a bad name is the user's mistake, not the file's
   std::vector<SearchStep> log;
   // Explicit choices are the user's: when they fail, say so rather than load some other NCCL.
-  auto explicit_choice = [&](Source source, const std::string& file, const std::string& label) {
+  // The message names the file once, the knob the user set, and what to try.
+  auto explicit_choice = [&](Source source, const std::string& file, const std::string& knob) {
+    const std::string label = source == Source::kPath ? "the path given" : "$" + knob;
     try {
-      return Loader::load({source, file, label}, o, log);
+      return Loader::load({source, file, label + " (" + file + ")"}, o, log);
     } catch (const LoadError& e) {
-      throw LoadError(std::string("cannot load NCCL from ") + label + ": " + e.what());
+      std::string why = e.what();
+      while (!why.empty() && why.back() == '.') why.pop_back();
+      std::string m = "cannot load NCCL from " + label +
+                      (why.find(file) == std::string::npos ? " (" + file + ")" : "") + ": " + why;
+      if (why.find("Try:") == std::string::npos) {
+        m += ". Try: give the path of libnccl.so.2 itself (pip's nvidia-nccl-cu12/cu13 put it in "
+             "site-packages/nvidia/nccl/lib/), or leave " +
+             knob +
+             " unset so that ncclrt searches the usual places (`ncclrt info` shows what it "
+             "finds)";
+      }
+      throw LoadError(m);
     }
   };
-  if (!o.path.empty())
-    return explicit_choice(Source::kPath, o.path, "the path given (" + o.path + ")");
+  if (!o.path.empty()) return explicit_choice(Source::kPath, o.path, "LoadOptions::path");
   const char* env_path = std::getenv("NCCLRT_NCCL_LIB");
   if ((o.sources & Source::kEnvironment) && env_path != nullptr) {
-    if (*env_path != '\0') {
-      return explicit_choice(Source::kEnvironment, env_path,
-                             std::string("$NCCLRT_NCCL_LIB (") + env_path + ")");
-    }
+    if (*env_path != '\0')
+      return explicit_choice(Source::kEnvironment, env_path, "NCCLRT_NCCL_LIB");
     log.push_back({Source::kEnvironment, "", "set but empty; ignored", false});
   }
   for (const Candidate& c : automatic_candidates(o.sources)) {

@@ -202,7 +202,9 @@ std::string ProbeResult::message() const {
       m << file << " is not a regular file (a directory?); give the path of libnccl.so.2 itself";
       break;
     case Verdict::kLoadFailed:
-      m << "the dynamic loader refused " << file << ": " << detail;
+      // dlerror() names the file again ("FILE: invalid ELF header"): say it once.
+      m << "the dynamic loader refused " << file << ": "
+        << (detail.rfind(file + ": ", 0) == 0 ? detail.substr(file.size() + 2) : detail);
       break;
     case Verdict::kNotNccl:
       m << file << " loaded but is not NCCL (" << detail << ")";

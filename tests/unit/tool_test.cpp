@@ -357,3 +357,41 @@ TEST(Tool, InfoNamesFunctionsTurnedOff) {
   EXPECT_EQ(bad.code, 1);
   expect_has(bad.out, {"NCCLRT_DISABLE_FUNCTIONS names 'ncclAllToAll'", "Try:"});
 }
+
+TEST(Tool, AFileThatIsNotALibraryNamesTheKnobUsedOnceAndWhatToTry) {
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  ToolRun flag = run("info --nccl-lib /etc/passwd");
+  EXPECT_EQ(flag.code, 1);
+  expect_has(flag.out, {"cannot load NCCL from --nccl-lib: the dynamic loader refused /etc/passwd",
+                        "Try: give the path of libnccl.so.2 itself", "leave --nccl-lib unset"});
+  const std::string line = flag.out.substr(flag.out.find("No usable NCCL"));
+  EXPECT_EQ(count(line.substr(0, line.find('\n')), "/etc/passwd"), 1u) << line;
+  {
+    ncclrt_test::ScopedEnv env("NCCLRT_NCCL_LIB", "/etc/passwd");
+    ToolRun var = run("info");
+    EXPECT_EQ(var.code, 1);
+    expect_has(var.out, {"cannot load NCCL from $NCCLRT_NCCL_LIB", "leave NCCLRT_NCCL_LIB unset"});
+  }
+  ToolRun dir = run("info --nccl-lib /tmp");
+  expect_has(dir.out, {"/tmp is not a regular file", "Try:"});
+  ToolRun probe = run("probe /etc/passwd");
+  EXPECT_EQ(probe.code, 1);
+  expect_has(probe.out, {"NOT usable", "invalid ELF header", "Try:"});
+  EXPECT_EQ(count(probe.out, "/etc/passwd"), 1u) << probe.out;
+}
+
+TEST(Tool, AHintNamesTheFlagWhenTheFlagWasGiven) {
+  ToolRun flag = run(std::string("probe --timeout-ms 300 ") + FAKE_NCCL_HANG);
+  EXPECT_EQ(flag.code, 1);
+  expect_has(flag.out, {"did not finish within the deadline", "Raise --timeout-ms"});
+  EXPECT_EQ(flag.out.find("NCCLRT_PROBE_TIMEOUT_MS"), std::string::npos) << flag.out;
+  ncclrt_test::ScopedEnv env("NCCLRT_PROBE_TIMEOUT_MS", "300");
+  ToolRun var = run(std::string("info --nccl-lib ") + FAKE_NCCL_HANG);
+  expect_has(var.out, {"Raise NCCLRT_PROBE_TIMEOUT_MS"});
+}

@@ -22,6 +22,7 @@
 
 #include "barrier.hpp"
 #include "collectives.hpp"
+#include "commands.hpp"
 
 #ifdef NCCLRT_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -134,7 +135,7 @@ int run_bench(const BenchArgs& args) {
   try {
     validate(args);
   } catch (const std::exception& e) {
-    std::cerr << "ncclrt bench: " << e.what() << "\n";
+    std::cerr << "ncclrt bench: " << for_cli(e.what(), "--nccl-lib") << "\n";
     return 2;
   }
   return run_on_gpus(args);
@@ -667,7 +668,7 @@ int run_on_gpus(const BenchArgs& args) {
     }
     return args.op == "overhead" ? run_overhead(su) : run_sweep(su);
   } catch (const std::exception& e) {
-    std::cerr << "ncclrt bench: " << e.what() << "\n";
+    std::cerr << "ncclrt bench: " << for_cli(e.what(), "--nccl-lib") << "\n";
     return 1;
   }
 }

@@ -5,6 +5,23 @@
 
 namespace ncclrt_tool {
 
+/// `message` with every `from` replaced by `to`.
+inline std::string replaced(std::string message, const std::string& from, const std::string& to) {
+  for (std::size_t at = 0; (at = message.find(from, at)) != std::string::npos; at += to.size()) {
+    message.replace(at, from.size(), to);
+  }
+  return message;
+}
+
+/// A library message as the command's user reads it: the path given in code (LoadOptions::path)
+/// is the command's `flag` ("--nccl-lib").
+inline std::string for_cli(std::string message, const std::string& flag) {
+  for (const char* from : {"the path given in code", "the path given", "LoadOptions::path"}) {
+    message = replaced(std::move(message), from, flag);
+  }
+  return message;
+}
+
 struct InfoArgs {
   std::string nccl_lib;
   bool json = false;

@@ -308,7 +308,7 @@ int run_info(const InfoArgs& args) {
     r["ok"] = true;
   } catch (const ncclrt::Error& e) {
     r["ok"] = false;
-    r["error"] = e.what();
+    r["error"] = for_cli(e.what(), "--nccl-lib");
     rc = 1;
   }
   r["gpus"] = gpus_json(list_gpus());
@@ -327,7 +327,9 @@ int run_probe(const ProbeArgs& args) {
   ncclrt::ProbeResult p = ncclrt::probe(args.path, timeout);
   json r{{"file", args.path},
          {"verdict", ncclrt::to_string(p.verdict)},
-         {"message", p.message()},
+         {"message", args.timeout_ms > 0
+                         ? replaced(p.message(), "NCCLRT_PROBE_TIMEOUT_MS", "--timeout-ms")
+                         : p.message()},
          {"seconds", p.seconds}};
   if (p.version) r["version"] = p.version->str();
   if (!p.resolved.empty()) r["resolved"] = p.resolved;
@@ -346,7 +348,7 @@ int run_probe(const ProbeArgs& args) {
     } catch (const ncclrt::Error& e) {
       usable = false;
       r["verdict"] = "unusable";
-      r["message"] = e.what();
+      r["message"] = for_cli(e.what(), "PATH");
     }
   }
   r["usable"] = usable;
@@ -354,6 +356,9 @@ int run_probe(const ProbeArgs& args) {
     std::cout << r.dump(2) << "\n";
   } else {
     std::cout << (usable ? "usable: " : "NOT usable: ") << r["message"].get<std::string>() << "\n";
+    if (!usable && r["message"].get<std::string>().find("Try:") == std::string::npos) {
+      std::cout << "Try: another file (`ncclrt info` shows the NCCL that ncclrt finds by itself)\n";
+    }
     if (r.contains("symbols")) std::cout << r["symbols"].get<std::string>() << "\n";
     std::cout << "probe took " << std::fixed << std::setprecision(1) << p.seconds * 1000 << " ms"
               << (p.cached ? " (cached)" : "") << "\n";
