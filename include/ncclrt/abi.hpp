@@ -7,11 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ncclrt/detail/export.hpp"
+
 // The CUDA runtime's stream and event types: a caller's cudaStream_t converts to CUstream_st*
 // without a cast.
 struct CUstream_st;
 struct CUevent_st;
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt::abi {
 
 typedef enum {
@@ -183,3 +186,4 @@ typedef struct {
 } ncclSimInfo_t;
 
 }  // namespace ncclrt::abi
+NCCLRT_EXPORT_END

@@ -13,6 +13,7 @@
 
 #include "ncclrt/abi.hpp"
 #include "ncclrt/config.hpp"
+#include "ncclrt/detail/export.hpp"
 #include "ncclrt/group.hpp"
 #include "ncclrt/handles.hpp"
 #include "ncclrt/library.hpp"
@@ -20,6 +21,7 @@
 #include "ncclrt/unique_id.hpp"
 #include "ncclrt/watchdog.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// One NCCL communicator. Move-only; keeps its Library alive.
@@ -391,3 +393,4 @@ class SuspendGuard {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

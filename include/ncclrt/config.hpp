@@ -7,7 +7,9 @@
 #include <string>
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/detail/export.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// ncclConfig_t's fields; unset ones keep NCCL's defaults. Setting a field the loaded NCCL does not
@@ -51,3 +53,4 @@ struct CollConfig {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

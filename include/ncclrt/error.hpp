@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "ncclrt/detail/export.hpp"
+
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// Base of every exception ncclrt throws.
@@ -86,3 +89,4 @@ class NcclError : public Error {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

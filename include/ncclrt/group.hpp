@@ -1,8 +1,10 @@
 // A group of NCCL calls issued together.
 #pragma once
 
+#include "ncclrt/detail/export.hpp"
 #include "ncclrt/library.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// A group of NCCL calls (ncclGroupStart / ncclGroupEnd), ended when the guard goes. Call end()
@@ -21,3 +23,4 @@ class Group {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

@@ -6,9 +6,11 @@
 #include <utility>
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/detail/export.hpp"
 #include "ncclrt/library.hpp"
 #include "ncclrt/types.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 class Communicator;
@@ -115,3 +117,4 @@ class NcclMemory {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

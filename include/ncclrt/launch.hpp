@@ -4,6 +4,9 @@
 #include <functional>
 #include <string>
 
+#include "ncclrt/detail/export.hpp"
+
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// What a process learns from its launcher's environment.
@@ -30,3 +33,4 @@ LaunchInfo parse_launch_environment(const EnvLookup& lookup);
 LaunchInfo launch_info_from_environment();
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

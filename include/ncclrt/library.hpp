@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "ncclrt/detail/export.hpp"
 #include "ncclrt/detail/symbols.hpp"
 #include "ncclrt/unique_id.hpp"
 #include "ncclrt/version.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// Every NCCL host function ncclrt knows, by its C name.
@@ -188,3 +190,4 @@ Version since(Function f) noexcept;
 Version since(Feature f) noexcept;
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

@@ -4,6 +4,9 @@
 #include <functional>
 #include <string_view>
 
+#include "ncclrt/detail/export.hpp"
+
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 enum class LogLevel { kOff = 0, kError = 1, kWarn = 2, kInfo = 3, kDebug = 4 };
@@ -19,3 +22,4 @@ void set_log_level(LogLevel level);
 LogLevel log_level() noexcept;
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

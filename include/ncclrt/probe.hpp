@@ -5,8 +5,10 @@
 #include <optional>
 #include <string>
 
+#include "ncclrt/detail/export.hpp"
 #include "ncclrt/version.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// What happened when a separate process loaded a file.
@@ -44,3 +46,4 @@ const char* to_string(ProbeResult::Verdict verdict) noexcept;
 ProbeResult probe(const std::string& file, std::chrono::milliseconds timeout);
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

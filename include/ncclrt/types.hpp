@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/detail/export.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// NCCL's data types (ncclDataType_t values).
@@ -174,3 +176,4 @@ struct MemoryStats {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

@@ -6,7 +6,9 @@
 #include <string_view>
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/detail/export.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// NCCL's ncclUniqueId as a value: raw bytes, and a hex text form that round-trips through
@@ -38,3 +40,4 @@ class UniqueId {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

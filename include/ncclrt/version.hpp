@@ -3,6 +3,9 @@
 
 #include <string>
 
+#include "ncclrt/detail/export.hpp"
+
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// An NCCL release number, comparable, decoded from either of NCCL's integer encodings.
@@ -42,3 +45,4 @@ struct Version {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

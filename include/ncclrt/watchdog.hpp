@@ -3,6 +3,9 @@
 
 #include <chrono>
 
+#include "ncclrt/detail/export.hpp"
+
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
 
 /// One background thread that watches work handed to it by Communicator::watch and aborts a
@@ -17,3 +20,4 @@ class Watchdog {
 };
 
 }  // namespace ncclrt
+NCCLRT_EXPORT_END

@@ -17,4 +17,26 @@ cmake --build "$work/subdir" >/dev/null
 "$work/subdir/consumer"
 # As a subproject, only the library is built: no command, tests or examples.
 test ! -e "$work/subdir/ncclrt/tools"
-echo "find_package and add_subdirectory consumers built and ran"
+# Shared (BUILD_SHARED_LIBS=ON): libncclrt.so with a SONAME, exporting the API and no internals;
+# the installed consumer links and runs against it.
+cmake -S "$src" -B "$work/shared" -G Ninja -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_TYPE=Release \
+  -DNCCLRT_BUILD_TESTS=OFF -DNCCLRT_BUILD_TOOLS=OFF -DNCCLRT_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$work/shared" >/dev/null
+cmake --install "$work/shared" --prefix "$work/shared-prefix" >/dev/null
+so=$(ls "$work"/shared-prefix/lib*/libncclrt.so)
+readelf -d "$so" | grep -q "SONAME.*\[libncclrt.so.0.1\]" || { echo "no SONAME libncclrt.so.0.1"; exit 1; }
+exported=$(nm -D --defined-only -C "$so")
+for api in "ncclrt::Library::open(" "ncclrt::Communicator::init_rank(" "typeinfo for ncclrt::LoadError"; do
+  grep -qF "$api" <<<"$exported" || { echo "not exported: $api"; exit 1; }
+done
+if grep -E "ncclrt_probe_helper|ncclrt::detail::make_config|ncclrt::detail::cuda_set_device|nlohmann" <<<"$exported"; then
+  echo "internal symbols exported (above)"
+  exit 1
+fi
+cmake -S "$src/tests/package" -B "$work/shared-consumer" -G Ninja -DMODE=installed \
+  -DCMAKE_PREFIX_PATH="$work/shared-prefix" >/dev/null
+cmake --build "$work/shared-consumer" >/dev/null
+ldd "$work/shared-consumer/consumer" | grep -q "libncclrt.so.0.1 => $work/shared-prefix" ||
+  { echo "the consumer does not use the shared library"; exit 1; }
+"$work/shared-consumer/consumer"
+echo "find_package and add_subdirectory consumers built and ran (static and shared)"

@@ -6,7 +6,9 @@
 #include <cstdint>
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/detail/export.hpp"
 
+NCCLRT_EXPORT_BEGIN
 namespace ncclrt::detail {
 
 struct Symbols {
@@ -40,3 +42,4 @@ struct Symbols {
 };
 
 }  // namespace ncclrt::detail
+NCCLRT_EXPORT_END
