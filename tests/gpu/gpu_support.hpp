@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -28,7 +29,12 @@ inline int gpu_count(std::string* why) {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
-    *why = std::string("no GPU: ") + cudaGetErrorString(e);
+    // The runtime reports a missing driver as "driver version is insufficient": say what it is.
+    void* driver = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (driver == nullptr) driver = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    *why = driver == nullptr
+               ? std::string("no NVIDIA driver on this machine (libcuda.so.1 not found)")
+               : std::string("no usable GPU: ") + cudaGetErrorString(e);
     return 0;
   }
   if (n == 0) *why = "no GPU visible";
