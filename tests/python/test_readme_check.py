@@ -1,0 +1,28 @@
+"""tests/readme/check_readme.py finds what rots: missing scripts and presets, unknown names."""
+import importlib.util
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("check_readme",
+                                              ROOT / "tests" / "readme" / "check_readme.py")
+check_readme = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check_readme)
+
+
+def test_blocks_are_found_with_their_language_and_line():
+    text = "intro\n```sh\nls\n```\n```\nbare\n```\n"
+    assert check_readme.blocks(text) == [("sh", 3, "ls"), ("", 6, "bare")]
+
+
+def test_shell_lines_must_name_existing_scripts_and_presets():
+    ok = "bash scripts/install-deps.sh --main && cmake --preset release"
+    assert check_readme.check_shell(ok, ROOT, tool="/bin/false") is None
+    bad = "VAR=1 bash scripts/nope.sh && cmake --workflow --preset nosuch"
+    why = check_readme.check_shell(bad, ROOT, tool="/bin/false")
+    assert "no such script: scripts/nope.sh" in why and "no CMake preset 'nosuch'" in why
+
+
+def test_python_blocks_must_use_names_the_module_has():
+    assert check_readme.check_python("import ncclrt\nncclrt.Library.open()", ROOT) is None
+    assert "ncclrt.Library.opne" in check_readme.check_python("ncclrt.Library.opne()", ROOT)
+    assert "does not parse" in check_readme.check_python("def (:", ROOT)
