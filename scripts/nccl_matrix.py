@@ -150,13 +150,89 @@ def cmd_check(args):
         if not result.get("ok"):
             failed.append(v)
     if args.doc:
-        write_doc(args.doc, rows)
+        write_doc(args.doc, rows, " ".join(["scripts/nccl_matrix.py"] + sys.argv[1:]))
         print(f"wrote {args.doc}")
+    if args.compare_doc:
+        stale = compare_doc(args.compare_doc, rows)
+        for line in stale:
+            print(f"   - {line}")
+        if stale:
+            failed.append(f"{args.compare_doc} is stale; regenerate it with scripts/nccl_matrix.py "
+                          f"check --all --build DIR --doc {args.compare_doc}")
+        else:
+            print(f"{args.compare_doc}: the columns of the releases checked here are current")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 
 
-def write_doc(path, rows):
+def run_facts(command):
+    """When, where and from which commit a matrix run was made."""
+    def out(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    here = os.path.dirname(os.path.abspath(__file__))
+    commit = out("git", "-C", here, "rev-parse", "--short=12", "HEAD") or "unknown"
+    if out("git", "-C", here, "status", "--porcelain", "--untracked-files=no"):
+        commit += " with local changes"
+    cpu = ""
+    try:
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                    if l.startswith("model name")), "")
+    except OSError:
+        pass
+    distro = ""
+    try:
+        distro = next((l.split("=", 1)[1].strip().strip('"') for l in open("/etc/os-release")
+                       if l.startswith("PRETTY_NAME=")), "")
+    except OSError:
+        pass
+    import datetime
+    import platform
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = ", ".join(x for x in (distro, f"{platform.system()} {platform.release()}", cpu,
+                                    f"{os.cpu_count()} cores", "no GPU") if x)
+    return when, machine, commit, command
+
+
+def doc_columns(path):
+    """{table title: {row name: {release: cell}}} of the measured tables of a generated doc."""
+    tables, title, header = {}, None, None
+    for line in open(path).read().split("\n"):
+        if line.startswith("## "):
+            title, header = line[3:].strip(), None
+        elif line.startswith("|") and title:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if header is None:
+                header = cells
+            elif not set(line) <= set("|-"):
+                rows = tables.setdefault(title, {})
+                rows[cells[0]] = dict(zip(header, cells))
+    return tables
+
+
+def compare_doc(path, rows):
+    """What in the doc's measured tables differs from this run, for the releases checked here."""
+    tmp = path + ".now"
+    write_doc(tmp, rows, "")
+    now, then = doc_columns(tmp), doc_columns(path)
+    os.remove(tmp)
+    stale = []
+    for title in ("Features by release (measured)",
+                  "The wrappers of NCCL's newer calls, by release (measured)"):
+        for name, cells in now.get(title, {}).items():
+            for release, cell in cells.items():
+                if not re.match(r"^\d+\.\d+\.\d+$", release):
+                    continue
+                old = then.get(title, {}).get(name, {}).get(release)
+                if old != cell:
+                    stale.append(f"{title}: {name} on {release}: the doc says {old!r}, "
+                                 f"this run {cell!r}")
+    return stale
+
+
+def write_doc(path, rows, command):
     checked = [r for r in rows if "features" in r]
     names = []
     for r in checked:
@@ -165,6 +241,16 @@ def write_doc(path, rows):
                 names.append(f["name"])
     with open(path, "w") as out:
         out.write(open(os.path.join(os.path.dirname(__file__), "compatibility_intro.md")).read())
+        if command:
+            when, machine, commit, cmd = run_facts(command)
+            out.write("\n## This run\n\n"
+                      f"- when: {when}\n- machine: {machine}\n- ncclrt commit: {commit}\n"
+                      f"- command: `{cmd}`\n"
+                      "- verified here, on a CPU: loading, the probe, the ABI against each "
+                      "release's nccl.h, ids, error strings, a failing init, the feature gates. "
+                      "No collective ran: there is no GPU. Collectives were verified on a GPU "
+                      "(H100) with 2.28.9 and 2.30.7 only; see docs/performance.md and the "
+                      "README's *Several ranks on one GPU*.\n")
         out.write("\n## Features by release (measured)\n\n")
         out.write("| feature | since | " + " | ".join(r["version"] for r in checked) + " |\n")
         out.write("|---|---|" + "---|" * len(checked) + "\n")
@@ -224,6 +310,9 @@ def main():
         if name == "check":
             s.add_argument("--build", required=True)
             s.add_argument("--doc")
+            s.add_argument("--compare-doc",
+                           help="fail if this generated doc's columns of the releases checked "
+                                "differ from this run")
     args = p.parse_args()
     {"fetch": cmd_fetch, "check": cmd_check}[args.cmd](args)
 

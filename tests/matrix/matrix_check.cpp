@@ -67,8 +67,7 @@ int main(int argc, char** argv) {
       (void)Communicator::init_rank(lib, 1, 0, lib->unique_id());
       out["init_error"] = "init succeeded (a GPU is present)";
     } catch (const NcclError& e) {
-      const std::string last = e.last_error().substr(0, 60);
-      out["init_error"] = e.result_string().substr(0, 20) + "...; last error: " + last;
+      out["init_error"] = e.result_string() + "; last error: " + e.last_error();
       if (e.result_string().find("unhandled cuda error") == std::string::npos &&
           e.result_string().find("system error") == std::string::npos) {
         problems.push_back("init failed with '" + e.result_string() + "'");
