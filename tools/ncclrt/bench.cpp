@@ -7,6 +7,7 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -174,6 +175,7 @@ struct Rank {
   cudaStream_t stream = nullptr;
   void* send = nullptr;
   void* recv = nullptr;
+  std::size_t send_bytes = 0, recv_bytes = 0;  // allocated: for the largest size
 };
 
 // One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
@@ -228,20 +230,31 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
   std::vector<long> wrong(static_cast<std::size_t>(n), 0);
   std::vector<std::string> errors(static_cast<std::size_t>(a.threads));
   Barrier barrier(a.threads);
-  auto pointers = [&](const Rank& k) {
+  // As nccl-tests does (startColl): iteration i works on buffers shifted by i % steps message
+  // sizes across the allocation for the largest size, so that sizes below the L2 cache are not
+  // timed from the cache. The check uses iteration 0's buffers.
+  const std::size_t send_size = s.send_elems(count, n) * elem,
+                    recv_size = s.recv_elems(count, n) * elem;
+  auto pointers = [&](const Rank& k, int iter) {
+    const std::size_t steps =
+        std::max<std::size_t>(1, std::min(send_size ? k.send_bytes / send_size : SIZE_MAX,
+                                          recv_size ? k.recv_bytes / recv_size : SIZE_MAX));
+    const std::size_t step = static_cast<std::size_t>(iter) % (steps == SIZE_MAX ? 1 : steps);
     const int r = k.comm->rank();
-    char* recv = static_cast<char*>(k.recv);
-    if (!in_place) return std::pair<const void*, void*>(k.send, recv);
+    char* recv = static_cast<char*>(k.recv) + step * recv_size;
+    if (!in_place) {
+      return std::pair<const void*, void*>(static_cast<char*>(k.send) + step * send_size, recv);
+    }
     return std::pair<const void*, void*>(
         recv + (s.send_at_rank ? static_cast<std::size_t>(r) * count * elem : 0),
         recv + (s.recv_at_rank ? static_cast<std::size_t>(r) * count * elem : 0));
   };
-  auto run_all = [&](int t) {
+  auto run_all = [&](int t, int iter) {
     std::optional<ncclrt::Group> group;  // one thread driving several GPUs groups its calls
     if (a.gpus > 1) group.emplace(*su.lib);
     for (int g = 0; g < a.gpus; ++g) {
       const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
-      auto [snd, rcv] = pointers(k);
+      auto [snd, rcv] = pointers(k, iter);
       issue(s, k, snd, rcv, count, su.type, su.op, root, direct);
     }
     if (group) group->end();
@@ -253,7 +266,7 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
   auto body = [&](int t) {
     try {
       cuda(cudaSetDevice(su.ranks[static_cast<std::size_t>(t * a.gpus)].device), "cudaSetDevice");
-      for (int w = 0; w < a.warmup; ++w) run_all(t);
+      for (int w = 0; w < a.warmup; ++w) run_all(t, w);
       sync_all(t);
       barrier.wait();
       if (a.graph > 0) {
@@ -261,7 +274,7 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
         cudaGraph_t graph;
         cudaGraphExec_t exec;
         cuda(cudaStreamBeginCapture(k.stream, cudaStreamCaptureModeThreadLocal), "begin capture");
-        for (int i = 0; i < a.iters; ++i) run_all(t);
+        for (int i = 0; i < a.iters; ++i) run_all(t, i);
         cuda(cudaStreamEndCapture(k.stream, &graph), "end capture");
         cuda(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
         cuda(cudaGraphLaunch(exec, k.stream), "cudaGraphLaunch");  // warm the graph up
@@ -276,7 +289,7 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
         cudaGraphDestroy(graph);
       } else {
         const auto t0 = Clock::now();
-        for (int i = 0; i < a.iters; ++i) run_all(t);
+        for (int i = 0; i < a.iters; ++i) run_all(t, i);
         sync_all(t);
         seconds[static_cast<std::size_t>(t)] =
             std::chrono::duration<double>(Clock::now() - t0).count() / a.iters;
@@ -291,21 +304,21 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
           for (std::size_t j = 0; j < send_n; ++j) {
             store_value(su.type, s.input(su.op, r, n, j, count, 0), &host[j * elem]);
           }
-          auto [snd, rcv] = pointers(k);
+          auto [snd, rcv] = pointers(k, 0);
           cuda(cudaMemcpyAsync(const_cast<void*>(snd), host.data(), send_n * elem,
                                cudaMemcpyHostToDevice, k.stream),
                "upload");
           wait_stream(su, k);
         }
         barrier.wait();
-        run_all(t);
+        run_all(t, 0);
         sync_all(t);
         for (int g = 0; g < a.gpus; ++g) {
           const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
           const int r = k.comm->rank();
           const std::size_t recv_n = s.recv_elems(count, n);
           std::vector<char> host(recv_n * elem);
-          auto [snd, rcv] = pointers(k);
+          auto [snd, rcv] = pointers(k, 0);
           (void)snd;
           cuda(cudaMemcpy(host.data(), rcv, recv_n * elem, cudaMemcpyDeviceToHost), "readback");
           for (std::size_t j = 0; j < recv_n; ++j) {
@@ -398,8 +411,10 @@ int run_sweep(Setup& su) {
   const std::size_t max_count = std::max<std::size_t>(1, sizes.back() / elem / (s.divided ? n : 1));
   for (auto& k : su.ranks) {
     cuda(cudaSetDevice(k.device), "cudaSetDevice");
-    cuda(cudaMalloc(&k.send, s.send_elems(max_count, n) * elem), "cudaMalloc");
-    cuda(cudaMalloc(&k.recv, s.recv_elems(max_count, n) * elem), "cudaMalloc");
+    k.send_bytes = s.send_elems(max_count, n) * elem;
+    k.recv_bytes = s.recv_elems(max_count, n) * elem;
+    cuda(cudaMalloc(&k.send, k.send_bytes), "cudaMalloc");
+    cuda(cudaMalloc(&k.recv, k.recv_bytes), "cudaMalloc");
     cuda(cudaMemset(k.send, 0, s.send_elems(max_count, n) * elem), "cudaMemset");
   }
   json out = header_json(su);

@@ -118,7 +118,12 @@ int main(int argc, char** argv) {
 
   ncclrt_tool::BenchArgs bench;
   auto* bench_cmd = app.add_subcommand(
-      "bench", "Measure an operation the way nccl-tests does, or ncclrt's overhead ('overhead')");
+      "bench",
+      "Measure an operation the way nccl-tests does, or ncclrt's overhead ('overhead'). The time "
+      "is the average of -n calls (or of -n captured calls launched -G times), from the first "
+      "issue to the end of the last on every rank; as nccl-tests does, call i uses buffers "
+      "shifted by i message sizes across the allocation for -e, so that sizes below the L2 "
+      "cache are not timed from the cache. busbw uses nccl-tests' factors.");
   bench_cmd
       ->add_option("op", bench.op,
                    "all_reduce broadcast reduce all_gather reduce_scatter all_to_all gather "
