@@ -174,9 +174,13 @@ TEST(DiscoveryOrder, NothingFoundListsEveryPlace) {
   ScopedEnv venv("VIRTUAL_ENV", "/nonexistent-venv");
   ScopedEnv conda("CONDA_PREFIX", std::nullopt);
   ScopedEnv path("PATH", "/nonexistent-bin");
-  expect_error<LoadError>(
+  const std::string m = expect_error<LoadError>(
       [] { (void)Library::open(only(Source::kEnvironment | Source::kCudaHome | Source::kPython)); },
       {"no usable NCCL library found", "/nonexistent-cuda/lib64/libnccl.so.2",
-       "/nonexistent-cuda/lib/libnccl.so.2", "/nonexistent-venv/lib/python3*", "no such file",
-       "NCCLRT_NCCL_LIB", "pip install nvidia-nccl"});
+       "/nonexistent-cuda/lib/libnccl.so.2",
+       "/nonexistent-venv/lib -> $VIRTUAL_ENV: no python3.N/site-packages/nvidia/nccl/lib/"
+       "libnccl.so.2 under it",
+       "no such file", "NCCLRT_NCCL_LIB", "pip install nvidia-nccl"});
+  // A place that holds nothing is named as a directory, never as an unexpanded pattern.
+  EXPECT_EQ(m.find('*'), std::string::npos) << m;
 }
