@@ -12,6 +12,7 @@
 #include "nccl_error.hpp"
 #include "ncclrt/error.hpp"
 #include "ncclrt/library.hpp"
+#include "util/nearest.hpp"
 
 extern char** environ;
 
@@ -19,22 +20,6 @@ namespace ncclrt {
 namespace {
 
 bool name_char(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; }
-
-// Edit distance (insert, delete, substitute), for the nearest-name suggestions.
-std::size_t distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
 
 // The bytes of the file's read-only data (.rodata of an ELF64 file), where string literals live;
 // the whole file when it is not one. libnccl is ~200 MB, most of it GPU code: this reads ~0.2 MB.
@@ -139,16 +124,9 @@ std::vector<UnknownVariable> Library::unknown_environment() const {
   const std::vector<std::string> known = environment_names();
   for (const auto& name : set) {
     if (std::binary_search(known.begin(), known.end(), name)) continue;
-    std::vector<std::pair<std::size_t, std::string>> near;
+    // Past the NCCL_ prefix, about one edit in three is a typo rather than another name.
     const std::size_t limit = std::max<std::size_t>(2, (name.size() - 5) / 3);
-    for (const auto& k : known) {
-      const std::size_t d = distance(name, k);
-      if (d <= limit) near.emplace_back(d, k);
-    }
-    std::sort(near.begin(), near.end());
-    UnknownVariable u{name, {}};
-    for (std::size_t i = 0; i < near.size() && i < 3; ++i) u.nearest.push_back(near[i].second);
-    out.push_back(std::move(u));
+    out.push_back({name, util::nearest_names(name, known, limit, 3)});
   }
   return out;
 }

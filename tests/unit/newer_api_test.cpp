@@ -11,6 +11,7 @@
 
 #include "recording.hpp"
 #include "test_support.hpp"
+#include "util/nearest.hpp"
 
 using namespace ncclrt;
 using ncclrt_test::expect_error;
@@ -404,6 +405,23 @@ TEST(Parameters, UnknownEnvironmentVariablesComeWithTheNearestNames) {
   EXPECT_EQ(by_name.count("NCCL_DEBUG"), 0u);
   EXPECT_EQ(by_name.count("NCCL_BLOCKING_WAIT"), 1u);
   EXPECT_EQ(by_name.count("NCCL_VERSION"), 0u);
+}
+
+TEST(NearestNames, OrdersByDistanceKeepsTiesInOrderAndCaps) {
+  using ncclrt::util::edit_distance;
+  using ncclrt::util::nearest_names;
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(edit_distance("NCCL_SOCKET_IFNAM", "NCCL_SOCKET_IFNAME"), 1u);
+  const std::vector<std::string> names{"info", "probe", "bench", "version", "inf"};
+  // Nearest first: "inf" is one edit from "inof", "info" two.
+  EXPECT_EQ(nearest_names("inof", names, 2, 3), (std::vector<std::string>{"inf", "info"}));
+  EXPECT_EQ(nearest_names("inof", names, 2, 1), (std::vector<std::string>{"inf"}));
+  EXPECT_EQ(nearest_names("inof", names, 1, 3), (std::vector<std::string>{"inf"}));
+  EXPECT_EQ(nearest_names("bnech", names, 2, 3), (std::vector<std::string>{"bench"}));
+  EXPECT_TRUE(nearest_names("allreduce", names, 2, 3).empty());
+  // Ties keep the candidates' order: "ab" and "ba" are both one edit from "a".
+  EXPECT_EQ(nearest_names("a", {"ba", "ab"}, 1, 2), (std::vector<std::string>{"ba", "ab"}));
 }
 
 TEST(Encryption, PassesTheKeyFrom2_32_3) {

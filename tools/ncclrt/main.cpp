@@ -13,6 +13,7 @@
 
 #include "bench.hpp"
 #include "commands.hpp"
+#include "nearest.hpp"
 
 #ifndef NCCLRT_COMMIT
 #define NCCLRT_COMMIT "unknown"
@@ -22,33 +23,11 @@ namespace {
 
 constexpr int kUsage = 2;
 
-std::size_t distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 // The candidate nearest to `word`, if it is near enough to be a typo.
 std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
-  for (const auto& c : candidates) {
-    const std::size_t d = distance(word, c);
-    if (d < best_d) {
-      best = c;
-      best_d = d;
-    }
-  }
-  return best;
+  const auto near =
+      ncclrt::util::nearest_names(word, candidates, std::max<std::size_t>(2, word.size() / 3), 1);
+  return near.empty() ? std::string() : near.front();
 }
 
 std::vector<std::string> option_names(const CLI::App* app) {
