@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "rotation.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -394,4 +395,34 @@ TEST(Tool, AHintNamesTheFlagWhenTheFlagWasGiven) {
   ncclrt_test::ScopedEnv env("NCCLRT_PROBE_TIMEOUT_MS", "300");
   ToolRun var = run(std::string("info --nccl-lib ") + FAKE_NCCL_HANG);
   expect_has(var.out, {"Raise NCCLRT_PROBE_TIMEOUT_MS"});
+}
+
+// ncclrt bench's buffer rotation (nccl-tests' startColl), checked without a GPU.
+TEST(BenchRotation, ShiftsByWholeMessagesAndWrapsWithinTheAllocation) {
+  using ncclrt_tool::rotation;
+  constexpr std::size_t KiB = 1024, MiB = 1024 * KiB;
+  // 256 KiB messages in a 1 MiB allocation: four places, then round again.
+  const std::size_t want[] = {0, 256 * KiB, 512 * KiB, 768 * KiB, 0, 256 * KiB};
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(rotation(MiB, MiB, 256 * KiB, 256 * KiB, i).send, want[i]) << i;
+    EXPECT_EQ(rotation(MiB, MiB, 256 * KiB, 256 * KiB, i).recv, want[i]) << i;
+  }
+  // all_gather-like: the receive side is 4x the send side; the smaller count of places wins.
+  const auto g = rotation(4 * MiB, 8 * MiB, MiB, 4 * MiB, 3);  // 4 send places, 2 receive
+  EXPECT_EQ(g.send, MiB);
+  EXPECT_EQ(g.recv, 4 * MiB);
+  // The largest size fills its allocation: no shift. A rank sending nothing shifts its receive.
+  EXPECT_EQ(rotation(MiB, MiB, MiB, MiB, 7).send, 0u);
+  EXPECT_EQ(rotation(MiB, MiB, 0, 256 * KiB, 5).recv, 256 * KiB);
+  EXPECT_EQ(rotation(MiB, MiB, 0, 256 * KiB, 5).send, 0u);
+  EXPECT_EQ(rotation(MiB, MiB, 0, 0, 5).recv, 0u);
+  // No message ever runs past its allocation, whatever the sizes.
+  for (std::size_t size : {std::size_t{8}, std::size_t{24}, 3 * KiB, 100 * KiB, 333 * KiB}) {
+    for (int i = 0; i < 200; ++i) {
+      const auto s = rotation(MiB, 2 * MiB, size, 2 * size, i);
+      EXPECT_LE(s.send + size, MiB) << size << " " << i;
+      EXPECT_LE(s.recv + 2 * size, 2 * MiB) << size << " " << i;
+      EXPECT_EQ(s.send % size, 0u);
+    }
+  }
 }

@@ -30,6 +30,7 @@
 
 #include "gpus.hpp"
 #include "host_values.hpp"
+#include "rotation.hpp"
 #endif
 
 namespace ncclrt_tool {
@@ -230,20 +231,16 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
   std::vector<long> wrong(static_cast<std::size_t>(n), 0);
   std::vector<std::string> errors(static_cast<std::size_t>(a.threads));
   Barrier barrier(a.threads);
-  // As nccl-tests does (startColl): iteration i works on buffers shifted by i % steps message
-  // sizes across the allocation for the largest size, so that sizes below the L2 cache are not
-  // timed from the cache. The check uses iteration 0's buffers.
+  // Iteration i works on buffers shifted across the allocation for the largest size, as
+  // nccl-tests does (rotation.hpp). The check uses iteration 0's buffers.
   const std::size_t send_size = s.send_elems(count, n) * elem,
                     recv_size = s.recv_elems(count, n) * elem;
   auto pointers = [&](const Rank& k, int iter) {
-    const std::size_t steps =
-        std::max<std::size_t>(1, std::min(send_size ? k.send_bytes / send_size : SIZE_MAX,
-                                          recv_size ? k.recv_bytes / recv_size : SIZE_MAX));
-    const std::size_t step = static_cast<std::size_t>(iter) % (steps == SIZE_MAX ? 1 : steps);
+    const Shift shift = rotation(k.send_bytes, k.recv_bytes, send_size, recv_size, iter);
     const int r = k.comm->rank();
-    char* recv = static_cast<char*>(k.recv) + step * recv_size;
+    char* recv = static_cast<char*>(k.recv) + shift.recv;
     if (!in_place) {
-      return std::pair<const void*, void*>(static_cast<char*>(k.send) + step * send_size, recv);
+      return std::pair<const void*, void*>(static_cast<char*>(k.send) + shift.send, recv);
     }
     return std::pair<const void*, void*>(
         recv + (s.send_at_rank ? static_cast<std::size_t>(r) * count * elem : 0),
