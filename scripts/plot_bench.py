@@ -10,26 +10,40 @@ A label may be given as LABEL=FILE (e.g. graph=all_reduce_graph.json).
 import json
 import sys
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+def title(runs):
+    """The plot's title: every operation plotted (in order, once each), then ranks, GPUs and NCCL
+    versions, each named once, or all of them where the inputs differ."""
+    def once(values):
+        seen = []
+        for v in values:
+            if v not in seen:
+                seen.append(v)
+        return ", ".join(str(v) for v in seen)
+
+    ops = once(d.get("op", "?") for d in runs)
+    ranks = once(d.get("nranks", "?") for d in runs)
+    devs = once(d["devices"][0]["name"] if d.get("devices") else "unknown GPU" for d in runs)
+    nccl = once(d.get("nccl", {}).get("version", "?") for d in runs)
+    return f"ncclrt bench: {ops} - {ranks} rank(s), {devs}, NCCL {nccl}"
 
 
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     out, inputs = sys.argv[1], sys.argv[2:]
     fig, (bw, tm) = plt.subplots(1, 2, figsize=(12, 4.5))
-    title = None
+    runs = []
     for arg in inputs:
         label, _, path = arg.rpartition("=")
         data = json.load(open(path))
+        runs.append(data)
         label = label or data.get("op", path)
-        if title is None:
-            dev = data["devices"][0]["name"] if data.get("devices") else "?"
-            title = (f"ncclrt bench {data.get('op')} - {data.get('nranks')} rank(s), {dev}, "
-                     f"NCCL {data['nccl']['version']}")
         results = data["results"]
         sizes = [r["size"] for r in results]
         for mode in ("out_of_place", "in_place", "direct"):
@@ -50,7 +64,7 @@ def main():
     tm.set_yscale("log")
     bw.set_yscale("log")
     tm.set_ylabel("time per operation (us)")
-    fig.suptitle(title or "ncclrt bench")
+    fig.suptitle(title(runs))
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
