@@ -165,8 +165,9 @@ def cmd_check(args):
         sys.exit(f"failed: {', '.join(failed)}")
 
 
-def run_facts(command):
-    """When, where and from which commit a matrix run was made."""
+def run_facts(command, doc):
+    """When, where and from which commit a matrix run was made. The doc being written does not
+    count as a local change: the code measured is the commit's."""
     def out(*cmd):
         try:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
@@ -174,7 +175,8 @@ def run_facts(command):
             return ""
     here = os.path.dirname(os.path.abspath(__file__))
     commit = out("git", "-C", here, "rev-parse", "--short=12", "HEAD") or "unknown"
-    if out("git", "-C", here, "status", "--porcelain", "--untracked-files=no"):
+    if out("git", "-C", here, "status", "--porcelain", "--untracked-files=no", "--", ":/",
+           f":(exclude){os.path.abspath(doc)}"):
         commit += " with local changes"
     cpu = ""
     try:
@@ -239,10 +241,11 @@ def write_doc(path, rows, command):
         for f in r["features"]:
             if f["name"] not in names:
                 names.append(f["name"])
+    facts = run_facts(command, path) if command else None  # before the doc is truncated
     with open(path, "w") as out:
         out.write(open(os.path.join(os.path.dirname(__file__), "compatibility_intro.md")).read())
-        if command:
-            when, machine, commit, cmd = run_facts(command)
+        if facts:
+            when, machine, commit, cmd = facts
             out.write("\n## This run\n\n"
                       f"- when: {when}\n- machine: {machine}\n- ncclrt commit: {commit}\n"
                       f"- command: `{cmd}`\n"
