@@ -128,8 +128,11 @@ def build_nccl_tests(src, nccl_home, work):
     else:
         with tarfile.open(src) as t:
             t.extractall(work)
-        tree = os.path.join(work, next(n for n in os.listdir(work)
-                                       if os.path.isdir(os.path.join(work, n))))
+        # The tree at the top of the tarball (2.19.6's), or in its one folder (GitHub's archives).
+        tree = work
+        if not os.path.exists(os.path.join(work, "Makefile")):
+            (only,) = os.listdir(work)
+            tree = os.path.join(work, only)
     subprocess.run(["make", f"-j{os.cpu_count() or 4}", f"NCCL_HOME={nccl_home}",
                     "NVCC_GENCODE=-gencode=arch=compute_90,code=sm_90"], cwd=tree, check=True)
     return os.path.join(tree, "build")
