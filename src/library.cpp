@@ -126,28 +126,28 @@ std::string parent_dir(const std::string& p) {
 
 constexpr const char* kPythonNccl = "/nvidia/nccl/lib/libnccl.so.2";
 
-// A place to try. `absent` is set when the place is a Python prefix that holds no NCCL: the
-// search log then names the prefix's lib directory and what was looked for under it, never a
-// glob pattern.
-struct PythonPlace {
-  std::string path;
-  std::string label;
-  std::string absent;
+struct Candidate {
+  Source source;
+  std::string file;         // a path, or a bare name for the loader to search
+  std::string label;        // where it came from, for messages
+  std::string absent = {};  // set when the place is known to hold no NCCL: why, for the log
 };
 
+// A Python prefix's NCCL files; a prefix without one is logged as its lib directory and what was
+// looked for under it, never as a glob pattern.
 void add_python_prefix(const std::string& prefix, const std::string& label,
-                       std::vector<PythonPlace>& out) {
+                       std::vector<Candidate>& out) {
   const auto hits = glob_paths(prefix + "/lib/python3*/site-packages" + kPythonNccl);
   if (hits.empty()) {
-    out.push_back({prefix + "/lib", label,
+    out.push_back({Source::kPython, prefix + "/lib", label,
                    "no python3.N/site-packages/nvidia/nccl/lib/libnccl.so.2 under it"});
   }
-  for (const auto& h : hits) out.push_back({h, label, ""});
+  for (const auto& h : hits) out.push_back({Source::kPython, h, label});
 }
 
 // Python environments, in search order.
-std::vector<PythonPlace> python_candidates() {
-  std::vector<PythonPlace> out;
+std::vector<Candidate> python_candidates() {
+  std::vector<Candidate> out;
   if (std::string v = env("VIRTUAL_ENV"); !v.empty()) add_python_prefix(v, "$VIRTUAL_ENV", out);
   if (std::string c = env("CONDA_PREFIX"); !c.empty()) add_python_prefix(c, "$CONDA_PREFIX", out);
   // The python3 found on PATH: its prefix, unresolved (a venv) and resolved (the base install).
@@ -176,7 +176,8 @@ std::vector<PythonPlace> python_candidates() {
         purelib.pop_back();
       }
       if (r.exit_code == 0 && !purelib.empty() && purelib.find('\n') == std::string::npos) {
-        out.push_back({purelib + kPythonNccl, "python3 on PATH (" + exe + ", sysconfig)", ""});
+        out.push_back(
+            {Source::kPython, purelib + kPythonNccl, "python3 on PATH (" + exe + ", sysconfig)"});
       }
     }
     break;  // only the first python3 on PATH is the one a user runs
@@ -184,37 +185,29 @@ std::vector<PythonPlace> python_candidates() {
   return out;
 }
 
-struct Candidate {
-  Source source;
-  std::string file;    // a path, or a bare name for the loader to search
-  std::string label;   // where it came from, for messages
-  std::string absent;  // set when the place is known to hold no NCCL: why, for the log
-};
-
 // The automatic places, in order. Explicit ones (path in code, $NCCLRT_NCCL_LIB) are handled
 // before these and never fall through to them.
 std::vector<Candidate> automatic_candidates(unsigned sources) {
   std::vector<Candidate> c;
   auto want = [&](Source s) { return sources & s; };
   if (want(Source::kAlreadyLoaded)) {
-    for (auto& p : already_loaded()) c.push_back({Source::kAlreadyLoaded, p, "already loaded", ""});
+    for (auto& p : already_loaded()) c.push_back({Source::kAlreadyLoaded, p, "already loaded"});
   }
   if (want(Source::kLoaderSearch)) {
-    c.push_back({Source::kLoaderSearch, "libnccl.so.2", "the dynamic loader's search", ""});
+    c.push_back({Source::kLoaderSearch, "libnccl.so.2", "the dynamic loader's search"});
   }
   if (want(Source::kCudaHome)) {
     if (std::string h = env("CUDA_HOME"); !h.empty()) {
-      c.push_back({Source::kCudaHome, h + "/lib64/libnccl.so.2", "$CUDA_HOME", ""});
-      c.push_back({Source::kCudaHome, h + "/lib/libnccl.so.2", "$CUDA_HOME", ""});
+      c.push_back({Source::kCudaHome, h + "/lib64/libnccl.so.2", "$CUDA_HOME"});
+      c.push_back({Source::kCudaHome, h + "/lib/libnccl.so.2", "$CUDA_HOME"});
     }
   }
   if (want(Source::kCudaDefault)) {
-    c.push_back(
-        {Source::kCudaDefault, "/usr/local/cuda/lib64/libnccl.so.2", "/usr/local/cuda", ""});
-    c.push_back({Source::kCudaDefault, "/usr/local/cuda/lib/libnccl.so.2", "/usr/local/cuda", ""});
+    c.push_back({Source::kCudaDefault, "/usr/local/cuda/lib64/libnccl.so.2", "/usr/local/cuda"});
+    c.push_back({Source::kCudaDefault, "/usr/local/cuda/lib/libnccl.so.2", "/usr/local/cuda"});
   }
   if (want(Source::kPython)) {
-    for (auto& p : python_candidates()) c.push_back({Source::kPython, p.path, p.label, p.absent});
+    for (auto& p : python_candidates()) c.push_back(std::move(p));
   }
   return c;
 }
@@ -422,7 +415,7 @@ std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
   auto explicit_choice = [&](Source source, const std::string& file, const std::string& knob) {
     const std::string label = source == Source::kPath ? "the path given" : "$" + knob;
     try {
-      return Loader::load({source, file, label + " (" + file + ")", ""}, o, log);
+      return Loader::load({source, file, label + " (" + file + ")"}, o, log);
     } catch (const LoadError& e) {
       std::string why = e.what();
       while (!why.empty() && why.back() == '.') why.pop_back();

@@ -44,7 +44,8 @@ TOLERANCE = 0.05
 
 
 def find_results(doc):
-    """The list under "results" wherever it sits in a JSON document (nccl-tests nests it)."""
+    """The list under "results" wherever it sits in a JSON document (top level in nccl-tests 2.19.6
+    and in ncclrt bench; searched so that a later layout still reads)."""
     if isinstance(doc, dict):
         if isinstance(doc.get("results"), list):
             return doc["results"]
