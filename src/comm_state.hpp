@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,10 +42,43 @@ void note_exit_once();
 /// library is kept alive by the call, which may outlive this one if NCCL hangs.
 bool bounded_abort(std::shared_ptr<const Library> lib, abi::ncclComm_t comm) noexcept;
 /// Aborts the communicator behind `state` once, recording `reason` for its owner's next call
-/// (the watchdog's and synchronize's way out; in watchdog.cpp).
+/// (the way out of the watchdog, synchronize and every wait that passes its deadline).
 void abort_with_reason(CommState& state, std::exception_ptr reason) noexcept;
+/// The same without calling NCCL, for a communicator that a call which did not return still
+/// uses (it is aborted when that call returns: see bounded_call).
+void abandon_with_reason(CommState& state, std::exception_ptr reason) noexcept;
+
+/// Keeps memory that NCCL may still write into after ncclrt stopped waiting for it (a handle
+/// slot of a nonblocking call): never freed, and reachable, so not a leak.
+void keep_reachable(std::shared_ptr<void> slot);
 
 /// "rank 1 of 4"
 std::string rank_text(int rank, int nranks);
+
+/// How long ncclrt waits for a nonblocking communicator when neither the call nor
+/// Config::timeout gives a deadline: $NCCLRT_TIMEOUT_MS, default 10 minutes (PyTorch's default
+/// for NCCL). So every wait has a bound.
+std::chrono::milliseconds default_timeout();
+/// The deadline of a wait on `state`: the call's own, else Config::timeout of its creation, else
+/// default_timeout().
+inline std::chrono::milliseconds deadline_of(const CommState& state,
+                                             std::optional<std::chrono::milliseconds> per_call) {
+  return per_call ? *per_call : state.timeout ? *state.timeout : default_timeout();
+}
+
+/// The one wait on a nonblocking communicator: polls ncclCommGetAsyncError while it answers
+/// ncclInProgress (yielding at first, then sleeping briefly), until `start + limit`. Returns
+/// true with the final state (ncclSuccess or an error) in `state`, or false when time ran out.
+/// `state` starts as the answer of the call being waited for.
+bool wait_ready(const Symbols& fn, abi::ncclComm_t comm, abi::ncclResult_t& state,
+                Clock::time_point start, std::chrono::milliseconds limit);
+
+/// Runs `call` (a blocking NCCL call that may not return) on a helper thread and waits at most
+/// `limit` for it. Returns its result, or nullopt when it did not return in time; then, when it
+/// does return, `late(result)` runs on the helper thread (e.g. to abort what was left behind).
+/// Whatever `call` and `late` capture must be owned by them.
+std::optional<abi::ncclResult_t> bounded_call(std::function<abi::ncclResult_t()> call,
+                                              std::function<void(abi::ncclResult_t)> late,
+                                              std::chrono::milliseconds limit) noexcept;
 
 }  // namespace ncclrt::detail

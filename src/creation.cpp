@@ -12,6 +12,7 @@
 #include "comm_state.hpp"
 #include "config.hpp"
 #include "cuda_driver.hpp"
+#include "group_state.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -22,24 +23,25 @@ namespace {
 
 using detail::Clock;
 
+// The deadline of a nonblocking creation: Config::timeout, else the default (every wait has one).
+std::chrono::milliseconds creation_deadline(const Config& config) {
+  return config.timeout ? *config.timeout : detail::default_timeout();
+}
+
 // Waits for a nonblocking creation to finish. On expiry or failure the new communicator is
 // aborted, so nothing is left half made.
 void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t first,
                   const Config& config, const char* call, const std::string& where) {
   const auto& fn = lib.raw();
   abi::ncclResult_t state = first;
-  const auto start = Clock::now();
-  while (state == abi::ncclInProgress) {
-    if (config.timeout && Clock::now() - start >= *config.timeout) {
-      fn.ncclCommAbort(comm);
-      throw TimeoutError(std::string(call) + " did not complete within " +
-                         std::to_string(config.timeout->count()) + " ms (" + where +
-                         "): the other ranks did not all join. The communicator was aborted. "
-                         "Check that every rank started and uses the same unique id, or raise "
-                         "Config::timeout");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-    if (fn.ncclCommGetAsyncError(comm, &state) != abi::ncclSuccess) break;
+  const auto limit = creation_deadline(config);
+  if (!detail::wait_ready(fn, comm, state, Clock::now(), limit)) {
+    fn.ncclCommAbort(comm);
+    throw TimeoutError(std::string(call) + " did not complete within " +
+                       std::to_string(limit.count()) + " ms (" + where +
+                       "): the other ranks did not all join. The communicator was aborted. "
+                       "Check that every rank started and uses the same unique id, or raise "
+                       "Config::timeout");
   }
   if (state != abi::ncclSuccess) {
     try {
@@ -51,29 +53,27 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
   }
 }
 
-// Keeps a handle slot that NCCL may still write into after ncclrt stopped waiting: reachable
-// (not a leak) and never freed.
-void abandon(std::unique_ptr<abi::ncclComm_t> slot) {
-  static std::mutex m;
-  static auto* kept = new std::vector<std::unique_ptr<abi::ncclComm_t>>;
-  std::lock_guard<std::mutex> lock(m);
-  kept->push_back(std::move(slot));
-}
-
 // Runs one creation call (`start` fills the new handle) with the config as the loaded NCCL
 // wants it, waits for nonblocking creation, and returns the shared state of the new
-// communicator, or throws with nothing left behind.
+// communicator, or throws with nothing left behind. `parent` (split, shrink, grow on an existing
+// rank) decides how NCCL runs the call: on a blocking parent NCCL makes the child inline, so
+// ncclrt runs the call on a helper thread, bounded by Config::timeout or the default deadline.
+// `start` must own what it uses (it may outlive this call on that thread).
 template <class Start>
 std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> lib,
                                                const Config& config, const char* call,
-                                               const std::string& where, Start&& start) {
+                                               const std::string& where,
+                                               const std::shared_ptr<detail::CommState>& parent,
+                                               Start start) {
+  detail::refuse_in_group(
+      call, "ncclrt waits for the new communicator, which NCCL makes only at the group's end");
   if (detail::capture_forbids_sync()) {
     throw UsageError(std::string(call) +
                      " while a CUDA graph is being captured: creating a "
                      "communicator synchronizes and would invalidate the capture. Create it "
                      "before cudaStreamBeginCapture");
   }
-  abi::ncclConfig_t cfg = detail::make_config(*lib, config);
+  auto cfg = std::make_shared<abi::ncclConfig_t>(detail::make_config(*lib, config));
   if (config.timeout) {
     lib->require(Function::ncclCommGetAsyncError);
     lib->require(Function::ncclCommAbort);
@@ -82,21 +82,47 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
           "Config::timeout needs a nonblocking creation; leave Config::blocking unset "
           "or false");
     }
-    cfg.blocking = 0;
+    cfg->blocking = 0;
   }
+  const auto limit = creation_deadline(config);
   // A nonblocking split, shrink or grow returns before the new communicator exists; NCCL's own
   // thread stores the handle later, through the pointer it was given. So the handle lives on the
   // heap, and is left there (8 bytes) if ncclrt stops waiting before NCCL has written it.
-  auto slot = std::make_unique<abi::ncclComm_t>(nullptr);
-  abi::ncclResult_t r = start(slot.get(), &cfg);
+  auto slot = std::make_shared<abi::ncclComm_t>(nullptr);
+  const bool async = parent ? parent->nonblocking : cfg->blocking == 0;
+  abi::ncclResult_t r;
+  if (parent && !async) {
+    const auto* fn = &lib->raw();
+    const auto done = detail::bounded_call(
+        [start, slot, cfg] { return start(slot.get(), cfg.get()); },
+        [slot, parent, fn](abi::ncclResult_t) {  // NCCL returned after ncclrt gave up
+          if (detail::process_exiting()) return;
+          if (abi::ncclComm_t child = *slot) fn->ncclCommAbort(child);
+          fn->ncclCommAbort(parent->comm);
+        },
+        limit);
+    if (!done) {
+      auto e = std::make_exception_ptr(TimeoutError(
+          std::string(call) + " did not complete within " + std::to_string(limit.count()) +
+          " ms (" + where +
+          ", a blocking parent communicator): the other ranks did not all take part. The parent "
+          "was given up (NCCL still holds it; it is aborted when NCCL returns); make a new "
+          "communicator. Check that every rank made the same call, or raise Config::timeout"));
+      detail::abandon_with_reason(*parent, e);
+      std::rethrow_exception(e);
+    }
+    r = *done;
+  } else {
+    r = start(slot.get(), cfg.get());
+  }
   abi::ncclComm_t comm = __atomic_load_n(slot.get(), __ATOMIC_ACQUIRE);
-  if (comm == nullptr && cfg.blocking == 0 && (r == abi::ncclSuccess || r == abi::ncclInProgress)) {
+  if (comm == nullptr && async && (r == abi::ncclSuccess || r == abi::ncclInProgress)) {
     const auto begin = Clock::now();
     while ((comm = __atomic_load_n(slot.get(), __ATOMIC_ACQUIRE)) == nullptr) {
-      if (config.timeout && Clock::now() - begin >= *config.timeout) {
-        abandon(std::move(slot));  // NCCL may still write the handle into it
+      if (Clock::now() - begin >= limit) {
+        detail::keep_reachable(slot);  // NCCL may still write the handle into it
         throw TimeoutError(std::string(call) + " did not complete within " +
-                           std::to_string(config.timeout->count()) + " ms (" + where +
+                           std::to_string(limit.count()) + " ms (" + where +
                            "): the other ranks did not all take part. Check that every rank "
                            "made the same call, or raise Config::timeout");
       }
@@ -115,15 +141,19 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
   auto state = std::make_shared<detail::CommState>();
   state->lib = std::move(lib);
   state->comm = comm;
-  state->nonblocking = cfg.blocking == 0;
+  state->nonblocking = cfg->blocking == 0;
   state->timeout = config.timeout;
   return state;
 }
 
-std::shared_ptr<detail::CommState> adopt(std::shared_ptr<const Library> lib, abi::ncclComm_t comm) {
+// A communicator made by init_all, which knows how it was made (nonblocking, its deadline).
+std::shared_ptr<detail::CommState> adopt(std::shared_ptr<const Library> lib, abi::ncclComm_t comm,
+                                         const abi::ncclConfig_t* cfg, const Config& config) {
   auto state = std::make_shared<detail::CommState>();
   state->lib = std::move(lib);
   state->comm = comm;
+  state->nonblocking = cfg != nullptr && cfg->blocking == 0;
+  state->timeout = config.timeout;
   return state;
 }
 
@@ -179,19 +209,19 @@ Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nra
         "init_rank: the unique id is all zeros; make one with Library::unique_id() "
         "on one rank and pass it to all");
   }
-  const auto& fn = lib->raw();
+  const auto* fn = &lib->raw();
   const abi::ncclUniqueId raw = id.raw();
   const std::string where = detail::rank_text(rank, nranks);
   if (config.empty()) {
-    return Communicator(create_comm(std::move(lib), config, "ncclCommInitRank", where,
-                                    [&](abi::ncclComm_t* c, abi::ncclConfig_t*) {
-                                      return fn.ncclCommInitRank(c, nranks, raw, rank);
+    return Communicator(create_comm(std::move(lib), config, "ncclCommInitRank", where, nullptr,
+                                    [=](abi::ncclComm_t* c, abi::ncclConfig_t*) {
+                                      return fn->ncclCommInitRank(c, nranks, raw, rank);
                                     }));
   }
   lib->require(Function::ncclCommInitRankConfig);
-  return Communicator(create_comm(std::move(lib), config, "ncclCommInitRankConfig", where,
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
-                                    return fn.ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
+  return Communicator(create_comm(std::move(lib), config, "ncclCommInitRankConfig", where, nullptr,
+                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
+                                    return fn->ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
                                   }));
 }
 
@@ -219,6 +249,7 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
                      "allowed: " +
                      why);
   }
+  detail::refuse_in_group("init_all", "it makes its own group and waits for its communicators");
   if (detail::capture_forbids_sync()) {
     throw UsageError(
         "init_all while a CUDA graph is being captured: create communicators before "
@@ -226,6 +257,7 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   }
   const int n = static_cast<int>(devices.size());
   std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
+  std::vector<abi::ncclConfig_t> cfg;  // as made, one per rank (empty for ncclCommInitAll)
   if (!shared && config.empty()) {
     detail::check(*lib, lib->raw().ncclCommInitAll(raw.data(), n, devices.data()),
                   "ncclCommInitAll", nullptr, "init_all");
@@ -241,7 +273,6 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
       }
     }
     std::vector<Config> each(devices.size(), config);
-    std::vector<abi::ncclConfig_t> cfg;
     for (std::size_t i = 0; i < devices.size(); ++i) {
       Config& c = each[i];
       const int sharing = ranks_on[devices[i]];
@@ -302,7 +333,9 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   }
   std::vector<Communicator> out;
   out.reserve(raw.size());
-  for (auto* c : raw) out.push_back(Communicator(adopt(lib, c)));
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    out.push_back(Communicator(adopt(lib, raw[i], cfg.empty() ? nullptr : &cfg[i], config)));
+  }
   return out;
 }
 
@@ -332,13 +365,14 @@ Communicator Communicator::split(int color, int key, const Config& config) const
   if (color == abi::kSplitNoColor) {
     // This rank takes part in the split but gets no communicator.
     abi::ncclConfig_t cfg = detail::make_config(lib(), config);
+    if (shared_->nonblocking && !config.blocking) cfg.blocking = 0;  // as NCCL inherits it
     abi::ncclComm_t comm = nullptr;
     call_result(fn->ncclCommSplit(parent, color, key, &comm, &cfg), "ncclCommSplit");
     return Communicator();
   }
   return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommSplit",
-                                  detail::rank_text(hot_.rank, hot_.size),
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                  detail::rank_text(hot_.rank, hot_.size), shared_,
+                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
                                     return fn->ncclCommSplit(parent, color, key, c, cf);
                                   }));
 }
@@ -366,11 +400,14 @@ Communicator Communicator::shrink(const std::vector<int>& excluded, const Config
   const int flags = static_cast<int>(mode);
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
-  return Communicator(create_comm(
-      shared_->lib, inherited(config, *shared_), "ncclCommShrink",
-      detail::rank_text(hot_.rank, hot_.size), [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-        return fn->ncclCommShrink(parent, list.data(), static_cast<int>(list.size()), c, cf, flags);
-      }));
+  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommShrink",
+                                  detail::rank_text(hot_.rank, hot_.size), shared_,
+                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                    std::vector<int> ranks = list;  // NCCL sorts it in place
+                                    return fn->ncclCommShrink(parent, ranks.data(),
+                                                              static_cast<int>(ranks.size()), c, cf,
+                                                              flags);
+                                  }));
 }
 
 UniqueId Communicator::grow_id() const {
@@ -397,13 +434,14 @@ Communicator Communicator::grow(int nranks, const std::optional<UniqueId>& id,
     throw UsageError("grow: the id is all zeros; pass the one grow_id() returned, or none");
   }
   const abi::ncclUniqueId raw = id ? id->raw() : abi::ncclUniqueId{};
-  const abi::ncclUniqueId* id_ptr = id ? &raw : nullptr;
+  const bool has_id = id.has_value();
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
   return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommGrow",
-                                  detail::rank_text(hot_.rank, nranks),
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn->ncclCommGrow(parent, nranks, id_ptr, -1, c, cf);
+                                  detail::rank_text(hot_.rank, nranks), shared_,
+                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                    return fn->ncclCommGrow(parent, nranks, has_id ? &raw : nullptr,
+                                                            -1, c, cf);
                                   }));
 }
 
@@ -421,12 +459,12 @@ Communicator Communicator::join(std::shared_ptr<const Library> lib, int nranks, 
     throw UsageError(
         "join: the id is all zeros; pass the one an existing rank made with grow_id()");
   }
-  const auto& fn = lib->raw();
+  const auto* fn = &lib->raw();
   const abi::ncclUniqueId raw = id.raw();
   return Communicator(create_comm(std::move(lib), config, "ncclCommGrow",
-                                  detail::rank_text(rank, nranks),
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn.ncclCommGrow(nullptr, nranks, &raw, rank, c, cf);
+                                  detail::rank_text(rank, nranks), nullptr,
+                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                    return fn->ncclCommGrow(nullptr, nranks, &raw, rank, c, cf);
                                   }));
 }
 

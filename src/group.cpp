@@ -1,27 +1,110 @@
+// Groups: ncclGroupStart/End counted per thread, and the wait that makes the end of a group of
+// nonblocking communicators mean what it means for blocking ones: the work is enqueued.
 #include "ncclrt/group.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "group_state.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/error.hpp"
 
 namespace ncclrt {
+namespace detail {
+namespace {
 
-Group::Group(const Library& lib) : lib_(&lib) {
-  detail::check(lib, lib.raw().ncclGroupStart(), "ncclGroupStart", nullptr);
+struct ThreadGroups {
+  int depth = 0;
+  std::vector<std::shared_ptr<CommState>> touched;  // nonblocking, each once
+};
+
+ThreadGroups& groups() {
+  static thread_local ThreadGroups g;
+  return g;
+}
+
+// Waits for each communicator of `touched` to leave ncclInProgress. The clock starts at the end
+// of the group, and each communicator's limit is `deadline` or its own.
+void wait_touched(const std::vector<std::shared_ptr<CommState>>& touched,
+                  std::optional<std::chrono::milliseconds> deadline) {
+  const auto start = Clock::now();
+  for (const auto& s : touched) {
+    if (s->poisoned.load()) std::rethrow_exception(s->reason);
+    const auto limit = deadline_of(*s, deadline);
+    abi::ncclResult_t state = abi::ncclInProgress;
+    if (!wait_ready(s->lib->raw(), s->comm, state, start, limit)) {
+      auto e = std::make_exception_ptr(TimeoutError(
+          "ncclGroupEnd: the group's work on " + s->where + " was not enqueued within " +
+          std::to_string(limit.count()) +
+          " ms (the nonblocking communicator kept reporting ncclInProgress); a peer may be "
+          "missing. Every communicator of the group was aborted; make new ones, or give the "
+          "group a longer deadline"));
+      for (const auto& t : touched) abort_with_reason(*t, e);
+      std::rethrow_exception(e);
+    }
+    if (state != abi::ncclSuccess) {
+      throw_nccl_error(*s->lib, state, "ncclGroupEnd (the group's work)", s->comm, s->where);
+    }
+  }
+}
+
+}  // namespace
+
+int group_depth() noexcept { return groups().depth; }
+
+void note_in_group(const std::shared_ptr<CommState>& state) {
+  auto& t = groups().touched;
+  if (std::find(t.begin(), t.end(), state) == t.end()) t.push_back(state);
+}
+
+void group_start(const Library& lib) {
+  check(lib, lib.raw().ncclGroupStart(), "ncclGroupStart", nullptr);
+  ++groups().depth;
+}
+
+void group_end(const Library& lib, std::optional<std::chrono::milliseconds> deadline) {
+  ThreadGroups& g = groups();
+  if (g.depth == 0) throw UsageError("ncclGroupEnd without a matching group start on this thread");
+  const abi::ncclResult_t r = lib.raw().ncclGroupEnd();
+  if (--g.depth > 0) {  // nested: NCCL acts at the outermost end
+    if (r != abi::ncclInProgress) check(lib, r, "ncclGroupEnd", nullptr);
+    return;
+  }
+  std::vector<std::shared_ptr<CommState>> touched;
+  touched.swap(g.touched);
+  if (r != abi::ncclInProgress) check(lib, r, "ncclGroupEnd", nullptr);
+  wait_touched(touched, deadline);
+}
+
+void refuse_in_group(const char* op, const char* why) {
+  if (groups().depth == 0) return;
+  throw UsageError(std::string(op) + " inside a group (between a group's start and its end): " +
+                   why + ". Call it outside the group");
+}
+
+}  // namespace detail
+
+Group::Group(const Library& lib, std::optional<std::chrono::milliseconds> deadline)
+    : lib_(&lib), deadline_(deadline) {
+  detail::group_start(lib);
 }
 
 void Group::end() {
   if (!open_) throw UsageError("Group::end called twice");
   open_ = false;
-  detail::check(*lib_, lib_->raw().ncclGroupEnd(), "ncclGroupEnd", nullptr);
+  detail::group_end(*lib_, deadline_);
 }
 
 Group::~Group() {
   if (!open_) return;
   open_ = false;
-  if (lib_->raw().ncclGroupEnd() != abi::ncclSuccess) {
-    detail::log(LogLevel::kError,
-                "ncclGroupEnd failed in ~Group; call Group::end() to get the error");
+  try {
+    detail::group_end(*lib_, deadline_);
+  } catch (const std::exception& e) {
+    detail::log(LogLevel::kError, std::string("~Group: ") + e.what() +
+                                      ". Call Group::end() to get the error as an exception");
   }
 }
 

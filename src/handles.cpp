@@ -4,6 +4,8 @@
 
 #include "comm_state.hpp"
 #include "cuda_driver.hpp"
+#include "group_state.hpp"
+#include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -65,41 +67,68 @@ Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags f
         "registration synchronizes and would invalidate the capture (NCCL reports "
         "'unhandled cuda error'). Register windows before capturing");
   }
-  abi::ncclWindow_t win = nullptr;
-  call_result(hot_.fn->ncclCommWindowRegister(hot_.comm, buf, bytes, &win, static_cast<int>(flags)),
-              "ncclCommWindowRegister");
+  detail::refuse_in_group("register_window",
+                          "NCCL registers the window at the group's end and would write its "
+                          "handle after register_window has returned");
+  // A nonblocking communicator's NCCL thread writes the handle later: into memory that outlives
+  // a wait that gives up.
+  auto slot = std::make_shared<abi::ncclWindow_t>(nullptr);
+  try {
+    call_result(
+        hot_.fn->ncclCommWindowRegister(hot_.comm, buf, bytes, slot.get(), static_cast<int>(flags)),
+        "ncclCommWindowRegister");
+  } catch (...) {
+    if (hot_.nonblocking) detail::keep_reachable(slot);
+    throw;
+  }
   Window w;
-  w.h_ = {shared_, win};
+  w.h_ = {shared_, *slot};
   return w;
-}
-
-void* Window::user_pointer() const {
-  detail::CommState* state = h_.state();
-  if (state == nullptr || h_.get() == nullptr) {
-    throw UsageError("Window::user_pointer on an empty window (default-constructed or moved from)");
-  }
-  state->lib->require(Function::ncclWinGetUserPtr);
-  std::lock_guard<std::mutex> lock(state->mutex);
-  if (!state->alive) {
-    throw UsageError(
-        "Window::user_pointer: the window's communicator was destroyed or aborted, and the "
-        "window with it");
-  }
-  void* ptr = nullptr;
-  detail::check(*state->lib, state->lib->raw().ncclWinGetUserPtr(state->comm, h_.get(), &ptr),
-                "ncclWinGetUserPtr", state->comm, state->where.c_str());
-  return ptr;
 }
 
 namespace detail {
 namespace {
 
-// Runs `fn` on the communicator's handle if it still exists.
+// Runs `f(fn, comm)` under the communicator's lock if it still exists (else nullopt). A
+// nonblocking communicator may answer ncclInProgress: that is waited for within its deadline; on
+// expiry the communicator is aborted and `expired` says why.
 template <class F>
-void while_alive(CommState& state, F&& fn) noexcept {
-  if (process_exiting()) return;
-  std::lock_guard<std::mutex> lock(state.mutex);
-  if (state.alive) fn(state.lib->raw(), state.comm);
+std::optional<abi::ncclResult_t> call_while_alive(CommState& state, const char* call, F&& f,
+                                                  std::exception_ptr& expired) noexcept {
+  if (process_exiting()) return std::nullopt;
+  abi::ncclResult_t r;
+  {
+    std::lock_guard<std::mutex> lock(state.mutex);
+    if (!state.alive) return std::nullopt;
+    const Symbols& fn = state.lib->raw();
+    r = f(fn, state.comm);
+    if (r != abi::ncclInProgress || !state.nonblocking || group_depth() > 0) return r;
+    const auto limit = deadline_of(state, std::nullopt);
+    if (wait_ready(fn, state.comm, r, Clock::now(), limit)) return r;
+    expired = std::make_exception_ptr(TimeoutError(
+        std::string(call) + " on " + state.where + " did not complete within its deadline (" +
+        std::to_string(limit.count()) + " ms); the communicator was aborted"));
+  }
+  abort_with_reason(state, expired);
+  return r;
+}
+
+// A handle's release: its destructor cannot throw, so failures are logged.
+template <class F>
+void while_alive(CommState& state, const char* call, F&& release) noexcept {
+  std::exception_ptr expired;
+  const auto r = call_while_alive(state, call, release, expired);
+  if (expired) {
+    try {
+      std::rethrow_exception(expired);
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, e.what());
+    }
+  } else if (r && *r != abi::ncclSuccess && *r != abi::ncclInProgress) {
+    log(LogLevel::kError, std::string(call) + " on " + state.where + " failed with NCCL result " +
+                              std::to_string(static_cast<int>(*r)) + " (" +
+                              state.lib->error_string(static_cast<int>(*r)) + ")");
+  }
 }
 
 }  // namespace
@@ -110,22 +139,49 @@ void release_pre_mul_sum(CommState& state, ReduceOp op) noexcept {
     auto& live = state.pre_mul_sums;
     live.erase(std::remove(live.begin(), live.end(), static_cast<int>(op)), live.end());
   }
-  while_alive(state, [&](const Symbols& fn, abi::ncclComm_t c) {
-    fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op), c);
+  while_alive(state, "ncclRedOpDestroy", [&](const Symbols& fn, abi::ncclComm_t c) {
+    return fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op), c);
   });
 }
 
 void release_registration(CommState& state, void* handle) noexcept {
-  while_alive(state,
-              [&](const Symbols& fn, abi::ncclComm_t c) { fn.ncclCommDeregister(c, handle); });
+  while_alive(state, "ncclCommDeregister", [&](const Symbols& fn, abi::ncclComm_t c) {
+    return fn.ncclCommDeregister(c, handle);
+  });
 }
 
 void release_window(CommState& state, abi::ncclWindow_t win) noexcept {
-  while_alive(state,
-              [&](const Symbols& fn, abi::ncclComm_t c) { fn.ncclCommWindowDeregister(c, win); });
+  while_alive(state, "ncclCommWindowDeregister", [&](const Symbols& fn, abi::ncclComm_t c) {
+    return fn.ncclCommWindowDeregister(c, win);
+  });
 }
 
 }  // namespace detail
+
+void* Window::user_pointer() const {
+  detail::CommState* state = h_.state();
+  if (state == nullptr || h_.get() == nullptr) {
+    throw UsageError("Window::user_pointer on an empty window (default-constructed or moved from)");
+  }
+  state->lib->require(Function::ncclWinGetUserPtr);
+  void* ptr = nullptr;
+  std::exception_ptr expired;
+  const abi::ncclWindow_t win = h_.get();
+  const auto r = detail::call_while_alive(
+      *state, "ncclWinGetUserPtr",
+      [&](const detail::Symbols& fn, abi::ncclComm_t c) {
+        return fn.ncclWinGetUserPtr(c, win, &ptr);
+      },
+      expired);
+  if (expired) std::rethrow_exception(expired);
+  if (!r) {
+    throw UsageError(
+        "Window::user_pointer: the window's communicator was destroyed or aborted, and the "
+        "window with it");
+  }
+  detail::check(*state->lib, *r, "ncclWinGetUserPtr", state->comm, state->where.c_str());
+  return ptr;
+}
 
 NcclMemory NcclMemory::allocate(std::shared_ptr<const Library> lib, std::size_t bytes) {
   if (!lib) throw UsageError("NcclMemory::allocate: no Library (null shared_ptr)");

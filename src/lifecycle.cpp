@@ -9,6 +9,7 @@
 #include "comm_state.hpp"
 #include "config.hpp"
 #include "cuda_driver.hpp"
+#include "group_state.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
@@ -53,6 +54,7 @@ Communicator::Communicator(std::shared_ptr<detail::CommState> state) : shared_(s
     hot_.type_mask |= 1u << static_cast<int>(DataType::kFloat8e5m2);
   }
   hot_.has_avg = library.has(Feature::avg);
+  hot_.nonblocking = s.nonblocking;
   s.where = detail::rank_text(hot_.rank, hot_.size) + " on GPU " + std::to_string(hot_.device);
 }
 
@@ -120,15 +122,27 @@ const char* Communicator::state_text(State state) noexcept {
 }
 
 void Communicator::fail_state(const char* op) const {
-  if (state_ == State::kLive && shared_->poisoned.load()) {
-    // Aborted behind the owner's back (watchdog, synchronize): say why, every time.
-    std::rethrow_exception(shared_->reason);
+  if (owns() && shared_->poisoned.load()) {
+    // Aborted behind the owner's back (a deadline, the watchdog, synchronize): say why.
+    const std::string o = op;
+    if (o != "revoke" && o != "shrink" && o != "split") std::rethrow_exception(shared_->reason);
+    std::string why;
+    try {
+      std::rethrow_exception(shared_->reason);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    throw UsageError(
+        o + ": the communicator was already aborted (" + why +
+        "), so it cannot be revoked, split or shrunk. To recover from a failed rank, detect the "
+        "failure without aborting: synchronize(stream, deadline, OnFailure::kLeave), then "
+        "revoke() and shrink(); else make a new communicator");
   }
   throw UsageError(std::string(op) + " on " + state_text(state_));
 }
 
 void Communicator::require_state(const char* op, std::initializer_list<State> allowed) const {
-  if (state_ == State::kLive && hot_.poisoned->load()) fail_state(op);
+  if (owns() && hot_.poisoned->load()) fail_state(op);
   for (State a : allowed) {
     if (state_ == a) return;
   }
@@ -163,31 +177,21 @@ void Communicator::wait_finalized(std::optional<std::chrono::milliseconds> deadl
         "finalize with a deadline needs a nonblocking communicator: create it with "
         "Config::timeout or Config::blocking = false");
   }
+  detail::refuse_in_group("finalize",
+                          "it waits for the other ranks, which NCCL starts at the group's end");
   if (detail::capture_forbids_sync()) {
     throw UsageError(
         "finalize while a CUDA graph is being captured: finalize waits for the other "
         "ranks and would invalidate the capture");
   }
-  const auto start = Clock::now();
-  abi::ncclResult_t r = hot_.fn->ncclCommFinalize(hot_.comm);
-  while (r == abi::ncclInProgress) {
-    if (deadline && Clock::now() - start >= *deadline) {
-      abort();
-      throw TimeoutError("finalize did not complete within " + std::to_string(deadline->count()) +
-                         " ms (" + shared_->where +
-                         "): the other ranks did not all finalize. The "
-                         "communicator was aborted");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-    if (hot_.fn->ncclCommGetAsyncError(hot_.comm, &r) != abi::ncclSuccess) break;
-  }
-  if (r != abi::ncclSuccess) fail(r, "ncclCommFinalize");
+  wait_quiet(hot_.fn->ncclCommFinalize(hot_.comm), "ncclCommFinalize", deadline,
+             "the other ranks did not all finalize");
   state_ = State::kFinalized;
 }
 
 void Communicator::finalize(std::optional<std::chrono::milliseconds> deadline) {
   require_live("finalize");
-  wait_finalized(deadline ? deadline : shared_->timeout);
+  wait_finalized(deadline);
 }
 
 void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
@@ -197,11 +201,12 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
     release(State::kDestroyed);  // already aborted: nothing left to do in NCCL
     return;
   }
-  if (!deadline) deadline = s.timeout;
-  // A revoked communicator is quiescent and finalized by NCCL already.
-  if ((state_ == State::kLive || state_ == State::kSuspended) && deadline && s.nonblocking &&
+  detail::refuse_in_group("destroy", "NCCL would destroy it only at the group's end");
+  // A revoked communicator is quiescent and finalized by NCCL already. A nonblocking one is
+  // finalized first, within its deadline, so that destroy itself is local and cannot hang.
+  if ((state_ == State::kLive || state_ == State::kSuspended) && s.nonblocking &&
       hot_.fn->ncclCommFinalize) {
-    wait_finalized(deadline);  // so that destroy itself is local and cannot hang
+    wait_finalized(deadline);
   }
   abi::ncclResult_t r;
   {
@@ -219,18 +224,19 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
 void Communicator::abort() noexcept { release(State::kAborted); }
 
 void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
-                              std::optional<std::chrono::milliseconds> deadline) {
-  const auto start = Clock::now();
+                              std::optional<std::chrono::milliseconds> deadline, const char* why) {
+  const auto limit = detail::deadline_of(*shared_, deadline);
   abi::ncclResult_t r = first;
-  while (r == abi::ncclInProgress) {
-    if (deadline && Clock::now() - start >= *deadline) {
-      abort();
-      throw TimeoutError(std::string(call) + " did not complete within " +
-                         std::to_string(deadline->count()) + " ms (" + shared_->where +
-                         "). The communicator was aborted");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-    if (hot_.fn->ncclCommGetAsyncError(hot_.comm, &r) != abi::ncclSuccess) break;
+  if (r == abi::ncclInProgress && !shared_->nonblocking) {
+    fail(r, call);  // a blocking communicator never answers so: say what NCCL said
+  }
+  if (!detail::wait_ready(*hot_.fn, hot_.comm, r, Clock::now(), limit)) {
+    auto e = std::make_exception_ptr(TimeoutError(
+        std::string(call) + " did not complete within " + std::to_string(limit.count()) + " ms (" +
+        shared_->where + ")" + (why ? std::string(": ") + why : std::string()) +
+        ". The communicator was aborted"));
+    detail::abort_with_reason(*shared_, e);
+    std::rethrow_exception(e);
   }
   if (r != abi::ncclSuccess) fail(r, call);
 }
@@ -238,22 +244,47 @@ void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
 void Communicator::revoke(std::optional<std::chrono::milliseconds> deadline) {
   require_live("revoke");
   lib().require(Function::ncclCommRevoke);
-  if (!deadline) deadline = shared_->timeout;
-  if (deadline && !shared_->nonblocking) {
-    throw UsageError(
-        "revoke with a deadline needs a nonblocking communicator: create it with "
-        "Config::timeout or Config::blocking = false");
-  }
+  detail::refuse_in_group("revoke", "it must stop work the group has not launched yet");
   if (detail::capture_forbids_sync()) {
     throw UsageError(
         "revoke while a CUDA graph is being captured: revoke waits for the communicator's "
         "work to stop and would invalidate the capture");
   }
+  const auto limit = detail::deadline_of(*shared_, deadline);
+  if (!shared_->nonblocking) return revoke_blocking(limit);
   const abi::ncclResult_t r = hot_.fn->ncclCommRevoke(hot_.comm, abi::kRevokeDefault);
   if (r != abi::ncclSuccess && r != abi::ncclInProgress) fail(r, "ncclCommRevoke");
   // From here NCCL treats the communicator as revoked, whatever the outcome of the wait.
   state_ = State::kRevoked;
-  wait_quiet(r, "ncclCommRevoke", deadline);
+  wait_quiet(r, "ncclCommRevoke", limit, "this rank's work on the communicator did not stop");
+}
+
+// NCCL's revoke raises the communicator's abort flags (its kernels and proxy stop waiting for
+// peers), then waits for this rank's own streams and proxy: local work, but run inline on a
+// blocking communicator. ncclrt runs it on a helper thread and waits at most `limit`; a revoke
+// that does not return by then leaves the communicator to that thread, which aborts it when NCCL
+// returns.
+void Communicator::revoke_blocking(std::chrono::milliseconds limit) {
+  auto keep = shared_;
+  const auto* fn = hot_.fn;
+  const abi::ncclComm_t comm = hot_.comm;
+  const auto r = detail::bounded_call(
+      [keep, fn, comm] { return fn->ncclCommRevoke(comm, abi::kRevokeDefault); },
+      [keep, fn, comm](abi::ncclResult_t) {
+        if (!detail::process_exiting()) fn->ncclCommAbort(comm);
+      },
+      limit);
+  state_ = State::kRevoked;
+  if (!r) {
+    auto e = std::make_exception_ptr(TimeoutError(
+        "ncclCommRevoke did not return within " + std::to_string(limit.count()) + " ms (" +
+        shared_->where +
+        ", a blocking communicator): this rank's work on it did not stop. ncclrt gave the "
+        "communicator up (it is aborted when NCCL returns); make a new one"));
+    detail::abandon_with_reason(*shared_, e);
+    std::rethrow_exception(e);
+  }
+  if (*r != abi::ncclSuccess) fail(*r, "ncclCommRevoke");
 }
 
 void Communicator::suspend(SuspendFlags flags) {
@@ -267,8 +298,9 @@ void Communicator::suspend(SuspendFlags flags) {
         "suspend while a CUDA graph is being captured: suspend frees memory the captured "
         "work may use. Suspend outside the capture");
   }
+  detail::refuse_in_group("suspend", "NCCL would suspend it only at the group's end");
   wait_quiet(hot_.fn->ncclCommSuspend(hot_.comm, static_cast<int>(flags)), "ncclCommSuspend",
-             shared_->timeout);
+             std::nullopt);
   state_ = State::kSuspended;
 }
 
@@ -278,7 +310,8 @@ void Communicator::resume() {
   }
   require_state("resume", {State::kSuspended});
   lib().require(Function::ncclCommResume);
-  wait_quiet(hot_.fn->ncclCommResume(hot_.comm), "ncclCommResume", shared_->timeout);
+  detail::refuse_in_group("resume", "NCCL would resume it only at the group's end");
+  wait_quiet(hot_.fn->ncclCommResume(hot_.comm), "ncclCommResume", std::nullopt);
   state_ = State::kLive;
 }
 

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 #include "comm_state.hpp"
 #include "config.hpp"
+#include "group_state.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -21,31 +21,26 @@ using detail::Clock;
 #define NCCLRT_INLINE __attribute__((always_inline)) inline
 
 void Communicator::settle(abi::ncclResult_t result, const char* call) const {
-  if (result != abi::ncclInProgress || !shared_->nonblocking) fail(result, call);
-  // Bounded by the creation's timeout, else by a limit long enough for any real enqueue.
-  const auto limit = shared_->timeout.value_or(std::chrono::minutes(5));
-  const auto start = Clock::now();
-  for (unsigned polls = 0;; ++polls) {
-    abi::ncclResult_t state = abi::ncclSuccess;
-    const abi::ncclResult_t r = hot_.fn->ncclCommGetAsyncError(hot_.comm, &state);
-    if (r != abi::ncclSuccess) fail(r, "ncclCommGetAsyncError");
-    if (state == abi::ncclSuccess) return;
-    if (state != abi::ncclInProgress) fail(state, call);
-    if (Clock::now() - start >= limit) {
-      auto e = std::make_exception_ptr(TimeoutError(
-          std::string(call) + " was not enqueued within " + std::to_string(limit.count()) +
-          " ms (" + shared_->where +
-          "): the nonblocking communicator kept reporting ncclInProgress; a peer may be missing. "
-          "The communicator was aborted"));
-      detail::abort_with_reason(*shared_, e);
-      std::rethrow_exception(e);
-    }
-    if (polls < 64) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
-    }
+  if (!hot_.nonblocking) fail(result, call);
+  if (detail::group_depth() > 0) {
+    detail::note_in_group(shared_);  // the group's end waits for it
+    if (result == abi::ncclSuccess || result == abi::ncclInProgress) return;
+    fail(result, call);
   }
+  if (result == abi::ncclSuccess) return;
+  if (result != abi::ncclInProgress) fail(result, call);
+  const auto limit = detail::deadline_of(*shared_, std::nullopt);
+  abi::ncclResult_t state = result;
+  if (!detail::wait_ready(*hot_.fn, hot_.comm, state, Clock::now(), limit)) {
+    auto e = std::make_exception_ptr(TimeoutError(
+        std::string(call) + " was not enqueued within " + std::to_string(limit.count()) + " ms (" +
+        shared_->where +
+        "): the nonblocking communicator kept reporting ncclInProgress; a peer may be missing. "
+        "The communicator was aborted"));
+    detail::abort_with_reason(*shared_, e);
+    std::rethrow_exception(e);
+  }
+  if (state != abi::ncclSuccess) fail(state, call);
 }
 
 // ---- argument checks: host-side only, before anything is enqueued ----
@@ -314,22 +309,38 @@ char* at(void* base, std::size_t elements, DataType type) {
 }  // namespace
 
 // The grouped forms: arguments are all checked first, then one NCCL group is issued.
+// The grouped forms: arguments are all checked first, then one NCCL group is issued. The group
+// is always ended (and, on a nonblocking communicator, waited for) before a failure inside it
+// is thrown; nested in a caller's group, NCCL acts at the caller's end.
 template <class Body>
 void Communicator::grouped(Body&& body) const {
-  call_result(hot_.fn->ncclGroupStart(), "ncclGroupStart");
+  detail::group_start(lib());
   abi::ncclResult_t first = abi::ncclSuccess;
   const char* first_call = "";
-  const bool nonblocking = shared_->nonblocking;
-  body([&](abi::ncclResult_t r, const char* call) {
-    if (first == abi::ncclSuccess && r != abi::ncclSuccess &&
-        !(r == abi::ncclInProgress && nonblocking)) {
-      first = r;
-      first_call = call;
+  if (hot_.nonblocking) detail::note_in_group(shared_);
+  try {
+    body([&](abi::ncclResult_t r, const char* call) {
+      if (first == abi::ncclSuccess && r != abi::ncclSuccess &&
+          !(r == abi::ncclInProgress && hot_.nonblocking)) {
+        first = r;
+        first_call = call;
+      }
+    });
+  } catch (...) {
+    try {
+      detail::group_end(lib(), std::nullopt);
+    } catch (...) {  // the first failure is the one to report
     }
-  });
-  const abi::ncclResult_t end = hot_.fn->ncclGroupEnd();
-  if (first != abi::ncclSuccess) fail(first, first_call);
-  call_result(end, "ncclGroupEnd");
+    throw;
+  }
+  if (first != abi::ncclSuccess) {
+    try {
+      detail::group_end(lib(), std::nullopt);
+    } catch (...) {  // NCCL fails the group's end for the call that failed: report the call
+    }
+    fail(first, first_call);
+  }
+  detail::group_end(lib(), std::nullopt);
 }
 
 NCCLRT_INLINE void Communicator::all_to_all(const void* send, void* recv, std::size_t count,

@@ -137,19 +137,6 @@ class WatchdogThread {
 
 }  // namespace
 
-namespace detail {
-
-void abort_with_reason(CommState& state, std::exception_ptr reason) noexcept {
-  std::lock_guard<std::mutex> lock(state.mutex);
-  if (!state.alive || state.poisoned.load()) return;
-  state.reason = std::move(reason);
-  state.poisoned.store(true);
-  if (!process_exiting()) bounded_abort(state.lib, state.comm);
-  state.alive = false;
-}
-
-}  // namespace detail
-
 void Watchdog::enable(std::chrono::milliseconds poll) {
   if (poll.count() <= 0) throw UsageError("Watchdog::enable: the poll interval must be positive");
   WatchdogThread::get().enable(poll);

@@ -286,6 +286,7 @@ class Communicator {
     int device = -1;
     unsigned type_mask = 0;  // DataTypes the loaded NCCL has
     bool has_avg = false;
+    bool nonblocking = false;  // every result goes through settle()
   };
 
   explicit Communicator(std::shared_ptr<detail::CommState> state);
@@ -303,10 +304,13 @@ class Communicator {
   }
   // For the calls allowed outside the live state: throws unless the state is one of `allowed`.
   void require_state(const char* op, std::initializer_list<State> allowed) const;
-  // Polls a management call that NCCL reports in progress (revoke, suspend, resume) until it is
-  // done, within `deadline`; on expiry aborts and throws TimeoutError.
+  // Polls a management call that NCCL reports in progress (revoke, suspend, resume, finalize)
+  // until it is done, within `deadline` (else the communicator's); on expiry aborts and throws
+  // TimeoutError saying `why` ("the other ranks did not all finalize").
   void wait_quiet(abi::ncclResult_t first, const char* call,
-                  std::optional<std::chrono::milliseconds> deadline);
+                  std::optional<std::chrono::milliseconds> deadline, const char* why = nullptr);
+  // revoke() on a blocking communicator: NCCL's revoke runs inline there; bounded on a thread.
+  void revoke_blocking(std::chrono::milliseconds limit);
   // Each collective's one implementation; `config` null for the ordinary call.
   void all_reduce(const void* send, void* recv, std::size_t count, DataType type, ReduceOp op,
                   CUstream_st* stream, const CollConfig* config) const;
@@ -328,12 +332,14 @@ class Communicator {
                                            abi::ncclCollConfig_t& out) const;
   static const char* state_text(State state) noexcept;
   [[noreturn]] void fail(abi::ncclResult_t result, const char* call) const;
+  // One compare on a blocking communicator's success; everything else is settle()'s.
   void call_result(abi::ncclResult_t result, const char* call) const {
-    if (result != abi::ncclSuccess) settle(result, call);
+    if (__builtin_expect(result != abi::ncclSuccess || hot_.nonblocking, 0)) settle(result, call);
   }
-  // A result other than success: on a nonblocking communicator, ncclInProgress means NCCL is
-  // still enqueuing the work; wait (bounded) until it has, so that what the caller issues next on
-  // the stream is ordered after it. Anything else throws.
+  // An error throws. On a nonblocking communicator ncclInProgress means NCCL is still enqueuing
+  // the work: outside a group, wait (within the deadline) until it has, so that what the caller
+  // issues next on the stream is ordered after it; inside a group, leave it to the group's end,
+  // which waits for every nonblocking communicator touched inside.
   void settle(abi::ncclResult_t result, const char* call) const;
   // Issues the calls of `body` (given a recorder of each call's result) in one NCCL group that is
   // always closed, even when a call inside it fails; then throws the first failure.

@@ -17,7 +17,9 @@
  *                                NCCL does (-1: never)
  *   FAKE_OP_IN_PROGRESS=N        operations return ncclInProgress, and ncclCommGetAsyncError
  *                                reports ncclInProgress N-1 more times, then FAKE_OP_FAILS
- *                                (default 0, success): a nonblocking communicator enqueuing */
+ *                                (default 0, success): a nonblocking communicator enqueuing;
+ *                                fake_pending() says how many polls are still owed
+ *   FAKE_REVOKE_SLEEP_MS=N       ncclCommRevoke takes N ms to return (a blocking revoke stuck) */
 static int env_int(const char* name) {
   const char* v = getenv(name);
   return v ? atoi(v) : 0;
@@ -52,6 +54,8 @@ static int config_blocking;
 
 int fake_calls(void);
 int fake_calls(void) { return calls; }
+int fake_pending(void);
+int fake_pending(void) { return pending; }
 int fake_live_comms(void);
 int fake_live_comms(void) { return live_comms; }
 size_t fake_config_size(void);
@@ -93,6 +97,11 @@ static void* store_late(void* p) {
 /* Stores `child` in *out now, or later when asked to (nonblocking only); returns NCCL's result. */
 __attribute__((unused)) static int hand_over(fake_comm** out, fake_comm* child) {
   const char* late = getenv("FAKE_CHILD_LATE_MS");
+  if (env_int("FAKE_OP_IN_PROGRESS") > 0 && config_blocking == 0) { /* enqueuing, as an op */
+    *out = child;
+    pending = env_int("FAKE_OP_IN_PROGRESS");
+    return 7;
+  }
   if (!late || config_blocking != 0 || child == NULL) {
     *out = child;
     return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
@@ -309,6 +318,10 @@ int ncclCommFinalize(fake_comm* c) {
   (void)c;
   ++calls;
   finalizing = 1;
+  if (env_int("FAKE_OP_IN_PROGRESS") > 0) {
+    pending = env_int("FAKE_OP_IN_PROGRESS");
+    return 7;
+  }
   return env_int("FAKE_FINALIZE_IN_PROGRESS") ? 7 : 0;
 }
 #endif
@@ -379,6 +392,8 @@ int ncclScatter(const void* s, void* r, size_t n, int t, int root, void* c, void
 #if FAKE_VERSION >= 22807
 int ncclCommRevoke(void* c, int flags);
 int ncclCommRevoke(void* c, int flags) {
+  const int ms = env_int("FAKE_REVOKE_SLEEP_MS");
+  if (ms > 0) usleep((useconds_t)ms * 1000);
   return record("ncclCommRevoke", NULL, NULL, 0, 0, flags, -1, c, NULL);
 }
 #endif
@@ -466,6 +481,10 @@ int ncclCommMemStats(void* c, int stat, unsigned long long* value) {
   *value = v[stat];
   ++calls;
   (void)c;
+  if (env_int("FAKE_OP_IN_PROGRESS") > 0) {
+    pending = env_int("FAKE_OP_IN_PROGRESS");
+    return 7;
+  }
   return 0;
 }
 #endif

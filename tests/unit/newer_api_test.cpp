@@ -8,6 +8,7 @@
 #include <climits>
 #include <map>
 #include <ncclrt/ncclrt.hpp>
+#include <thread>
 
 #include "recording.hpp"
 #include "test_support.hpp"
@@ -68,10 +69,33 @@ TEST(Revoke, WaitsWhileNcclReportsItInProgressAndHonoursItsDeadline) {
     EXPECT_TRUE(c.revoked());
   }
   {
+    // A blocking communicator: NCCL's revoke runs inline there, bounded by ncclrt.
     Communicator blocking = f.comm(4, 0);
-    rejected<UsageError>(f, [&] { blocking.revoke(std::chrono::milliseconds(10)); },
-                         {"revoke", "deadline", "nonblocking"});
-    EXPECT_TRUE(blocking.valid());
+    const auto recs =
+        records_of(RECORDING_NCCL_22809, [&] { blocking.revoke(std::chrono::milliseconds(500)); });
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_STREQ(recs[0].fn, "ncclCommRevoke");
+    EXPECT_TRUE(blocking.revoked());
+    Communicator smaller = blocking.shrink({3});
+    EXPECT_EQ(smaller.size(), 3);
+  }
+  {
+    // ... and one whose revoke does not return in time is given up, not waited for.
+    Communicator blocking = f.comm(4, 0);
+    const int live = f.live();
+    ScopedEnv slow("FAKE_REVOKE_SLEEP_MS", "400");
+    const auto start = std::chrono::steady_clock::now();
+    expect_error<TimeoutError>(
+        [&] { blocking.revoke(std::chrono::milliseconds(50)); },
+        {"ncclCommRevoke did not return within 50 ms", "blocking", "make a new one"});
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+    expect_error<UsageError>([&] { (void)blocking.shrink({3}); },
+                             {"shrink", "already aborted", "OnFailure::kLeave"});
+    EXPECT_EQ(f.live(), live);  // NCCL is still inside revoke: nothing freed under it
+    for (int i = 0; i < 100 && f.live() == live; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(f.live(), live - 1);  // aborted once revoke returned
   }
   {
     Config cfg;
