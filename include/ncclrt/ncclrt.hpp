@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/agreement.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
 #include "ncclrt/launch.hpp"

@@ -1,0 +1,56 @@
+// How the survivors of a failure agree on which ranks failed, so that all of them pass the same
+// list to Communicator::shrink.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ncclrt/detail/export.hpp"
+
+NCCLRT_EXPORT_BEGIN
+namespace ncclrt {
+
+/// A key-value place that every rank of a job reaches and that outlives any one rank, where a
+/// key is written at most once. Implement it over what the job has (a torch.distributed store,
+/// etcd, a launcher's store); DirectoryStore is one over a shared directory.
+class AgreementStore {
+ public:
+  virtual ~AgreementStore() = default;
+  /// Writes `value` at `key` unless the key exists; returns whether this call wrote it.
+  virtual bool create(const std::string& key, const std::string& value) = 0;
+  /// The value at `key`, or nullopt while there is none.
+  virtual std::optional<std::string> get(const std::string& key) = 0;
+};
+
+/// An AgreementStore in a directory that every rank sees (one machine's /tmp or /dev/shm, or a
+/// shared file system): each key is a file, created whole and at most once (written to a
+/// temporary file, then link()ed into place). Keys may hold '/', which become subdirectories.
+class DirectoryStore : public AgreementStore {
+ public:
+  /// Makes the directory if it does not exist (UsageError if it cannot).
+  explicit DirectoryStore(std::string directory);
+  bool create(const std::string& key, const std::string& value) override;
+  std::optional<std::string> get(const std::string& key) override;
+  const std::string& directory() const noexcept { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+/// Agrees, with the other survivors of a failure, on the ranks that failed; call it on every
+/// surviving rank after revoke() and pass the result to shrink(). `scope` names this agreement
+/// and must be the same on every rank and new for each failure (e.g. "job42/epoch3"); `rank` and
+/// `size` are this rank's in the communicator being repaired. Each survivor marks itself alive
+/// and waits until every rank has, or until `window` has passed (make it longer than the spread
+/// of the survivors' detection times: a few seconds, not the collective deadline); then the
+/// first survivor to finish publishes the ranks that did not mark themselves, and every survivor
+/// returns that same list (sorted). A rank that finds itself in it (it came after the decision)
+/// gets Error: it must leave the job. Waits at most window + 1 s; a store that fails throws.
+std::vector<int> agree_on_failed_ranks(AgreementStore& store, const std::string& scope, int rank,
+                                       int size, std::chrono::milliseconds window);
+
+}  // namespace ncclrt
+NCCLRT_EXPORT_END
