@@ -39,7 +39,7 @@ PARAMS = [
     (r"scalar: object \| None", "scalar: float | Buffer"),
     (r"nbytes: object \| None = None", "nbytes: int | None = None"),
     (r"(timeout|probe_timeout): object \| None = None", r"\1: Seconds | None = None"),
-    (r"(timeout|poll): object = ", r"\1: Seconds = "),
+    (r"(timeout|poll|window): object = ", r"\1: Seconds = "),
     (r"lib: object \| None = None", "lib: Library | Communicator | None = None"),
     (r"lib: object", "lib: Library | None"),
     (r"sources: object \| None = None", "sources: Sequence[str] | None = None"),

@@ -22,15 +22,23 @@ using Clock = std::chrono::steady_clock;
 
 std::string errno_text() { return std::strerror(errno); }
 
+// The decision is "failed:" and the ranks, comma-separated: never empty, because some stores
+// (torch's compare_set) treat an empty value as absent.
+constexpr const char* kPrefix = "failed:";
+
 std::string join(const std::vector<int>& ranks) {
   std::string s;
   for (int r : ranks) s += (s.empty() ? "" : ",") + std::to_string(r);
-  return s;
+  return kPrefix + s;
 }
 
 std::vector<int> parse(const std::string& text, const std::string& key) {
   std::vector<int> out;
-  std::stringstream in(text);
+  if (text.rfind(kPrefix, 0) != 0) {
+    throw Error("agree_on_failed_ranks: the store's decision at '" + key + "' is not a list of " +
+                "ranks: '" + text + "' (another program writes under the same scope?)");
+  }
+  std::stringstream in(text.substr(std::strlen(kPrefix)));
   for (std::string item; std::getline(in, item, ',');) {
     try {
       std::size_t used = 0;

@@ -19,9 +19,11 @@ from ._ncclrt import (  # noqa: F401
     WIN_DEFAULT,
     Capability,
     CollConfig,
+    AgreementStore,
     Communicator,
     Config,
     DataType,
+    DirectoryStore,
     Error,
     Group,
     Library,
@@ -46,6 +48,7 @@ from ._ncclrt import (  # noqa: F401
     Watchdog,
     Window,
     __version__,
+    agree_on_failed_ranks,
     max_ctas_for_shared_gpu,
     probe,
     set_log_level,
@@ -53,14 +56,16 @@ from ._ncclrt import (  # noqa: F401
 )
 
 
-def group(lib=None):
+def group(lib=None, timeout=None):
     """``with ncclrt.group(lib):`` issues ncclGroupStart, and ncclGroupEnd on leaving.
 
-    `lib` is a Library, a Communicator (its library), or None (the NCCL discovery finds).
+    `lib` is a Library, a Communicator (its library), or None (the NCCL discovery finds). On
+    nonblocking communicators the end waits until each one used inside has enqueued its work,
+    within `timeout` seconds (else each communicator's own deadline).
     """
     if isinstance(lib, Communicator):
         lib = lib.library
-    return Group(lib)
+    return Group(lib, timeout)
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -369,10 +369,10 @@ class CollConfig:
 
 class Group:
     """
-    ncclGroupStart on entry, ncclGroupEnd on exit: `with ncclrt.group(lib):`.
+    ncclGroupStart on entry, ncclGroupEnd on exit: `with ncclrt.group(lib, timeout=None):`. On nonblocking communicators the outermost exit waits until each one touched inside has enqueued its work, within `timeout` seconds (else each one's own deadline); on expiry they are all aborted and TimeoutError is raised. An exception raised inside the block wins over one from ending the group (which is then logged).
     """
 
-    def __init__(self, lib: Library | Communicator | None = None) -> None: ...
+    def __init__(self, lib: Library | Communicator | None = None, timeout: Seconds | None = None) -> None: ...
 
     def __enter__(self) -> Group: ...
 
@@ -418,7 +418,7 @@ class NcclMemory:
 
 def max_ctas_for_shared_gpu(device: int, ranks: int) -> int:
     """
-    The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` may use so that all their kernels are resident at once: SMs // ranks, at least 1. Threads of one process sharing a GPU hang without such a cap.
+    The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` may use so that all their kernels are resident at once: SMs // ranks rounded down to a power of two (NCCL rounds send/recv channels up to one), at least 1. Threads of one process sharing a GPU hang without such a cap.
     """
 
 def set_log_level(level: str) -> None:
@@ -704,3 +704,31 @@ class Communicator:
         """
         ncclWaitSignal (NCCL >= 2.29.2): the stream waits for every SignalWait.
         """
+
+class AgreementStore:
+    """
+    Where the survivors of a failure agree on who failed: subclass it with create(key, value) -> bool (write once; True if this call wrote it) and get(key) -> str | None, over what the job has (ncclrt.torch.TorchStore wraps a torch.distributed store).
+    """
+
+    def __init__(self) -> None: ...
+
+    def create(self, key: str, value: str) -> bool: ...
+
+    def get(self, key: str) -> str | None: ...
+
+class DirectoryStore(AgreementStore):
+    """
+    An AgreementStore in a directory every rank sees (/tmp or /dev/shm of one machine, or a shared file system); each key a file created once.
+    """
+
+    def __init__(self, directory: str) -> None: ...
+
+    @property
+    def directory(self) -> str: ...
+
+    def __repr__(self) -> str: ...
+
+def agree_on_failed_ranks(store: AgreementStore, scope: str, rank: int, size: int, window: Seconds = 5.0) -> list[int]:
+    """
+    The ranks that failed, as every survivor agrees: call it on each survivor after revoke() with the same `scope` (new for each failure) and pass the list to shrink(). Each marks itself alive and waits until all have, or `window` seconds pass; the first to finish publishes the ranks that did not. A rank that finds itself listed (too late) gets Error.
+    """

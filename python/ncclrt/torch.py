@@ -12,8 +12,25 @@ call raises ``ncclrt.NcclError`` with NCCL's text and last error.
 `group` is a torch.distributed ProcessGroup whose backend is not NCCL (gloo: the unique id
 travels over it), or any object with ``rank``, ``world_size`` and ``broadcast_obj(obj, src)``
 (vLLM's StatelessProcessGroup).
+
+Recovery from a failed rank, which vLLM's class lacks: make it with ``timeout=`` (seconds; the
+communicator is then nonblocking and every wait has that deadline), detect a failure with
+``synchronize()`` (raises TimeoutError or NcclError and leaves the communicator for recovery),
+then ``recover()`` on every survivor: revoke, agree on the failed ranks through a store every
+rank reaches (``store=``; by default torch.distributed's default store, or vLLM's stateless
+group's ``store``), shrink them away. ``rank`` and ``world_size`` follow the shrink.
+
+    comm = PyNcclCommunicator(group, device=local_rank, timeout=30.0)
+    try:
+        comm.all_reduce(x)
+        comm.synchronize()
+    except (ncclrt.TimeoutError, ncclrt.NcclError):
+        failed = comm.recover()          # the same list on every survivor
 """
 from __future__ import annotations
+
+import hashlib
+import tempfile
 
 import torch
 import torch.distributed as dist
@@ -21,7 +38,7 @@ from torch.distributed import ReduceOp
 
 from . import _ncclrt as _nc
 
-__all__ = ["PyNcclCommunicator"]
+__all__ = ["PyNcclCommunicator", "TorchStore"]
 
 _TORCH_SUM = ReduceOp.SUM
 _OPS = (
@@ -51,10 +68,45 @@ def _rows(t: torch.Tensor) -> int:
     return t.numel() // t.shape[0] if t.shape[0] else 0
 
 
+class TorchStore(_nc.AgreementStore):
+    """An ncclrt.AgreementStore over a torch.distributed Store (TCPStore, FileStore, ...), for
+    ``ncclrt.agree_on_failed_ranks``. The store must outlive the failed ranks: torchrun's agent
+    store does; a TCPStore hosted by a rank that dies does not."""
+
+    def __init__(self, store):
+        super().__init__()
+        self.store = store
+
+    def create(self, key: str, value: str) -> bool:
+        # compare_set with an empty expected value writes only a key that does not exist yet,
+        # and returns what the key holds afterwards.
+        got = self.store.compare_set(key, "", value)
+        return (got.decode() if isinstance(got, bytes) else got) == value
+
+    def get(self, key: str):
+        if not self.store.check([key]):
+            return None
+        got = self.store.get(key)
+        return got.decode() if isinstance(got, bytes) else got
+
+
+def _default_store(group, scope: str):
+    """Where survivors agree: the group's store, torch.distributed's default store, or (one
+    machine only) a directory under the temporary directory."""
+    store = getattr(group, "store", None)
+    if store is None and dist.is_initialized():
+        getter = getattr(dist.distributed_c10d, "_get_default_store", None)
+        store = getter() if getter else None
+    if store is not None:
+        return TorchStore(store)
+    return _nc.DirectoryStore(f"{tempfile.gettempdir()}/ncclrt-recovery-{scope}")
+
+
 class PyNcclCommunicator:
     """vLLM's PyNcclCommunicator interface on an ncclrt Communicator."""
 
-    def __init__(self, group, device, library_path: str | None = None, config=None):
+    def __init__(self, group, device, library_path: str | None = None, config=None,
+                 timeout: float | None = None, store=None):
         if hasattr(group, "broadcast_obj") and hasattr(group, "world_size"):
             self.rank, self.world_size, stateless = group.rank, group.world_size, True
         else:
@@ -82,6 +134,16 @@ class PyNcclCommunicator:
             dist.broadcast(raw, src=dist.get_process_group_ranks(group)[0], group=group)
             uid = _nc.UniqueId(bytes(raw.tolist()))
         self.unique_id = uid
+        if timeout is not None:  # nonblocking: creation, every wait and recovery get deadlines
+            config = config if config is not None else _nc.Config()
+            config.timeout = timeout
+        self.timeout = timeout if timeout is not None else (
+            config.timeout if config is not None else None)
+        self._scope = hashlib.sha1(bytes(uid.bytes)).hexdigest()[:16]
+        self._epoch = 0
+        if store is not None and not isinstance(store, _nc.AgreementStore):
+            store = TorchStore(store)
+        self._store = store
 
         if isinstance(device, int):
             device = torch.device(f"cuda:{device}")
@@ -165,6 +227,54 @@ class PyNcclCommunicator:
         if not self._groups:
             raise _nc.UsageError("group_end without group_start")
         self._groups.pop().__exit__(None, None, None)
+
+    # Recovery (not in vLLM's class).
+
+    def synchronize(self, stream=None, timeout: float | None = None):
+        """Waits for this communicator's work on `stream` (torch's current stream by default):
+        a failed or missing peer raises TimeoutError (after `timeout` seconds, else the
+        communicator's timeout, else 60) or NcclError, and the communicator is left for
+        ``recover()``."""
+        if stream is None:
+            stream = torch.cuda.current_stream(self.device)
+        if timeout is None:
+            timeout = self.timeout if self.timeout is not None else 60.0
+        self.comm.synchronize(stream, timeout=timeout, abort=False)
+
+    def revoke(self, timeout: float | None = None):
+        """Stops this rank's work on the communicator (NCCL >= 2.28.7); then only shrink()."""
+        self.comm.revoke(timeout=timeout)
+
+    def agree_on_failed_ranks(self, window: float = 5.0) -> list[int]:
+        """The failed ranks, as every survivor agrees (see ncclrt.agree_on_failed_ranks)."""
+        if self._store is None:
+            self._store = _default_store(self.group, self._scope)
+        return _nc.agree_on_failed_ranks(self._store, f"ncclrt/{self._scope}/{self._epoch}",
+                                         self.comm.rank, self.comm.size, window)
+
+    def shrink(self, excluded: list[int], timeout: float | None = None):
+        """Replaces the communicator with one without the `excluded` ranks (NCCL >= 2.27);
+        ``rank`` and ``world_size`` follow. With no rank excluded (nobody had failed), a split
+        of the revoked communicator gives every rank a fresh one."""
+        t = timeout if timeout is not None else self.timeout
+        config = _nc.Config(timeout=t) if t is not None else None
+        old = self.comm
+        with torch.cuda.device(self.device):
+            if excluded:
+                self.comm = old.shrink(list(excluded), config)
+            else:
+                self.comm = old.split(0, old.rank, config)
+        old.destroy()
+        self.rank, self.world_size = self.comm.rank, self.comm.size
+        self._epoch += 1
+
+    def recover(self, window: float = 5.0, timeout: float | None = None) -> list[int]:
+        """After synchronize() raised on every survivor: revoke, agree on the failed ranks,
+        shrink them away. Returns them (ranks of the communicator before the shrink)."""
+        self.revoke(timeout)
+        failed = self.agree_on_failed_ranks(window)
+        self.shrink(failed, timeout)
+        return failed
 
     def register_comm_window(self, tensor: torch.Tensor):
         return self.comm.register_window(tensor, flags=_nc.WIN_COLL_SYMMETRIC)

@@ -27,5 +27,6 @@ std::shared_ptr<const Library> library_or_default(nb::handle lib);
 void bind_errors(nb::module_& m);
 void bind_library(nb::module_& m);
 void bind_communicator(nb::module_& m);
+void bind_agreement(nb::module_& m);
 
 }  // namespace ncclrt::py

@@ -172,6 +172,7 @@ std::vector<std::string> coll_names() {
 struct PyGroup {
   std::shared_ptr<const Library> lib;
   std::unique_ptr<Group> group;
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 }  // namespace
@@ -542,27 +543,42 @@ void bind_library(nb::module_& m) {
         return s + ")";
       });
 
-  nb::class_<PyGroup>(m, "Group",
-                      "ncclGroupStart on entry, ncclGroupEnd on exit: `with ncclrt.group(lib):`.")
+  nb::class_<PyGroup>(
+      m, "Group",
+      "ncclGroupStart on entry, ncclGroupEnd on exit: `with ncclrt.group(lib, timeout=None):`. "
+      "On nonblocking communicators the outermost exit waits until each one touched inside "
+      "has enqueued its work, within `timeout` seconds (else each one's own deadline); on expiry "
+      "they are all aborted and TimeoutError is raised. An exception raised inside the block "
+      "wins over one from ending the group (which is then logged).")
       .def(
           "__init__",
-          [](PyGroup* g, nb::handle lib) {
-            new (g) PyGroup{library_or_default(lib), nullptr};
+          [](PyGroup* g, nb::handle lib, nb::handle timeout) {
+            new (g) PyGroup{library_or_default(lib), nullptr, seconds(timeout, "group")};
           },
-          nb::arg("lib").none() = nb::none())
+          nb::arg("lib").none() = nb::none(), nb::arg("timeout").none() = nb::none())
       .def(
           "__enter__",
           [](PyGroup& g) -> PyGroup& {
             if (g.group) throw UsageError("group: already entered");
-            g.group = std::make_unique<Group>(*g.lib);
+            g.group = std::make_unique<Group>(*g.lib, g.timeout);
             return g;
           },
           nb::rv_policy::reference)
       .def(
           "__exit__",
-          [](PyGroup& g, nb::handle, nb::handle, nb::handle) {
+          [](PyGroup& g, nb::handle exc_type, nb::handle, nb::handle) {
             if (!g.group) return false;
             std::unique_ptr<Group> open = std::move(g.group);
+            if (!exc_type.is_none()) {
+              // The block's own exception is the one to see: the group is still ended (and
+              // waited for), and what ending it says goes to the log.
+              nb::gil_scoped_release release;
+              open.reset();
+              return false;
+            }
+            // ncclGroupEnd may wait for peers (a blocking group) or for NCCL's threads: other
+            // Python threads, such as other ranks of this process, must run meanwhile.
+            nb::gil_scoped_release release;
             open->end();
             return false;
           },

@@ -9,4 +9,5 @@ NB_MODULE(_ncclrt, m) {
   ncclrt::py::bind_errors(m);
   ncclrt::py::bind_library(m);
   ncclrt::py::bind_communicator(m);
+  ncclrt::py::bind_agreement(m);
 }

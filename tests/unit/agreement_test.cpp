@@ -71,7 +71,7 @@ TEST(Agreement, NobodyMissingDecidesAtOnce) {
   const auto out = run(store, 4, {}, std::chrono::seconds(30));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   for (const auto& v : out) EXPECT_TRUE(v.empty());
-  EXPECT_EQ(*store.get("job/epoch0/failed"), "");
+  EXPECT_EQ(*store.get("job/epoch0/failed"), "failed:");
 }
 
 TEST(Agreement, ALateRankIsToldToLeaveAndScopesAreSeparate) {
@@ -93,7 +93,7 @@ TEST(Agreement, BadArgumentsAndAStoreWrittenByOthers) {
                            {"rank 4 of 4"});
   expect_error<UsageError>([&] { (void)agree_on_failed_ranks(store, "", 0, 4, milliseconds(1)); },
                            {"scope is empty"});
-  store.create("bad/failed", "one,two");
+  store.create("bad/failed", "failed:one,two");
   expect_error<Error>([&] { (void)agree_on_failed_ranks(store, "bad", 0, 2, milliseconds(1)); },
                       {"bad/failed", "not a list of ranks", "one,two"});
 }
