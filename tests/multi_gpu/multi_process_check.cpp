@@ -13,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -293,12 +294,37 @@ int main(int argc, char** argv) {
         return 0;
       }
     }
+    // every_op: a blocking communicator, every type and size. every_op_nonblocking: one made
+    // with Config::timeout, on which NCCL answers ncclInProgress and ncclrt waits (groups too),
+    // two types and sizes; $NCCLRT_CHECK_ONLY (a substring of case names, comma-separated)
+    // narrows it, e.g. to the grouped fallbacks with NCCLRT_DISABLE_FUNCTIONS.
+    const bool nonblocking = mode == "every_op_nonblocking";
+    Config config;
+    if (nonblocking) config.timeout = std::chrono::seconds(60);
     std::vector<Communicator> comms;
-    comms.push_back(Communicator::from_environment(lib));
-    int failures = 0;
+    comms.push_back(Communicator::from_environment(lib, config));
+    const char* only = std::getenv("NCCLRT_CHECK_ONLY");
+    auto wanted = [&](const std::string& name) {
+      if (!only || !*only) return true;
+      std::string list = std::string(only) + ",";
+      for (std::size_t a = 0, b; (b = list.find(',', a)) != std::string::npos; a = b + 1) {
+        if (b > a && name.find(list.substr(a, b - a)) != std::string::npos) return true;
+      }
+      return false;
+    };
+    const std::vector<DataType> types =
+        nonblocking
+            ? std::vector<DataType>{DataType::kFloat32, DataType::kBfloat16}
+            : std::vector<DataType>{DataType::kFloat32, DataType::kBfloat16, DataType::kInt32};
+    const std::vector<std::size_t> counts =
+        nonblocking ? std::vector<std::size_t>{4099, std::size_t{1} << 20}
+                    : std::vector<std::size_t>{1, 4099, std::size_t{1} << 20};
+    int failures = 0, cases = 0;
     for (const auto& c : gpu_test::all_op_cases()) {
-      for (DataType t : {DataType::kFloat32, DataType::kBfloat16, DataType::kInt32}) {
-        for (std::size_t count : {std::size_t{1}, std::size_t{4099}, std::size_t{1} << 20}) {
+      if (!wanted(c.name)) continue;
+      ++cases;
+      for (DataType t : types) {
+        for (std::size_t count : counts) {
           for (bool graph : {false, true}) {
             const std::string e = gpu_test::run_case(c, comms, t, count, graph);
             if (!e.empty()) {
@@ -309,7 +335,8 @@ int main(int argc, char** argv) {
         }
       }
     }
-    std::printf("rank %d of %d: %d failures\n", info.rank, info.size, failures);
+    std::printf("rank %d of %d: %d cases%s, %d failures\n", info.rank, info.size, cases,
+                nonblocking ? " on a nonblocking communicator" : "", failures);
     comms[0].finalize();
     comms[0].destroy();
     return failures == 0 ? 0 : 1;

@@ -6,7 +6,9 @@
 #   failures  one process per rank through each launcher's variables: a killed rank recovered by
 #             revoke + shrink (torchrun's), a rank that never calls and one that exits early (Open
 #             MPI's, Slurm's), revoke + shrink, grow, one-sided signals;
-#   threads   the whole multi_gpu suite with one thread per rank.
+#   threads   the whole multi_gpu suite with one thread per rank;
+#   nonblocking  every operation on nonblocking communicators (Config::timeout), then the grouped
+#             forms of all_to_all, gather and scatter with NCCL's own turned off.
 #   multi_rank.sh SUITE CHECK N SOURCE_DIR PART
 set -uo pipefail
 suite=$1 check=$2 n=$3 src=$4 part=$5
@@ -38,6 +40,14 @@ step() {  # launcher mode [minimum ranks]
 }
 case $part in
   every_op) step ncclrt every_op ;;
+  nonblocking)
+    step ncclrt every_op_nonblocking
+    # the grouped send/recv forms of all_to_all, gather and scatter, in place of NCCL's own
+    export NCCLRT_DISABLE_FUNCTIONS=ncclAlltoAll,ncclGather,ncclScatter
+    export NCCLRT_CHECK_ONLY=all_to_all,gather,scatter
+    step ncclrt every_op_nonblocking
+    unset NCCLRT_DISABLE_FUNCTIONS NCCLRT_CHECK_ONLY
+    ;;
   failures)
     step torchrun kill 3
     step openmpi absent 3
@@ -59,7 +69,7 @@ case $part in
     ((r > worst)) && worst=$r
     ;;
   *)
-    echo "unknown part $part (every_op, failures, threads)"
+    echo "unknown part $part (every_op, failures, threads, nonblocking)"
     exit 2
     ;;
 esac

@@ -360,10 +360,11 @@ OP(ncclCommInitRankScalable)
 #if FAKE_VERSION >= 22700
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags);
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags) {
-  (void)ex;
   (void)flags;
   take_config(cfg);
-  return hand_over(out, make(c->nranks - nex, 0));
+  int below = 0; /* the survivors keep their order */
+  for (int i = 0; i < nex; ++i) below += ex[i] < c->rank;
+  return hand_over(out, make(c->nranks - nex, c->rank - below));
 }
 int ncclCommWindowRegister(void* c, void* buf, size_t bytes, void** win, int flags);
 int ncclCommWindowRegister(void* c, void* buf, size_t bytes, void** win, int flags) {
