@@ -57,25 +57,30 @@ Options parse(int argc, char** argv, const ncclrt::LaunchInfo& info) {
   return o;
 }
 
-// One step on the communicator whose rank i is launch rank members[i]: the sum over members of
-// (launch rank + 1) * (step + 1), and the previous member's launch rank around the ring.
-// Returns "" or what was wrong; throws what NCCL or the deadline said.
-std::string step(const ncclrt::Communicator& comm, const std::vector<int>& members, int me, int s,
-                 float* buf, float* ring, cudaStream_t stream, std::chrono::milliseconds deadline) {
+// One step on the communicator whose rank i is launch rank members[i]: an all_reduce of
+// (launch rank + 1) * (step + 1), and each rank's launch rank sent around a ring.
+void issue(const ncclrt::Communicator& comm, int me, int s, float* buf, float* ring,
+           cudaStream_t stream) {
   const std::size_t n = 1 << 16;
   const int r = comm.rank(), size = comm.size();
   std::vector<float> host(n, float((me + 1) * (s + 1)));
   cudaMemcpyAsync(buf, host.data(), n * sizeof(float), cudaMemcpyHostToDevice, stream);
-  float mine = float(me);
+  const float mine = float(me);
   cudaMemcpyAsync(ring, &mine, sizeof(float), cudaMemcpyHostToDevice, stream);
+  cudaStreamSynchronize(stream);  // the host buffers go out of scope
   comm.all_reduce(buf, buf, n, ncclrt::ReduceOp::kSum, stream);
-  {
-    ncclrt::Group group(*comm.library());  // nonblocking: its end waits for the enqueue
-    comm.send(ring, 1, (r + 1) % size, stream);
-    comm.recv(ring + 1, 1, (r - 1 + size) % size, stream);
-    group.end();
-  }
-  comm.synchronize(stream, deadline, ncclrt::OnFailure::kLeave);  // detect; do not abort
+  ncclrt::Group group(*comm.library());  // nonblocking: its end waits for the enqueue
+  comm.send(ring, 1, (r + 1) % size, stream);
+  comm.recv(ring + 1, 1, (r - 1 + size) % size, stream);
+  group.end();
+}
+
+// "" or what the step computed wrong: the sum over members, the previous member's launch rank.
+std::string check(const ncclrt::Communicator& comm, const std::vector<int>& members, int s,
+                  const float* buf, const float* ring) {
+  const std::size_t n = 1 << 16;
+  const int r = comm.rank(), size = comm.size();
+  std::vector<float> host(n);
   float got[2];
   cudaMemcpy(host.data(), buf, n * sizeof(float), cudaMemcpyDeviceToHost);
   cudaMemcpy(got, ring, sizeof got, cudaMemcpyDeviceToHost);
@@ -120,7 +125,9 @@ int main(int argc, char** argv) try {
     }
     const auto start = Clock::now();
     try {
-      const std::string wrong = step(comm, members, me, s, buf, ring, stream, opt.deadline);
+      issue(comm, me, s, buf, ring, stream);
+      comm.synchronize(stream, opt.deadline, ncclrt::OnFailure::kLeave);  // detect; do not abort
+      const std::string wrong = check(comm, members, s, buf, ring);
       if (!wrong.empty()) {
         std::printf("rank %d: step %d WRONG: %s\n", me, s, wrong.c_str());
         return 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Every code block of README.md compiles or runs as shown, so the README cannot rot.
+"""Every code block of README.md and the docs compiles or runs as shown, so they cannot rot.
 
-  check_readme.py SOURCE_DIR LIBNCCLRT NCCLRT_TOOL
+  check_readme.py SOURCE_DIR LIBNCCLRT NCCLRT_TOOL [DOC ...]   (default: README.md docs/*.md)
 
 - ```cpp blocks are compiled and linked against the library and its public headers (with the CUDA
   toolkit's headers where a block includes them; without a toolkit that block is skipped, saying
@@ -11,6 +11,9 @@
 - ```cmake blocks may only use the package's exported target ncclrt::ncclrt;
 - shell lines (```sh and bare blocks): every script they run exists, every CMake preset they name
   exists, and every ncclrt subcommand and flag they show is accepted (`ncclrt SUB --help`).
+- a block whose first line is `// from examples/FILE` or `# from examples/FILE` is an excerpt of
+  that program, which the GPU tests run: its lines must appear in the file in the same order
+  (a line `...` skips any number of lines), so what the doc shows is what runs.
 Prints one line per block and exits 1 if any block fails.
 """
 import ast
@@ -58,12 +61,41 @@ def check_cpp(code, src, lib, work):
     return None if r.returncode == 0 else "does not compile:\n" + r.stderr[-3000:]
 
 
+def check_excerpt(code, src):
+    """None if `code`'s parts (after its `from` line, separated by `...` lines) appear in order in
+    the file it names, whitespace aside (a formatter may wrap lines differently)."""
+    first, _, rest = code.partition("\n")
+    m = re.match(r"^\s*(?://|#) from (\S+)", first)
+    path = src / m.group(1)
+    if not path.exists():
+        return f"no such file: {m.group(1)}"
+
+    def norm(text):
+        return re.sub(r"\s+", " ", re.sub(r"([(\[{])\s+", r"\1", text)).strip()
+    have = norm(path.read_text())
+    at = 0
+    for part in re.split(r"^\s*\.\.\.\s*$", rest, flags=re.M):
+        want = norm(part)
+        if not want:
+            continue
+        found = have.find(want, at)
+        if found < 0:
+            return f"not in {m.group(1)} (in this order): {want[:120]!r}"
+        at = found + len(want)
+    return None
+
+
+def is_excerpt(code):
+    return re.match(r"^\s*(?://|#) from examples/", code) is not None
+
+
 def python_names(src):
     names = set()
     for f in ["python/ncclrt/_ncclrt.pyi", "python/ncclrt/__init__.py", "python/ncclrt/torch.py"]:
         text = (src / f).read_text()
         names |= set(re.findall(r"^\s*(?:def|class)\s+(\w+)", text, re.M))
         names |= set(re.findall(r"^(\w+)\s*[:=]", text, re.M))
+        names |= set(re.findall(r"^    ([A-Z][A-Z0-9_]*) = ", text, re.M))  # enum members
         names |= set(re.findall(r"^\s+(\w+),$", text, re.M))  # __init__'s import list
     return names
 
@@ -150,27 +182,37 @@ def check_ncclrt(args, tool):
     return problems
 
 
+def check_file(doc, src, lib, tool, tmp):
+    failed = 0
+    for lang, line, code in blocks((src / doc).read_text()):
+        if is_excerpt(code):  # the program it comes from is compiled and run by the tests
+            why = check_excerpt(code, src)
+        elif lang == "cpp":
+            why = check_cpp(code, src, lib, pathlib.Path(tmp))
+        elif lang == "python":
+            why = check_python(code, src)
+        elif lang == "cmake":
+            targets = set(re.findall(r"\b(\w+::\w+)\b", code))
+            why = None if targets <= {"ncclrt::ncclrt"} else f"unknown targets {targets}"
+        elif lang in ("sh", "bash", ""):
+            why = check_shell(code, src, tool)
+        else:
+            why = f"SKIPPED: no check for ```{lang} blocks"
+        status = "ok" if why is None else ("skipped" if why.startswith("SKIPPED") else "FAILED")
+        failed += status == "FAILED"
+        print(f"{doc}:{line} ```{lang or 'text'}: {status}" + (f" ({why})" if why else ""))
+    return failed
+
+
 def main():
     src, lib, tool = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-    readme = (src / "README.md").read_text()
+    docs = sys.argv[4:] or ["README.md"] + sorted(
+        str(p.relative_to(src)) for p in (src / "docs").glob("*.md"))
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for lang, line, code in blocks(readme):
-            if lang == "cpp":
-                why = check_cpp(code, src, lib, pathlib.Path(tmp))
-            elif lang == "python":
-                why = check_python(code, src)
-            elif lang == "cmake":
-                targets = set(re.findall(r"\b(\w+::\w+)\b", code))
-                why = None if targets <= {"ncclrt::ncclrt"} else f"unknown targets {targets}"
-            elif lang in ("sh", "bash", ""):
-                why = check_shell(code, src, tool)
-            else:
-                why = f"SKIPPED: no check for ```{lang} blocks"
-            status = "ok" if why is None else ("skipped" if why.startswith("SKIPPED") else "FAILED")
-            failed += status == "FAILED"
-            print(f"README.md:{line} ```{lang or 'text'}: {status}" + (f" ({why})" if why else ""))
-    print("README code blocks: " + ("all OK" if not failed else f"{failed} FAILED"))
+        for doc in docs:
+            failed += check_file(doc, src, lib, tool, tmp)
+    print("README and docs code blocks: " + ("all OK" if not failed else f"{failed} FAILED"))
     return 1 if failed else 0
 
 
