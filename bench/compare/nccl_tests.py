@@ -5,18 +5,19 @@ On the GPU machine, one command that writes JSON only (no plotting library neede
 
     python3 bench/compare/nccl_tests.py run --tool .gpu-bin/ncclrt \\
         --nccl-home /opt/torch/.venv/lib/python3.12/site-packages/nvidia/nccl \\
-        --nccl-tests .gpu-bin/nccl-tests --out "$OUT/nccl_tests"
+        --nccl-tests .gpu-bin/nccl-tests.tar.xz --out "$OUT/nccl_tests"
 
---nccl-tests is a directory of nccl-tests programs built beforehand (see `build` below), or its
-tarball or source tree, built there first (about a minute). --nccl-home holds NCCL's lib/ (and
-include/ when building; a lib/libnccl.so link to libnccl.so.2 is made when missing). For each of
-the nine operations both programs have, eager and with -G 50, both run with FLAGS, --reps times
-(default 3), interleaved (the order of the two alternates between repetitions), and for
-all_reduce also the variants in VARIANTS (ncclrt with --graph-warmup 1, the way it timed graphs
-before, and with --cuda-malloc). Every program's JSON and output go to OUT/raw/; OUT/summary.json
-holds every time of every run, the medians, ratios and the verdict against the thresholds (rewritten
-after each run, so a run cut short still leaves one); OUT/table.md the tables. --deadline-s (default
-450) stops before a pair of runs that would end past it.
+--nccl-tests is nccl-tests' programs built beforehand (`build` below: a directory or an archive
+of them), or its source tarball or tree, built there first (about a minute). --nccl-home holds
+NCCL's lib/ (and include/ when building; a lib/libnccl.so link to libnccl.so.2 is made when
+missing). First a preflight: both programs for a few seconds, eager and graph; if either fails,
+nothing else runs. Then for each of the nine operations both programs have, eager and with -G 50,
+both run with FLAGS, --reps times (default 3), interleaved (which goes first alternates between
+repetitions), and for all_reduce also the VARIANTS (ncclrt with --graph-warmup 1, the way it
+timed graphs before, and with --cuda-malloc). Every program's JSON and output go to OUT/raw/;
+OUT/summary.json holds every time of every run, the medians, ratios and the verdict against the
+thresholds (rewritten after each pair of runs, so a run cut short still leaves one); OUT/table.md
+the tables. --deadline-s (default 450) stops before a pair of runs that would end past it.
 
 Here, from the summary the run wrote, the tables and the verdict into docs/performance.md (between
 its generated-section markers), the JSON into docs/data/, one plot per operation (matplotlib):
@@ -25,8 +26,8 @@ its generated-section markers), the JSON into docs/data/, one plot per operation
         --data docs/data/nccl_tests_h200.json --img docs/img
 
     python3 bench/compare/nccl_tests.py table OUT      # summary and tables again from OUT/raw
-    python3 bench/compare/nccl_tests.py build --nccl-home DIR --src TARBALL --dest DIR
-                                                         # nccl-tests' programs, built here
+    python3 bench/compare/nccl_tests.py build --nccl-home /usr/local/cuda --src TARBALL \\
+        --dest .gpu-bin/nccl-tests.tar.xz        # nccl-tests' programs, built here
 """
 import argparse
 import datetime
@@ -211,7 +212,10 @@ def machine(raw_dir):
     theirs = first_json(raw_dir, "nccl-tests")
     devices = ours.get("devices") or [{}]
     code = theirs.get("nccl_version")
+    theirs_text = (f"{code // 10000}.{code % 10000 // 100}.{code % 100}"
+                   if isinstance(code, int) and code >= 10000 else None)
     return {
+        "same_nccl": theirs_text == ours.get("nccl", {}).get("version"),
         "gpu": devices[0].get("name", "?"),
         "nranks": ours.get("nranks", "?"),
         "nccl": ours.get("nccl", {}).get("version", "?"),
@@ -349,7 +353,7 @@ def build_nccl_tests(src, nccl_home, work, jobs=None, static_cudart=False):
         tree = src
     else:
         with tarfile.open(src) as t:
-            t.extractall(work)
+            t.extractall(work, filter="data")
         # The tree at the top of the tarball (2.19.6's), or in its one folder (GitHub's archives).
         tree = work
         if not os.path.exists(os.path.join(work, "Makefile")):
@@ -369,6 +373,15 @@ def programs_dir(path):
         if os.path.isfile(os.path.join(d, "all_reduce_perf")):
             return d
     return None
+
+
+def prebuilt_archive(path):
+    """Whether `path` is an archive of built programs (from `build --dest X.tar.xz`) rather than
+    nccl-tests' source."""
+    if not os.path.isfile(path) or not tarfile.is_tarfile(path):
+        return False
+    with tarfile.open(path) as t:
+        return any(os.path.basename(n) == "all_reduce_perf" for n in t.getnames())
 
 
 def schedule(reps, ops=None):
@@ -433,7 +446,12 @@ def run(args):
     work = None
     bindir = programs_dir(args.nccl_tests) if os.path.isdir(args.nccl_tests) else None
     built_s = 0.0
-    if bindir is None:
+    if bindir is None and prebuilt_archive(args.nccl_tests):
+        work = tempfile.mkdtemp(prefix="nccl-tests-")
+        with tarfile.open(args.nccl_tests) as t:
+            t.extractall(work, filter="data")
+        bindir = next(d for d, _, files in os.walk(work) if "all_reduce_perf" in files)
+    elif bindir is None:
         work = tempfile.mkdtemp(prefix="nccl-tests-")
         bindir = build_nccl_tests(args.nccl_tests, args.nccl_home, work)
         built_s = time.monotonic() - start
@@ -506,11 +524,21 @@ def table(args):
 
 
 def build(args):
-    os.makedirs(args.dest, exist_ok=True)
+    """nccl-tests' nine programs built here (CUDA runtime linked statically: they need only
+    libnccl.so.2), into a directory or, for a DEST ending in .tar.xz, an archive of them (the
+    programs are ~60 MB, the archive ~3 MB)."""
+    archive = args.dest.endswith(".tar.xz")
     with tempfile.TemporaryDirectory(prefix="nccl-tests-") as work:
-        bindir = build_nccl_tests(args.src, args.nccl_home, work, args.jobs, static_cudart=True)
+        bindir = build_nccl_tests(args.src, args.nccl_home, os.path.join(work, "src"), args.jobs,
+                                  static_cudart=True)
+        dest = os.path.join(work, "nccl-tests") if archive else args.dest
+        os.makedirs(dest, exist_ok=True)
         for program in PROGRAMS.values():
-            shutil.copy2(os.path.join(bindir, program), os.path.join(args.dest, program))
+            shutil.copy2(os.path.join(bindir, program), os.path.join(dest, program))
+        if archive:
+            os.makedirs(os.path.dirname(os.path.abspath(args.dest)), exist_ok=True)
+            with tarfile.open(args.dest, "w:xz") as t:
+                t.add(dest, arcname="nccl-tests")
     print(f"nccl-tests' programs in {args.dest}")
 
 
@@ -525,7 +553,9 @@ def doc_section(summary, data_path, image_paths, doc_dir):
         f"Measured {summary.get('started', '?')}: {m.get('gpu', '?')}, "
         f"{m.get('nranks', '?')} rank(s), "
         f"NCCL {m.get('nccl', '?')} (`{m.get('nccl_path', '?')}`; nccl-tests reports NCCL code "
-        f"{m.get('nccl_tests_nccl_code', '?')}), {summary.get('reps', '?')} interleaved repetitions"
+        f"{m.get('nccl_tests_nccl_code', '?')}"
+        + ("" if m.get("same_nccl") else ": **not the same NCCL as ncclrt's**")
+        + f"), {summary.get('reps', '?')} interleaved repetitions"
         + (f" ({summary['stopped_early']})" if summary.get("stopped_early") else "")
         + f"; ncclrt's method: `{json.dumps(m.get('ncclrt_method', {}), sort_keys=True)}`. "
         f"Raw data: [{os.path.basename(data_path)}]({rel(data_path)}).",
@@ -588,7 +618,8 @@ def main(argv=None):
     r.add_argument("--tool", required=True, help="the ncclrt command")
     r.add_argument("--nccl-home", required=True, help="NCCL's directory with lib/ (and include/)")
     r.add_argument("--nccl-tests", required=True,
-                   help="a directory of nccl-tests' programs, or its tarball or source tree")
+                   help="nccl-tests' programs (a directory or `build`'s archive), or its source "
+                        "tarball or tree")
     r.add_argument("--out", required=True)
     r.add_argument("--reps", type=int, default=3)
     r.add_argument("--ops", help="comma-separated operations (default: all nine)")
@@ -599,7 +630,7 @@ def main(argv=None):
     b = sub.add_parser("build", help="build nccl-tests' programs here, to carry to the GPU")
     b.add_argument("--nccl-home", required=True)
     b.add_argument("--src", required=True, help="nccl-tests' tarball or source tree")
-    b.add_argument("--dest", required=True)
+    b.add_argument("--dest", required=True, help="a directory, or an archive: X.tar.xz")
     b.add_argument("--jobs", type=int, default=None)
     g = sub.add_parser("report", help="the doc's section, the data file and the plots, here")
     g.add_argument("summary")

@@ -8,6 +8,7 @@ import os
 import pathlib
 import stat
 import sys
+import tarfile
 
 import pytest
 
@@ -198,6 +199,7 @@ def test_a_whole_run_with_stand_in_programs(tmp_path, monkeypatch, capsys):
     assert len(calls) == 2 * (3 + 4 + 4)
     s = json.loads((out / "summary.json").read_text())
     assert s["machine"]["gpu"] == "NVIDIA H200" and s["machine"]["nccl_tests_nccl_code"] == 22809
+    assert s["machine"]["same_nccl"] is True  # 22809 is 2.28.9, what ncclrt reports
     assert [r["ratio"] for r in s["rows"]] == pytest.approx([1.01] * 6)  # all_reduce only
     # eager: 1 MiB and 16 MiB judged, 64 B not; graph: all three.
     assert s["verdict"] == {"judged": 5, "within": 5, "missed": [], "met": True}
@@ -230,12 +232,45 @@ def test_a_program_failing_the_preflight_stops_the_run(tmp_path, monkeypatch, ca
 def test_the_deadline_stops_before_a_pair_that_would_pass_it(tmp_path, monkeypatch):
     bindir, tool, home = fake_programs(tmp_path)
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls.txt"))
+    # The programs as `build --dest X.tar.xz` packs them: unpacked by `run`.
+    archive = tmp_path / "nccl-tests.tar.xz"
+    with tarfile.open(archive, "w:xz") as t:
+        t.add(bindir, arcname="nccl-tests")
+    assert cmp.prebuilt_archive(str(archive))
     out = tmp_path / "out"
-    cmp.main(["run", "--tool", str(tool), "--nccl-home", str(home), "--nccl-tests", str(bindir),
+    cmp.main(["run", "--tool", str(tool), "--nccl-home", str(home), "--nccl-tests", str(archive),
               "--out", str(out), "--reps", "3", "--deadline-s", "0"])
     s = json.loads((out / "summary.json").read_text())
     assert len(s["runs"]) == 3  # the first group only: all_reduce eager and its variant
+    assert [r["rc"] for r in s["runs"]] == [0, 0, 0]
+    assert "all_reduce_perf " in (tmp_path / "calls.txt").read_text()
     assert "stopped after" in s["stopped_early"] and "repetition 1" in s["stopped_early"]
+
+
+def test_build_packs_the_nine_programs_linked_with_the_static_cuda_runtime(tmp_path):
+    # A stand-in source tree whose Makefile makes the programs and notes its variables.
+    src = tmp_path / "src"
+    src.mkdir()
+    programs = " ".join(cmp.PROGRAMS.values())
+    (src / "Makefile").write_text(
+        "all:\n\tmkdir -p build && for p in " + programs + "; do echo $$p > build/$$p; done\n"
+        "\techo $(NCCL_HOME) $(CUDARTLIB) $(NVCC_GENCODE) > build/vars\n")
+    home = tmp_path / "nccl"
+    (home / "lib").mkdir(parents=True)
+    archive = tmp_path / "bin" / "nccl-tests.tar.xz"
+    cmp.main(["build", "--nccl-home", str(home), "--src", str(src), "--dest", str(archive),
+              "--jobs", "1"])
+    with tarfile.open(archive) as t:
+        names = sorted(t.getnames())
+    assert names == sorted(["nccl-tests"] + [f"nccl-tests/{p}" for p in cmp.PROGRAMS.values()])
+    assert (src / "build" / "vars").read_text().split() == [
+        str(home), "cudart_static", "-gencode=arch=compute_90,code=sm_90"]
+    assert os.readlink(home / "lib" / "libnccl.so") == "libnccl.so.2"
+    assert cmp.prebuilt_archive(str(archive))
+    source = tmp_path / "src.tar.xz"
+    with tarfile.open(source, "w:xz") as t:
+        t.add(src / "Makefile", arcname="Makefile")
+    assert not cmp.prebuilt_archive(str(source))  # source: built by `run`, not unpacked
 
 
 def test_report_fills_the_docs_section_and_copies_the_data(tmp_path):
@@ -257,6 +292,7 @@ def test_report_fills_the_docs_section_and_copies_the_data(tmp_path):
     assert "TO MEASURE" not in text and text.startswith("# Performance\n\nbefore\n\n" + cmp.BEGIN)
     assert text.endswith(cmp.END + "\n\nafter\n")
     assert "Measured 2026-12-02 10:00 UTC: NVIDIA H200, 1 rank(s), NCCL 2.28.9" in text
+    assert "not the same NCCL" not in text
     assert "[nccl_tests_h200.json](data/nccl_tests_h200.json)" in text
     assert "| 1 MiB | 0.952 |" in text.replace("**", "")  # 2.0 / 2.1: a miss from 1 MiB
     assert json.loads(data.read_text())["rows"] == summary["rows"]

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("-f,--stepfactor", bench.step_factor, "Multiply the size by this");
   bench_cmd->add_option("-i,--stepbytes", bench.step_bytes, "Or add this many bytes");
   bench_cmd->add_option("-n,--iters", bench.iters, "Timed iterations per size");
-  bench_cmd->add_option("-w,--warmup_iters", bench.warmup, "Untimed iterations first");
+  bench_cmd->add_option("-w,--warmup_iters", bench.warmup,
+                        "Untimed calls at every size from -b doubling to -e, before the sweep");
   bench_cmd->add_option("-c,--check", bench.check, "Check results (0 or 1)")
       ->check(CLI::Range(0, 1));
   bench_cmd->add_option("-d,--datatype", bench.type, "float, half, bfloat16, int32, ...");
