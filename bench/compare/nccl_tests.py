@@ -14,10 +14,11 @@ missing). First a preflight: both programs for a few seconds, eager and graph; i
 nothing else runs. Then for each of the nine operations both programs have, eager and with -G 50,
 both run with FLAGS, --reps times (default 3), interleaved (which goes first alternates between
 repetitions), and for all_reduce also the VARIANTS (ncclrt with --graph-warmup 1, the way it
-timed graphs before, and with --cuda-malloc). Every program's JSON and output go to OUT/raw/;
-OUT/summary.json holds every time of every run, the medians, ratios and the verdict against the
-thresholds (rewritten after each pair of runs, so a run cut short still leaves one); OUT/table.md
-the tables. --deadline-s (default 450) stops before a pair of runs that would end past it.
+timed graphs before, and with --cuda-malloc). Every program's JSON and output go to
+OUT/raw.tar.gz (a GPU machine may hand back only a few files); OUT/summary.json holds every time
+of every run, the medians, ratios and the verdict against the thresholds; OUT/table.md the
+tables (all three rewritten after each pair of runs, so a run cut short still leaves them).
+--deadline-s (default 450) stops before a pair of runs that would end past it.
 
 Here, from the summary the run wrote, the tables and the verdict into docs/performance.md (between
 its generated-section markers), the JSON into docs/data/, one plot per operation (matplotlib):
@@ -25,7 +26,7 @@ its generated-section markers), the JSON into docs/data/, one plot per operation
     python3 bench/compare/nccl_tests.py report OUT/summary.json --doc docs/performance.md \\
         --data docs/data/nccl_tests_h200.json --img docs/img
 
-    python3 bench/compare/nccl_tests.py table OUT      # summary and tables again from OUT/raw
+    python3 bench/compare/nccl_tests.py table OUT   # summary and tables again from OUT's raw files
     python3 bench/compare/nccl_tests.py build --nccl-home /usr/local/cuda --src TARBALL \\
         --dest .gpu-bin/nccl-tests.tar.xz        # nccl-tests' programs, built here
 """
@@ -226,9 +227,9 @@ def machine(raw_dir):
     }
 
 
-def summarize(out_dir, extra=None):
-    """summary.json's content from OUT/raw (and what the run knew: `extra`)."""
-    raw_dir = os.path.join(out_dir, "raw")
+def summarize(raw_dir, extra=None):
+    """summary.json's content from the programs' JSON files in raw_dir (and what the run knew:
+    `extra`)."""
     rows = compare(raw_dir)
     variants = []
     for name, (op, _, _) in VARIANTS.items():
@@ -438,34 +439,53 @@ def preflight(args, bindir, libnccl, raw_dir):
 ENV = {}  # the programs' environment: NCCL's lib/ first on LD_LIBRARY_PATH
 
 
-def run(args):
-    start = time.monotonic()
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    raw_dir = os.path.join(args.out, "raw")
-    os.makedirs(raw_dir, exist_ok=True)
-    work = None
-    bindir = programs_dir(args.nccl_tests) if os.path.isdir(args.nccl_tests) else None
-    built_s = 0.0
-    if bindir is None and prebuilt_archive(args.nccl_tests):
-        work = tempfile.mkdtemp(prefix="nccl-tests-")
+def nccl_tests_programs(args, work):
+    """The directory of nccl-tests' programs: --nccl-tests itself, unpacked from `build`'s
+    archive into `work`, or built there from the source; and the seconds a build took."""
+    if os.path.isdir(args.nccl_tests) and programs_dir(args.nccl_tests):
+        return programs_dir(args.nccl_tests), 0.0
+    if prebuilt_archive(args.nccl_tests):
         with tarfile.open(args.nccl_tests) as t:
             t.extractall(work, filter="data")
-        bindir = next(d for d, _, files in os.walk(work) if "all_reduce_perf" in files)
-    elif bindir is None:
-        work = tempfile.mkdtemp(prefix="nccl-tests-")
-        bindir = build_nccl_tests(args.nccl_tests, args.nccl_home, work)
-        built_s = time.monotonic() - start
-        print(f"nccl-tests built in {built_s:.0f} s", flush=True)
+        return next(d for d, _, files in os.walk(work) if "all_reduce_perf" in files), 0.0
+    t0 = time.monotonic()
+    bindir = build_nccl_tests(args.nccl_tests, args.nccl_home, work)
+    print(f"nccl-tests built in {time.monotonic() - t0:.0f} s", flush=True)
+    return bindir, time.monotonic() - t0
+
+
+def run(args):
+    with tempfile.TemporaryDirectory(prefix="nccl-tests-") as work:
+        return run_in(args, work)
+
+
+def run_in(args, work):
+    start = time.monotonic()
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    # The programs' files go to a scratch folder, packed into OUT/raw.tar.gz after each pair: a
+    # GPU machine may hand back only a few files of OUT.
+    raw_dir = os.path.join(work, "raw")
+    os.makedirs(raw_dir)
+    os.makedirs(args.out, exist_ok=True)
+    bindir, built_s = nccl_tests_programs(args, work)
     libnccl = os.path.join(args.nccl_home, "lib", "libnccl.so.2")
     ENV.clear()
     ENV.update(os.environ, LD_LIBRARY_PATH=os.path.join(args.nccl_home, "lib") + ":" +
                os.environ.get("LD_LIBRARY_PATH", ""))
     failures = preflight(args, bindir, libnccl, raw_dir)
     if failures:
+        pack(raw_dir, args.out)
         print("preflight failed; nothing else was run:\n" + "\n".join(failures), flush=True)
         return 2
     ops = args.ops.split(",") if args.ops else None
     runs, longest, stopped, failed = [], 0.0, None, []
+
+    def facts():
+        return {"started": started, "reps": args.reps, "runs": runs,
+                "nccl_tests_build_s": round(built_s, 1),
+                "total_s": round(time.monotonic() - start, 1), "stopped_early": stopped,
+                "failed": failed}
+
     for group in schedule(args.reps, ops):
         elapsed = time.monotonic() - start
         if runs and elapsed + longest > args.deadline_s:  # the first group always runs
@@ -482,29 +502,32 @@ def run(args):
             runs.append({"tool": tool, "op": op, "mode": mode, "rep": rep, "rc": rc,
                          "wall_s": round(wall, 2)})
             if rc != 0:
-                failed.append(f"{tool} {op} {mode} rep {rep}: exit {rc} (see {log})")
+                failed.append(f"{tool} {op} {mode} rep {rep}: exit {rc} (see "
+                              f"{os.path.relpath(log, work)} in raw.tar.gz)")
                 if os.path.exists(out_file):
                     os.rename(out_file, out_file + ".failed")
             print(f"rep {rep} {op} {mode} {tool}: {wall:.1f} s{'' if rc == 0 else f', exit {rc}'}",
                   flush=True)
         longest = max(longest, time.monotonic() - t_group)
-        write_summary(args.out, {"started": started, "reps": args.reps, "runs": runs,
-                                 "nccl_tests_build_s": round(built_s, 1),
-                                 "total_s": round(time.monotonic() - start, 1),
-                                 "stopped_early": stopped, "failed": failed})
-    summary = write_summary(args.out, {"started": started, "reps": args.reps, "runs": runs,
-                                       "nccl_tests_build_s": round(built_s, 1),
-                                       "total_s": round(time.monotonic() - start, 1),
-                                       "stopped_early": stopped, "failed": failed})
-    if work:
-        shutil.rmtree(work, ignore_errors=True)
+        write_summary(args.out, raw_dir, facts())
+        pack(raw_dir, args.out)
+    summary = write_summary(args.out, raw_dir, facts())
     print(markdown(summary))
     print(f"total {time.monotonic() - start:.0f} s; {len(runs)} runs, {len(failed)} failed")
     return 1 if failed else 0
 
 
-def write_summary(out_dir, extra):
-    summary = summarize(out_dir, extra)
+def pack(raw_dir, out_dir):
+    """OUT/raw.tar.gz: every program's JSON and output so far, in a folder raw/."""
+    tmp = os.path.join(out_dir, "raw.tar.gz.tmp")
+    with tarfile.open(tmp, "w:gz") as t:
+        t.add(raw_dir, arcname="raw")
+    os.replace(tmp, os.path.join(out_dir, "raw.tar.gz"))
+
+
+def write_summary(out_dir, raw_dir, extra):
+    """OUT/summary.json and OUT/table.md from raw_dir's files."""
+    summary = summarize(raw_dir, extra)
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     with open(os.path.join(out_dir, "table.md"), "w") as f:
@@ -520,7 +543,13 @@ def table(args):
             prior = json.load(f)
         extra = {k: prior[k] for k in ("started", "reps", "runs", "nccl_tests_build_s", "total_s",
                                        "stopped_early", "failed") if k in prior}
-    print(markdown(write_summary(args.out, extra)))
+    with tempfile.TemporaryDirectory(prefix="nccl-tests-raw-") as work:
+        raw_dir = os.path.join(args.out, "raw")
+        if not os.path.isdir(raw_dir):
+            with tarfile.open(os.path.join(args.out, "raw.tar.gz")) as t:
+                t.extractall(work, filter="data")
+            raw_dir = os.path.join(work, "raw")
+        print(markdown(write_summary(args.out, raw_dir, extra)))
 
 
 def build(args):
@@ -625,7 +654,8 @@ def main(argv=None):
     r.add_argument("--ops", help="comma-separated operations (default: all nine)")
     r.add_argument("--deadline-s", type=float, default=450,
                    help="start no pair of runs that would end after this many seconds")
-    t = sub.add_parser("table", help="OUT/summary.json and OUT/table.md again from OUT/raw")
+    t = sub.add_parser("table", help="OUT/summary.json and OUT/table.md again from OUT's raw files "
+                                     "(OUT/raw/ or OUT/raw.tar.gz)")
     t.add_argument("out")
     b = sub.add_parser("build", help="build nccl-tests' programs here, to carry to the GPU")
     b.add_argument("--nccl-home", required=True)

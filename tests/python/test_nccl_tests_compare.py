@@ -203,14 +203,22 @@ def test_a_whole_run_with_stand_in_programs(tmp_path, monkeypatch, capsys):
     assert [r["ratio"] for r in s["rows"]] == pytest.approx([1.01] * 6)  # all_reduce only
     # eager: 1 MiB and 16 MiB judged, 64 B not; graph: all three.
     assert s["verdict"] == {"judged": 5, "within": 5, "missed": [], "met": True}
-    assert len(s["failed"]) == 4 and "ncclrt all_gather eager rep 1: exit 1" in s["failed"][0]
+    assert len(s["failed"]) == 4 and s["failed"][0] == (
+        "ncclrt all_gather eager rep 1: exit 1 (see raw/ncclrt_all_gather_eager_1.txt in "
+        "raw.tar.gz)")
     warm = [r for r in s["variants"] if r["tool"] == "ncclrt --graph-warmup 1"]
     assert [r["ratio"] for r in warm] == pytest.approx([0.8] * 3)
     assert s["stopped_early"] is None and len(s["runs"]) == len(calls)
-    assert (out / "raw" / "ncclrt_all_reduce_graph_2.txt").exists()
+    # Three files come back: the summary, the tables, the programs' files packed.
+    assert sorted(os.listdir(out)) == ["raw.tar.gz", "summary.json", "table.md"]
+    with tarfile.open(out / "raw.tar.gz") as t:
+        names = t.getnames()
+    assert "raw/ncclrt_all_reduce_graph_2.txt" in names
+    assert "raw/ncclrt_all_gather_eager_1.json.failed" not in names  # it wrote none
+    assert "raw/preflight_nccl-tests_graph.json" in names
     assert "5 of 5 judged rows within" in (out / "table.md").read_text()
     assert "22 runs, 4 failed" in capsys.readouterr().out
-    # table: the same summary again from the raw files, what only the run knew kept.
+    # table: the same summary again from the packed files, what only the run knew kept.
     cmp.main(["table", str(out)])
     again = json.loads((out / "summary.json").read_text())
     assert again["rows"] == s["rows"] and again["runs"] == s["runs"]
@@ -227,6 +235,8 @@ def test_a_program_failing_the_preflight_stops_the_run(tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     assert "preflight failed; nothing else was run" in out
     assert "ncclrt bench: something went wrong" in out  # the program's own words
+    with tarfile.open(tmp_path / "out" / "raw.tar.gz") as t:  # the logs come back
+        assert "raw/preflight_ncclrt_eager.txt" in t.getnames()
 
 
 def test_the_deadline_stops_before_a_pair_that_would_pass_it(tmp_path, monkeypatch):
@@ -280,8 +290,8 @@ def test_report_fills_the_docs_section_and_copies_the_data(tmp_path):
         for mode in cmp.MODES:
             write(raw, "ncclrt", "broadcast", mode, rep, ours({64: 1.02, MiB: 2.0}))
             write(raw, "nccl-tests", "broadcast", mode, rep, theirs({64: 1.0, MiB: 2.1}))
-    summary = cmp.write_summary(str(tmp_path / "out"), {"started": "2026-12-02 10:00 UTC",
-                                                        "reps": 3})
+    summary = cmp.write_summary(str(tmp_path / "out"), str(raw),
+                                {"started": "2026-12-02 10:00 UTC", "reps": 3})
     doc = tmp_path / "docs" / "performance.md"
     doc.parent.mkdir()
     doc.write_text(f"# Performance\n\nbefore\n\n{cmp.BEGIN}\nTO MEASURE\n{cmp.END}\n\nafter\n")
@@ -315,7 +325,7 @@ def test_plots_one_per_operation(tmp_path):
             for rep in (1, 2):
                 write(raw, "ncclrt", op, mode, rep, ours({64: 1.0 + rep / 10, MiB: 2.0}))
                 write(raw, "nccl-tests", op, mode, rep, theirs({64: 1.0, MiB: 2.0}))
-    cmp.write_summary(str(tmp_path / "out"), {"reps": 2})
+    cmp.write_summary(str(tmp_path / "out"), str(raw), {"reps": 2})
     doc = tmp_path / "perf.md"
     doc.write_text(f"{cmp.BEGIN}\n{cmp.END}\n")
     cmp.main(["report", str(tmp_path / "out" / "summary.json"), "--doc", str(doc), "--data",
