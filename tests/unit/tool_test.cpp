@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "procedure.hpp"
 #include "rotation.hpp"
 #include "test_support.hpp"
 
@@ -232,6 +233,8 @@ TEST(Tool, BenchRejectsBadArgumentsBeforeTouchingAGpu) {
       {"bench all_reduce -n 0", "-n must be at least 1"},
       {"bench all_reduce -G 2 -g 2", "-G needs -g 1"},
       {"bench all_reduce -t 0", "-g and -t must be at least 1"},
+      {"bench all_reduce --graph-warmup 1", "--graph-warmup needs -G"},
+      {"bench all_reduce -G 5 --graph-warmup -1", "cannot be negative"},
   };
   for (const auto& c : cases) {
     ToolRun r = run(c.args);
@@ -244,6 +247,9 @@ TEST(Tool, BenchRejectsBadArgumentsBeforeTouchingAGpu) {
   ToolRun missing = run("bench");
   EXPECT_NE(missing.code, 0);
   expect_has(missing.out, {"op is required"});
+  ToolRun average = run("bench all_reduce -a 4");
+  EXPECT_EQ(average.code, 2) << average.out;
+  expect_has(average.out, {"--average"});
 }
 
 TEST(Tool, BenchWithoutAGpuSaysSo) {
@@ -401,28 +407,187 @@ TEST(Tool, AHintNamesTheFlagWhenTheFlagWasGiven) {
 TEST(BenchRotation, ShiftsByWholeMessagesAndWrapsWithinTheAllocation) {
   using ncclrt_tool::rotation;
   constexpr std::size_t KiB = 1024, MiB = 1024 * KiB;
-  // 256 KiB messages in a 1 MiB allocation: four places, then round again.
+  // 256 KiB messages in -e 1 MiB: four places, then round again.
   const std::size_t want[] = {0, 256 * KiB, 512 * KiB, 768 * KiB, 0, 256 * KiB};
-  for (int i = 0; i < 6; ++i) {
-    EXPECT_EQ(rotation(MiB, MiB, 256 * KiB, 256 * KiB, i).send, want[i]) << i;
-    EXPECT_EQ(rotation(MiB, MiB, 256 * KiB, 256 * KiB, i).recv, want[i]) << i;
-  }
-  // all_gather-like: the receive side is 4x the send side; the smaller count of places wins.
-  const auto g = rotation(4 * MiB, 8 * MiB, MiB, 4 * MiB, 3);  // 4 send places, 2 receive
-  EXPECT_EQ(g.send, MiB);
-  EXPECT_EQ(g.recv, 4 * MiB);
-  // The largest size fills its allocation: no shift. A rank sending nothing shifts its receive.
-  EXPECT_EQ(rotation(MiB, MiB, MiB, MiB, 7).send, 0u);
-  EXPECT_EQ(rotation(MiB, MiB, 0, 256 * KiB, 5).recv, 256 * KiB);
-  EXPECT_EQ(rotation(MiB, MiB, 0, 256 * KiB, 5).send, 0u);
-  EXPECT_EQ(rotation(MiB, MiB, 0, 0, 5).recv, 0u);
-  // No message ever runs past its allocation, whatever the sizes.
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(rotation(MiB, 256 * KiB, 256 * KiB, i), want[i]) << i;
+  // all_gather-like: both buffers move by the larger side (the receive side, 4x the send side),
+  // as nccl-tests does: two places of 512 KiB.
+  EXPECT_EQ(rotation(MiB, 128 * KiB, 512 * KiB, 1), 512 * KiB);
+  EXPECT_EQ(rotation(MiB, 512 * KiB, 128 * KiB, 3), 512 * KiB);
+  // The largest size fills -e: no shift. Nothing to move: no shift.
+  EXPECT_EQ(rotation(MiB, MiB, MiB, 7), 0u);
+  EXPECT_EQ(rotation(MiB, 0, 0, 5), 0u);
+  // -b 8 -e 256M -f 8: the 128 MiB row has two places (nccl-tests' steps = maxbytes / size).
+  EXPECT_EQ(rotation(256 * MiB, 128 * MiB, 128 * MiB, 1), 128 * MiB);
+  EXPECT_EQ(rotation(256 * MiB, 128 * MiB, 128 * MiB, 2), 0u);
+  // No message ever runs past -e, whatever the sizes.
   for (std::size_t size : {std::size_t{8}, std::size_t{24}, 3 * KiB, 100 * KiB, 333 * KiB}) {
     for (int i = 0; i < 200; ++i) {
-      const auto s = rotation(MiB, 2 * MiB, size, 2 * size, i);
-      EXPECT_LE(s.send + size, MiB) << size << " " << i;
-      EXPECT_LE(s.recv + 2 * size, 2 * MiB) << size << " " << i;
-      EXPECT_EQ(s.send % size, 0u);
+      const std::size_t s = rotation(2 * MiB, size, 2 * size, i);
+      EXPECT_LE(s + 2 * size, 2 * MiB) << size << " " << i;
+      EXPECT_EQ(s % (2 * size), 0u);
     }
   }
+}
+
+// The count of a row, as nccl-tests' *GetCollByteCount: split operations round the count per
+// rank down to 16 bytes.
+TEST(BenchRotation, CountsAsNcclTests) {
+  using ncclrt_tool::count_for;
+  EXPECT_EQ(count_for(8, 4, 1, false), 2u);      // all_reduce of 8 B float: 2
+  EXPECT_EQ(count_for(8, 4, 1, true), 0u);       // all_gather of 8 B: (2 & ~3) = 0, no row
+  EXPECT_EQ(count_for(64, 4, 1, true), 16u);     // 64 B: 16 floats
+  EXPECT_EQ(count_for(64, 4, 8, true), 0u);      // 8 ranks: 2 floats each, below 16 B
+  EXPECT_EQ(count_for(1000, 4, 2, true), 124u);  // 125 floats a rank -> 124 (496 B)
+  EXPECT_EQ(count_for(100, 1, 1, true), 96u);    // int8: multiples of 16 elements
+  EXPECT_EQ(count_for(100, 8, 1, true), 12u);    // double: multiples of 2
+  EXPECT_EQ(count_for(100, 8, 1, false), 12u);   // whole elements only
+  EXPECT_EQ(count_for(1 << 20, 2, 4, true), std::size_t{1} << 17);
+}
+
+TEST(BenchProcedure, WarmsUpEverySizeFromMinDoublingToMax) {
+  using ncclrt_tool::warmup_sizes;
+  const auto v = warmup_sizes(8, 256u << 20);
+  ASSERT_EQ(v.size(), 26u);  // 8 B .. 256 MiB
+  EXPECT_EQ(v.front(), 8u);
+  EXPECT_EQ(v[1], 16u);
+  EXPECT_EQ(v.back(), 256u << 20);
+  EXPECT_EQ(warmup_sizes(3, 20), (std::vector<std::size_t>{3, 6, 12}));
+  EXPECT_EQ(warmup_sizes(8, 8), (std::vector<std::size_t>{8}));
+  const std::size_t top = ~std::size_t{0};
+  EXPECT_EQ(warmup_sizes(top / 2 + 1, top).size(), 1u);  // no overflow past the largest size
+}
+
+namespace {
+
+// Records the steps time_one_size takes; its clock advances 1 s per call or graph launch made
+// while it runs, so the returned time says which of them the clock covered.
+struct RecordedSteps {
+  std::vector<std::string> log;
+  bool capturing = false, clock = false;
+  int captured = 0;  // calls in the graph being built or last built
+  double elapsed = 0;
+  long wrong_found = 3;
+  void prepare() { log.push_back("prepare"); }
+  void call(int i) {
+    log.push_back((capturing ? "capture call " : "call ") + std::to_string(i));
+    if (capturing) ++captured;
+    if (clock && !capturing) elapsed += 1;
+  }
+  void wait() { log.push_back("wait"); }
+  void barrier() { log.push_back("barrier"); }
+  void begin_capture() {
+    log.push_back("begin capture");
+    capturing = true;
+    captured = 0;
+  }
+  void end_capture() {
+    log.push_back("end capture (" + std::to_string(captured) + " calls)");
+    capturing = false;
+  }
+  void launch() {
+    log.push_back("launch");
+    if (clock) elapsed += captured;
+  }
+  void drop_graph() { log.push_back("drop graph"); }
+  void start_clock() {
+    log.push_back("start clock");
+    clock = true;
+  }
+  double stop_clock() {
+    log.push_back("stop clock");
+    clock = false;
+    return elapsed;
+  }
+  long verify() {
+    log.push_back("verify");
+    return wrong_found;
+  }
+};
+
+std::vector<std::string> lines(std::initializer_list<const char*> l) {
+  return {l.begin(), l.end()};
+}
+
+}  // namespace
+
+// nccl-tests 2.19.6's BenchTime (src/common.cu), eager: initData, one call of iteration 0 and a
+// wait, a barrier; the clock around -n calls and the wait after them; the check after.
+TEST(BenchProcedure, EagerTimesTheCallsAndTheWaitAfterThem) {
+  RecordedSteps s;
+  ncclrt_tool::TimingPlan p;
+  p.iters = 3;
+  long wrong = 1;
+  const double seconds = ncclrt_tool::time_one_size(s, p, wrong);
+  EXPECT_EQ(s.log, lines({"prepare", "call 0", "wait", "barrier", "start clock", "call 0", "call 1",
+                          "call 2", "wait", "stop clock", "barrier", "prepare", "call 0", "wait",
+                          "verify"}));
+  EXPECT_DOUBLE_EQ(seconds, 1.0);  // 3 calls timed, divided by 3
+  EXPECT_EQ(wrong, 4);             // added to what was there
+}
+
+// -G: the graph holds the -n calls (iterations 0..n-1, their buffers rotated) and nothing else;
+// the clock starts after instantiation and a barrier and covers every launch, the first (which
+// uploads the graph) included, and the wait; the time is divided by n x G. The check runs call 0
+// in a graph of its own.
+TEST(BenchProcedure, GraphTimesEveryLaunchTheFirstIncluded) {
+  RecordedSteps s;
+  ncclrt_tool::TimingPlan p;
+  p.iters = 2;
+  p.graph_launches = 3;
+  long wrong = 0;
+  const double seconds = ncclrt_tool::time_one_size(s, p, wrong);
+  EXPECT_EQ(s.log, lines({"prepare",
+                          "call 0",
+                          "wait",
+                          "barrier",
+                          "begin capture",
+                          "capture call 0",
+                          "capture call 1",
+                          "end capture (2 calls)",
+                          "barrier",
+                          "start clock",
+                          "launch",
+                          "launch",
+                          "launch",
+                          "wait",
+                          "stop clock",
+                          "drop graph",
+                          "barrier",
+                          "prepare",
+                          "begin capture",
+                          "capture call 0",
+                          "end capture (1 calls)",
+                          "launch",
+                          "wait",
+                          "drop graph",
+                          "verify"}));
+  EXPECT_DOUBLE_EQ(seconds, 1.0);  // 3 launches x 2 calls, divided by 6
+  EXPECT_EQ(wrong, 3);
+}
+
+// --graph-warmup N (not nccl-tests' way): N untimed launches and a wait before the barrier.
+TEST(BenchProcedure, GraphWarmupLaunchesUntimedFirst) {
+  RecordedSteps s;
+  ncclrt_tool::TimingPlan p;
+  p.iters = 2;
+  p.graph_launches = 1;
+  p.graph_warmup = 2;
+  p.check = false;
+  long wrong = 0;
+  ncclrt_tool::time_one_size(s, p, wrong);
+  EXPECT_EQ(s.log, lines({"call 0", "wait", "barrier", "begin capture", "capture call 0",
+                          "capture call 1", "end capture (2 calls)", "launch", "launch", "wait",
+                          "barrier", "start clock", "launch", "wait", "stop clock", "drop graph"}));
+  EXPECT_EQ(wrong, 0);  // no check: nothing verified
+}
+
+TEST(BenchProcedure, ThreadsTimesCombineAsNcclTestsAverage) {
+  using ncclrt_tool::combine_threads;
+  const std::vector<double> t = {2.0, 1.0, 6.0};
+  EXPECT_DOUBLE_EQ(combine_threads(t, 0), 2.0);  // thread 0's
+  EXPECT_DOUBLE_EQ(combine_threads(t, 1), 3.0);  // mean (nccl-tests' default)
+  EXPECT_DOUBLE_EQ(combine_threads(t, 2), 1.0);
+  EXPECT_DOUBLE_EQ(combine_threads(t, 3), 6.0);
+  EXPECT_DOUBLE_EQ(combine_threads({}, 1), 0.0);
 }

@@ -30,6 +30,7 @@
 
 #include "gpus.hpp"
 #include "host_values.hpp"
+#include "procedure.hpp"
 #include "rotation.hpp"
 #endif
 
@@ -124,7 +125,12 @@ void validate(const BenchArgs& a) {
   parse_op(a.redop);
   if (a.op != "overhead") sizes_of(a);
   if (a.iters < 1) throw Fail("-n must be at least 1");
-  if (a.warmup < 0 || a.graph < 0 || a.timeout < 0) throw Fail("-w, -G and -T cannot be negative");
+  if (a.warmup < 0 || a.graph < 0 || a.timeout < 0 || a.graph_warmup < 0) {
+    throw Fail("-w, -G, -T and --graph-warmup cannot be negative");
+  }
+  if (a.graph_warmup > 0 && a.graph == 0) throw Fail("--graph-warmup needs -G (a graph to launch)");
+  if (a.average < 0 || a.average > 3)
+    throw Fail("-a must be 0 (rank 0), 1 (mean), 2 (min) or 3 (max)");
   if (a.gpus < 1 || a.threads < 1) throw Fail("-g and -t must be at least 1");
   if (a.graph > 0 && a.gpus != 1) throw Fail("-G needs -g 1 (one GPU per thread)");
 }
@@ -174,9 +180,8 @@ struct Rank {
   Communicator* comm = nullptr;
   int device = 0;
   cudaStream_t stream = nullptr;
-  void* send = nullptr;
+  void* send = nullptr;  // both of -e bytes, as nccl-tests allocates them
   void* recv = nullptr;
-  std::size_t send_bytes = 0, recv_bytes = 0;  // allocated: for the largest size
 };
 
 // One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
@@ -194,152 +199,253 @@ struct Setup {
   std::shared_ptr<const ncclrt::Library> lib;
   std::vector<Communicator> comms;
   std::vector<Rank> ranks;
+  std::size_t max_bytes = 0;               // -e: the size of every buffer
+  std::vector<ncclrt::NcclMemory> memory;  // the buffers from ncclMemAlloc (as nccl-tests)
+  std::vector<void*> cuda_memory;          // or from cudaMalloc (--cuda-malloc, NCCL < 2.19)
   DataType type = DataType::kFloat32;
   ReduceOp op = ReduceOp::kSum;
   std::chrono::seconds timeout{0};
+  Setup() = default;
+  Setup(const Setup&) = delete;
+  Setup& operator=(const Setup&) = delete;
+  ~Setup() {
+    for (void* p : cuda_memory) cudaFree(p);
+  }
 };
 
-// Waits for a stream, within the -T deadline. On expiry this rank's communicator is aborted
-// through Communicator::synchronize, which is safe while other threads use theirs (each thread
-// aborts only its own; the others reach their own deadline).
-void wait_stream(Setup& su, const Rank& k) {
-  if (su.timeout.count() == 0) {
-    cuda(cudaStreamSynchronize(k.stream), "cudaStreamSynchronize");
-    return;
-  }
-  try {
-    k.comm->synchronize(k.stream, su.timeout);
-  } catch (const ncclrt::TimeoutError&) {
-    throw Fail("timed out after " + std::to_string(su.timeout.count()) +
-               " s (-T); the communicators were aborted");
+// nccl-tests built against NCCL >= 2.28 creates its communicators with nvlinkCentricSched = 1;
+// so does bench where the loaded NCCL has the field.
+bool nvlink_centric(const ncclrt::Library& lib) {
+  return lib.version() >= ncclrt::Version{2, 28, 0};
+}
+
+const char* memory_name(const Setup& su) {
+  return su.cuda_memory.empty() && !su.memory.empty() ? "ncclMemAlloc" : "cudaMalloc";
+}
+
+// As nccl-tests' testStreamSynchronize: polls the streams of thread t's ranks, checks each
+// communicator for an asynchronous error while its stream is busy, and yields when nothing
+// finished. Past the -T deadline the communicators of this thread are aborted (each thread aborts
+// only its own; the others reach their own deadline).
+void wait_streams(Setup& su, int t) {
+  const int gpus = su.args.gpus;
+  const auto start = Clock::now();
+  auto abort_all = [&] {
+    for (int g = 0; g < gpus; ++g) su.ranks[static_cast<std::size_t>(t * gpus + g)].comm->abort();
+  };
+  std::vector<char> done(static_cast<std::size_t>(gpus), 0);
+  int remaining = gpus;
+  while (remaining > 0) {
+    bool idle = true;
+    for (int g = 0; g < gpus; ++g) {
+      if (done[static_cast<std::size_t>(g)]) continue;
+      const Rank& k = su.ranks[static_cast<std::size_t>(t * gpus + g)];
+      const cudaError_t e = cudaStreamQuery(k.stream);
+      if (e == cudaSuccess) {
+        done[static_cast<std::size_t>(g)] = 1;
+        --remaining;
+        idle = false;
+        continue;
+      }
+      if (e != cudaErrorNotReady) cuda(e, "cudaStreamQuery");
+      try {
+        k.comm->check();
+      } catch (...) {
+        abort_all();
+        throw;
+      }
+      if (su.timeout.count() > 0 && Clock::now() - start > su.timeout) {
+        abort_all();
+        throw Fail("timed out after " + std::to_string(su.timeout.count()) +
+                   " s (-T); the communicators were aborted");
+      }
+    }
+    if (idle) std::this_thread::yield();
   }
 }
+
+// Runs body(t) on one thread per -t (each on its first GPU); the first failure is rethrown.
+void on_threads(Setup& su, const std::function<void(int)>& body) {
+  const int n = su.args.threads;
+  std::vector<std::string> errors(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        cuda(cudaSetDevice(su.ranks[static_cast<std::size_t>(t * su.args.gpus)].device),
+             "cudaSetDevice");
+        body(t);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(t)] = e.what();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& e : errors) {
+    if (!e.empty()) throw Fail(e);
+  }
+}
+
+// The steps of time_one_size (procedure.hpp) for one size and half on the ranks of thread t.
+class CudaSteps {
+ public:
+  CudaSteps(Setup& su, const Op& s, std::size_t count, bool in_place, bool direct, int t,
+            Barrier& barrier)
+      : su_(su),
+        s_(s),
+        count_(count),
+        in_place_(in_place),
+        direct_(direct),
+        t_(t),
+        barrier_(barrier),
+        elem_(ncclrt::size_of(su.type)),
+        n_(static_cast<int>(su.ranks.size())),
+        send_bytes_(s.send_elems(count, n_) * elem_),
+        recv_bytes_(s.recv_elems(count, n_) * elem_) {}
+  CudaSteps(const CudaSteps&) = delete;
+  CudaSteps& operator=(const CudaSteps&) = delete;
+  ~CudaSteps() { drop_graph(); }
+
+  // nccl-tests' startColl: call `iter` on every rank of this thread, grouped when it drives
+  // several GPUs.
+  void call(int iter) {
+    std::optional<ncclrt::Group> group;
+    if (su_.args.gpus > 1) group.emplace(*su_.lib);
+    for (int g = 0; g < su_.args.gpus; ++g) {
+      const Rank& k = rank(g);
+      auto [snd, rcv] = pointers(k, iter);
+      issue(s_, k, snd, rcv, count_, su_.type, su_.op, su_.args.root, direct_);
+    }
+    if (group) group->end();
+  }
+  void wait() { wait_streams(su_, t_); }
+  void barrier() { barrier_.wait(); }
+  void begin_capture() {
+    cuda(cudaStreamBeginCapture(rank(0).stream, cudaStreamCaptureModeThreadLocal),
+         "cudaStreamBeginCapture");
+  }
+  void end_capture() {
+    cuda(cudaStreamEndCapture(rank(0).stream, &graph_), "cudaStreamEndCapture");
+    cuda(cudaGraphInstantiate(&exec_, graph_, 0), "cudaGraphInstantiate");
+  }
+  void launch() { cuda(cudaGraphLaunch(exec_, rank(0).stream), "cudaGraphLaunch"); }
+  void drop_graph() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    if (graph_) cudaGraphDestroy(graph_);
+    exec_ = nullptr;
+    graph_ = nullptr;
+  }
+  void start_clock() { t0_ = Clock::now(); }
+  double stop_clock() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
+
+  // The check's inputs at call 0's buffers, its output zeroed first (nccl-tests' initData).
+  void prepare() {
+    for (int g = 0; g < su_.args.gpus; ++g) {
+      const Rank& k = rank(g);
+      const int r = k.comm->rank();
+      const std::size_t send_n = s_.send_elems(count_, n_);
+      std::vector<char> host(send_n * elem_);
+      for (std::size_t j = 0; j < send_n; ++j) {
+        store_value(su_.type, s_.input(su_.op, r, n_, j, count_, 0), &host[j * elem_]);
+      }
+      auto [snd, rcv] = pointers(k, 0);
+      cuda(cudaMemsetAsync(rcv, 0, s_.recv_elems(count_, n_) * elem_, k.stream), "cudaMemset");
+      cuda(cudaMemcpyAsync(const_cast<void*>(snd), host.data(), host.size(), cudaMemcpyHostToDevice,
+                           k.stream),
+           "upload");
+      cuda(cudaStreamSynchronize(k.stream), "cudaStreamSynchronize");
+    }
+  }
+  long verify() {
+    long wrong = 0;
+    for (int g = 0; g < su_.args.gpus; ++g) {
+      const Rank& k = rank(g);
+      const int r = k.comm->rank();
+      const std::size_t recv_n = s_.recv_elems(count_, n_);
+      std::vector<char> host(recv_n * elem_);
+      auto [snd, rcv] = pointers(k, 0);
+      (void)snd;
+      cuda(cudaMemcpy(host.data(), rcv, host.size(), cudaMemcpyDeviceToHost), "readback");
+      for (std::size_t j = 0; j < recv_n; ++j) {
+        const std::optional<double> want = s_.expected(su_.op, r, n_, su_.args.root, j, count_, 0);
+        if (want && load_value(su_.type, &host[j * elem_]) != *want) ++wrong;
+      }
+    }
+    return wrong;
+  }
+
+ private:
+  const Rank& rank(int g) const {
+    return su_.ranks[static_cast<std::size_t>(t_ * su_.args.gpus + g)];
+  }
+  // Call `iter`'s buffers: shifted as nccl-tests' startColl shifts them (rotation.hpp); in place,
+  // both in the receive buffer at nccl-tests' in-place offsets.
+  std::pair<const void*, void*> pointers(const Rank& k, int iter) const {
+    const std::size_t shift = rotation(su_.max_bytes, send_bytes_, recv_bytes_, iter);
+    char* recv = static_cast<char*>(k.recv) + shift;
+    if (!in_place_) return {static_cast<char*>(k.send) + shift, recv};
+    const std::size_t at_rank = static_cast<std::size_t>(k.comm->rank()) * count_ * elem_;
+    return {recv + (s_.send_at_rank ? at_rank : 0), recv + (s_.recv_at_rank ? at_rank : 0)};
+  }
+
+  Setup& su_;
+  const Op& s_;
+  std::size_t count_;
+  bool in_place_, direct_;
+  int t_;
+  Barrier& barrier_;
+  std::size_t elem_;
+  int n_;
+  std::size_t send_bytes_, recv_bytes_;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+  Clock::time_point t0_;
+};
 
 struct Timing {
   double us = 0;
   long wrong = 0;
 };
 
-// Times `iters` calls on every rank (one thread per -t, -g ranks each), eagerly or as a graph
-// launched -G times, then checks one call's results.
+// One size and half on every rank (one thread per -t, -g ranks each), timed as nccl-tests'
+// BenchTime times it (procedure.hpp); the threads' times combined as its -a says.
 Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool direct) {
+  const auto& a = su.args;
+  TimingPlan plan;
+  plan.iters = a.iters;
+  plan.graph_launches = a.graph;
+  plan.graph_warmup = a.graph_warmup;
+  plan.check = a.check != 0;
+  std::vector<double> seconds(static_cast<std::size_t>(a.threads), 0);
+  std::vector<long> wrong(static_cast<std::size_t>(a.threads), 0);
+  Barrier barrier(a.threads);
+  on_threads(su, [&](int t) {
+    CudaSteps steps(su, s, count, in_place, direct, t, barrier);
+    seconds[static_cast<std::size_t>(t)] =
+        time_one_size(steps, plan, wrong[static_cast<std::size_t>(t)]);
+  });
+  Timing out;
+  out.us = combine_threads(seconds, a.average) * 1e6;
+  for (long w : wrong) out.wrong += w;
+  return out;
+}
+
+// nccl-tests' TimeTest before its sweep: -w calls out of place at every size from -b doubling up
+// to -e, each size followed by a wait.
+void warm_up(Setup& su, const Op& s) {
   const auto& a = su.args;
   const std::size_t elem = ncclrt::size_of(su.type);
   const int n = static_cast<int>(su.ranks.size());
-  const int root = a.root;
-  std::vector<double> seconds(static_cast<std::size_t>(a.threads), 0);
-  std::vector<long> wrong(static_cast<std::size_t>(n), 0);
-  std::vector<std::string> errors(static_cast<std::size_t>(a.threads));
   Barrier barrier(a.threads);
-  // Iteration i works on buffers shifted across the allocation for the largest size, as
-  // nccl-tests does (rotation.hpp). The check uses iteration 0's buffers.
-  const std::size_t send_size = s.send_elems(count, n) * elem,
-                    recv_size = s.recv_elems(count, n) * elem;
-  auto pointers = [&](const Rank& k, int iter) {
-    const Shift shift = rotation(k.send_bytes, k.recv_bytes, send_size, recv_size, iter);
-    const int r = k.comm->rank();
-    char* recv = static_cast<char*>(k.recv) + shift.recv;
-    if (!in_place) {
-      return std::pair<const void*, void*>(static_cast<char*>(k.send) + shift.send, recv);
+  on_threads(su, [&](int t) {
+    for (std::size_t size : warmup_sizes(parse_size(a.min_bytes), su.max_bytes)) {
+      const std::size_t count = count_for(size, elem, n, s.divided);
+      if (count == 0) continue;  // NCCL does nothing for a count of 0
+      CudaSteps steps(su, s, count, false, false, t, barrier);
+      for (int w = 0; w < a.warmup; ++w) steps.call(w);
+      steps.wait();
     }
-    return std::pair<const void*, void*>(
-        recv + (s.send_at_rank ? static_cast<std::size_t>(r) * count * elem : 0),
-        recv + (s.recv_at_rank ? static_cast<std::size_t>(r) * count * elem : 0));
-  };
-  auto run_all = [&](int t, int iter) {
-    std::optional<ncclrt::Group> group;  // one thread driving several GPUs groups its calls
-    if (a.gpus > 1) group.emplace(*su.lib);
-    for (int g = 0; g < a.gpus; ++g) {
-      const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
-      auto [snd, rcv] = pointers(k, iter);
-      issue(s, k, snd, rcv, count, su.type, su.op, root, direct);
-    }
-    if (group) group->end();
-  };
-  auto sync_all = [&](int t) {
-    for (int g = 0; g < a.gpus; ++g)
-      wait_stream(su, su.ranks[static_cast<std::size_t>(t * a.gpus + g)]);
-  };
-  auto body = [&](int t) {
-    try {
-      cuda(cudaSetDevice(su.ranks[static_cast<std::size_t>(t * a.gpus)].device), "cudaSetDevice");
-      for (int w = 0; w < a.warmup; ++w) run_all(t, w);
-      sync_all(t);
-      barrier.wait();
-      if (a.graph > 0) {
-        const Rank& k = su.ranks[static_cast<std::size_t>(t)];
-        cudaGraph_t graph;
-        cudaGraphExec_t exec;
-        cuda(cudaStreamBeginCapture(k.stream, cudaStreamCaptureModeThreadLocal), "begin capture");
-        for (int i = 0; i < a.iters; ++i) run_all(t, i);
-        cuda(cudaStreamEndCapture(k.stream, &graph), "end capture");
-        cuda(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
-        cuda(cudaGraphLaunch(exec, k.stream), "cudaGraphLaunch");  // warm the graph up
-        sync_all(t);
-        barrier.wait();
-        const auto t0 = Clock::now();
-        for (int l = 0; l < a.graph; ++l) cuda(cudaGraphLaunch(exec, k.stream), "cudaGraphLaunch");
-        sync_all(t);
-        seconds[static_cast<std::size_t>(t)] =
-            std::chrono::duration<double>(Clock::now() - t0).count() / (double(a.iters) * a.graph);
-        cudaGraphExecDestroy(exec);
-        cudaGraphDestroy(graph);
-      } else {
-        const auto t0 = Clock::now();
-        for (int i = 0; i < a.iters; ++i) run_all(t, i);
-        sync_all(t);
-        seconds[static_cast<std::size_t>(t)] =
-            std::chrono::duration<double>(Clock::now() - t0).count() / a.iters;
-      }
-      barrier.wait();
-      if (a.check) {
-        for (int g = 0; g < a.gpus; ++g) {
-          const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
-          const int r = k.comm->rank();
-          const std::size_t send_n = s.send_elems(count, n), recv_n = s.recv_elems(count, n);
-          std::vector<char> host(std::max(send_n, recv_n) * elem);
-          for (std::size_t j = 0; j < send_n; ++j) {
-            store_value(su.type, s.input(su.op, r, n, j, count, 0), &host[j * elem]);
-          }
-          auto [snd, rcv] = pointers(k, 0);
-          cuda(cudaMemcpyAsync(const_cast<void*>(snd), host.data(), send_n * elem,
-                               cudaMemcpyHostToDevice, k.stream),
-               "upload");
-          wait_stream(su, k);
-        }
-        barrier.wait();
-        run_all(t, 0);
-        sync_all(t);
-        for (int g = 0; g < a.gpus; ++g) {
-          const Rank& k = su.ranks[static_cast<std::size_t>(t * a.gpus + g)];
-          const int r = k.comm->rank();
-          const std::size_t recv_n = s.recv_elems(count, n);
-          std::vector<char> host(recv_n * elem);
-          auto [snd, rcv] = pointers(k, 0);
-          (void)snd;
-          cuda(cudaMemcpy(host.data(), rcv, recv_n * elem, cudaMemcpyDeviceToHost), "readback");
-          for (std::size_t j = 0; j < recv_n; ++j) {
-            const std::optional<double> want = s.expected(su.op, r, n, root, j, count, 0);
-            if (want && load_value(su.type, &host[j * elem]) != *want) {
-              ++wrong[static_cast<std::size_t>(r)];
-            }
-          }
-        }
-      }
-    } catch (const std::exception& e) {
-      errors[static_cast<std::size_t>(t)] = e.what();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 0; t < a.threads; ++t) threads.emplace_back(body, t);
-  for (auto& th : threads) th.join();
-  for (auto& e : errors) {
-    if (!e.empty()) throw Fail(e);
-  }
-  Timing out;
-  out.us = *std::max_element(seconds.begin(), seconds.end()) * 1e6;
-  for (long w : wrong) out.wrong += w;
-  return out;
+  });
 }
 
 std::string fmt(const char* f, double v) {
@@ -378,11 +484,12 @@ void print_header(const Setup& su, const json& h) {
   } else {
     std::printf(
         "# ncclrt bench %s: nThread %d nGpus %d minBytes %s maxBytes %s step: %s warmup "
-        "iters: %d iters: %d validation: %d graph: %d\n#\n# Using devices\n",
+        "iters: %d iters: %d validation: %d graph: %d graph warmup: %d average: %d memory: "
+        "%s\n#\n# Using devices\n",
         a.op.c_str(), a.threads, a.gpus, a.min_bytes.c_str(), a.max_bytes.c_str(),
         a.step_factor > 0 ? (fmt("%g", a.step_factor) + "(factor)").c_str()
                           : (a.step_bytes + "(bytes)").c_str(),
-        a.warmup, a.iters, a.check, a.graph);
+        a.warmup, a.iters, a.check, a.graph, a.graph_warmup, a.average, memory_name(su));
   }
   for (const auto& d : h["devices"]) {
     std::printf("#  Rank %2d device %2d %s\n", d["rank"].get<int>(), d["device"].get<int>(),
@@ -390,6 +497,39 @@ void print_header(const Setup& su, const json& h) {
   }
   std::printf("# NCCL %s from %s (found by %s)\n#\n", su.lib->version().str().c_str(),
               su.lib->path().c_str(), ncclrt::to_string(su.lib->found_by()));
+}
+
+// Every rank's two buffers, of -e bytes each as nccl-tests allocates them: from ncclMemAlloc
+// where the loaded NCCL has it (>= 2.19, as nccl-tests built against it), else or with
+// --cuda-malloc from cudaMalloc.
+void allocate(Setup& su) {
+  su.max_bytes = parse_size(su.args.max_bytes);
+  const bool nccl = !su.args.cuda_malloc && su.lib->has(ncclrt::Function::ncclMemAlloc);
+  for (auto& k : su.ranks) {
+    cuda(cudaSetDevice(k.device), "cudaSetDevice");
+    for (void** p : {&k.send, &k.recv}) {
+      if (nccl) {
+        su.memory.push_back(ncclrt::NcclMemory::allocate(su.lib, su.max_bytes));
+        *p = su.memory.back().get();
+      } else {
+        cuda(cudaMalloc(p, su.max_bytes), "cudaMalloc");
+        su.cuda_memory.push_back(*p);
+      }
+      cuda(cudaMemset(*p, 0, su.max_bytes), "cudaMemset");
+    }
+  }
+}
+
+// How the figures were taken, for whoever reads the JSON later.
+json method_json(const Setup& su) {
+  const auto& a = su.args;
+  return json{{"iters", a.iters},
+              {"warmup_iters", a.warmup},
+              {"graph_launches", a.graph},
+              {"graph_warmup", a.graph_warmup},
+              {"memory", memory_name(su)},
+              {"average", a.average},
+              {"nvlink_centric_sched", nvlink_centric(*su.lib)}};
 }
 
 int run_sweep(Setup& su) {
@@ -404,21 +544,14 @@ int run_sweep(Setup& su) {
   }
   const auto sizes = sizes_of(a);
   const std::size_t elem = ncclrt::size_of(su.type);
-  // Buffers for the largest size.
-  const std::size_t max_count = std::max<std::size_t>(1, sizes.back() / elem / (s.divided ? n : 1));
-  for (auto& k : su.ranks) {
-    cuda(cudaSetDevice(k.device), "cudaSetDevice");
-    k.send_bytes = s.send_elems(max_count, n) * elem;
-    k.recv_bytes = s.recv_elems(max_count, n) * elem;
-    cuda(cudaMalloc(&k.send, k.send_bytes), "cudaMalloc");
-    cuda(cudaMalloc(&k.recv, k.recv_bytes), "cudaMalloc");
-    cuda(cudaMemset(k.send, 0, s.send_elems(max_count, n) * elem), "cudaMemset");
-  }
+  allocate(su);
   json out = header_json(su);
   print_header(su, out);
+  warm_up(su, s);
   out["op"] = a.op;
   out["nranks"] = n;
   out["graph_launches"] = a.graph;
+  out["method"] = method_json(su);
   out["results"] = json::array();
   const char* second = a.direct ? "direct NCCL call" : "in-place";
   std::printf("# %52s %-33s %s\n", "", "out-of-place (ncclrt)", second);
@@ -429,13 +562,13 @@ int run_sweep(Setup& su) {
               "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
   long total_wrong = 0;
   double bus_sum = 0;
+  int bus_count = 0;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     progress(i, sizes.size(), sizes[i]);
-    std::size_t total = sizes[i] / elem;
-    if (s.divided) total = total / static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
-    const std::size_t count = s.divided ? total / static_cast<std::size_t>(n) : total;
-    const std::size_t bytes = total * elem;
-    if (count == 0) continue;
+    // nccl-tests' count and size of a row: the count each rank passes, the larger buffer's bytes.
+    const std::size_t count = count_for(sizes[i], elem, n, s.divided);
+    if (count == 0) continue;  // too small to split across the ranks in 16-byte pieces
+    const std::size_t bytes = std::max(s.send_elems(count, n), s.recv_elems(count, n)) * elem;
     auto row = [&](const Timing& t) {
       const double algbw = t.us > 0 ? double(bytes) / 1e3 / t.us : 0;
       return json{{"time_us", t.us},
@@ -445,13 +578,14 @@ int run_sweep(Setup& su) {
     };
     Timing oop = measure(su, s, count, false, false);
     json r{{"size", bytes},
-           {"count", total},
+           {"count", count},
            {"type", ncclrt::to_string(su.type)},
            {"redop", s.reduces ? a.redop : "none"},
            {"root", s.rooted ? a.root : -1},
            {"out_of_place", row(oop)}};
     total_wrong += oop.wrong;
     bus_sum += r["out_of_place"]["busbw"].get<double>();
+    ++bus_count;
     std::string tail;
     if (a.direct) {
       // Interleaved: ncclrt, direct, ncclrt, direct; the better of each.
@@ -472,6 +606,8 @@ int run_sweep(Setup& su) {
       Timing ip = measure(su, s, count, true, false);
       total_wrong += ip.wrong;
       r["in_place"] = row(ip);
+      bus_sum += r["in_place"]["busbw"].get<double>();
+      ++bus_count;
       tail = fmt("%8.2f", ip.us) + " " + fmt("%7.2f", r["in_place"]["algbw"].get<double>()) + " " +
              fmt("%7.2f", r["in_place"]["busbw"].get<double>()) + " " +
              (a.check ? std::to_string(ip.wrong) : std::string("N/A"));
@@ -479,7 +615,7 @@ int run_sweep(Setup& su) {
       tail = "     N/A     N/A     N/A    N/A";
     }
     const json& o = r["out_of_place"];
-    std::printf("  %10zu %12zu %8s %6s %6d %8.2f %7.2f %7.2f %6s %s\n", bytes, total,
+    std::printf("  %10zu %12zu %8s %6s %6d %8.2f %7.2f %7.2f %6s %s\n", bytes, count,
                 ncclrt::to_string(su.type), s.reduces ? a.redop.c_str() : "none",
                 s.rooted ? a.root : -1, o["time_us"].get<double>(), o["algbw"].get<double>(),
                 o["busbw"].get<double>(),
@@ -488,16 +624,11 @@ int run_sweep(Setup& su) {
     out["results"].push_back(r);
   }
   std::printf("# Out of bounds values : %ld %s\n", total_wrong, total_wrong ? "FAILED" : "OK");
-  std::printf("# Avg bus bandwidth    : %g\n#\n",
-              sizes.empty() ? 0 : bus_sum / double(sizes.size()));
+  std::printf("# Avg bus bandwidth    : %g\n#\n", bus_count ? bus_sum / bus_count : 0.0);
   if (!a.json.empty()) {
     std::ofstream f(a.json);
     f << out.dump(2) << "\n";
     if (!f) throw Fail("cannot write " + a.json);
-  }
-  for (auto& k : su.ranks) {
-    cudaFree(k.send);
-    cudaFree(k.recv);
   }
   return total_wrong ? 1 : 0;
 }
@@ -669,7 +800,9 @@ int run_on_gpus(const BenchArgs& args) {
     }
     std::vector<int> devices;
     for (int d = 0; d < n; ++d) devices.push_back(d % have);
-    su.comms = Communicator::init_all(su.lib, devices);
+    ncclrt::Config config;
+    if (nvlink_centric(*su.lib)) config.nvlink_centric_sched = true;
+    su.comms = Communicator::init_all(su.lib, devices, config);
     for (int d = 0; d < n; ++d) {
       Rank k;
       k.comm = &su.comms[static_cast<std::size_t>(d)];

@@ -23,6 +23,9 @@ struct BenchArgs {
   int gpus = 1;                   // -g: GPUs per thread
   int threads = 1;                // -t
   int graph = 0;                  // -G: graph launches (0: eager)
+  int graph_warmup = 0;           // --graph-warmup: untimed graph launches first (nccl-tests: 0)
+  int average = 1;                // -a: threads' times: 0 rank 0, 1 mean, 2 min, 3 max
+  bool cuda_malloc = false;       // --cuda-malloc: buffers from cudaMalloc, not ncclMemAlloc
   int timeout = 0;                // -T seconds (0: none)
   std::string json;               // -J file
   bool direct = false;            // also run each size through the raw NCCL call

@@ -98,11 +98,12 @@ int main(int argc, char** argv) {
   ncclrt_tool::BenchArgs bench;
   auto* bench_cmd = app.add_subcommand(
       "bench",
-      "Measure an operation the way nccl-tests does, or ncclrt's overhead ('overhead'). The time "
-      "is the average of -n calls (or of -n captured calls launched -G times), from the first "
-      "issue to the end of the last on every rank; as nccl-tests does, call i uses buffers "
-      "shifted by i message sizes across the allocation for -e, so that sizes below the L2 "
-      "cache are not timed from the cache. busbw uses nccl-tests' factors.");
+      "Measure an operation the way nccl-tests 2.19.6 does, or ncclrt's overhead ('overhead'). "
+      "The time is the average of -n calls (or of -n captured calls launched -G times, the "
+      "first launch included), from the first issue to the end of the last; as nccl-tests "
+      "does, call i uses buffers shifted by i message sizes across the -e bytes allocated, so "
+      "that sizes below the L2 cache are not timed from the cache. busbw uses nccl-tests' "
+      "factors.");
   bench_cmd
       ->add_option("op", bench.op,
                    "all_reduce broadcast reduce all_gather reduce_scatter all_to_all gather "
@@ -114,7 +115,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("-f,--stepfactor", bench.step_factor, "Multiply the size by this");
   bench_cmd->add_option("-i,--stepbytes", bench.step_bytes, "Or add this many bytes");
   bench_cmd->add_option("-n,--iters", bench.iters, "Timed iterations per size");
-  bench_cmd->add_option("-w,--warmup_iters", bench.warmup, "Untimed iterations first");
+  bench_cmd->add_option("-w,--warmup_iters", bench.warmup,
+                        "Untimed calls at every size from -b doubling to -e, before the sweep");
   bench_cmd->add_option("-c,--check", bench.check, "Check results (0 or 1)")
       ->check(CLI::Range(0, 1));
   bench_cmd->add_option("-d,--datatype", bench.type, "float, half, bfloat16, int32, ...");
@@ -125,6 +127,17 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("-G,--cudagraph", bench.graph,
                         "Capture -n iterations in a CUDA graph and "
                         "launch it this many times");
+  bench_cmd->add_option("--graph-warmup", bench.graph_warmup,
+                        "Launch the graph this many times untimed first (nccl-tests: 0, so its "
+                        "time includes the first launch, which uploads the graph)");
+  bench_cmd
+      ->add_option("-a,--average", bench.average,
+                   "Threads' times: 0 thread 0's, 1 the mean (nccl-tests' default), 2 the "
+                   "least, 3 the most")
+      ->check(CLI::Range(0, 3));
+  bench_cmd->add_flag("--cuda-malloc", bench.cuda_malloc,
+                      "Buffers from cudaMalloc instead of ncclMemAlloc (what nccl-tests uses "
+                      "with NCCL >= 2.19)");
   bench_cmd->add_option("-T,--timeout", bench.timeout, "Abort after this many seconds");
   bench_cmd->add_option("-J,--output_file", bench.json, "Write the results as JSON here");
   bench_cmd->add_flag("--direct", bench.direct,
