@@ -4,10 +4,13 @@
 // others on who failed, shrinks them away and goes on; results are checked after every step.
 //
 //   fault_tolerant_loop [--steps N] [--kill RANK@STEP]... [--deadline-ms MS] [--store DIR]
+//                       [--blocking 1]
 //
 // One process per rank, started by torchrun, mpirun, srun or scripts/launch_local.sh (RANK is the
 // launcher's rank). --kill makes that rank SIGKILL itself at the start of that step, to try it.
 // --store is a directory every rank sees (default: /tmp/ncclrt-ftl-<rendezvous port>).
+// --blocking 1 makes a blocking communicator (no Config::timeout): recovery works the same, with
+// revoke and shrink bounded by ncclrt on a helper thread.
 #include <cuda_runtime.h>
 
 #include <chrono>
@@ -32,6 +35,7 @@ struct Options {
   std::vector<std::pair<int, int>> kills;  // (launch rank, step)
   std::chrono::milliseconds deadline{3000};
   std::string store;
+  bool blocking = false;
 };
 
 Options parse(int argc, char** argv, const ncclrt::LaunchInfo& info) {
@@ -48,6 +52,8 @@ Options parse(int argc, char** argv, const ncclrt::LaunchInfo& info) {
       o.deadline = std::chrono::milliseconds(std::atoi(value.c_str()));
     } else if (flag == "--store") {
       o.store = value;
+    } else if (flag == "--blocking") {
+      o.blocking = value == "1";
     } else {
       throw ncclrt::UsageError("unknown option " + flag);
     }
@@ -104,6 +110,7 @@ int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv, info);
   ncclrt::Config config;
   config.timeout = opt.deadline;  // nonblocking: creation, enqueue, revoke, shrink get deadlines
+  if (opt.blocking) config = {};
   ncclrt::Communicator comm = ncclrt::Communicator::from_environment(nccl, config);
   ncclrt::DirectoryStore store(opt.store);
   std::vector<int> members;  // launch rank of each rank of `comm`

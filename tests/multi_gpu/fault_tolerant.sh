@@ -57,6 +57,8 @@ run() {  # name command...
 store=$(mktemp -d /tmp/ncclrt-ftl-XXXXXX)
 run "C++ examples/fault_tolerant_loop" "$launch" "$n" "$example" --store "$store" \
   --deadline-ms $deadline_ms "${kills[@]}"
+run "C++ examples/fault_tolerant_loop, a blocking communicator" "$launch" "$n" "$example" \
+  --store "$store/blocking" --deadline-ms $deadline_ms --blocking 1 "${kills[@]}"
 if python3 -c "import torch, ncclrt" 2>/dev/null; then
   run "Python examples/fault_tolerant_loop.py (vLLM class)" "$launch" --as torchrun "$n" \
     python3 "$src/examples/fault_tolerant_loop.py" --deadline $((deadline_ms / 1000)) "${kills[@]}"
