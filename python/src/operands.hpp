@@ -72,10 +72,10 @@ struct Operands {
       throw UsageError(std::string(op) + ": the " + role +
                        " array is read-only; NCCL would write into it");
     }
-    if (b.device >= 0 && b.device != comm.device()) {
+    if (b.device >= 0 && b.device != comm_device()) {
       throw UsageError(std::string(op) + ": the " + role + " array is on GPU " +
                        std::to_string(b.device) + " but the communicator is on GPU " +
-                       std::to_string(comm.device()));
+                       std::to_string(comm_device()));
     }
     if (!have_lead_) {
       have_lead_ = true;
@@ -89,8 +89,9 @@ struct Operands {
     return b;
   }
 
-  CUstream_st* stream(PyObject* s) const {
-    return read_stream(s, lead, lead.device >= 0 ? lead.device : comm.device());
+  // The device only matters for torch's current stream (stream=None with a tensor).
+  CUstream_st* stream(PyObject* s) {
+    return read_stream(s, lead, lead.device >= 0 || !lead.torch ? lead.device : comm_device());
   }
 
   [[noreturn]] void sizes(const std::string& why) const {
@@ -98,7 +99,12 @@ struct Operands {
   }
 
  private:
+  int comm_device() {
+    if (comm_device_ < 0) comm_device_ = comm.device();
+    return comm_device_;
+  }
   bool have_lead_ = false;
+  int comm_device_ = -1;  // asked once per call
 };
 
 /// Binds every operation onto the Communicator class.

@@ -77,17 +77,23 @@ bool library_object(PyObject* o) {
 }
 
 bool pointer_from_int(PyObject* v, void*& out) {
-  int overflow = 0;
-  const long long signed_value = PyLong_AsLongLongAndOverflow(v, &overflow);
-  if (overflow == 0 && signed_value < 0) {
+  static_assert(sizeof(unsigned long) == sizeof(void*), "an address is an unsigned long here");
+  // One conversion: a negative int (which PyLong_AsVoidPtr would take as an address) and one too
+  // large are OverflowErrors. An object that is no int (a TypeError) but has __index__ is taken
+  // as its value.
+  const unsigned long value = PyLong_AsUnsignedLong(v);
+  if (value == static_cast<unsigned long>(-1) && PyErr_Occurred()) {
+    const bool not_int = PyErr_ExceptionMatches(PyExc_TypeError);
     PyErr_Clear();
-    return false;  // PyLong_AsVoidPtr would take a negative number as an address
+    if (!not_int || PyLong_Check(v)) return false;
+    Ref index(PyNumber_Index(v));
+    if (!index) {
+      PyErr_Clear();
+      return false;
+    }
+    return pointer_from_int(index.p, out);
   }
-  out = PyLong_AsVoidPtr(v);
-  if (out == nullptr && PyErr_Occurred()) {
-    PyErr_Clear();
-    return false;
-  }
+  out = reinterpret_cast<void*>(value);
   return true;
 }
 
