@@ -113,10 +113,15 @@ def child(a):
     comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
     bench.set_target(ctypes.cast(so.ncclAllReduce, ctypes.c_void_p).value, comm.native)
     x = bench.Tensor(XP, N, comm.device)
-    # The class as its __init__ leaves it (that needs torch and a GPU), on this communicator.
+    # The class as its __init__ leaves it (that needs torch and a GPU), on this communicator:
+    # the attributes set one by one, as __init__ sets them (a __dict__.update would give the
+    # instance a plain dict, slower to read than the attributes __init__ makes).
     vllm = PyNcclCommunicator.__new__(PyNcclCommunicator)
-    vllm.__dict__.update(comm=comm, disabled=False, available=True, lib=lib, rank=0,
-                         world_size=1)
+    for key, value in (("rank", 0), ("world_size", 1), ("group", None), ("lib", lib),
+                       ("nccl_version", lib.version.code), ("available", True),
+                       ("disabled", False), ("_groups", []), ("unique_id", None),
+                       ("device", None), ("comm", comm)):
+        setattr(vllm, key, value)
 
     def f():
         pass

@@ -78,32 +78,23 @@ unsigned match_keywords(const Signature& sig, PyObject* const* args, Py_ssize_t 
 
 }  // namespace
 
-void match_arguments(const Signature& sig, PyObject* const* args, Py_ssize_t nargs,
-                     PyObject* kwnames, PyObject** out) {
-  const int count = sig.count;  // locals: `out` could alias `sig` as far as the compiler knows
+unsigned match_slowly(const Signature& sig, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames, PyObject** out) {
   if (nargs > sig.positional) {
     throw nb::type_error((in(sig) + " takes at most " + std::to_string(sig.positional) +
                           " positional arguments (" + std::to_string(nargs) + " given)")
                              .c_str());
   }
-  // Defaults first, then what was given over them; `given` has bit i for parameter i.
-  std::memcpy(out, sig.defaults, sizeof(PyObject*) * static_cast<std::size_t>(count));
-  const int npos = static_cast<int>(nargs);
-  for (int i = 0; i < npos; ++i) out[i] = args[i];
-  unsigned given = (1u << npos) - 1;
-  if (kwnames == sig.last_kwnames && kwnames != nullptr) {
-    const int nkw = static_cast<int>(Py_SIZE(kwnames));
-    for (int k = 0; k < nkw; ++k) out[sig.last_param[k]] = args[nargs + k];
-    if ((given & sig.last_given) != 0) match_keywords(sig, args, nargs, kwnames, out, given);
-    given |= sig.last_given;
-  } else if (kwnames != nullptr) {
-    given = match_keywords(sig, args, nargs, kwnames, out, given);
-  }
+  for (int i = 0; i < sig.count; ++i) out[i] = sig.defaults[i];
+  for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+  unsigned given = (1u << nargs) - 1;
+  if (kwnames != nullptr) given = match_keywords(sig, args, nargs, kwnames, out, given);
   if ((sig.required & ~given) != 0) {
     int i = 0;
     while (!((sig.required & ~given) & (1u << i))) ++i;
     throw nb::type_error((in(sig) + " missing required argument '" + sig.text[i] + "'").c_str());
   }
+  return given;
 }
 
 void raise_current_exception() noexcept {

@@ -61,10 +61,32 @@ struct Signature {
   mutable signed char last_param[kMax] = {};
 };
 
-/// Fills out[0..sig.count) from a vectorcall's arguments (the method's own `self` excluded);
-/// throws nb::type_error as Python would word it for a missing, unknown or repeated argument.
-void match_arguments(const Signature& sig, PyObject* const* args, Py_ssize_t nargs,
-                     PyObject* kwnames, PyObject** out);
+/// match_arguments' other cases: keywords not matched before, too many positional arguments, a
+/// missing one. Throws nb::type_error as Python words it; returns the parameters given.
+unsigned match_slowly(const Signature& sig, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames, PyObject** out);
+
+/// Fills out[0..N) (N parameters) from a vectorcall's arguments (the method's own `self`
+/// excluded): defaults, then the positional arguments, then the keywords.
+template <int N>
+inline void match_arguments(const Signature& sig, PyObject* const* args, Py_ssize_t nargs,
+                            PyObject* kwnames, PyObject** out) {
+  for (int i = 0; i < N; ++i) out[i] = sig.defaults[i];
+  if (nargs > sig.positional || (kwnames != nullptr && kwnames != sig.last_kwnames)) {
+    match_slowly(sig, args, nargs, kwnames, out);
+    return;
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+  const unsigned positional = (1u << nargs) - 1;
+  unsigned given = positional;
+  if (kwnames != nullptr) {  // the names of the last call: their parameters are known
+    const Py_ssize_t nkw = Py_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < nkw; ++k) out[sig.last_param[k]] = args[nargs + k];
+    given |= sig.last_given;
+    if ((positional & sig.last_given) != 0) given = match_slowly(sig, args, nargs, kwnames, out);
+  }
+  if ((sig.required & ~given) != 0) match_slowly(sig, args, nargs, kwnames, out);
+}
 
 /// Sets the Python error for the C++ exception being handled, as nanobind's dispatcher would;
 /// call it only inside a catch block.
@@ -113,7 +135,7 @@ struct Method<Impl> {
                         PyObject* kwnames) noexcept {
     try {
       PyObject* a[sizeof...(A) > 0 ? sizeof...(A) : 1];
-      match_arguments(sig, args, nargs, kwnames, a);
+      match_arguments<static_cast<int>(sizeof...(A))>(sig, args, nargs, kwnames, a);
       const Communicator& c = communicator_of(self);
       return invoke(c, a, std::index_sequence_for<A...>{});
     } catch (...) {

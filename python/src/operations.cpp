@@ -7,15 +7,38 @@
 
 #include "fastcall.hpp"
 #include "operands.hpp"
+#include "pyutil.hpp"
 
 namespace ncclrt::py {
+
+void usage(const char* op, const char* a, const char* b, const char* c, const char* d) {
+  throw UsageError(std::string(op) + ": " + a + b + c + d);
+}
+
+void bad_pointer(const char* op, const char* role, PyObject* obj) {
+  throw UsageError(std::string(op) + ": the " + role + " pointer " + text_of(obj) +
+                   " is not a valid address");
+}
+
+void wrong_device(const char* op, const char* role, int device, int comm_device) {
+  throw UsageError(std::string(op) + ": the " + role + " array is on GPU " +
+                   std::to_string(device) + " but the communicator is on GPU " +
+                   std::to_string(comm_device));
+}
+
+void mixed_types(const char* op, const char* role, DataType got, DataType first) {
+  throw UsageError(std::string(op) + ": the " + role + " array holds " + to_string(got) +
+                   " but the first buffer holds " + to_string(first) +
+                   "; NCCL needs one type for both");
+}
+
 namespace {
 
 PyObject* g_sum = nullptr;  // ReduceOp.SUM, op='s default
 
 ReduceOp read_op(nb::handle op, const char* name) {
   if (op.ptr() == g_sum) return ReduceOp::kSum;
-  if (PyLong_Check(op.ptr())) {
+  if (is_int(op.ptr())) {
     const long v = PyLong_AsLong(op.ptr());
     if (v >= 0 && v <= std::numeric_limits<int>::max()) return static_cast<ReduceOp>(v);
     PyErr_Clear();
@@ -67,14 +90,16 @@ nb::object issue(Operands& o, nb::handle stream, nb::handle out, Call&& call) {
 }
 
 // config=: None, or a CollConfig (an empty one is the ordinary call).
-const CollConfig* read_coll_config(nb::handle config, const char* op) {
-  if (config.is_none()) return nullptr;
+const CollConfig* coll_config_object(nb::handle config, const char* op) {
   if (!nb::isinstance<CollConfig>(config)) {
     throw UsageError(std::string(op) + ": config must be an ncclrt.CollConfig or None; got " +
                      nb::cast<std::string>(nb::repr(config)));
   }
   const CollConfig& cc = nb::cast<const CollConfig&>(config);
   return cc.empty() ? nullptr : &cc;
+}
+inline const CollConfig* read_coll_config(nb::handle config, const char* op) {
+  return config.is_none() ? nullptr : coll_config_object(config, op);
 }
 
 // The ordinary call, or the one with per-call options: `call()` or `call(*cc)`.
@@ -91,17 +116,19 @@ using C = Communicator;
 
 // Send and recv of one size; recv=None or recv=send is in place (the send buffer, then written
 // into; read once), and the buffer written is what the operation returns.
+[[noreturn]] void different_sizes(const char* op, std::size_t send, std::size_t recv) {
+  usage(op, ("send has " + num(send) + " elements but recv has " + num(recv)).c_str());
+}
 struct SameSize {
   Buffer send, recv;
   nb::handle out;
 };
-SameSize same_size(Operands& o, nb::handle send, nb::handle recv) {
+inline __attribute__((always_inline)) SameSize same_size(Operands& o, nb::handle send,
+                                                         nb::handle recv) {
   const bool in_place = recv.is_none() || recv.is(send);
   const Buffer s = o.read(send.ptr(), "send", in_place);
   const Buffer r = in_place ? s : o.read(recv.ptr(), "recv", true);
-  if (r.count != s.count) {
-    o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
-  }
+  if (r.count != s.count) different_sizes(o.op, s.count, r.count);
   return {s, r, recv.is_none() ? send : recv};
 }
 

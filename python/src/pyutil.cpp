@@ -68,7 +68,7 @@ bool library_object(PyObject* o) {
   try {
     nb::handle type(reinterpret_cast<PyObject*>(Py_TYPE(o)));
     const std::string mod = nb::cast<std::string>(type.attr("__module__"));
-    for (const char* m : {"torch", "numpy", "cupy", "ml_dtypes"}) {
+    for (const char* m : {"torch", "numpy", "cupy", "ml_dtypes", "ncclrt"}) {
       if (mod.rfind(m, 0) == 0) return true;
     }
   } catch (const nb::python_error&) {
@@ -76,25 +76,16 @@ bool library_object(PyObject* o) {
   return false;
 }
 
-bool pointer_from_int(PyObject* v, void*& out) {
-  static_assert(sizeof(unsigned long) == sizeof(void*), "an address is an unsigned long here");
-  // One conversion: a negative int (which PyLong_AsVoidPtr would take as an address) and one too
-  // large are OverflowErrors. An object that is no int (a TypeError) but has __index__ is taken
-  // as its value.
-  const unsigned long value = PyLong_AsUnsignedLong(v);
-  if (value == static_cast<unsigned long>(-1) && PyErr_Occurred()) {
-    const bool not_int = PyErr_ExceptionMatches(PyExc_TypeError);
+bool pointer_from_other(PyObject* v, void*& out) {
+  const bool not_int = PyErr_ExceptionMatches(PyExc_TypeError);
+  PyErr_Clear();
+  if (!not_int || PyLong_Check(v)) return false;  // an int out of range
+  Ref index(PyNumber_Index(v));
+  if (!index) {
     PyErr_Clear();
-    if (!not_int || PyLong_Check(v)) return false;
-    Ref index(PyNumber_Index(v));
-    if (!index) {
-      PyErr_Clear();
-      return false;
-    }
-    return pointer_from_int(index.p, out);
+    return false;
   }
-  out = reinterpret_cast<void*>(value);
-  return true;
+  return pointer_from_int(index.p, out);
 }
 
 void init_names() {
