@@ -2,7 +2,8 @@
 # Installs from Debian's or Ubuntu's packages what a command of this project needs, only what is
 # missing, and says what it could not install.
 #   install-deps.sh          the main job and the tests: compiler, CMake, Ninja, CLI11, nlohmann
-#                            json (the ncclrt command), GoogleTest, a python3 >= 3.10 with venv
+#                            json (the ncclrt command), GoogleTest, valgrind (Python.instructions),
+#                            a python3 >= 3.10 with venv
 #   install-deps.sh --main   the main job only (`cmake --preset release`, `ncclrt info`)
 #   install-deps.sh --ci     the tests, plus what .ci/run adds: clang-format, clang and its
 #                            sanitizer/fuzzer runtime (the package of the clang installed)
@@ -18,7 +19,7 @@ case $mode in
     ;;
 esac
 want=(cmake ninja-build g++ libcli11-dev nlohmann-json3-dev)
-[ "$mode" != main ] && want+=(libgtest-dev)
+[ "$mode" != main ] && want+=(libgtest-dev valgrind)
 [ "$mode" = ci ] && want+=(clang clang-format)
 
 SUDO=""
@@ -59,7 +60,8 @@ failed=$(echo $failed)
 if [ -n "$failed" ]; then
   echo "install-deps.sh: could not install: $failed" >&2
   echo "Try: install them by hand (or their equivalents on this system); what needs them:" \
-    "libgtest-dev the tests, libcli11-dev/nlohmann-json3-dev the ncclrt command," \
+    "libgtest-dev the tests, valgrind Python.instructions," \
+    "libcli11-dev/nlohmann-json3-dev the ncclrt command," \
     "python3-venv the Python tests, clang/clang-format/libclang-rt-*-dev the CI steps" >&2
   exit 1
 fi

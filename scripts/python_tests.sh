@@ -13,9 +13,11 @@ rm -rf "$work/venv"
 mkdir -p "$work"
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip
-# Warnings are errors here, as in every CI build of the C++ code.
+# Warnings are errors here, as in every CI build of the C++ code. The benchmarks' module
+# (_ncclrt_bench) comes along for Python.instructions (bench/python_instructions.py).
 "$work/venv/bin/python" -m pip install -q "$src[test]" \
-  -C cmake.define.NCCLRT_WARNINGS_AS_ERRORS=ON -C build-dir="$work/build"
+  -C cmake.define.NCCLRT_WARNINGS_AS_ERRORS=ON -C cmake.define.NCCLRT_PYTHON_BENCH=ON \
+  -C build-dir="$work/build"
 cd "$work"
 "$work/venv/bin/python" -c "import ncclrt, sys; print('ncclrt', ncclrt.__version__, 'from', ncclrt.__file__, 'on Python', sys.version.split()[0])"
 exec "$work/venv/bin/python" -m pytest "$src/tests/python" -rs -q -p no:cacheprovider "$@"

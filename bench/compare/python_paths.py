@@ -2,13 +2,19 @@
 """Host time per all_reduce call from Python, every path side by side in one process, against the
 C++ direct call measured by `ncclrt bench overhead` in the same run.
 
-    python3 bench/compare/python_paths.py --tool build-gpu/tools/ncclrt/ncclrt \
-        --nccl-lib /path/libnccl.so.2 --json out.json --markdown out.md
+    python3 bench/compare/python_paths.py --nccl-lib /path/libnccl.so.2 \
+        [--tool build-gpu/tools/ncclrt/ncclrt] --json out.json --markdown out.md
 
 One GPU, one rank, float32 all_reduce out of place at 1 KiB and 1 MiB (the workload of
 `ncclrt bench overhead`). Each path issues batches of --calls calls; batches of all paths are
 interleaved round by round (the order rotates) and the median of --rounds batches is reported,
 after a synchronize that is not timed. Paths that are not installed are listed as such.
+
+Then in place (the same tensor as send and recv): on one rank NCCL does no GPU work then (about
+0.2 us of its own), so the binding's own cost is what differs between the paths. Every path's
+call is the body of its own generated loop (no lambda around it), --in-place-calls calls a batch,
+batches interleaved, the median of --in-place-rounds. bench/compare/table.py prints that table
+from the JSON, with the issue's targets. Without --tool the C++ cross-check is left out.
 """
 import argparse
 import ctypes
@@ -173,6 +179,114 @@ def measure(paths, calls, rounds):
             for name, t in times.items()}
 
 
+def in_place_paths(lib_path, skipped):
+    """(statement, names) per path for the in-place runs: each statement is one call, run as the
+    body of a generated loop; `skipped` gets {name: why} for the paths that cannot run here."""
+    import ncclrt
+    from ncclrt.torch import PyNcclCommunicator
+
+    n = 256
+    x = torch.ones(n, device="cuda")
+    stream = torch.cuda.current_stream()  # the non-blocking stream main() made current
+    xp, sp = x.data_ptr(), stream.cuda_stream
+    lib = ncclrt.Library.open(lib_path)
+    comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+
+    class OneRank:
+        rank, world_size = 0, 1
+
+        def broadcast_obj(self, obj, src):
+            return obj
+
+    vllm = PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
+                              library_path=lib_path)
+    names = dict(x=x, xp=xp, n=n, sp=sp, comm=comm, vllm=vllm, f32=ncclrt.DataType.FLOAT32,
+                 f=lambda: None)
+    paths = {
+        "empty loop": "pass",
+        "empty Python call": "f()",
+        "ncclrt: torch tensors all_reduce(x, x)": "comm.all_reduce(x, x)",
+        "ncclrt: torch tensor all_reduce(x)": "comm.all_reduce(x)",
+        "ncclrt: raw ints all_reduce(p, p, count=, dtype=, stream=int)":
+            "comm.all_reduce(xp, xp, count=n, dtype=f32, stream=sp)",
+        "ncclrt.torch.PyNcclCommunicator.all_reduce(x, x) (vLLM class)": "vllm.all_reduce(x, x)",
+    }
+    try:  # the floor: a nanobind function of the same ints calling ncclAllReduce's pointer
+        import _ncclrt_bench as bench
+        bench.set_target(ctypes.cast(ctypes.CDLL(lib_path).ncclAllReduce, ctypes.c_void_p).value,
+                         comm.native)
+        names["floor"] = bench.floor_nogil
+        paths["nanobind floor (ints, GIL released), same comm"] = "floor(xp, xp, n, 7, 0, sp)"
+    except ImportError as e:
+        skipped["nanobind floor"] = f"_ncclrt_bench not installed ({e}): build the wheel with " \
+                                    "-C cmake.define.NCCLRT_PYTHON_BENCH=ON"
+    try:
+        from cupy.cuda import nccl as cnccl
+        names["cc"] = cnccl.NcclCommunicator(1, cnccl.get_unique_id(), 0)
+        paths["cupy.cuda.nccl allReduce (raw ints)"] = "cc.allReduce(xp, xp, n, 7, 0, sp)"
+    except Exception as e:  # noqa: BLE001
+        skipped["cupy.cuda.nccl"] = f"{type(e).__name__}: {e}"
+
+    nccl = ctypes.CDLL(lib_path)  # the pynccl way: ctypes, every result checked
+    nccl.ncclAllReduce.restype = ctypes.c_int
+    nccl.ncclAllReduce.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                   ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    uid = UniqueId()
+    assert nccl.ncclGetUniqueId(ctypes.byref(uid)) == 0
+    raw_comm = ctypes.c_void_p()
+    assert nccl.ncclCommInitRank(ctypes.byref(raw_comm), 1, uid, 0) == 0
+    names.update(nccl=nccl, raw_comm=raw_comm, vp=ctypes.c_void_p, stream=stream)
+    paths["Python ctypes (the pynccl way)"] = (
+        "assert nccl.ncclAllReduce(vp(x.data_ptr()), vp(x.data_ptr()), x.numel(), 7, 0, raw_comm, "
+        "vp(stream.cuda_stream)) == 0")
+    try:
+        import nccl.core as nc4
+        c4 = nc4.Communicator.init(1, 0, nc4.get_unique_id())
+        op4 = getattr(nc4, "SUM", None)
+        if op4 is None:
+            op4 = nc4.NcclRedOp.SUM
+        c4.allreduce(x, x, op4, stream=sp)
+        names.update(c4=c4, op4=op4)
+        paths["nccl4py (nccl.core) allreduce(x, x)"] = "c4.allreduce(x, x, op4, stream=sp)"
+    except Exception as e:  # noqa: BLE001
+        skipped["nccl4py"] = f"{type(e).__name__}: {e}"
+    try:
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group("nccl", store=dist.HashStore(), rank=0, world_size=1,
+                                    device_id=torch.device("cuda", torch.cuda.current_device()))
+        dist.all_reduce(x)
+        names["dist"] = dist
+        paths["torch.distributed.all_reduce(x) (NCCL process group of one)"] = "dist.all_reduce(x)"
+    except Exception as e:  # noqa: BLE001
+        skipped["torch.distributed"] = f"{type(e).__name__}: {e}"
+    return paths, names, x
+
+
+def measure_in_place(paths, names, calls, rounds):
+    """Median and minimum us per call of each path, batches interleaved (the order rotates)."""
+    runs = {}
+    for name, stmt in paths.items():
+        scope = dict(names)
+        exec(compile(f"def run(rep):\n    for _ in rep:\n        {stmt}\n", f"<{name}>", "exec"),
+             scope)
+        runs[name] = scope["run"]
+    rep = [None] * calls
+    order = list(runs)
+    for name in order:  # warm up
+        runs[name](rep[:200])
+    torch.cuda.synchronize()
+    times = {name: [] for name in order}
+    for r in range(rounds):
+        for name in order[r % len(order):] + order[:r % len(order)]:
+            t0 = time.perf_counter()
+            runs[name](rep)
+            times[name].append((time.perf_counter() - t0) / calls * 1e6)
+            torch.cuda.synchronize()
+    return {name: {"us_per_call": statistics.median(t), "us_min": min(t)}
+            for name, t in times.items()}
+
+
 def stand_in_costs(path, calls=20000):
     """The extension's own cost per call, without NCCL: the same calls on a communicator of the
     recording stand-in (tests/stand_ins/recording_nccl.c), whose operations only record."""
@@ -224,10 +338,12 @@ def graph_time(call, calls, launches=10):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--tool", required=True, help="the ncclrt command (for the C++ figures)")
+    p.add_argument("--tool", help="the ncclrt command (for the C++ figures; left out without it)")
     p.add_argument("--nccl-lib", required=True)
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--in-place-calls", type=int, default=2000)
+    p.add_argument("--in-place-rounds", type=int, default=15)
     p.add_argument("--stand-in", help="the recording stand-in library, for the extension's own "
                    "cost without NCCL")
     p.add_argument("--json")
@@ -239,7 +355,8 @@ def main():
     # legacy default stream cost the driver more, whoever makes them).
     torch.cuda.set_stream(torch.cuda.Stream())
 
-    before, cpp_before = cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds)
+    before, cpp_before = (cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds) if a.tool
+                          else (None, None))
     rows, skipped = [], {}
     for size in (1024, 1 << 20):
         paths, (x, y, direct_on_current) = make_paths(a.nccl_lib, size, skipped)
@@ -254,9 +371,15 @@ def main():
         direct_graph = graph_time(direct_on_current, a.calls)
         rows.append({"size": size, "paths": host, "ncclrt_graph_us_per_op": graph,
                      "ctypes_graph_us_per_op": direct_graph})
-    after, cpp_after = cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds)
+    after, cpp_after = (cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds) if a.tool
+                        else (None, None))
     parts = breakdown()
     own = stand_in_costs(a.stand_in) if a.stand_in else {}
+    in_place_skipped = {}
+    ip_paths, ip_names, ip_x = in_place_paths(a.nccl_lib, in_place_skipped)
+    in_place = measure_in_place(ip_paths, ip_names, a.in_place_calls, a.in_place_rounds)
+    torch.cuda.synchronize()
+    assert torch.equal(ip_x, torch.ones_like(ip_x)), "in place on one rank must leave x as it was"
 
     try:
         import importlib.metadata as md
@@ -264,12 +387,22 @@ def main():
                     if _has(md, k)}
     except Exception:  # noqa: BLE001
         versions = {}
-    result = {"nccl": before["nccl"], "devices": before["devices"], "python": sys.version,
+    import ncclrt
+    lib = ncclrt.Library.open(a.nccl_lib)
+    nccl_info = before["nccl"] if before else {"version": str(lib.version), "path": lib.path}
+    devices = before["devices"] if before else [{"name": torch.cuda.get_device_name(0)}]
+    result = {"nccl": nccl_info, "devices": devices, "python": sys.version,
               "versions": versions, "calls": a.calls, "rounds": a.rounds, "rows": rows,
-              "cpp_before": before["rows"], "cpp_after": after["rows"], "skipped": skipped,
+              "cpp_before": before["rows"] if before else None,
+              "cpp_after": after["rows"] if after else None, "skipped": skipped,
               "breakdown_us": parts, "stand_in_us": own,
-              "torch_dlpack_c_exchange_api": hasattr(torch.Tensor, "__dlpack_c_exchange_api__")}
+              "torch_dlpack_c_exchange_api": hasattr(torch.Tensor, "__dlpack_c_exchange_api__"),
+              "in_place": {"size_bytes": 1024, "calls": a.in_place_calls,
+                           "rounds": a.in_place_rounds, "paths": in_place,
+                           "skipped": in_place_skipped}}
     lines = table(result, cpp_before, cpp_after)
+    from table import python_in_place
+    lines += [""] + python_in_place(result)
     print("\n".join(lines))
     if a.json:
         with open(a.json, "w") as f:
@@ -319,17 +452,18 @@ def table(result, cpp_before, cpp_after):
              f"__dlpack_c_exchange_api__: {result['torch_dlpack_c_exchange_api']}", "",
              "| path | 1 KiB host us/call | added over the C direct call | 1 MiB host us/call | "
              "added over the C direct call |", "|---|---|---|---|---|"]
-    direct = {s: (cpp_before[s]["direct"]["host_us_per_call"] +
-                  cpp_after[s]["direct"]["host_us_per_call"]) / 2 for s in cpp_before}
-    cpp_api = {s: (cpp_before[s]["ncclrt"]["host_us_per_call"] +
-                   cpp_after[s]["ncclrt"]["host_us_per_call"]) / 2 for s in cpp_before}
     by_size = {r["size"]: r for r in result["rows"]}
     base = {s: by_size[s]["paths"][DIRECT]["host_us_per_call"] for s in by_size}
-    lines.append(f"| (separate process) C++ direct call, `ncclrt bench overhead`, mean of the "
-                 f"runs before and after | {direct[1024]:.2f} | | {direct[1 << 20]:.2f} | |")
-    lines.append(f"| (separate process) ncclrt C++ `Communicator::all_reduce`, same runs | "
-                 f"{cpp_api[1024]:.2f} | {cpp_api[1024] - direct[1024]:+.2f} vs that | "
-                 f"{cpp_api[1 << 20]:.2f} | {cpp_api[1 << 20] - direct[1 << 20]:+.2f} vs that |")
+    if cpp_before:  # `ncclrt bench overhead` ran (--tool)
+        direct = {s: (cpp_before[s]["direct"]["host_us_per_call"] +
+                      cpp_after[s]["direct"]["host_us_per_call"]) / 2 for s in cpp_before}
+        cpp_api = {s: (cpp_before[s]["ncclrt"]["host_us_per_call"] +
+                       cpp_after[s]["ncclrt"]["host_us_per_call"]) / 2 for s in cpp_before}
+        lines.append(f"| (separate process) C++ direct call, `ncclrt bench overhead`, mean of the "
+                     f"runs before and after | {direct[1024]:.2f} | | {direct[1 << 20]:.2f} | |")
+        lines.append(f"| (separate process) ncclrt C++ `Communicator::all_reduce`, same runs | "
+                     f"{cpp_api[1024]:.2f} | {cpp_api[1024] - direct[1024]:+.2f} vs that | "
+                     f"{cpp_api[1 << 20]:.2f} | {cpp_api[1 << 20] - direct[1 << 20]:+.2f} vs that |")
     for name in by_size[1024]["paths"]:
         k = by_size[1024]["paths"][name]["host_us_per_call"]
         m = by_size[1 << 20]["paths"].get(name, {}).get("host_us_per_call", float("nan"))
@@ -347,10 +481,10 @@ def table(result, cpp_before, cpp_after):
               "(ctypes) captured the same way, us/op | C++ direct, cudaStreamBeginCapture, us/op "
               "(before / after) |", "|---|---|---|---|"]
     for s, r in sorted(by_size.items()):
+        cpp = (f"{cpp_before[s]['direct']['graph_us_per_op']:.3f} / "
+               f"{cpp_after[s]['direct']['graph_us_per_op']:.3f}" if cpp_before else "(no --tool)")
         lines.append(f"| {s} B | {r['ncclrt_graph_us_per_op']:.3f} | "
-                     f"{r['ctypes_graph_us_per_op']:.3f} | "
-                     f"{cpp_before[s]['direct']['graph_us_per_op']:.3f} / "
-                     f"{cpp_after[s]['direct']['graph_us_per_op']:.3f} |")
+                     f"{r['ctypes_graph_us_per_op']:.3f} | {cpp} |")
     return lines
 
 

@@ -1,10 +1,47 @@
 #!/usr/bin/env python3
-"""Turns the JSON of bench/compare/run.sh into one Markdown table (host us per call)."""
+"""Markdown tables from the benchmarks' JSON.
+
+    table.py OVERHEAD.json CTYPES.json TORCH.json   bench/compare/run.sh's files: host us per call
+    table.py python PYTHON_PATHS.json               python_paths.py's in-place table, with the
+                                                    issue's targets checked
+"""
 import json
 import sys
 
+# The in-place paths the targets name (python_paths.py's keys).
+TENSORS = "ncclrt: torch tensors all_reduce(x, x)"
+RAW = "ncclrt: raw ints all_reduce(p, p, count=, dtype=, stream=int)"
+VLLM = "ncclrt.torch.PyNcclCommunicator.all_reduce(x, x) (vLLM class)"
+CUPY = "cupy.cuda.nccl allReduce (raw ints)"
+
+
+def python_in_place(result):
+    """The in-place table of python_paths.py's JSON, and the three targets: raw ints <= cupy,
+    torch tensors <= cupy + 0.1 us, the vLLM class <= the module's tensors + 0.3 us."""
+    ip = result["in_place"]
+    paths = ip["paths"]
+    lines = [f"In place, one rank, {ip['size_bytes']} B float32 ({ip['calls']} calls a batch, "
+             f"median of {ip['rounds']} interleaved batches; the loop around each call is in "
+             "every figure: see 'empty loop')", "",
+             "| path | us per call (median) | min |", "|---|---|---|"]
+    lines += [f"| {name} | {v['us_per_call']:.3f} | {v['us_min']:.3f} |"
+              for name, v in sorted(paths.items(), key=lambda kv: kv[1]["us_per_call"])]
+    lines += [f"| {name} | not measured: {why} | |" for name, why in ip["skipped"].items()]
+    us = {k: v["us_per_call"] for k, v in paths.items()}
+    if CUPY in us:
+        lines += ["", "| target | measured | met |", "|---|---|---|"]
+        checks = [("raw ints <= cupy", us[RAW], us[CUPY]),
+                  ("torch tensors <= cupy + 0.1 us", us[TENSORS], us[CUPY] + 0.1),
+                  ("vLLM class <= module (tensors) + 0.3 us", us[VLLM], us[TENSORS] + 0.3)]
+        lines += [f"| {what} | {got:.3f} vs {limit:.3f} | {'yes' if got <= limit else 'NO'} |"
+                  for what, got, limit in checks]
+    return lines
+
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "python":
+        print("\n".join(python_in_place(json.load(open(sys.argv[2])))))
+        return
     overhead, ctypes_, torch_ = (json.load(open(p)) for p in sys.argv[1:4])
     rows = {r["size"]: r for r in overhead["rows"]}
     print(f"NCCL {overhead['nccl']['version']} ({overhead['nccl']['path']}), "

@@ -41,6 +41,7 @@ from . import _ncclrt as _nc
 __all__ = ["PyNcclCommunicator", "TorchStore"]
 
 _TORCH_SUM = ReduceOp.SUM
+_SUM = _nc.ReduceOp.SUM
 _OPS = (
     (ReduceOp.SUM, _nc.ReduceOp.SUM),
     (ReduceOp.PRODUCT, _nc.ReduceOp.PROD),
@@ -52,7 +53,7 @@ _OPS = (
 
 def _nccl_op(op):
     if op is _TORCH_SUM:
-        return _nc.ReduceOp.SUM
+        return _SUM
     if isinstance(op, (int, _nc.PreMulSum)):  # ncclrt.ReduceOp is an int
         return op
     for torch_op, nccl_op in _OPS:
@@ -169,7 +170,12 @@ class PyNcclCommunicator:
             return None
         if out_tensor is None:
             out_tensor = torch.empty_like(in_tensor)
-        return self.comm.all_reduce(in_tensor, out_tensor, _nccl_op(op), stream=stream)
+        # This method is on every step's path: the default op without a call of _nccl_op, and no
+        # keyword argument when there is no stream (the interpreter's cheapest call).
+        op = _SUM if op is _TORCH_SUM else _nccl_op(op)
+        if stream is None:
+            return self.comm.all_reduce(in_tensor, out_tensor, op)
+        return self.comm.all_reduce(in_tensor, out_tensor, op, stream=stream)
 
     def all_gather(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor, stream=None):
         if self.disabled:

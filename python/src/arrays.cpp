@@ -53,8 +53,8 @@ bool type_from_name(std::string name, DataType& out) {
   return false;
 }
 
-// dtype objects (torch.float32, numpy.dtype('float32')) seen so far, by identity: the per-call
-// lookup is a short scan of pointers.
+// dtype objects (torch.float32, numpy.dtype('float32'), ncclrt.DataType.FLOAT32) seen so far, by
+// identity: the per-call lookup is a short scan of pointers.
 struct DtypeSlot {
   PyObject* dtype;
   DataType type;
@@ -62,22 +62,33 @@ struct DtypeSlot {
 DtypeSlot g_dtypes[32];
 int g_ndtypes = 0;
 
-bool dtype_object(PyObject* dtype, DataType& out, std::string* name) {
+bool known_dtype(PyObject* dtype, DataType& out) {
   for (int i = 0; i < g_ndtypes; ++i) {
     if (g_dtypes[i].dtype == dtype) {
       out = g_dtypes[i].type;
       return true;
     }
   }
+  return false;
+}
+
+// Only the libraries' own dtype objects (and ints) are kept: they live as long as their module.
+void remember_dtype(PyObject* dtype, DataType type) {
+  if (g_ndtypes < static_cast<int>(sizeof g_dtypes / sizeof g_dtypes[0]) &&
+      (Py_IS_TYPE(dtype, &PyLong_Type) || library_object(dtype))) {
+    Py_INCREF(dtype);
+    g_dtypes[g_ndtypes++] = {dtype, type};
+  }
+}
+
+bool dtype_object(PyObject* dtype, DataType& out, std::string* name) {
+  if (known_dtype(dtype, out)) return true;
   std::string text = text_of(dtype);
   if (!type_from_name(text, out)) {
     if (name) *name = text;
     return false;
   }
-  if (library_object(dtype) && g_ndtypes < static_cast<int>(sizeof g_dtypes / sizeof g_dtypes[0])) {
-    Py_INCREF(dtype);  // kept: torch's and numpy's dtype objects live as long as their module
-    g_dtypes[g_ndtypes++] = {dtype, out};
-  }
+  remember_dtype(dtype, out);
   return true;
 }
 
@@ -525,9 +536,13 @@ void read_array(PyObject* obj, const char* op, const char* role, Buffer& out) {
 
 DataType read_dtype(PyObject* dtype, const char* op) {
   DataType t;
-  if (PyLong_Check(dtype)) {
+  if (known_dtype(dtype, t)) return t;
+  if (is_int(dtype)) {  // an ncclrt.DataType (an IntEnum) or its value
     const long v = PyLong_AsLong(dtype);
-    if (v >= 0 && v < kNumDataTypes) return static_cast<DataType>(v);
+    if (v >= 0 && v < kNumDataTypes) {
+      remember_dtype(dtype, static_cast<DataType>(v));
+      return static_cast<DataType>(v);
+    }
     PyErr_Clear();
     throw UsageError(std::string(op) + ": dtype " + text_of(dtype) +
                      " is not an NCCL data type (0.." + std::to_string(kNumDataTypes - 1) + ")");

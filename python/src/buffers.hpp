@@ -24,8 +24,24 @@ struct Buffer {
   const void* exchange = nullptr;  ///< its type's DLPack C exchange table, if it has one
 };
 
-/// An int as an address; false (no Python error left set) for a negative or too large one.
-bool pointer_from_int(PyObject* v, void*& out);
+/// Whether o is an int: the exact type in one compare (PyLong_Check is a call under the stable
+/// ABI), then subclasses (enums).
+inline bool is_int(PyObject* o) { return Py_IS_TYPE(o, &PyLong_Type) || PyLong_Check(o); }
+
+/// pointer_from_int for what is not an unsigned long: an object with __index__, or an error.
+bool pointer_from_other(PyObject* v, void*& out);
+
+/// An int as an address; false (no Python error left set) for a negative or too large one, or an
+/// object that is no int and has no __index__. One conversion: a negative int (which
+/// PyLong_AsVoidPtr would take as an address) is an OverflowError there.
+inline bool pointer_from_int(PyObject* v, void*& out) {
+  static_assert(sizeof(unsigned long) == sizeof(void*), "an address is an unsigned long here");
+  const unsigned long value = PyLong_AsUnsignedLong(v);
+  if (value == static_cast<unsigned long>(-1) && PyErr_Occurred())
+    return pointer_from_other(v, out);
+  out = reinterpret_cast<void*>(value);
+  return true;
+}
 
 /// Interns the attribute names used per call. Called once, at import.
 void init_names();

@@ -5,13 +5,40 @@
 #include <limits>
 #include <vector>
 
+#include "fastcall.hpp"
 #include "operands.hpp"
+#include "pyutil.hpp"
 
 namespace ncclrt::py {
+
+void usage(const char* op, const char* a, const char* b, const char* c, const char* d) {
+  throw UsageError(std::string(op) + ": " + a + b + c + d);
+}
+
+void bad_pointer(const char* op, const char* role, PyObject* obj) {
+  throw UsageError(std::string(op) + ": the " + role + " pointer " + text_of(obj) +
+                   " is not a valid address");
+}
+
+void wrong_device(const char* op, const char* role, int device, int comm_device) {
+  throw UsageError(std::string(op) + ": the " + role + " array is on GPU " +
+                   std::to_string(device) + " but the communicator is on GPU " +
+                   std::to_string(comm_device));
+}
+
+void mixed_types(const char* op, const char* role, DataType got, DataType first) {
+  throw UsageError(std::string(op) + ": the " + role + " array holds " + to_string(got) +
+                   " but the first buffer holds " + to_string(first) +
+                   "; NCCL needs one type for both");
+}
+
 namespace {
 
+PyObject* g_sum = nullptr;  // ReduceOp.SUM, op='s default
+
 ReduceOp read_op(nb::handle op, const char* name) {
-  if (PyLong_Check(op.ptr())) {
+  if (op.ptr() == g_sum) return ReduceOp::kSum;
+  if (is_int(op.ptr())) {
     const long v = PyLong_AsLong(op.ptr());
     if (v >= 0 && v <= std::numeric_limits<int>::max()) return static_cast<ReduceOp>(v);
     PyErr_Clear();
@@ -53,7 +80,7 @@ std::vector<std::size_t> prefix(const std::vector<std::size_t>& counts) {
 // one C++ call without the GIL (a blocking NCCL call may wait for other ranks' threads), then the
 // output buffer as the return value.
 template <class Call>
-nb::object issue(const Operands& o, nb::handle stream, nb::handle out, Call&& call) {
+nb::object issue(Operands& o, nb::handle stream, nb::handle out, Call&& call) {
   CUstream_st* st = o.stream(stream.ptr());
   {
     nb::gil_scoped_release release;
@@ -63,14 +90,16 @@ nb::object issue(const Operands& o, nb::handle stream, nb::handle out, Call&& ca
 }
 
 // config=: None, or a CollConfig (an empty one is the ordinary call).
-const CollConfig* read_coll_config(nb::handle config, const char* op) {
-  if (config.is_none()) return nullptr;
+const CollConfig* coll_config_object(nb::handle config, const char* op) {
   if (!nb::isinstance<CollConfig>(config)) {
     throw UsageError(std::string(op) + ": config must be an ncclrt.CollConfig or None; got " +
                      nb::cast<std::string>(nb::repr(config)));
   }
   const CollConfig& cc = nb::cast<const CollConfig&>(config);
   return cc.empty() ? nullptr : &cc;
+}
+inline const CollConfig* read_coll_config(nb::handle config, const char* op) {
+  return config.is_none() ? nullptr : coll_config_object(config, op);
 }
 
 // The ordinary call, or the one with per-call options: `call()` or `call(*cc)`.
@@ -84,25 +113,23 @@ void with_options(const CollConfig* cc, Call&& call) {
 }
 
 using C = Communicator;
-#define NCCLRT_OP_ARGS                                                                        \
-  nb::kw_only(), nb::arg("stream").none() = nb::none(), nb::arg("count").none() = nb::none(), \
-                 nb::arg("dtype").none() = nb::none()
-#define NCCLRT_COLL_ARGS NCCLRT_OP_ARGS, nb::arg("config").none() = nb::none()
 
-// Send and recv of one size; recv=None is in place (the send buffer, then written into), and the
-// buffer written is what the operation returns.
+// Send and recv of one size; recv=None or recv=send is in place (the send buffer, then written
+// into; read once), and the buffer written is what the operation returns.
+[[noreturn]] void different_sizes(const char* op, std::size_t send, std::size_t recv) {
+  usage(op, ("send has " + num(send) + " elements but recv has " + num(recv)).c_str());
+}
 struct SameSize {
   Buffer send, recv;
   nb::handle out;
 };
-SameSize same_size(Operands& o, nb::handle send, nb::handle recv) {
-  const bool in_place = recv.is_none();
+inline __attribute__((always_inline)) SameSize same_size(Operands& o, nb::handle send,
+                                                         nb::handle recv) {
+  const bool in_place = recv.is_none() || recv.is(send);
   const Buffer s = o.read(send.ptr(), "send", in_place);
   const Buffer r = in_place ? s : o.read(recv.ptr(), "recv", true);
-  if (r.count != s.count) {
-    o.sizes("send has " + num(s.count) + " elements but recv has " + num(r.count));
-  }
-  return {s, r, in_place ? send : recv};
+  if (r.count != s.count) different_sizes(o.op, s.count, r.count);
+  return {s, r, recv.is_none() ? send : recv};
 }
 
 nb::object all_reduce(const C& c, nb::handle send, nb::handle recv, nb::handle op,
@@ -384,47 +411,62 @@ void wait_signal(const C& c, nb::handle waits, nb::handle stream) {
 }  // namespace
 
 void bind_operations(nb::class_<Communicator>& cls) {
-  cls.def("all_reduce", &all_reduce, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-          nb::arg("op").none() = ReduceOp::kSum, NCCLRT_COLL_ARGS,
-          "recv=None reduces in place. Returns recv.")
-      .def("broadcast", &broadcast, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-           nb::arg("root") = 0, NCCLRT_COLL_ARGS, "recv=None is in place. Returns recv.")
-      .def("reduce", &reduce, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-           nb::arg("op").none() = ReduceOp::kSum, nb::arg("root") = 0, NCCLRT_COLL_ARGS,
-           "recv=None is in place; recv matters on the root only.")
-      .def("all_gather", &all_gather, nb::arg("send").none(), nb::arg("recv").none(),
-           NCCLRT_COLL_ARGS, "recv holds size x send elements.")
-      .def("reduce_scatter", &reduce_scatter, nb::arg("send").none(), nb::arg("recv").none(),
-           nb::arg("op").none() = ReduceOp::kSum, NCCLRT_COLL_ARGS,
-           "send holds size x recv elements.")
-      .def("all_to_all", &all_to_all, nb::arg("send").none(), nb::arg("recv").none(),
-           NCCLRT_COLL_ARGS, "Block p of send goes to rank p; count= (pointers) is per peer.")
-      .def("gather", &gather, nb::arg("send").none(), nb::arg("recv").none() = nb::none(),
-           nb::arg("root") = 0, NCCLRT_COLL_ARGS, "The root's recv holds size x send elements.")
-      .def("scatter", &scatter, nb::arg("send").none(), nb::arg("recv").none(), nb::arg("root") = 0,
-           NCCLRT_COLL_ARGS, "The root's send holds size x recv elements.")
-      .def("all_gatherv", &all_gatherv, nb::arg("send").none(), nb::arg("recv").none(),
-           nb::arg("counts").none(), nb::arg("displs").none() = nb::none(), NCCLRT_OP_ARGS,
-           "Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).")
-      .def("reduce_scatterv", &reduce_scatterv, nb::arg("send").none(), nb::arg("recv").none(),
-           nb::arg("counts").none(), nb::arg("displs").none() = nb::none(),
-           nb::arg("op").none() = ReduceOp::kSum, NCCLRT_OP_ARGS,
-           "Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.")
-      .def("send", &send, nb::arg("buf").none(), nb::arg("peer"), NCCLRT_OP_ARGS)
-      .def("recv", &recv, nb::arg("buf").none(), nb::arg("peer"), NCCLRT_OP_ARGS)
-      .def("put_signal", &put_signal, nb::arg("local").none(), nb::arg("peer"), nb::arg("window"),
-           nb::arg("offset") = 0, nb::arg("signal_index") = 0, nb::arg("context") = 0,
-           NCCLRT_OP_ARGS,
-           "ncclPutSignal (NCCL >= 2.29.2): local into peer's part of window at byte offset, "
-           "then a signal there.")
-      .def("signal", &signal, nb::arg("peer"), nb::arg("signal_index") = 0, nb::arg("context") = 0,
-           nb::kw_only(), nb::arg("stream").none() = nb::none(),
-           "ncclSignal (NCCL >= 2.29.2): a signal to peer without data.")
-      .def("wait_signal", &wait_signal, nb::arg("waits"), nb::kw_only(),
-           nb::arg("stream").none() = nb::none(),
-           "ncclWaitSignal (NCCL >= 2.29.2): the stream waits for every SignalWait.");
+  // The parameters every operation shares, and the collectives' per-call options.
+  const Param kw{"*"}, stream{"stream", "None"}, count{"count", "None"}, dtype{"dtype", "None"},
+      config{"config", "None"};
+  const Param a_send{"send"}, a_recv{"recv"}, recv_opt{"recv", "None"}, root{"root", "0"};
+  const nb::object sum = nb::cast(ReduceOp::kSum);
+  g_sum = sum.ptr();  // the parameter's default keeps it
+  const Param op{"op", "ncclrt.ReduceOp.SUM", sum};
+  def_operation<&all_reduce>(cls, "all_reduce",
+                             {a_send, recv_opt, op, kw, stream, count, dtype, config},
+                             "recv=None reduces in place. Returns recv.");
+  def_operation<&broadcast>(cls, "broadcast",
+                            {a_send, recv_opt, root, kw, stream, count, dtype, config},
+                            "recv=None is in place. Returns recv.");
+  def_operation<&reduce>(cls, "reduce",
+                         {a_send, recv_opt, op, root, kw, stream, count, dtype, config},
+                         "recv=None is in place; recv matters on the root only.");
+  def_operation<&all_gather>(cls, "all_gather", {a_send, a_recv, kw, stream, count, dtype, config},
+                             "recv holds size x send elements.");
+  def_operation<&reduce_scatter>(cls, "reduce_scatter",
+                                 {a_send, a_recv, op, kw, stream, count, dtype, config},
+                                 "send holds size x recv elements.");
+  def_operation<&all_to_all>(cls, "all_to_all", {a_send, a_recv, kw, stream, count, dtype, config},
+                             "Block p of send goes to rank p; count= (pointers) is per peer.");
+  def_operation<&gather>(cls, "gather", {a_send, recv_opt, root, kw, stream, count, dtype, config},
+                         "The root's recv holds size x send elements.");
+  def_operation<&scatter>(cls, "scatter", {a_send, a_recv, root, kw, stream, count, dtype, config},
+                          "The root's send holds size x recv elements.");
+  const Param counts{"counts"}, displs{"displs", "None"};
+  def_operation<&all_gatherv>(
+      cls, "all_gatherv", {a_send, a_recv, counts, displs, kw, stream, count, dtype},
+      "Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).");
+  def_operation<&reduce_scatterv>(
+      cls, "reduce_scatterv", {a_send, a_recv, counts, displs, op, kw, stream, count, dtype},
+      "Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.");
+  const Param buf{"buf"}, peer{"peer"};
+  def_operation<&send>(cls, "send", {buf, peer, kw, stream, count, dtype});
+  def_operation<&recv>(cls, "recv", {buf, peer, kw, stream, count, dtype});
+  const Param signal_index{"signal_index", "0"}, context{"context", "0"};
+  def_operation<&put_signal>(cls, "put_signal",
+                             {{"local"},
+                              peer,
+                              {"window"},
+                              {"offset", "0"},
+                              signal_index,
+                              context,
+                              kw,
+                              stream,
+                              count,
+                              dtype},
+                             "ncclPutSignal (NCCL >= 2.29.2): local into peer's part of window at "
+                             "byte offset, then a signal there.");
+  def_operation<&signal>(cls, "signal", {peer, signal_index, context, kw, stream},
+                         "ncclSignal (NCCL >= 2.29.2): a signal to peer without data.");
+  def_operation<&wait_signal>(cls, "wait_signal", {{"waits"}, kw, stream},
+                              "ncclWaitSignal (NCCL >= 2.29.2): the stream waits for every "
+                              "SignalWait.");
 }
-#undef NCCLRT_COLL_ARGS
-#undef NCCLRT_OP_ARGS
 
 }  // namespace ncclrt::py

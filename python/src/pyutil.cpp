@@ -68,7 +68,7 @@ bool library_object(PyObject* o) {
   try {
     nb::handle type(reinterpret_cast<PyObject*>(Py_TYPE(o)));
     const std::string mod = nb::cast<std::string>(type.attr("__module__"));
-    for (const char* m : {"torch", "numpy", "cupy", "ml_dtypes"}) {
+    for (const char* m : {"torch", "numpy", "cupy", "ml_dtypes", "ncclrt"}) {
       if (mod.rfind(m, 0) == 0) return true;
     }
   } catch (const nb::python_error&) {
@@ -76,19 +76,16 @@ bool library_object(PyObject* o) {
   return false;
 }
 
-bool pointer_from_int(PyObject* v, void*& out) {
-  int overflow = 0;
-  const long long signed_value = PyLong_AsLongLongAndOverflow(v, &overflow);
-  if (overflow == 0 && signed_value < 0) {
-    PyErr_Clear();
-    return false;  // PyLong_AsVoidPtr would take a negative number as an address
-  }
-  out = PyLong_AsVoidPtr(v);
-  if (out == nullptr && PyErr_Occurred()) {
+bool pointer_from_other(PyObject* v, void*& out) {
+  const bool not_int = PyErr_ExceptionMatches(PyExc_TypeError);
+  PyErr_Clear();
+  if (!not_int || PyLong_Check(v)) return false;  // an int out of range
+  Ref index(PyNumber_Index(v));
+  if (!index) {
     PyErr_Clear();
     return false;
   }
-  return true;
+  return pointer_from_int(index.p, out);
 }
 
 void init_names() {

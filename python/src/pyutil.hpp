@@ -48,9 +48,9 @@ PyObject* call_method0(PyObject* self, PyObject* name);
 std::string type_name(PyObject* o);
 /// str(o), for messages ("?" if that fails).
 std::string text_of(PyObject* o);
-/// Whether o belongs to torch, numpy, cupy or ml_dtypes, whose types and dtypes live as long as
-/// their modules: only those are cached by identity. A caller's own object may hold the globals
-/// of its module, and keeping it would keep them alive.
+/// Whether o belongs to torch, numpy, cupy, ml_dtypes or ncclrt, whose types and dtypes live as
+/// long as their modules: only those are cached by identity. A caller's own object may hold the
+/// globals of its module, and keeping it would keep them alive.
 bool library_object(PyObject* o);
 
 }  // namespace ncclrt::py

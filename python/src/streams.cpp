@@ -92,7 +92,7 @@ CUstream_st* read_stream(PyObject* s, const Buffer& first, int device) {
     }
     return torch_current_stream(device);
   }
-  if (PyLong_Check(s)) return stream_from_int(s);
+  if (is_int(s)) return stream_from_int(s);
   switch (stream_kind(s)) {
     case StreamKind::kTorch: {
       Ref v(PyObject_GetAttr(s, names.cuda_stream));
