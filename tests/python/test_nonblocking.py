@@ -5,7 +5,7 @@ error. Each call completes only once the stand-in says the work is enqueued, rai
 error, or raises TimeoutError at its deadline (+10%); none raises NcclError(ncclInProgress).
 Groups wait for every nonblocking communicator used inside them, release the GIL while they do,
 and never replace an exception raised inside the block."""
-import ctypes
+import gc
 import os
 import threading
 import time
@@ -33,6 +33,12 @@ class Busy:
         os.environ.pop("FAKE_OP_IN_PROGRESS", None)
         os.environ.pop("FAKE_OP_FAILS", None)
         return False
+
+
+def live(recorder):
+    """Live communicators of the stand-in, once earlier tests' garbage is gone."""
+    gc.collect()
+    return recorder.live()
 
 
 def pending(recorder):
@@ -173,7 +179,7 @@ def test_honours_the_deadline(stand, name, capfd):
     c, keep = _comm(r, deadline), {}
     if prepare:
         prepare(c, keep)
-    live = r.live()
+    live_before = live(r)
     ncclrt.set_log_level("error")
     try:
         with Busy(10 ** 9):
@@ -189,10 +195,10 @@ def test_honours_the_deadline(stand, name, capfd):
         ncclrt.set_log_level("off")
     assert deadline <= took <= deadline * 1.1, f"{name}: {took:.3f} s"
     if makes_child:  # the new communicator was aborted; the parent goes on
-        assert r.live() == live
+        assert live(r) == live_before
         c.check()
     else:  # the communicator was aborted; its next call says why
-        assert r.live() == live - 1
+        assert live(r) == live_before - 1
         with pytest.raises(ncclrt.TimeoutError, match="500 ms"):
             c.check()
 
@@ -231,7 +237,7 @@ def test_group_waits_for_every_communicator_used_inside(stand):
 def test_group_expiry_aborts_the_groups_communicators(stand):
     r = stand("newest")
     c1, c2, other = _comm(r, 60.0), _comm(r, 60.0), _comm(r, 60.0)
-    live = r.live()
+    live_before = live(r)
     with Busy(10 ** 9):
         start = time.monotonic()
         with pytest.raises(ncclrt.TimeoutError, match="ncclGroupEnd.*200 ms.*aborted"):
@@ -240,7 +246,7 @@ def test_group_expiry_aborts_the_groups_communicators(stand):
                 c2.broadcast(f(), g(), root=0)
         took = time.monotonic() - start
     assert 0.2 <= took <= 0.22
-    assert r.live() == live - 2
+    assert live(r) == live_before - 2
     other.all_reduce(f(), g())  # not in the group: untouched
 
 
@@ -257,7 +263,7 @@ def test_group_async_error_is_an_nccl_error(stand):
 def test_an_exception_inside_the_group_wins_and_the_group_still_ends(stand, capfd):
     r = stand("newest")
     c = _comm(r, 0.2)
-    live = r.live()
+    live_before = live(r)
     ncclrt.set_log_level("error")
     try:
         with Busy(10 ** 9):
@@ -268,7 +274,7 @@ def test_an_exception_inside_the_group_wins_and_the_group_still_ends(stand, capf
     finally:
         ncclrt.set_log_level("off")
     assert "~Group" in capfd.readouterr().err  # what ending the group said went to the log
-    assert r.live() == live - 1  # ended, waited for, and aborted at the deadline
+    assert live(r) == live_before - 1  # ended, waited for, and aborted at the deadline
 
 
 def test_the_group_end_releases_the_gil(stand):
