@@ -215,7 +215,14 @@ class ProbeResult:
     """What a separate process saw loading a file."""
 
     @property
-    def ok(self) -> bool: ...
+    def usable(self) -> bool:
+        """
+        The file loaded cleanly and reported an NCCL version (`ncclrt probe --json`'s `usable`; the command also checks the symbol table).
+        """
+
+    @property
+    def ok(self) -> bool:
+        """Deprecated: ProbeResult.usable."""
 
     @property
     def verdict(self) -> str: ...
@@ -245,6 +252,8 @@ class ProbeResult:
     def cached(self) -> bool: ...
 
     def message(self) -> str: ...
+
+    def __repr__(self) -> str: ...
 
 def probe(file: str, timeout: Seconds = 10.0) -> ProbeResult:
     """
