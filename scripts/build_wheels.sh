@@ -122,9 +122,10 @@ for v in "${pythons[@]}"; do
     fi
     if [ "$arch" != "$(uname -m)" ]; then
       args+=(-C cmake.define.CMAKE_SYSTEM_NAME=Linux -C cmake.define.CMAKE_SYSTEM_PROCESSOR="$arch")
-      # The extension's file name carries the target's platform (cp311 and older; abi3 has none).
+      # The extension's file name carries the target's platform (cp311 and older; abi3 has none):
+      # scikit-build-core reads this machine's, and nanobind takes SKBUILD_SOABI first.
       soabi=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("SOABI"))')
-      args+=(-C cmake.define.Python_SOABI="${soabi/$(uname -m)/$arch}")
+      args+=(-C cmake.define.SKBUILD_SOABI="${soabi/$(uname -m)/$arch}")
     fi
     say "wheel for Python $v on $arch (glibc $glibc)"
     start=$SECONDS
@@ -132,6 +133,12 @@ for v in "${pythons[@]}"; do
     _PYTHON_HOST_PLATFORM=linux-$arch "$venv/bin/python" -m pip wheel -q --no-build-isolation \
       --no-deps -w "$raw" "${args[@]}" "$src"
     whl=$(ls "$raw"/ncclrt-*.whl)
+    other=x86_64
+    [ "$arch" = x86_64 ] && other=aarch64
+    if "$tools/bin/python" -m zipfile -l "$whl" | grep -q "\.cpython-.*$other"; then
+      echo "build_wheels.sh: $(basename "$whl") holds an extension named for $other" >&2
+      exit 1
+    fi
     say "built $(basename "$whl") in $((SECONDS - start)) s; auditwheel repair"
     # auditwheel picks the oldest tag the binaries allow ("auto": it names only this machine's
     # architecture's tags otherwise); patchelf, its helper, is found on PATH.
