@@ -25,8 +25,12 @@ def main(argv=None):
         return 1
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(path, ["ncclrt", *args])
-    return 1  # not reached: execv returns only by raising
+    try:
+        os.execv(path, ["ncclrt", *args])
+    except OSError as e:  # e.g. a file system mounted noexec
+        sys.stderr.write(f"ncclrt: cannot start {path}: {e.strerror}. Try: reinstall the package "
+                         "on a file system that allows running programs\n")
+    return 1
 
 
 if __name__ == "__main__":

@@ -387,6 +387,8 @@ class Group:
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
 
+    def __repr__(self) -> str: ...
+
 class Watchdog:
     """
     One thread that aborts communicators whose watched work passes its deadline or which report an error. Off by default.
@@ -425,9 +427,11 @@ class NcclMemory:
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
 
+    def __repr__(self) -> str: ...
+
 def max_ctas_for_shared_gpu(device: int, ranks: int) -> int:
     """
-    The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` may use so that all their kernels are resident at once: SMs // ranks, at least 1. Threads of one process sharing a GPU hang without such a cap.
+    The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` may use so that all their kernels are resident at once: SMs // ranks rounded down to a power of two (NCCL rounds send/recv channels up to one), at least 1. Threads of one process sharing a GPU hang without such a cap.
     """
 
 def set_log_level(level: str) -> None:
@@ -441,6 +445,8 @@ class PreMulSum:
 
     def __int__(self) -> int: ...
 
+    def __repr__(self) -> str: ...
+
     def close(self) -> None:
         """Releases it now (also when the object goes)."""
 
@@ -453,6 +459,8 @@ class Registration:
 
     @property
     def handle(self) -> int: ...
+
+    def __repr__(self) -> str: ...
 
     def close(self) -> None:
         """Releases it now (also when the object goes)."""
@@ -470,6 +478,8 @@ class Window:
     @property
     def user_pointer(self) -> int:
         """ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer it was registered over."""
+
+    def __repr__(self) -> str: ...
 
     def close(self) -> None:
         """Releases it now (also when the object goes)."""
@@ -538,6 +548,8 @@ class Suspension:
     def __enter__(self) -> None: ...
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+    def __repr__(self) -> str: ...
 
 class Communicator:
     """
