@@ -47,6 +47,17 @@ echo "== import ncclrt: $got_py; ncclrt --version: $got_cmd; python -m ncclrt --
 [ "$got_py" = "$want" ] && [ "${got_cmd%% (*}" = "ncclrt $want" ] && [ "$got_m" = "$got_cmd" ] ||
   { echo "check_wheel.sh: versions differ from VERSION ($want)" >&2; exit 1; }
 
+# The license travels with the wheel: named in its metadata, its text in the dist-info.
+in_venv python - <<'PY'
+import importlib.metadata as md
+meta = md.metadata("ncclrt")
+files = [str(f) for f in md.files("ncclrt")]
+assert meta["License-Expression"] == "BSD-3-Clause", meta["License-Expression"]
+assert any(f.endswith("licenses/LICENSE") for f in files), files
+assert any(f.endswith("licenses/THIRD_PARTY_NOTICES") for f in files), files
+print("== license: BSD-3-Clause, LICENSE and THIRD_PARTY_NOTICES in the dist-info")
+PY
+
 echo "== ncclrt info"
 rc=0
 in_venv ncclrt info || rc=$?
