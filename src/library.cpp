@@ -413,7 +413,8 @@ std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
   // Explicit choices are the user's: when they fail, say so rather than load some other NCCL.
   // The message names the file once, the knob the user set, and what to try.
   auto explicit_choice = [&](Source source, const std::string& file, const std::string& knob) {
-    const std::string label = source == Source::kPath ? "the path given" : "$" + knob;
+    // In the API's C++ spelling ("LoadOptions::path"); Python and the command name theirs.
+    const std::string label = source == Source::kPath ? knob : "$" + knob;
     try {
       return Loader::load({source, file, label + " (" + file + ")"}, o, log);
     } catch (const LoadError& e) {

@@ -1,7 +1,7 @@
 #include "ncclrt/probe.hpp"
 
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,9 +41,22 @@ struct HelperFile {
   std::string error;
 };
 
+// memfd_create through the system call: glibc has a wrapper only from 2.27, and the wheels are
+// built for glibc 2.17. A kernel without it (before 3.17) fails with ENOSYS: the fallback below.
+int anonymous_file(const char* name) {
+#ifdef SYS_memfd_create
+  constexpr unsigned kCloseOnExec = 1U;  // MFD_CLOEXEC
+  return static_cast<int>(::syscall(SYS_memfd_create, name, kCloseOnExec));
+#else
+  (void)name;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 HelperFile make_helper_file() {
   HelperFile h;
-  int fd = static_cast<int>(::memfd_create("ncclrt-probe", MFD_CLOEXEC));
+  int fd = anonymous_file("ncclrt-probe");
   if (fd >= 0 && write_all(fd, ncclrt_probe_helper, ncclrt_probe_helper_size)) {
     // Resolved by the child while it still holds the (close-on-exec) descriptor: this is fexecve.
     h.path = "/proc/self/fd/" + std::to_string(fd);

@@ -4,6 +4,7 @@
 #include "ncclrt/abi.hpp"
 #include "ncclrt/agreement.hpp"
 #include "ncclrt/communicator.hpp"
+#include "ncclrt/detail/release.hpp"  // generated from the VERSION file
 #include "ncclrt/error.hpp"
 #include "ncclrt/launch.hpp"
 #include "ncclrt/library.hpp"
@@ -15,5 +16,5 @@
 
 namespace ncclrt {
 /// This build of ncclrt.
-inline constexpr const char* kVersionString = "0.1.0";
+inline constexpr const char* kVersionString = NCCLRT_VERSION_STRING;
 }  // namespace ncclrt

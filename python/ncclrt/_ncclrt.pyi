@@ -215,7 +215,14 @@ class ProbeResult:
     """What a separate process saw loading a file."""
 
     @property
-    def ok(self) -> bool: ...
+    def usable(self) -> bool:
+        """
+        The file loaded cleanly and reported an NCCL version (`ncclrt probe --json`'s `usable`; the command also checks the symbol table).
+        """
+
+    @property
+    def ok(self) -> bool:
+        """Deprecated: ProbeResult.usable."""
 
     @property
     def verdict(self) -> str: ...
@@ -245,6 +252,8 @@ class ProbeResult:
     def cached(self) -> bool: ...
 
     def message(self) -> str: ...
+
+    def __repr__(self) -> str: ...
 
 def probe(file: str, timeout: Seconds = 10.0) -> ProbeResult:
     """
@@ -378,6 +387,8 @@ class Group:
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
 
+    def __repr__(self) -> str: ...
+
 class Watchdog:
     """
     One thread that aborts communicators whose watched work passes its deadline or which report an error. Off by default.
@@ -416,6 +427,8 @@ class NcclMemory:
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
 
+    def __repr__(self) -> str: ...
+
 def max_ctas_for_shared_gpu(device: int, ranks: int) -> int:
     """
     The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` may use so that all their kernels are resident at once: SMs // ranks rounded down to a power of two (NCCL rounds send/recv channels up to one), at least 1. Threads of one process sharing a GPU hang without such a cap.
@@ -432,6 +445,8 @@ class PreMulSum:
 
     def __int__(self) -> int: ...
 
+    def __repr__(self) -> str: ...
+
     def close(self) -> None:
         """Releases it now (also when the object goes)."""
 
@@ -444,6 +459,8 @@ class Registration:
 
     @property
     def handle(self) -> int: ...
+
+    def __repr__(self) -> str: ...
 
     def close(self) -> None:
         """Releases it now (also when the object goes)."""
@@ -461,6 +478,8 @@ class Window:
     @property
     def user_pointer(self) -> int:
         """ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer it was registered over."""
+
+    def __repr__(self) -> str: ...
 
     def close(self) -> None:
         """Releases it now (also when the object goes)."""
@@ -529,6 +548,8 @@ class Suspension:
     def __enter__(self) -> None: ...
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+    def __repr__(self) -> str: ...
 
 class Communicator:
     """

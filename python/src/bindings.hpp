@@ -24,6 +24,10 @@ std::optional<std::chrono::milliseconds> seconds(nb::handle value, const char* w
 /// The Library argument: a Library, or None for Library.open() (discovery).
 std::shared_ptr<const Library> library_or_default(nb::handle lib);
 
+/// For __repr__: a string as Python's repr() writes it ('...'), and an address as 0x hex.
+std::string quoted(const std::string& text);
+std::string address(const void* p);
+
 void bind_errors(nb::module_& m);
 void bind_library(nb::module_& m);
 void bind_communicator(nb::module_& m);

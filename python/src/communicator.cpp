@@ -117,14 +117,25 @@ void bind_communicator(nb::module_& m) {
   auto pms = nb::class_<PreMulSum>(m, "PreMulSum",
                                    "A PreMulSum reduce op; pass it as op=. Destroyed on close().")
                  .def_prop_ro("op", [](const PreMulSum& p) { return static_cast<int>(p.op()); })
-                 .def("__int__", [](const PreMulSum& p) { return static_cast<int>(p.op()); });
-  context_manager<PreMulSum>(pms);
-  auto reg = nb::class_<Registration>(m, "Registration",
-                                      "A buffer registered with ncclCommRegister; deregistered "
-                                      "on close().")
-                 .def_prop_ro("handle", [](const Registration& r) {
-                   return reinterpret_cast<std::uintptr_t>(r.handle());
+                 .def("__int__", [](const PreMulSum& p) { return static_cast<int>(p.op()); })
+                 .def("__repr__", [](const PreMulSum& p) {
+                   // A closed handle holds op 0, which no PreMulSum op is (built-ins are 0-4).
+                   const int op = static_cast<int>(p.op());
+                   return op == 0 ? std::string("PreMulSum(closed)")
+                                  : "PreMulSum(op=" + std::to_string(op) + ")";
                  });
+  context_manager<PreMulSum>(pms);
+  auto reg =
+      nb::class_<Registration>(m, "Registration",
+                               "A buffer registered with ncclCommRegister; deregistered "
+                               "on close().")
+          .def_prop_ro(
+              "handle",
+              [](const Registration& r) { return reinterpret_cast<std::uintptr_t>(r.handle()); })
+          .def("__repr__", [](const Registration& r) {
+            return r.handle() == nullptr ? std::string("Registration(closed)")
+                                         : "Registration(handle=" + address(r.handle()) + ")";
+          });
   context_manager<Registration>(reg);
   auto win =
       nb::class_<Window>(m, "Window",
@@ -134,7 +145,11 @@ void bind_communicator(nb::module_& m) {
           .def_prop_ro(
               "user_pointer",
               [](const Window& w) { return reinterpret_cast<std::uintptr_t>(w.user_pointer()); },
-              "ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer it was registered over.");
+              "ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer it was registered over.")
+          .def("__repr__", [](const Window& w) {
+            return w.native() == nullptr ? std::string("Window(closed)")
+                                         : "Window(native=" + address(w.native()) + ")";
+          });
   context_manager<Window>(win);
 
   nb::class_<MemoryStats>(m, "MemoryStats", "ncclCommMemStats, every statistic by name.")
@@ -190,7 +205,12 @@ void bind_communicator(nb::module_& m) {
             s.comm->resume();
             return false;
           },
-          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
+          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none())
+      .def("__repr__", [](const Suspension& s) {
+        return std::string("Suspension(") +
+               (s.flags == SuspendFlags::kMemory ? "SuspendFlags.MEMORY" : "SuspendFlags.NONE") +
+               (s.comm->suspended() ? ", suspended)" : ", not suspended)");
+      });
 
   auto cls =
       nb::class_<Communicator>(
@@ -400,10 +420,17 @@ void bind_communicator(nb::module_& m) {
               "Destroys on a normal exit, aborts when an exception leaves the block.")
           .def("__repr__",
                [](const C& c) {
-                 if (!c.valid()) return std::string("Communicator(not live)");
+                 if (!c.valid() && !c.revoked() && !c.suspended()) {
+                   return std::string(
+                       "Communicator(not live: empty, finalized, destroyed or aborted)");
+                 }
                  return "Communicator(rank " + std::to_string(c.rank()) + " of " +
                         std::to_string(c.size()) + " on GPU " + std::to_string(c.device()) +
-                        ", NCCL " + c.library()->version().str() + ")";
+                        ", NCCL " + c.library()->version().str() +
+                        (c.revoked()     ? ", revoked"
+                         : c.suspended() ? ", suspended"
+                                         : "") +
+                        ")";
                })
           .def(
               "create_pre_mul_sum",

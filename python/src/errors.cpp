@@ -1,7 +1,10 @@
 // ncclrt's exceptions as Python classes: the C++ hierarchy, each also under the builtin a Python
 // user would catch (UsageError is a ValueError, TimeoutError the builtin TimeoutError,
-// UnsupportedError a NotImplementedError).
+// UnsupportedError a NotImplementedError). Messages name the API in Python's spelling
+// (spelling.hpp): the library writes `LoadOptions::path`, a Python caller reads
+// `Library.open(path)`.
 #include "bindings.hpp"
+#include "spelling.hpp"
 
 namespace ncclrt::py {
 namespace {
@@ -24,10 +27,14 @@ PyObject* make_class(nb::module_& m, const char* name, PyObject* base, PyObject*
   return cls;  // the module holds a reference too; this one lives as long as the process
 }
 
+void set_error(PyObject* type, const Error& e) {
+  PyErr_SetString(type, util::in_python(e.what()).c_str());
+}
+
 void raise_nccl(const NcclError& e) {
   nb::object exc;
   try {
-    exc = nb::handle(g_nccl)(nb::str(e.what()));
+    exc = nb::handle(g_nccl)(nb::str(util::in_python(e.what()).c_str()));
   } catch (nb::python_error& err) {
     err.restore();  // making the exception failed: raise that instead
     return;
@@ -62,15 +69,15 @@ void bind_errors(nb::module_& m) {
     } catch (const NcclError& e) {
       raise_nccl(e);
     } catch (const LoadError& e) {
-      PyErr_SetString(g_load, e.what());
+      set_error(g_load, e);
     } catch (const UnsupportedError& e) {
-      PyErr_SetString(g_unsupported, e.what());
+      set_error(g_unsupported, e);
     } catch (const TimeoutError& e) {
-      PyErr_SetString(g_timeout, e.what());
+      set_error(g_timeout, e);
     } catch (const UsageError& e) {
-      PyErr_SetString(g_usage, e.what());
+      set_error(g_usage, e);
     } catch (const Error& e) {
-      PyErr_SetString(g_error, e.what());
+      set_error(g_error, e);
     }
   });
 }

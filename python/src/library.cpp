@@ -5,10 +5,13 @@
 #include <nanobind/stl/vector.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
 #include "bindings.hpp"
+#include "spelling.hpp"
 
 namespace ncclrt::py {
 namespace {
@@ -177,6 +180,17 @@ struct PyGroup {
 
 }  // namespace
 
+std::string quoted(const std::string& text) {
+  return nb::cast<std::string>(nb::repr(nb::str(text.c_str(), text.size())));
+}
+
+std::string address(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx",
+                static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(p)));
+  return buf;
+}
+
 std::optional<std::chrono::milliseconds> seconds(nb::handle value, const char* what) {
   if (value.is_none()) return std::nullopt;
   double s;
@@ -258,7 +272,11 @@ void bind_library(nb::module_& m) {
       .def_ro("patch", &Version::patch)
       .def_prop_ro("code", &Version::code)
       .def("__str__", &Version::str)
-      .def("__repr__", [](const Version& v) { return "Version(" + v.str() + ")"; })
+      .def("__repr__",
+           [](const Version& v) {
+             return "Version(" + std::to_string(v.major) + ", " + std::to_string(v.minor) + ", " +
+                    std::to_string(v.patch) + ")";
+           })
       .def("__hash__", [](const Version& v) { return v.code(); })
       .def("__iter__",
            [](const Version& v) { return nb::iter(nb::make_tuple(v.major, v.minor, v.patch)); })
@@ -337,11 +355,12 @@ void bind_library(nb::module_& m) {
       .def_prop_ro("source", [](const SearchStep& s) { return id_of(s.source); })
       .def_prop_ro("source_text", [](const SearchStep& s) { return to_string(s.source); })
       .def_ro("path", &SearchStep::path)
-      .def_ro("outcome", &SearchStep::outcome)
+      .def_prop_ro("outcome", [](const SearchStep& s) { return util::in_python(s.outcome); })
       .def_ro("loaded", &SearchStep::loaded)
       .def("__repr__", [](const SearchStep& s) {
-        return "SearchStep(" + std::string(id_of(s.source)) + ", '" + s.path + "': " + s.outcome +
-               ")";
+        return "SearchStep(source=" + quoted(id_of(s.source)) + ", path=" + quoted(s.path) +
+               ", outcome=" + quoted(util::in_python(s.outcome)) +
+               ", loaded=" + (s.loaded ? "True" : "False") + ")";
       });
 
   nb::class_<Capability>(m, "Capability", "A function or feature, and whether it is usable.")
@@ -350,13 +369,28 @@ void bind_library(nb::module_& m) {
       .def_ro("is_function", &Capability::is_function)
       .def_ro("required", &Capability::required)
       .def_ro("available", &Capability::available)
-      .def_ro("why_not", &Capability::why_not)
+      .def_prop_ro("why_not", [](const Capability& c) { return util::in_python(c.why_not); })
       .def("__repr__", [](const Capability& c) {
-        return "Capability(" + c.name + ", " + (c.available ? "available" : c.why_not) + ")";
+        return "Capability(" + quoted(c.name) + ", " +
+               (c.available ? std::string("available") : quoted(util::in_python(c.why_not))) + ")";
       });
 
   nb::class_<ProbeResult>(m, "ProbeResult", "What a separate process saw loading a file.")
-      .def_prop_ro("ok", &ProbeResult::ok)
+      .def_prop_ro("usable", &ProbeResult::ok,
+                   "The file loaded cleanly and reported an NCCL version (`ncclrt probe --json`'s "
+                   "`usable`; the command also checks the symbol table).")
+      .def_prop_ro(
+          "ok",
+          [](const ProbeResult& r) {
+            if (PyErr_WarnEx(PyExc_DeprecationWarning,
+                             "ProbeResult.ok is deprecated; use ProbeResult.usable (the name "
+                             "`ncclrt probe --json` uses)",
+                             1) != 0) {
+              throw nb::python_error();
+            }
+            return r.ok();
+          },
+          "Deprecated: ProbeResult.usable.")
       .def_prop_ro("verdict", [](const ProbeResult& r) { return to_string(r.verdict); })
       .def_ro("file", &ProbeResult::file)
       .def_ro("resolved", &ProbeResult::resolved)
@@ -366,7 +400,22 @@ void bind_library(nb::module_& m) {
       .def_ro("detail", &ProbeResult::detail)
       .def_ro("seconds", &ProbeResult::seconds)
       .def_ro("cached", &ProbeResult::cached)
-      .def("message", &ProbeResult::message);
+      .def("message", [](const ProbeResult& r) { return util::in_python(r.message()); })
+      .def("__repr__", [](const ProbeResult& r) {
+        std::string s = "ProbeResult(usable=" + std::string(r.ok() ? "True" : "False") +
+                        ", verdict=" + quoted(to_string(r.verdict)) + ", file=" + quoted(r.file);
+        if (r.version) s += ", version=" + r.version->str();
+        if (r.signal) s += ", signal=" + std::to_string(r.signal);
+        if (r.verdict == ProbeResult::Verdict::kExited) {
+          s += ", exit_code=" + std::to_string(r.exit_code);
+        }
+        if (r.seconds > 0) {
+          char ms[32];
+          std::snprintf(ms, sizeof ms, "%.1f ms", r.seconds * 1000);
+          s += std::string(", took ") + ms + (r.cached ? " (cached)" : "");
+        }
+        return s + ")";
+      });
   m.def(
       "probe",
       [](const std::string& file, nb::handle timeout) {
@@ -486,7 +535,8 @@ void bind_library(nb::module_& m) {
              return static_cast<Py_ssize_t>(reinterpret_cast<std::uintptr_t>(l.lib.get()));
            })
       .def("__repr__", [](const PyLibrary& l) {
-        return "Library(NCCL " + l.lib->version().str() + " from " + l.lib->path() + ")";
+        return "Library(NCCL " + l.lib->version().str() + " from " + quoted(l.lib->path()) +
+               ", found_by=" + quoted(id_of(l.lib->found_by())) + ")";
       });
 
   nb::class_<Config>(m, "Config",
@@ -582,7 +632,10 @@ void bind_library(nb::module_& m) {
             open->end();
             return false;
           },
-          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
+          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none())
+      .def("__repr__", [](const PyGroup& g) {
+        return "Group(NCCL " + g.lib->version().str() + (g.group ? ", open)" : ", not entered)");
+      });
 
   nb::class_<Watchdog>(m, "Watchdog",
                        "One thread that aborts communicators whose watched work passes its "
@@ -628,7 +681,12 @@ void bind_library(nb::module_& m) {
             mem = NcclMemory();
             return false;
           },
-          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
+          nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none())
+      .def("__repr__", [](const NcclMemory& mem) {
+        if (mem.get() == nullptr) return std::string("NcclMemory(freed)");
+        return "NcclMemory(ptr=" + address(mem.get()) + ", nbytes=" + std::to_string(mem.size()) +
+               ")";
+      });
 
   m.def("max_ctas_for_shared_gpu", &max_ctas_for_shared_gpu, nb::arg("device"), nb::arg("ranks"),
         "The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` "

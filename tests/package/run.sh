@@ -7,6 +7,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 test -f "$work/prefix/lib/cmake/ncclrt/ncclrtConfig.cmake"
+# The license travels with the package, and the version header generated from VERSION.
+test -f "$work/prefix/share/doc/ncclrt/LICENSE" || { echo "no LICENSE installed"; exit 1; }
+grep -q "NCCLRT_VERSION_STRING \"$(head -1 "$src/VERSION")\"" \
+  "$work/prefix/include/ncclrt/detail/release.hpp" || { echo "no release.hpp from VERSION"; exit 1; }
 cmake -S "$src/tests/package" -B "$work/installed" -G Ninja -DMODE=installed \
   -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/installed" >/dev/null

@@ -9,7 +9,6 @@ import ctypes
 import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -18,39 +17,21 @@ import pytest
 import ncclrt
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STAND_INS = os.path.join(os.path.dirname(HERE), "stand_ins")
-
-# name -> (source, defines)
-_STAND_IN_BUILDS = {
-    "recording_22809": ("recording_nccl.c", ["FAKE_VERSION=22809"]),
-    "recording_23102": ("recording_nccl.c", ["FAKE_VERSION=23102"]),
-    "recording_23203": ("recording_nccl.c", ["FAKE_VERSION=23203"]),
-    "recording_22605": ("recording_nccl.c", ["FAKE_VERSION=22605"]),
-    "recording_21203": ("recording_nccl.c", ["FAKE_VERSION=21203"]),
-    "old_21203": ("fake_nccl.c", ["FAKE_VERSION=21203"]),
-    "no_required": ("fake_nccl.c", ["FAKE_VERSION=22809", "FAKE_OMIT_REQUIRED"]),
-    "claims": ("fake_nccl.c", ["FAKE_VERSION=22809", "FAKE_OMIT_CLAIMED"]),
-    "crash": ("hostile_nccl.c", ["HOSTILE_CRASH"]),
-    "hang": ("hostile_nccl.c", ["HOSTILE_HANG"]),
-    "exit": ("hostile_nccl.c", ["HOSTILE_EXIT"]),
-}
+sys.path.insert(0, HERE)
+import stand_in_libs  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def stand_ins(tmp_path_factory):
-    """Paths of the stand-in libraries, built once per session."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None or not os.path.isdir(STAND_INS):
-        pytest.skip("stand-in libraries need a C compiler and tests/stand_ins/ (the source tree)")
-    out = tmp_path_factory.mktemp("stand_ins")
-    paths = {}
-    for name, (source, defines) in _STAND_IN_BUILDS.items():
-        path = str(out / f"lib{name}.so")
-        cmd = [cc, "-shared", "-fPIC", "-O1", "-o", path, os.path.join(STAND_INS, source)]
-        cmd += [f"-D{d}" for d in defines]
-        subprocess.run(cmd, check=True)
-        paths[name] = path
-    return paths
+    """Paths of the stand-in libraries: ready-made in $NCCLRT_TEST_STAND_INS, else built once
+    per session with the system C compiler."""
+    if os.environ.get("NCCLRT_TEST_STAND_INS"):
+        return stand_in_libs.ready_made(os.environ["NCCLRT_TEST_STAND_INS"])
+    cc = stand_in_libs.compiler()
+    if cc is None or not os.path.isdir(stand_in_libs.STAND_INS):
+        pytest.skip("stand-in libraries need a C compiler and tests/stand_ins/ (the source tree), "
+                    "or $NCCLRT_TEST_STAND_INS naming a folder of them built beforehand")
+    return stand_in_libs.build(str(tmp_path_factory.mktemp("stand_ins")), cc)
 
 
 class Recorder:

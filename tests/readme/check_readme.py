@@ -55,7 +55,8 @@ def check_cpp(code, src, lib, work):
     f = work / "block.cpp"
     f.write_text(code)
     cxx = os.environ.get("CXX", "c++")
-    flags += os.environ.get("README_CXXFLAGS", "").split()  # a sanitizer build's library
+    # The build tree's generated headers, and a sanitizer build's flags.
+    flags += os.environ.get("README_CXXFLAGS", "").split()
     r = subprocess.run([cxx, *flags, str(f), lib, "-ldl", "-pthread", "-o", str(work / "block")],
                        capture_output=True, text=True)
     return None if r.returncode == 0 else "does not compile:\n" + r.stderr[-3000:]

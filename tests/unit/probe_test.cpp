@@ -24,8 +24,8 @@ std::shared_ptr<const Library> open_with_timeout(const std::string& path, int ms
 
 TEST(Probe, CrashingInitialiserIsReportedAndWeSurvive) {
   expect_error<LoadError>([] { (void)Library::open(FAKE_NCCL_CRASH); },
-                          {"cannot load NCCL from the path given", "fake_nccl_crash", "signal 11",
-                           "Segmentation fault", "damaged"});
+                          {"cannot load NCCL from LoadOptions::path", "fake_nccl_crash",
+                           "signal 11", "Segmentation fault", "damaged"});
   ProbeResult p = probe(FAKE_NCCL_CRASH, std::chrono::seconds(10));
   EXPECT_EQ(p.verdict, ProbeResult::Verdict::kSignal);
   EXPECT_EQ(p.signal, SIGSEGV);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <map>
+#include <ncclrt/ncclrt.hpp>
 #include <nlohmann/json.hpp>
 
 #include "procedure.hpp"
@@ -45,22 +46,27 @@ TEST(Tool, InfoWithRealNccl) {
   const std::string version = "NCCL " + ncclrt_test::real_nccl_version() + " (code " +
                               std::to_string(ncclrt_test::real_version().code()) + ")";
   // A summary first, the functions a newer NCCL would bring by release, the full list on --all.
-  expect_has(r.out, {version.c_str(), "found by:  the path given in code",
-                     "probe:", "ms in a separate process", "functions: ", " available",
-                     "features:  ", "GPUs:", "Variables in effect:", "ncclrt info --all"});
+  expect_has(r.out, {version.c_str(), "found by:   the path given in code",
+                     "probe:", "ms in a separate process", "functions:  ", " available",
+                     "features:   ", "GPUs:", "Variables in effect:", "ncclrt info --all"});
+  // The summary only: the lists are behind --all.
   EXPECT_EQ(r.out.find("[yes] ncclAlltoAll"), std::string::npos) << r.out;
-  if (ncclrt_test::real_version() < ncclrt::Version{2, 29, 2}) {
-    expect_has(r.out, {"need a newer NCCL: 2.29.2 (6)", "  2.29.2: ncclCommGetUniqueId"});
-  }
+  EXPECT_EQ(r.out.find("Places searched"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ncclCommGetUniqueId"), std::string::npos) << r.out;
   ToolRun all = run("info --all --nccl-lib " + ncclrt_test::real_nccl());
-  expect_has(all.out, {"Every function and feature:", "[yes] ncclAlltoAll", "since 2.28.3"});
+  expect_has(all.out, {"Every function and feature:", "[yes] ncclAlltoAll", "since 2.28.3",
+                       "Places searched, in order:"});
+  if (ncclrt_test::real_version() < ncclrt::Version{2, 29, 2}) {
+    expect_has(r.out, {"need a newer NCCL: 2.29.2 (6)"});
+    expect_has(all.out, {"  2.29.2: ncclCommGetUniqueId"});
+  }
   const std::string v = run("info -v --nccl-lib " + ncclrt_test::real_nccl()).out;
   EXPECT_EQ(v.substr(v.find("Every function")), all.out.substr(all.out.find("Every function")));
 }
 
 TEST(Tool, InfoFindsNcclByItself) {
   NCCLRT_NEED_REAL_NCCL();
-  ToolRun r = run("info");
+  ToolRun r = run("info --all");
   EXPECT_EQ(r.code, 0) << r.out;
   expect_has(r.out, {"NCCL ", "Places searched, in order:", "* "});
 }
@@ -74,15 +80,15 @@ TEST(Tool, InfoJson) {
   EXPECT_EQ(j["library"]["version"], ncclrt_test::real_nccl_version());
   EXPECT_EQ(j["library"]["found_by"], "path");  // a stable identifier, the prose beside it
   EXPECT_EQ(j["library"]["found_by_text"], "the path given in code");
-  EXPECT_EQ(j["library"]["search"][0]["source"], "path");
+  EXPECT_EQ(j["library"]["search_log"][0]["source"], "path");
   EXPECT_EQ(j["library"]["disabled_functions"], nlohmann::json::array());
-  for (auto& f : j["library"]["features"]) {
+  for (auto& f : j["library"]["capabilities"]) {
     if (!f["available"].get<bool>()) {
       EXPECT_EQ(f["why_not_id"], "needs_newer_nccl") << f.dump();
     }
   }
   bool alltoall = false;
-  for (auto& f : j["library"]["features"]) {
+  for (auto& f : j["library"]["capabilities"]) {
     if (f["name"] == "ncclAlltoAll") alltoall = f["available"].get<bool>();
   }
   EXPECT_TRUE(alltoall);
@@ -120,16 +126,16 @@ TEST(Tool, InfoFlagsVariablesTheLoadedNcclNeverReads) {
   ASSERT_EQ(j.code, 0) << j.out;
   const auto parsed = nlohmann::json::parse(j.out);
   std::map<std::string, nlohmann::json> unknown;
-  for (const auto& u : parsed["unknown_variables"]) {
+  for (const auto& u : parsed["unknown_environment"]) {
     unknown[u["name"].get<std::string>()] = u["nearest"];
   }
   ASSERT_EQ(unknown.count("NCCL_SOCKET_IFNAM"), 1u);
   EXPECT_EQ(unknown["NCCL_SOCKET_IFNAM"][0], "NCCL_SOCKET_IFNAME");
   EXPECT_EQ(unknown.count("NCCL_DEBUG"), 0u);
   ToolRun text = run("info --nccl-lib " + lib);
-  expect_has(text.out, {"NCCL_SOCKET_IFNAM=lo   <- not read by this NCCL",
-                        "did you mean NCCL_SOCKET_IFNAME?"});
-  EXPECT_EQ(text.out.find("NCCL_DEBUG=WARN   <-"), std::string::npos);
+  expect_has(text.out, {"  NCCL_SOCKET_IFNAM=lo\n    <- not read by this NCCL; did you mean "
+                        "NCCL_SOCKET_IFNAME?"});
+  EXPECT_EQ(text.out.find("NCCL_DEBUG=WARN\n    <-"), std::string::npos);
 }
 
 TEST(Tool, InfoParamsListsNcclsParametersOrSaysWhyNot) {
@@ -151,14 +157,14 @@ TEST(Tool, InfoSaysWhetherRanksMayShareAGpu) {
   {
     ncclrt_test::ScopedEnv off("NCCL_MULTI_RANK_GPU_ENABLE", std::nullopt);
     ToolRun old = run(std::string("info --nccl-lib ") + RECORDING_NCCL_22809);
-    expect_has(old.out, {"several ranks per GPU: no (need NCCL >= 2.30.3; loaded 2.28.9)"});
+    expect_has(old.out, {"ranks/GPU:  one (several: need NCCL >= 2.30.3; loaded 2.28.9)"});
     ToolRun unset = run(std::string("info --nccl-lib ") + RECORDING_NCCL_23102);
-    expect_has(unset.out, {"several ranks per GPU: no (need NCCL_MULTI_RANK_GPU_ENABLE=1"});
+    expect_has(unset.out, {"ranks/GPU:  one (several: need NCCL_MULTI_RANK_GPU_ENABLE=1"});
   }
   ncclrt_test::ScopedEnv on("NCCL_MULTI_RANK_GPU_ENABLE", "1");
   ToolRun j = run(std::string("info --json --nccl-lib ") + RECORDING_NCCL_23102);
   const auto parsed = nlohmann::json::parse(j.out);
-  EXPECT_TRUE(parsed["ranks_per_gpu"]["several_allowed"].get<bool>());
+  EXPECT_TRUE(parsed["ranks_per_gpu"]["allowed"].get<bool>());
   EXPECT_FALSE(parsed["ranks_per_gpu"].contains("why_not"));
 }
 
@@ -277,6 +283,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 // One exit-code scheme for every subcommand: 0 success, 1 not usable / failed, 2 usage error.
 TEST(Tool, ExitCodesAndFirstLines) {
   const std::string real = ncclrt_test::real_nccl();
+  const std::string ours = std::string("ncclrt ") + ncclrt::kVersionString;
   struct Row {
     std::string args;
     int code;
@@ -284,8 +291,8 @@ TEST(Tool, ExitCodesAndFirstLines) {
     bool needs_real = false;
   };
   const Row rows[] = {
-      {"--version", 0, "ncclrt 0.1.0 (commit "},
-      {"version", 0, "ncclrt 0.1.0 (commit "},
+      {"--version", 0, ours + " (commit "},
+      {"version", 0, ours + " (commit "},
       {"version --json", 0, "{"},
       {"--help", 0, "ncclrt: find, check and use NCCL at run time"},
       {"info --help", 0, "Show the NCCL found"},
@@ -297,15 +304,16 @@ TEST(Tool, ExitCodesAndFirstLines) {
       {"frobnicate", 2, "ncclrt: unknown command 'frobnicate'"},
       {"--verison", 2, "--verison"},
       {"version --jsn", 2, "not expected: --jsn"},
-      {"info --jsn", 2, "not expected: --jsn"},
+      {"info --jsn", 2, "ncclrt info: the following argument was not expected: --jsn"},
       {"info --nccl-lib", 2, "--nccl-lib"},
-      {"info --nccl-lib /nonexistent/libnccl.so.2", 1, "ncclrt 0.1.0"},
-      {"probe", 2, "path is required"},
+      {"info --nccl-lib /nonexistent/libnccl.so.2", 1, ours},
+      {"probe", 2, "ncclrt probe: path is required"},
       {"probe /nonexistent", 1, "NOT usable: /nonexistent"},
       {"probe --timeout-ms 0 /x", 2, "--timeout-ms"},
       {"probe --timeout-ms abc /x", 2, "--timeout-ms"},
       {"bench", 2, "op is required"},
       {"bench nonsense_op", 2, "unknown operation 'nonsense_op'"},
+      {"bench allreduce", 2, "unknown operation 'allreduce'; did you mean 'all_reduce'?"},
       {"bench all_reduce -c 2", 2, "--check"},
       {"bench all_reduce --itres 3", 2, "not expected"},
       {"bench all_reduce -b 1M -e 1K", 2, "-b (1M) is larger than -e (1K)"},
@@ -313,7 +321,7 @@ TEST(Tool, ExitCodesAndFirstLines) {
       {"bench all_reduce -o foo", 2, "unknown reduce op 'foo'"},
       {"bench overhead --rounds 0", 2, "--rounds"},
       {"probe " + real, 0, "usable: " + real, true},
-      {"info --nccl-lib " + real, 0, "ncclrt 0.1.0", true},
+      {"info --nccl-lib " + real, 0, ours, true},
       {"info --json --nccl-lib " + real, 0, "{", true},
   };
   for (const auto& row : rows) {
@@ -322,13 +330,99 @@ TEST(Tool, ExitCodesAndFirstLines) {
     EXPECT_EQ(r.code, row.code) << "ncclrt " << row.args << "\n" << r.out;
     EXPECT_NE(first_line(r.out).find(row.first), std::string::npos)
         << "ncclrt " << row.args << ": first line is: " << first_line(r.out);
+    // Our words, not CLI11's class names ("RequiredError: path is required").
+    for (const char* name : {"RequiredError", "ExtrasError", "ValidationError", "ConversionError",
+                             "ArgumentMismatch", "ParseError"}) {
+      EXPECT_EQ(r.out.find(name), std::string::npos) << "ncclrt " << row.args << "\n" << r.out;
+    }
+  }
+}
+
+// Every help fits 100 columns: the top-level one is printed after every misspelt command.
+TEST(Tool, HelpLinesFitOneHundredColumns) {
+  for (const char* args :
+       {"--help", "version --help", "info --help", "probe --help", "bench --help", "infi"}) {
+    const ToolRun r = run(args);
+    std::size_t at = 0, line = 1;
+    while (at < r.out.size()) {
+      std::size_t end = r.out.find('\n', at);
+      if (end == std::string::npos) end = r.out.size();
+      EXPECT_LE(end - at, 100u) << "ncclrt " << args << ", line " << line << ":\n"
+                                << r.out.substr(at, end - at);
+      at = end + 1;
+      ++line;
+    }
+    expect_has(r.out, {"ncclrt"});
+  }
+  // bench's long explanation is in its own help, not in the list of commands.
+  expect_has(run("bench --help").out, {"nccl-tests' factors"});
+  EXPECT_EQ(run("--help").out.find("nccl-tests' factors"), std::string::npos);
+}
+
+// `ncclrt info` reads in one screen: at most 80 columns and 20 lines without --all.
+TEST(Tool, InfoFitsEightyColumnsAndTwentyLines) {
+  NCCLRT_NEED_REAL_NCCL();
+  ncclrt_test::ScopedEnv no_debug("NCCL_DEBUG", std::nullopt);
+  for (const std::string& args : {std::string("info --nccl-lib ") + ncclrt_test::real_nccl(),
+                                  std::string("info --nccl-lib ") + RECORDING_NCCL_22809,
+                                  std::string("info --nccl-lib ") + RECORDING_NCCL_23203}) {
+    const ToolRun r = run(args);
+    ASSERT_EQ(r.code, 0) << r.out;
+    std::size_t at = 0, lines = 0;
+    while (at < r.out.size()) {
+      std::size_t end = r.out.find('\n', at);
+      if (end == std::string::npos) end = r.out.size();
+      EXPECT_LE(end - at, 80u) << args << ":\n" << r.out.substr(at, end - at);
+      at = end + 1;
+      ++lines;
+    }
+    EXPECT_LE(lines, 20u) << args << ":\n" << r.out;
   }
 }
 
 TEST(Tool, MisspeltOptionsNameTheNearestOne) {
-  expect_has(run("info --jsn").out, {"did you mean '--json' instead of '--jsn'?"});
+  const std::string info = run("info --jsn").out;
+  expect_has(info, {"did you mean '--json' instead of '--jsn'?", "Usage:"});
+  // Where it is seen: before the help, on the second line.
+  EXPECT_LT(info.find("did you mean"), info.find("Usage:")) << info;
+  EXPECT_EQ(info.find("did you mean"), info.find('\n') + 1 + std::string("ncclrt info: ").size())
+      << info;
+  // bench's operation too, before any GPU work.
+  const ToolRun bench = run("bench allreduce -b 8 -e 8");
+  EXPECT_EQ(bench.code, 2) << bench.out;
+  expect_has(bench.out, {"did you mean 'all_reduce'?"});
   expect_has(run("bench all_reduce --itres 3").out, {"did you mean '--iters'"});
   expect_has(run("--verison").out, {"did you mean '--version'"});
+}
+
+// `version` reports an unusable NCCL as `info` does: the variable that chose it, exit 1.
+TEST(Tool, VersionNamesABadNcclVariableAsInfoDoes) {
+  ncclrt_test::ScopedEnv env("NCCLRT_NCCL_LIB", "/etc/passwd");
+  const ToolRun info = run("info");
+  const ToolRun version = run("version");
+  EXPECT_EQ(version.code, 1) << version.out;
+  EXPECT_EQ(version.code, info.code);
+  expect_has(version.out, {"would load: no usable NCCL: cannot load NCCL from $NCCLRT_NCCL_LIB",
+                           "/etc/passwd", "leave NCCLRT_NCCL_LIB unset"});
+  EXPECT_EQ(version.out.find("no usable NCCL found"), std::string::npos) << version.out;
+  const ToolRun flag = run("--version");
+  EXPECT_EQ(flag.code, 1) << flag.out;
+  const ToolRun j = run("version --json");
+  EXPECT_EQ(j.code, 1) << j.out;
+  const auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_TRUE(parsed["nccl"].is_null());
+  EXPECT_NE(parsed["nccl_error"].get<std::string>().find("$NCCLRT_NCCL_LIB"), std::string::npos);
+}
+
+// A file that does not exist is answered before any probe process runs: no time is reported.
+TEST(Tool, ProbeOfAMissingFileReportsNoTime) {
+  const ToolRun r = run("probe /nonexistent");
+  EXPECT_EQ(r.code, 1);
+  expect_has(r.out, {"NOT usable: /nonexistent does not exist"});
+  EXPECT_EQ(r.out.find("probe took"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("0.0 ms"), std::string::npos) << r.out;
+  const ToolRun crash = run(std::string("probe ") + FAKE_NCCL_CRASH);
+  expect_has(crash.out, {"probe took "});
 }
 
 TEST(Tool, VersionNamesTheNcclItWouldLoad) {
@@ -340,7 +434,7 @@ TEST(Tool, VersionNamesTheNcclItWouldLoad) {
   const ToolRun j = run("version --json");
   ASSERT_EQ(j.code, 0) << j.out;
   const auto parsed = nlohmann::json::parse(j.out);
-  EXPECT_EQ(parsed["ncclrt"], "0.1.0");
+  EXPECT_EQ(parsed["ncclrt"], ncclrt::kVersionString);
   EXPECT_EQ(parsed["nccl"]["version"], ncclrt_test::real_nccl_version());
   EXPECT_EQ(parsed["nccl"]["found_by"], "environment");
 }
@@ -349,12 +443,12 @@ TEST(Tool, InfoNamesFunctionsTurnedOff) {
   ncclrt_test::ScopedEnv off("NCCLRT_DISABLE_FUNCTIONS", "ncclGather,ncclAlltoAll");
   ToolRun text = run(std::string("info --nccl-lib ") + RECORDING_NCCL_22809);
   ASSERT_EQ(text.code, 0) << text.out;
-  expect_has(text.out, {"Turned off by NCCLRT_DISABLE_FUNCTIONS: ncclAlltoAll, ncclGather"});
+  expect_has(text.out, {"turned off by NCCLRT_DISABLE_FUNCTIONS: ncclAlltoAll, ncclGather"});
   auto j =
       nlohmann::json::parse(run(std::string("info --json --nccl-lib ") + RECORDING_NCCL_22809).out);
   EXPECT_EQ(j["library"]["disabled_functions"],
             nlohmann::json::array({"ncclAlltoAll", "ncclGather"}));
-  for (auto& f : j["library"]["features"]) {
+  for (auto& f : j["library"]["capabilities"]) {
     if (f["name"] == "ncclGather") {
       EXPECT_EQ(f["why_not_id"], "disabled");
     }

@@ -119,7 +119,11 @@ void validate(const BenchArgs& a) {
   if (!find_collective(a.op) && a.op != "overhead") {
     std::string all;
     for (const auto& c : collectives()) all += std::string(" ") + c.name;
-    throw Fail("unknown operation '" + a.op + "'; one of:" + all + " overhead");
+    std::vector<std::string> names{"overhead"};
+    for (const auto& c : collectives()) names.emplace_back(c.name);
+    const std::string hint = did_you_mean(a.op, names);
+    throw Fail("unknown operation '" + a.op + "'" + (hint.empty() ? "" : "; " + hint) +
+               " One of:" + all + " overhead");
   }
   parse_type(a.type);
   parse_op(a.redop);

@@ -1,9 +1,21 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <vector>
+
+#include "nearest.hpp"
 
 namespace ncclrt_tool {
+
+/// "did you mean 'x'?" for the candidate nearest to `word`, if it is near enough to be a typo;
+/// else empty.
+inline std::string did_you_mean(const std::string& word, const std::vector<std::string>& names) {
+  const auto near =
+      ncclrt::util::nearest_names(word, names, std::max<std::size_t>(2, word.size() / 3), 1);
+  return near.empty() ? std::string() : "did you mean '" + near.front() + "'?";
+}
 
 /// `message` with every `from` replaced by `to`.
 inline std::string replaced(std::string message, const std::string& from, const std::string& to) {
@@ -16,7 +28,7 @@ inline std::string replaced(std::string message, const std::string& from, const 
 /// A library message as the command's user reads it: the path given in code (LoadOptions::path)
 /// is the command's `flag` ("--nccl-lib").
 inline std::string for_cli(std::string message, const std::string& flag) {
-  for (const char* from : {"the path given in code", "the path given", "LoadOptions::path"}) {
+  for (const char* from : {"the path given in code", "LoadOptions::path"}) {
     message = replaced(std::move(message), from, flag);
   }
   return message;

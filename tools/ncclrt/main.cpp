@@ -5,6 +5,7 @@
 // operation failed; 2 a usage error (unknown command, bad flag, missing or bad value).
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <ncclrt/ncclrt.hpp>
 #include <nlohmann/json.hpp>
@@ -13,7 +14,6 @@
 
 #include "bench.hpp"
 #include "commands.hpp"
-#include "nearest.hpp"
 
 #ifndef NCCLRT_COMMIT
 #define NCCLRT_COMMIT "unknown"
@@ -22,13 +22,6 @@
 namespace {
 
 constexpr int kUsage = 2;
-
-// The candidate nearest to `word`, if it is near enough to be a typo.
-std::string nearest(const std::string& word, const std::vector<std::string>& candidates) {
-  const auto near =
-      ncclrt::util::nearest_names(word, candidates, std::max<std::size_t>(2, word.size() / 3), 1);
-  return near.empty() ? std::string() : near.front();
-}
 
 std::vector<std::string> option_names(const CLI::App* app) {
   std::vector<std::string> names;
@@ -39,10 +32,23 @@ std::vector<std::string> option_names(const CLI::App* app) {
   return names;
 }
 
-// What `ncclrt version` and `ncclrt --version` print.
+// CLI11's message as a sentence of ours: without its class name ("RequiredError: ...") and
+// without the trailing newline.
+std::string plain(const CLI::Error& e) {
+  std::string m = e.what();
+  const std::string name = e.get_name();
+  if (!name.empty() && m.rfind(name + ": ", 0) == 0) m.erase(0, name.size() + 2);
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  if (!m.empty()) m[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(m[0])));
+  return m;
+}
+
+// What `ncclrt version` and `ncclrt --version` print. Exit 1, as `ncclrt info`'s, when the NCCL it
+// would load is not usable; the reason names the file and the knob that chose it.
 int run_version(bool json) {
   nlohmann::json out{{"ncclrt", ncclrt::kVersionString}, {"commit", NCCLRT_COMMIT}};
   std::string nccl_line;
+  int rc = 0;
   try {
     auto lib = ncclrt::Library::open();
     out["nccl"] = {{"version", lib->version().str()},
@@ -53,7 +59,8 @@ int run_version(bool json) {
   } catch (const ncclrt::Error& e) {
     out["nccl"] = nullptr;
     out["nccl_error"] = e.what();
-    nccl_line = "no usable NCCL found (run `ncclrt info` for every place searched)";
+    nccl_line = std::string("no usable NCCL: ") + e.what();
+    rc = 1;
   }
   if (json) {
     std::cout << out.dump(2) << "\n";
@@ -61,7 +68,7 @@ int run_version(bool json) {
     std::cout << "ncclrt " << ncclrt::kVersionString << " (commit " << NCCLRT_COMMIT << ")\n"
               << "would load: " << nccl_line << "\n";
   }
-  return 0;
+  return rc;
 }
 
 }  // namespace
@@ -69,7 +76,6 @@ int run_version(bool json) {
 int main(int argc, char** argv) {
   CLI::App app{"ncclrt: find, check and use NCCL at run time", "ncclrt"};
   app.require_subcommand(0, 1);
-  app.failure_message(CLI::FailureMessage::help);
   bool show_version = false;
   app.add_flag("--version", show_version, "Print ncclrt's version and the NCCL it would load");
 
@@ -79,11 +85,11 @@ int main(int argc, char** argv) {
   version_cmd->add_flag("--json", version_json, "Write JSON to stdout");
 
   ncclrt_tool::InfoArgs info;
-  auto* info_cmd = app.add_subcommand(
-      "info", "Show the NCCL found (and how), its version, features, GPUs and variables");
+  auto* info_cmd =
+      app.add_subcommand("info", "Show the NCCL found, how, its features, GPUs and variables");
   info_cmd->add_option("--nccl-lib", info.nccl_lib, "Use this libnccl file instead of searching");
   info_cmd->add_flag("--json", info.json, "Write JSON to stdout");
-  info_cmd->add_flag("--all,-v", info.all, "List every function and feature, not only the summary");
+  info_cmd->add_flag("--all,-v", info.all, "Also each place searched, function, feature and GPU");
   info_cmd->add_flag("--params", info.params,
                      "Also list NCCL's parameters with their values (NCCL >= 2.30.4)");
 
@@ -97,17 +103,16 @@ int main(int argc, char** argv) {
 
   ncclrt_tool::BenchArgs bench;
   auto* bench_cmd = app.add_subcommand(
-      "bench",
-      "Measure an operation the way nccl-tests 2.19.6 does, or ncclrt's overhead ('overhead'). "
-      "The time is the average of -n calls (or of -n captured calls launched -G times, the "
-      "first launch included), from the first issue to the end of the last; as nccl-tests "
-      "does, call i uses buffers shifted by i message sizes across the -e bytes allocated, so "
-      "that sizes below the L2 cache are not timed from the cache. busbw uses nccl-tests' "
-      "factors.");
+      "bench", "Measure an operation the way nccl-tests 2.19.6 does, or ncclrt's overhead");
+  bench_cmd->footer(
+      "The time is the average of -n calls (or of -n captured calls launched -G times, the\n"
+      "first launch included), from the first issue to the end of the last. As nccl-tests does,\n"
+      "call i uses buffers shifted by i message sizes across the -e bytes allocated, so that\n"
+      "sizes below the L2 cache are not timed from the cache. busbw uses nccl-tests' factors.");
   bench_cmd
       ->add_option("op", bench.op,
-                   "all_reduce broadcast reduce all_gather reduce_scatter all_to_all gather "
-                   "scatter send_recv | overhead")
+                   "all_reduce broadcast reduce all_gather reduce_scatter all_to_all\n"
+                   "gather scatter send_recv | overhead")
       ->required();
   bench_cmd->add_option("--nccl-lib", bench.nccl_lib, "Use this libnccl file");
   bench_cmd->add_option("-b,--minbytes", bench.min_bytes, "Smallest size (e.g. 8, 64K, 1M)");
@@ -152,8 +157,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' &&
       std::find(commands.begin(), commands.end(), argv[1]) == commands.end()) {
     std::cerr << "ncclrt: unknown command '" << argv[1] << "'";
-    const std::string near = nearest(argv[1], commands);
-    if (!near.empty()) std::cerr << "; did you mean '" << near << "'?";
+    const std::string hint = ncclrt_tool::did_you_mean(argv[1], commands);
+    if (!hint.empty()) std::cerr << "; " << hint;
     std::cerr << "\n\n" << app.help();
     return kUsage;
   }
@@ -161,21 +166,25 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    // A misspelt option: name the nearest one the subcommand has.
-    std::string hint;
     const CLI::App* where = &app;
     for (const CLI::App* sub : app.get_subcommands()) where = sub;
-    for (int i = 1; i < argc && hint.empty(); ++i) {
+    const std::string who = where == &app ? "ncclrt" : "ncclrt " + where->get_name();
+    // The error, then the nearest option to a misspelt one, then the help: the hint first, where
+    // it is seen.
+    std::cerr << who << ": " << plain(e) << "\n";
+    const auto names = option_names(where);
+    for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a.size() < 2 || a[0] != '-') continue;
       const std::string word = a.substr(0, a.find('='));
-      const auto names = option_names(where);
       if (std::find(names.begin(), names.end(), word) != names.end()) continue;
-      const std::string near = nearest(word, names);
-      if (!near.empty()) hint = "did you mean '" + near + "' instead of '" + word + "'?";
+      const std::string hint = ncclrt_tool::did_you_mean(word, names);
+      if (hint.empty()) continue;
+      std::cerr << who << ": " << hint.substr(0, hint.size() - 1) << " instead of '" << word
+                << "'?\n";
+      break;
     }
-    app.exit(e);
-    if (!hint.empty()) std::cerr << "ncclrt: " << hint << "\n";
+    std::cerr << "\n" << where->help();
     return kUsage;
   }
   if (show_version) return run_version(false);
