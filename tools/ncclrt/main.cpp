@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
 
   ncclrt_tool::BenchArgs bench;
   auto* bench_cmd = app.add_subcommand(
-      "bench", "Measure an operation the way nccl-tests 2.19.6 does, or ncclrt's overhead");
+      "bench", "Measure an operation the way nccl-tests does, or ncclrt's overhead");
   bench_cmd->footer(
       "The time is the average of -n calls (or of -n captured calls launched -G times, the\n"
       "first launch included), from the first issue to the end of the last. As nccl-tests does,\n"
@@ -133,16 +133,13 @@ int main(int argc, char** argv) {
                         "Capture -n iterations in a CUDA graph and "
                         "launch it this many times");
   bench_cmd->add_option("--graph-warmup", bench.graph_warmup,
-                        "Launch the graph this many times untimed first (nccl-tests: 0, so its "
-                        "time includes the first launch, which uploads the graph)");
+                        "Untimed graph launches first (nccl-tests: 0, the first timed)");
   bench_cmd
       ->add_option("-a,--average", bench.average,
-                   "Threads' times: 0 thread 0's, 1 the mean (nccl-tests' default), 2 the "
-                   "least, 3 the most")
+                   "Threads' times: 0 thread 0's, 1 mean (default), 2 least, 3 most")
       ->check(CLI::Range(0, 3));
   bench_cmd->add_flag("--cuda-malloc", bench.cuda_malloc,
-                      "Buffers from cudaMalloc instead of ncclMemAlloc (what nccl-tests uses "
-                      "with NCCL >= 2.19)");
+                      "cudaMalloc, not ncclMemAlloc (nccl-tests' with NCCL >= 2.19)");
   bench_cmd->add_option("-T,--timeout", bench.timeout, "Abort after this many seconds");
   bench_cmd->add_option("-J,--output_file", bench.json, "Write the results as JSON here");
   bench_cmd->add_flag("--direct", bench.direct,
