@@ -12,6 +12,7 @@
 #include "comm_state.hpp"
 #include "config.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -32,11 +33,12 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
   while (state == abi::ncclInProgress) {
     if (config.timeout && Clock::now() - start >= *config.timeout) {
       fn.ncclCommAbort(comm);
-      throw TimeoutError(std::string(call) + " did not complete within " +
-                         std::to_string(config.timeout->count()) + " ms (" + where +
-                         "): the other ranks did not all join. The communicator was aborted. "
-                         "Check that every rank started and uses the same unique id, or raise "
-                         "Config::timeout");
+      throw detail::dumped(
+          TimeoutError(std::string(call) + " did not complete within " +
+                       std::to_string(config.timeout->count()) + " ms (" + where +
+                       "): the other ranks did not all join. The communicator was aborted. "
+                       "Check that every rank started and uses the same unique id, or raise "
+                       "Config::timeout"));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     if (fn.ncclCommGetAsyncError(comm, &state) != abi::ncclSuccess) break;
@@ -44,7 +46,8 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
   if (state != abi::ncclSuccess) {
     try {
       detail::throw_nccl_error(lib, state, call, comm, where);
-    } catch (...) {
+    } catch (const std::exception& e) {
+      detail::trace_on_failure(e.what());  // NCCL reported an error while creating
       fn.ncclCommAbort(comm);
       throw;
     }
@@ -95,10 +98,11 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
     while ((comm = __atomic_load_n(slot.get(), __ATOMIC_ACQUIRE)) == nullptr) {
       if (config.timeout && Clock::now() - begin >= *config.timeout) {
         abandon(std::move(slot));  // NCCL may still write the handle into it
-        throw TimeoutError(std::string(call) + " did not complete within " +
-                           std::to_string(config.timeout->count()) + " ms (" + where +
-                           "): the other ranks did not all take part. Check that every rank "
-                           "made the same call, or raise Config::timeout");
+        throw detail::dumped(
+            TimeoutError(std::string(call) + " did not complete within " +
+                         std::to_string(config.timeout->count()) + " ms (" + where +
+                         "): the other ranks did not all take part. Check that every rank "
+                         "made the same call, or raise Config::timeout"));
       }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
@@ -183,16 +187,20 @@ Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nra
   const abi::ncclUniqueId raw = id.raw();
   const std::string where = detail::rank_text(rank, nranks);
   if (config.empty()) {
-    return Communicator(create_comm(std::move(lib), config, "ncclCommInitRank", where,
-                                    [&](abi::ncclComm_t* c, abi::ncclConfig_t*) {
-                                      return fn.ncclCommInitRank(c, nranks, raw, rank);
-                                    }));
+    return Communicator(
+        detail::traced_root(create_comm(std::move(lib), config, "ncclCommInitRank", where,
+                                        [&](abi::ncclComm_t* c, abi::ncclConfig_t*) {
+                                          return fn.ncclCommInitRank(c, nranks, raw, rank);
+                                        }),
+                            raw, rank, config));
   }
   lib->require(Function::ncclCommInitRankConfig);
-  return Communicator(create_comm(std::move(lib), config, "ncclCommInitRankConfig", where,
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
-                                    return fn.ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
-                                  }));
+  return Communicator(
+      detail::traced_root(create_comm(std::move(lib), config, "ncclCommInitRankConfig", where,
+                                      [&](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
+                                        return fn.ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
+                                      }),
+                          raw, rank, config));
 }
 
 std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> lib,
@@ -226,6 +234,7 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   }
   const int n = static_cast<int>(devices.size());
   std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
+  const abi::ncclUniqueId trace_id = detail::process_unique_name();  // names them all alike
   if (!shared && config.empty()) {
     detail::check(*lib, lib->raw().ncclCommInitAll(raw.data(), n, devices.data()),
                   "ncclCommInitAll", nullptr, "init_all");
@@ -302,7 +311,10 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   }
   std::vector<Communicator> out;
   out.reserve(raw.size());
-  for (auto* c : raw) out.push_back(Communicator(adopt(lib, c)));
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    out.push_back(Communicator(detail::traced_root(
+        adopt(lib, raw[i]), trace_id, static_cast<int>(i), config, TraceOrigin::kInitAll)));
+  }
   return out;
 }
 
@@ -329,18 +341,21 @@ Communicator Communicator::split(int color, int key, const Config& config) const
   }
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
+  detail::TraceChild child(*shared_, hot_.trace, TraceOrigin::kSplit, color, key);
   if (color == abi::kSplitNoColor) {
     // This rank takes part in the split but gets no communicator.
+    child.no_child();
     abi::ncclConfig_t cfg = detail::make_config(lib(), config);
     abi::ncclComm_t comm = nullptr;
     call_result(fn->ncclCommSplit(parent, color, key, &comm, &cfg), "ncclCommSplit");
     return Communicator();
   }
-  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommSplit",
-                                  detail::rank_text(hot_.rank, hot_.size),
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn->ncclCommSplit(parent, color, key, c, cf);
-                                  }));
+  return Communicator(child(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommSplit",
+                                        detail::rank_text(hot_.rank, hot_.size),
+                                        [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                          return fn->ncclCommSplit(parent, color, key, c, cf);
+                                        }),
+                            config));
 }
 
 Communicator Communicator::shrink(const std::vector<int>& excluded, const Config& config,
@@ -366,11 +381,15 @@ Communicator Communicator::shrink(const std::vector<int>& excluded, const Config
   const int flags = static_cast<int>(mode);
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
-  return Communicator(create_comm(
-      shared_->lib, inherited(config, *shared_), "ncclCommShrink",
-      detail::rank_text(hot_.rank, hot_.size), [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-        return fn->ncclCommShrink(parent, list.data(), static_cast<int>(list.size()), c, cf, flags);
-      }));
+  detail::TraceChild child(*shared_, hot_.trace, TraceOrigin::kShrink, 0, 0, &list);
+  return Communicator(child(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommShrink",
+                                        detail::rank_text(hot_.rank, hot_.size),
+                                        [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                          return fn->ncclCommShrink(parent, list.data(),
+                                                                    static_cast<int>(list.size()),
+                                                                    c, cf, flags);
+                                        }),
+                            config));
 }
 
 UniqueId Communicator::grow_id() const {
@@ -400,11 +419,15 @@ Communicator Communicator::grow(int nranks, const std::optional<UniqueId>& id,
   const abi::ncclUniqueId* id_ptr = id ? &raw : nullptr;
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
-  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommGrow",
-                                  detail::rank_text(hot_.rank, nranks),
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn->ncclCommGrow(parent, nranks, id_ptr, -1, c, cf);
-                                  }));
+  detail::TraceChild child(*shared_, hot_.trace, TraceOrigin::kGrow, nranks, id ? 1 : 0, nullptr,
+                           id_ptr);
+  return Communicator(child(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommGrow",
+                                        detail::rank_text(hot_.rank, nranks),
+                                        [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                          return fn->ncclCommGrow(parent, nranks, id_ptr, -1, c,
+                                                                  cf);
+                                        }),
+                            config));
 }
 
 Communicator Communicator::join(std::shared_ptr<const Library> lib, int nranks, int rank,
@@ -423,11 +446,12 @@ Communicator Communicator::join(std::shared_ptr<const Library> lib, int nranks, 
   }
   const auto& fn = lib->raw();
   const abi::ncclUniqueId raw = id.raw();
-  return Communicator(create_comm(std::move(lib), config, "ncclCommGrow",
-                                  detail::rank_text(rank, nranks),
-                                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn.ncclCommGrow(nullptr, nranks, &raw, rank, c, cf);
-                                  }));
+  return Communicator(detail::traced_root(
+      create_comm(std::move(lib), config, "ncclCommGrow", detail::rank_text(rank, nranks),
+                  [&](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                    return fn.ncclCommGrow(nullptr, nranks, &raw, rank, c, cf);
+                  }),
+      raw, rank, config, TraceOrigin::kJoin));
 }
 
 }  // namespace ncclrt

@@ -4,6 +4,7 @@
 
 #include "comm_state.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -17,10 +18,13 @@ PreMulSum Communicator::create_pre_mul_sum(const void* scalar, DataType type,
   check_type("create_pre_mul_sum", type);
   if (scalar == nullptr) throw UsageError("create_pre_mul_sum: the scalar pointer is null");
   abi::ncclRedOp_t op{};
+  detail::TraceCall traced(hot_.trace, TraceOp::kCreatePreMulSum, 0, 0, scalar, 0,
+                           static_cast<int>(type));
   call_result(hot_.fn->ncclRedOpCreatePreMulSum(
                   &op, const_cast<void*>(scalar), static_cast<abi::ncclDataType_t>(type),
                   static_cast<abi::ncclScalarResidence_t>(residence), hot_.comm),
               "ncclRedOpCreatePreMulSum");
+  traced.arg(0, static_cast<int>(op));
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     shared_->pre_mul_sums.push_back(static_cast<int>(op));
@@ -43,7 +47,9 @@ Registration Communicator::register_buffer(void* buf, std::size_t bytes,
         "synchronizes and would invalidate the capture. Register before capturing");
   }
   void* handle = nullptr;
+  detail::TraceCall traced(hot_.trace, TraceOp::kRegister, 0, 0, buf, bytes);
   call_result(hot_.fn->ncclCommRegister(hot_.comm, buf, bytes, &handle), "ncclCommRegister");
+  traced.arg(0, reinterpret_cast<std::intptr_t>(handle));
   Registration r;
   r.h_ = {shared_, handle};
   return r;
@@ -66,8 +72,11 @@ Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags f
         "'unhandled cuda error'). Register windows before capturing");
   }
   abi::ncclWindow_t win = nullptr;
+  detail::TraceCall traced(hot_.trace, TraceOp::kRegisterWindow, static_cast<int>(flags), 0, buf,
+                           bytes);
   call_result(hot_.fn->ncclCommWindowRegister(hot_.comm, buf, bytes, &win, static_cast<int>(flags)),
               "ncclCommWindowRegister");
+  traced.arg(1, reinterpret_cast<std::intptr_t>(win));
   Window w;
   w.h_ = {shared_, win};
   return w;
@@ -111,18 +120,23 @@ void release_pre_mul_sum(CommState& state, ReduceOp op) noexcept {
     live.erase(std::remove(live.begin(), live.end(), static_cast<int>(op)), live.end());
   }
   while_alive(state, [&](const Symbols& fn, abi::ncclComm_t c) {
+    const TraceCall traced(state, TraceOp::kDestroyPreMulSum, static_cast<int>(op));
     fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op), c);
   });
 }
 
 void release_registration(CommState& state, void* handle) noexcept {
-  while_alive(state,
-              [&](const Symbols& fn, abi::ncclComm_t c) { fn.ncclCommDeregister(c, handle); });
+  while_alive(state, [&](const Symbols& fn, abi::ncclComm_t c) {
+    const TraceCall traced(state, TraceOp::kDeregister, reinterpret_cast<std::intptr_t>(handle));
+    fn.ncclCommDeregister(c, handle);
+  });
 }
 
 void release_window(CommState& state, abi::ncclWindow_t win) noexcept {
-  while_alive(state,
-              [&](const Symbols& fn, abi::ncclComm_t c) { fn.ncclCommWindowDeregister(c, win); });
+  while_alive(state, [&](const Symbols& fn, abi::ncclComm_t c) {
+    const TraceCall traced(state, TraceOp::kDeregisterWindow, reinterpret_cast<std::intptr_t>(win));
+    fn.ncclCommWindowDeregister(c, win);
+  });
 }
 
 }  // namespace detail

@@ -9,6 +9,7 @@
 #include "comm_state.hpp"
 #include "config.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
@@ -54,6 +55,7 @@ Communicator::Communicator(std::shared_ptr<detail::CommState> state) : shared_(s
   }
   hot_.has_avg = library.has(Feature::avg);
   s.where = detail::rank_text(hot_.rank, hot_.size) + " on GPU " + std::to_string(hot_.device);
+  hot_.trace = detail::trace_attach(s, hot_.rank, hot_.size, hot_.device);
 }
 
 Communicator::Communicator(Communicator&& o) noexcept { *this = std::move(o); }
@@ -82,6 +84,8 @@ void Communicator::release(State next) noexcept {
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     if (s.alive && !detail::process_exiting()) {
+      const detail::TraceCall traced(
+          hot_.trace, state_ == State::kFinalized ? TraceOp::kDestroy : TraceOp::kAbort);
       // A finalized communicator is quiescent, so destroy is local; a live one is aborted
       // because destroy could wait for peers that are gone.
       if (state_ == State::kFinalized) {
@@ -136,7 +140,12 @@ void Communicator::require_state(const char* op, std::initializer_list<State> al
 }
 
 void Communicator::fail(abi::ncclResult_t result, const char* call) const {
-  detail::throw_nccl_error(lib(), result, call, hot_.comm, shared_->where);
+  try {
+    detail::throw_nccl_error(lib(), result, call, hot_.comm, shared_->where);
+  } catch (const Error& e) {
+    detail::trace_on_failure(*shared_, e.what());  // NCCL reported an error: dump
+    throw;
+  }
 }
 
 int Communicator::rank() const {
@@ -169,14 +178,18 @@ void Communicator::wait_finalized(std::optional<std::chrono::milliseconds> deadl
         "ranks and would invalidate the capture");
   }
   const auto start = Clock::now();
+  detail::TraceCall traced(hot_.trace, TraceOp::kFinalize);
   abi::ncclResult_t r = hot_.fn->ncclCommFinalize(hot_.comm);
   while (r == abi::ncclInProgress) {
     if (deadline && Clock::now() - start >= *deadline) {
+      auto e =
+          detail::dumped(TimeoutError("finalize did not complete within " +
+                                      std::to_string(deadline->count()) + " ms (" + shared_->where +
+                                      "): the other ranks did not all finalize. The "
+                                      "communicator was aborted"),
+                         *shared_);
       abort();
-      throw TimeoutError("finalize did not complete within " + std::to_string(deadline->count()) +
-                         " ms (" + shared_->where +
-                         "): the other ranks did not all finalize. The "
-                         "communicator was aborted");
+      throw e;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     if (hot_.fn->ncclCommGetAsyncError(hot_.comm, &r) != abi::ncclSuccess) break;
@@ -205,9 +218,11 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
   }
   abi::ncclResult_t r;
   {
+    detail::TraceCall traced(hot_.trace, TraceOp::kDestroy);
     std::lock_guard<std::mutex> lock(s.mutex);
     s.alive = false;
     r = hot_.fn->ncclCommDestroy(s.comm);
+    traced.result(r);
   }
   state_ = State::kDestroyed;
   if (r != abi::ncclSuccess) {
@@ -216,7 +231,11 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
   }
 }
 
-void Communicator::abort() noexcept { release(State::kAborted); }
+void Communicator::abort() noexcept {
+  const bool live = owns();
+  release(State::kAborted);
+  if (live) detail::trace_on_failure(*shared_, "abort() was called");
+}
 
 void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
                               std::optional<std::chrono::milliseconds> deadline) {
@@ -224,10 +243,12 @@ void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
   abi::ncclResult_t r = first;
   while (r == abi::ncclInProgress) {
     if (deadline && Clock::now() - start >= *deadline) {
+      auto e = detail::dumped(TimeoutError(std::string(call) + " did not complete within " +
+                                           std::to_string(deadline->count()) + " ms (" +
+                                           shared_->where + "). The communicator was aborted"),
+                              *shared_);
       abort();
-      throw TimeoutError(std::string(call) + " did not complete within " +
-                         std::to_string(deadline->count()) + " ms (" + shared_->where +
-                         "). The communicator was aborted");
+      throw e;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     if (hot_.fn->ncclCommGetAsyncError(hot_.comm, &r) != abi::ncclSuccess) break;
@@ -249,6 +270,7 @@ void Communicator::revoke(std::optional<std::chrono::milliseconds> deadline) {
         "revoke while a CUDA graph is being captured: revoke waits for the communicator's "
         "work to stop and would invalidate the capture");
   }
+  const detail::TraceCall traced(hot_.trace, TraceOp::kRevoke);
   const abi::ncclResult_t r = hot_.fn->ncclCommRevoke(hot_.comm, abi::kRevokeDefault);
   if (r != abi::ncclSuccess && r != abi::ncclInProgress) fail(r, "ncclCommRevoke");
   // From here NCCL treats the communicator as revoked, whatever the outcome of the wait.
@@ -267,6 +289,7 @@ void Communicator::suspend(SuspendFlags flags) {
         "suspend while a CUDA graph is being captured: suspend frees memory the captured "
         "work may use. Suspend outside the capture");
   }
+  const detail::TraceCall traced(hot_.trace, TraceOp::kSuspend, static_cast<int>(flags));
   wait_quiet(hot_.fn->ncclCommSuspend(hot_.comm, static_cast<int>(flags)), "ncclCommSuspend",
              shared_->timeout);
   state_ = State::kSuspended;
@@ -278,6 +301,7 @@ void Communicator::resume() {
   }
   require_state("resume", {State::kSuspended});
   lib().require(Function::ncclCommResume);
+  const detail::TraceCall traced(hot_.trace, TraceOp::kResume);
   wait_quiet(hot_.fn->ncclCommResume(hot_.comm), "ncclCommResume", shared_->timeout);
   state_ = State::kLive;
 }
@@ -344,6 +368,7 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
       } catch (...) {
         e = std::current_exception();
       }
+      detail::trace_on_failure(*shared_, e);
       if (on_failure == OnFailure::kAbort) detail::abort_with_reason(*shared_, e);
       std::rethrow_exception(e);
     }
@@ -356,6 +381,7 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
           (abort ? "The communicator was aborted"
                  : "The communicator was left as it is: revoke() it, then shrink() the failed "
                    "ranks away, or abort() it")));
+      detail::trace_on_failure(*shared_, e);
       if (abort) detail::abort_with_reason(*shared_, e);
       std::rethrow_exception(e);
     }

@@ -9,6 +9,7 @@
 
 #include "comm_state.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"
@@ -142,6 +143,7 @@ namespace detail {
 void abort_with_reason(CommState& state, std::exception_ptr reason) noexcept {
   std::lock_guard<std::mutex> lock(state.mutex);
   if (!state.alive || state.poisoned.load()) return;
+  trace_on_failure(state, reason);  // dumped before NCCL is asked to abort
   state.reason = std::move(reason);
   state.poisoned.store(true);
   if (!process_exiting()) bounded_abort(state.lib, state.comm);

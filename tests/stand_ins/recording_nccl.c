@@ -17,7 +17,8 @@
  *                                NCCL does (-1: never)
  *   FAKE_OP_IN_PROGRESS=N        operations return ncclInProgress, and ncclCommGetAsyncError
  *                                reports ncclInProgress N-1 more times, then FAKE_OP_FAILS
- *                                (default 0, success): a nonblocking communicator enqueuing */
+ *                                (default 0, success): a nonblocking communicator enqueuing
+ *   FAKE_OP_HANG_MS=N            every operation sleeps N ms inside "NCCL" (a hung call) */
 static int env_int(const char* name) {
   const char* v = getenv(name);
   return v ? atoi(v) : 0;
@@ -205,18 +206,29 @@ static fake_record_t records[kMaxRecords];
 static int nrecords;
 
 int fake_records(void);
-int fake_records(void) { return nrecords; }
+int fake_records(void) {
+  const int n = __atomic_load_n(&nrecords, __ATOMIC_RELAXED);
+  return n < kMaxRecords ? n : kMaxRecords;
+}
 const fake_record_t* fake_record(int i);
-const fake_record_t* fake_record(int i) { return i >= 0 && i < nrecords ? &records[i] : NULL; }
+const fake_record_t* fake_record(int i) {
+  return i >= 0 && i < fake_records() ? &records[i] : NULL;
+}
 void fake_clear_records(void);
-void fake_clear_records(void) { nrecords = 0; }
+void fake_clear_records(void) { __atomic_store_n(&nrecords, 0, __ATOMIC_RELAXED); }
 
 static int record(const char* fn, const void* send, void* recv, size_t count, int type, int op,
                   int root, void* comm, void* stream) {
-  ++calls;
+  __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
   const int in_progress = env_int("FAKE_OP_IN_PROGRESS");
-  if (nrecords < kMaxRecords) {
-    fake_record_t* r = &records[nrecords++];
+  const int hang_ms = env_int("FAKE_OP_HANG_MS");
+  if (hang_ms > 0 && strcmp(fn, "ncclGroupStart") != 0 && strcmp(fn, "ncclGroupEnd") != 0) {
+    usleep((useconds_t)hang_ms * 1000u);
+  }
+  /* Threads on their own communicators record side by side: each takes its own slot. */
+  const int slot = __atomic_fetch_add(&nrecords, 1, __ATOMIC_RELAXED);
+  if (slot < kMaxRecords) {
+    fake_record_t* r = &records[slot];
     memset(r, 0, sizeof *r);
     strncpy(r->fn, fn, sizeof r->fn - 1);
     r->send = send;
@@ -383,7 +395,8 @@ int ncclCommRevoke(void* c, int flags) {
 }
 #endif
 __attribute__((unused)) static fake_record_t* last(void) {
-  return nrecords > 0 ? &records[nrecords - 1] : NULL;
+  const int n = fake_records();
+  return n > 0 ? &records[n - 1] : NULL;
 }
 #if FAKE_VERSION >= 22902
 /* extra: grow: nranks, rank, first id byte (-1 without an id); put_signal: offset, signal index,
