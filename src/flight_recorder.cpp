@@ -65,7 +65,7 @@ abi::ncclUniqueId process_unique_name() noexcept {
 
 TraceCall::TraceCall(TraceRing* ring, TraceOp op, std::int64_t a0, std::int64_t a1,
                      const void* buffer, std::size_t count, int type) noexcept
-    : ring_(ring), op_(op), exceptions_(std::uncaught_exceptions()) {
+    : ring_(ring), exceptions_(std::uncaught_exceptions()) {
   if (ring_ == nullptr) return;
   record_ = ring_->records();
   slot_ = ring_->push(op, buffer, nullptr, count, type, -1, -1, nullptr, a0, a1);
@@ -84,7 +84,7 @@ TraceCall::~TraceCall() {
     return;
   }
   const bool threw = std::uncaught_exceptions() > exceptions_;
-  ring_->finish(slot_, threw ? kTraceFailed : result_, op_, nullptr);
+  ring_->finish(slot_, threw ? kTraceFailed : result_);
 }
 
 std::shared_ptr<CommState> traced_root(std::shared_ptr<CommState> state,

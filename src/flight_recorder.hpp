@@ -17,39 +17,37 @@
 namespace ncclrt::detail {
 
 /// One operation's entry: pushed when made (after the argument checks, before NCCL sees the
-/// call), closed with NCCL's result by operator(). With recording off it is one branch.
+/// call), closed with NCCL's result by operator(). With recording off it costs a test of the
+/// ring pointer; it has no destructor, so the call it wraps stays a plain call.
 class Traced {
  public:
+  __attribute__((always_inline))
   Traced(TraceRing* ring, TraceOp op, const void* send, const void* recv, std::size_t count,
          DataType type, int reduce_op, int peer, CUstream_st* stream) noexcept
-      : ring_(ring), op_(op), stream_(stream) {
+      : ring_(ring) {
     if (__builtin_expect(ring != nullptr, 1)) {
       slot_ = ring->push(op, send, recv, count, static_cast<int>(type), reduce_op, peer, stream);
     }
   }
+  __attribute__((always_inline))
   Traced(TraceRing* ring, TraceOp op, const void* send, const void* recv, std::size_t count,
          DataType type, ReduceOp reduce_op, int peer, CUstream_st* stream) noexcept
       : Traced(ring, op, send, recv, count, type, static_cast<int>(reduce_op), peer, stream) {}
   Traced(const Traced&) = delete;
   Traced& operator=(const Traced&) = delete;
-  /// An operation that threw before NCCL returned (a grouped form) is marked failed.
-  ~Traced() {
-    if (slot_ != nullptr) ring_->finish(slot_, kTraceFailed, op_, stream_);
-  }
   /// NCCL's result, recorded and passed on.
-  abi::ncclResult_t operator()(abi::ncclResult_t result) noexcept {
-    if (slot_ != nullptr) {
-      ring_->finish(slot_, static_cast<int>(result), op_, stream_);
-      slot_ = nullptr;
-    }
+  __attribute__((always_inline)) abi::ncclResult_t operator()(abi::ncclResult_t result) noexcept {
+    if (slot_ != nullptr) ring_->finish(slot_, static_cast<int>(result));
     return result;
+  }
+  /// A grouped form that threw before NCCL returned: ncclrt gave up on it.
+  void failed() noexcept {
+    if (slot_ != nullptr) ring_->finish(slot_, kTraceFailed);
   }
 
  private:
   TraceRing* ring_;
   TraceSlot* slot_ = nullptr;
-  TraceOp op_;
-  CUstream_st* stream_;
 };
 
 /// A lifecycle call's entry: pushed when made, closed when it goes: success, NCCL's result given
@@ -69,7 +67,6 @@ class TraceCall {
   TraceRing* ring_;
   TraceSlot* slot_ = nullptr;
   std::uint64_t record_ = 0;
-  TraceOp op_;
   int result_ = 0;
   int exceptions_;
 };

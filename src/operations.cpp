@@ -372,13 +372,18 @@ NCCLRT_INLINE void Communicator::all_to_all(const void* send, void* recv, std::s
   if (config != nullptr)
     lib().require(Function::ncclAlltoAllConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
-  grouped([&](auto&& issue) {
-    for (int p = 0; p < hot_.size; ++p) {
-      const auto off = static_cast<std::size_t>(p) * count;
-      issue(hot_.fn->ncclSend(at(send, off, type), count, t, p, hot_.comm, stream), "ncclSend");
-      issue(hot_.fn->ncclRecv(at(recv, off, type), count, t, p, hot_.comm, stream), "ncclRecv");
-    }
-  });
+  try {
+    grouped([&](auto&& issue) {
+      for (int p = 0; p < hot_.size; ++p) {
+        const auto off = static_cast<std::size_t>(p) * count;
+        issue(hot_.fn->ncclSend(at(send, off, type), count, t, p, hot_.comm, stream), "ncclSend");
+        issue(hot_.fn->ncclRecv(at(recv, off, type), count, t, p, hot_.comm, stream), "ncclRecv");
+      }
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
   traced(abi::ncclSuccess);
 }
 
@@ -408,16 +413,21 @@ NCCLRT_INLINE void Communicator::gather(const void* send, void* recv, std::size_
   }
   if (config != nullptr) lib().require(Function::ncclGatherConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
-  grouped([&](auto&& issue) {
-    issue(hot_.fn->ncclSend(send, count, t, root, hot_.comm, stream), "ncclSend");
-    if (hot_.rank == root) {
-      for (int p = 0; p < hot_.size; ++p) {
-        issue(hot_.fn->ncclRecv(at(recv, static_cast<std::size_t>(p) * count, type), count, t, p,
-                                hot_.comm, stream),
-              "ncclRecv");
+  try {
+    grouped([&](auto&& issue) {
+      issue(hot_.fn->ncclSend(send, count, t, root, hot_.comm, stream), "ncclSend");
+      if (hot_.rank == root) {
+        for (int p = 0; p < hot_.size; ++p) {
+          issue(hot_.fn->ncclRecv(at(recv, static_cast<std::size_t>(p) * count, type), count, t, p,
+                                  hot_.comm, stream),
+                "ncclRecv");
+        }
       }
-    }
-  });
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
   traced(abi::ncclSuccess);
 }
 
@@ -448,16 +458,21 @@ NCCLRT_INLINE void Communicator::scatter(const void* send, void* recv, std::size
   if (config != nullptr)
     lib().require(Function::ncclScatterConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
-  grouped([&](auto&& issue) {
-    if (hot_.rank == root) {
-      for (int p = 0; p < hot_.size; ++p) {
-        issue(hot_.fn->ncclSend(at(send, static_cast<std::size_t>(p) * count, type), count, t, p,
-                                hot_.comm, stream),
-              "ncclSend");
+  try {
+    grouped([&](auto&& issue) {
+      if (hot_.rank == root) {
+        for (int p = 0; p < hot_.size; ++p) {
+          issue(hot_.fn->ncclSend(at(send, static_cast<std::size_t>(p) * count, type), count, t, p,
+                                  hot_.comm, stream),
+                "ncclSend");
+        }
       }
-    }
-    issue(hot_.fn->ncclRecv(recv, count, t, root, hot_.comm, stream), "ncclRecv");
-  });
+      issue(hot_.fn->ncclRecv(recv, count, t, root, hot_.comm, stream), "ncclRecv");
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
   traced(abi::ncclSuccess);
 }
 
@@ -504,14 +519,19 @@ void Communicator::all_gatherv(const void* send, std::size_t send_count, void* r
   detail::Traced traced(hot_.trace, TraceOp::kAllGatherv, send, recv, send_count, type, -1, -1,
                         stream);
   const auto t = static_cast<abi::ncclDataType_t>(type);
-  grouped([&](auto&& issue) {
-    for (int r = 0; r < hot_.size; ++r) {
-      const auto i = static_cast<std::size_t>(r);
-      issue(hot_.fn->ncclBroadcast(send, at(recv, displs[i], type), recv_counts[i], t, r, hot_.comm,
-                                   stream),
-            "ncclBroadcast");
-    }
-  });
+  try {
+    grouped([&](auto&& issue) {
+      for (int r = 0; r < hot_.size; ++r) {
+        const auto i = static_cast<std::size_t>(r);
+        issue(hot_.fn->ncclBroadcast(send, at(recv, displs[i], type), recv_counts[i], t, r,
+                                     hot_.comm, stream),
+              "ncclBroadcast");
+      }
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
   traced(abi::ncclSuccess);
 }
 
@@ -528,14 +548,19 @@ void Communicator::reduce_scatterv(const void* send, void* recv, Counts recv_cou
                         recv_counts[static_cast<std::size_t>(hot_.rank)], type, op, -1, stream);
   const auto t = static_cast<abi::ncclDataType_t>(type);
   const auto o = static_cast<abi::ncclRedOp_t>(op);
-  grouped([&](auto&& issue) {
-    for (int r = 0; r < hot_.size; ++r) {
-      const auto i = static_cast<std::size_t>(r);
-      issue(hot_.fn->ncclReduce(at(send, displs[i], type), r == hot_.rank ? recv : nullptr,
-                                recv_counts[i], t, o, r, hot_.comm, stream),
-            "ncclReduce");
-    }
-  });
+  try {
+    grouped([&](auto&& issue) {
+      for (int r = 0; r < hot_.size; ++r) {
+        const auto i = static_cast<std::size_t>(r);
+        issue(hot_.fn->ncclReduce(at(send, displs[i], type), r == hot_.rank ? recv : nullptr,
+                                  recv_counts[i], t, o, r, hot_.comm, stream),
+              "ncclReduce");
+      }
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
   traced(abi::ncclSuccess);
 }
 

@@ -8,43 +8,16 @@
 #include <mutex>
 #include <new>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 namespace ncclrt {
 namespace detail {
-namespace {
-
-using Steady = std::chrono::steady_clock;
-using System = std::chrono::system_clock;
-
-std::int64_t ns_of(Steady::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-std::int64_t ns_of(System::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-
-// The tick rate is measured between this anchor, taken when the first ring is made, and the
-// moment a record is read.
-struct Anchor {
-  std::uint64_t ticks;
-  std::int64_t steady_ns;
-};
-const Anchor& anchor() {
-  static const Anchor a{trace_ticks(), ns_of(Steady::now())};
-  return a;
-}
-
-}  // namespace
-
 std::uint32_t trace_thread_id() noexcept {
   return static_cast<std::uint32_t>(::syscall(SYS_gettid));
 }
 
 TraceRing::TraceRing(std::size_t capacity) : slots_(new TraceSlot[capacity]), capacity_(capacity) {
-  (void)anchor();
   for (std::size_t i = 0; i < capacity; ++i) {
     for (auto& w : slots_[i].w) w.store(0, std::memory_order_relaxed);
   }
@@ -89,7 +62,7 @@ void decode_slot(const std::uint64_t* w, TraceEntry& e) noexcept {
   e.args[0] = static_cast<std::int64_t>(w[kWordArg0]);
   e.args[1] = static_cast<std::int64_t>(w[kWordArg1]);
   e.args[2] = static_cast<std::int64_t>(w[kWordArg2]);
-  e.time_ns = static_cast<std::int64_t>(w[kWordTicks]);  // ticks until TraceClock converts them
+  e.time_ns = static_cast<std::int64_t>(w[kWordTime]);  // trace_clock_ns() until converted
 }
 
 // ---- progress mode: the device writes around an operation ----
@@ -117,7 +90,10 @@ void TraceRing::begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* strea
   }
 }
 
-void TraceRing::end_progress(TraceSlot* s, int result, TraceOp op, CUstream_st* stream) noexcept {
+void TraceRing::end_progress(TraceSlot* s, int result) noexcept {
+  const auto op = static_cast<TraceOp>(s->w[kWordKind].load(std::memory_order_relaxed) & 0xff);
+  auto* stream = reinterpret_cast<CUstream_st*>(
+      static_cast<std::uintptr_t>(s->w[kWordStream].load(std::memory_order_relaxed)));
   if (t_trace_thread.depth != 0 || !(is_collective(op) || is_point_to_point(op))) return;
   if (result != 0 && result != 7) return;  // not enqueued (7: ncclInProgress, still enqueuing)
   TraceProgress& p = *progress_;
@@ -130,30 +106,16 @@ void TraceRing::end_progress(TraceSlot* s, int result, TraceOp op, CUstream_st* 
 
 // ---- time ----
 
+// The two coarse clocks move on the same kernel tick: read within one tick, their difference is
+// the wall-clock offset exactly, so every reading converts a time the same way.
 TraceClock::TraceClock() noexcept {
-  const Anchor& a = anchor();
-#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
-  // At least 5 ms between the anchor and now, so that the rate is good to ~0.1%.
-  constexpr std::int64_t kMinInterval = 5'000'000;
-  std::int64_t steady = ns_of(Steady::now());
-  if (steady - a.steady_ns < kMinInterval) {
-    std::this_thread::sleep_for(std::chrono::nanoseconds(kMinInterval - (steady - a.steady_ns)));
+  for (int i = 0; i < 100; ++i) {
+    now_clock_ns_ = trace_clock_ns();
+    timespec wall;
+    clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+    now_unix_ns_ = static_cast<std::int64_t>(wall.tv_sec) * 1000000000 + wall.tv_nsec;
+    if (trace_clock_ns() == now_clock_ns_) break;
   }
-  now_ticks_ = trace_ticks();
-  steady = ns_of(Steady::now());
-  const std::uint64_t ticks = now_ticks_ - a.ticks;
-  ns_per_tick_ =
-      ticks > 0 ? static_cast<double>(steady - a.steady_ns) / static_cast<double>(ticks) : 1.0;
-#else
-  now_ticks_ = trace_ticks();
-  ns_per_tick_ = 1.0;
-#endif
-  now_unix_ns_ = ns_of(System::now());
-}
-
-std::int64_t TraceClock::unix_ns(std::uint64_t ticks) const noexcept {
-  const double back = static_cast<double>(static_cast<std::int64_t>(now_ticks_ - ticks));
-  return now_unix_ns_ - static_cast<std::int64_t>(back * ns_per_tick_);
 }
 
 namespace {

@@ -8,6 +8,8 @@
 // per slot). Nothing here allocates, locks, logs or makes a system call on the hot path.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -15,29 +17,17 @@
 
 #include "ncclrt/trace.hpp"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#else
-#include <time.h>
-#endif
-
 namespace ncclrt::detail {
 
-/// A cheap, monotonic timestamp: the TSC on x86, the virtual counter on Arm, CLOCK_MONOTONIC
-/// elsewhere. Converted to nanoseconds only when a record is read (TraceClock).
-inline std::uint64_t trace_ticks() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  return __rdtsc();
-#elif defined(__aarch64__)
-  std::uint64_t v;
-  asm volatile("mrs %0, cntvct_el0" : "=r"(v));
-  return v;
-#else
+/// When an entry is made: CLOCK_MONOTONIC_COARSE, in nanoseconds. Reading it costs a few ns (a
+/// load from the vDSO page); its resolution is the kernel's tick (1-4 ms), plenty to say when a
+/// rank stopped, while the record numbers give the order. The TSC was measured too: rdtsc cost
+/// 10-14 ns a call on this project's build machine (a VM), over the +10 ns budget by itself.
+inline std::uint64_t trace_clock_ns() noexcept {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
          static_cast<std::uint64_t>(ts.tv_nsec);
-#endif
 }
 
 /// What the recorder keeps per thread: its OS id (asked once) and the ncclrt::Group it is in.
@@ -54,7 +44,7 @@ std::uint32_t trace_thread_id() noexcept;
 /// The slot words (see the file comment).
 enum TraceWord : int {
   kWordRecord = 0,  // record + 1; 0 while being written
-  kWordTicks,
+  kWordTime,        // trace_clock_ns()
   kWordSeq,
   kWordCount,
   kWordSend,
@@ -102,9 +92,11 @@ class TraceRing {
   TraceRing& operator=(const TraceRing&) = delete;
 
   /// Records one entry; the owner thread only. Returns the slot, for finish().
-  TraceSlot* push(TraceOp op, const void* send, const void* recv, std::size_t count, int type,
-                  int reduce_op, int peer, CUstream_st* stream, std::int64_t a0 = 0,
-                  std::int64_t a1 = 0, std::int64_t a2 = 0) noexcept {
+  __attribute__((always_inline)) TraceSlot* push(TraceOp op, const void* send, const void* recv,
+                                                 std::size_t count, int type, int reduce_op,
+                                                 int peer, CUstream_st* stream, std::int64_t a0 = 0,
+                                                 std::int64_t a1 = 0,
+                                                 std::int64_t a2 = 0) noexcept {
     std::uint64_t seq;
     if (is_collective(op)) {
       seq = collectives_.load(std::memory_order_relaxed) + 1;
@@ -126,7 +118,7 @@ class TraceRing {
     constexpr auto relaxed = std::memory_order_relaxed;
     s.w[kWordRecord].store(0, relaxed);
     std::atomic_thread_fence(std::memory_order_release);
-    s.w[kWordTicks].store(trace_ticks(), relaxed);
+    s.w[kWordTime].store(trace_clock_ns(), relaxed);
     s.w[kWordSeq].store(seq, relaxed);
     s.w[kWordCount].store(count, relaxed);
     s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), relaxed);
@@ -151,9 +143,9 @@ class TraceRing {
   }
 
   /// NCCL's result for the entry `push` returned (and, in progress mode, the "completed" write).
-  void finish(TraceSlot* s, int result, TraceOp op, CUstream_st* stream) noexcept {
+  __attribute__((always_inline)) void finish(TraceSlot* s, int result) noexcept {
     s->w[kWordResult].store(static_cast<std::uint32_t>(result), std::memory_order_relaxed);
-    if (__builtin_expect(progress_ != nullptr, 0)) end_progress(s, result, op, stream);
+    if (__builtin_expect(progress_ != nullptr, 0)) end_progress(s, result);
   }
   /// Sets one argument word after the call (a child's id, a handle).
   static void set_arg(TraceSlot* s, int index, std::int64_t value) noexcept {
@@ -185,7 +177,7 @@ class TraceRing {
  private:
   void begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream, std::uint64_t& flags,
                       std::uint64_t& capture) noexcept;
-  void end_progress(TraceSlot* s, int result, TraceOp op, CUstream_st* stream) noexcept;
+  void end_progress(TraceSlot* s, int result) noexcept;
 
   TraceSlot* slots_;
   std::size_t capacity_;
@@ -197,21 +189,20 @@ class TraceRing {
   std::atomic<std::uint64_t> p2p_{0};
 };
 
-/// Decodes copied slot words into an entry (times still in ticks: TraceClock converts them).
+/// Decodes copied slot words into an entry (time_ns still trace_clock_ns(): see TraceClock).
 void decode_slot(const std::uint64_t* words, TraceEntry& out) noexcept;
 
-/// Ticks to nanoseconds since the Unix epoch, calibrated against the clocks when made (a ring's
-/// life gives the interval; a short one is stretched to a few milliseconds, so bounded).
+/// trace_clock_ns() to nanoseconds since the Unix epoch, from both clocks read once when made.
 class TraceClock {
  public:
   TraceClock() noexcept;
-  std::int64_t unix_ns(std::uint64_t ticks) const noexcept;
-  std::int64_t now_unix_ns() const noexcept { return now_unix_ns_; }
+  std::int64_t unix_ns(std::uint64_t clock_ns) const noexcept {
+    return now_unix_ns_ - static_cast<std::int64_t>(now_clock_ns_ - clock_ns);
+  }
 
  private:
-  std::uint64_t now_ticks_;
+  std::uint64_t now_clock_ns_;
   std::int64_t now_unix_ns_;
-  double ns_per_tick_;
 };
 
 }  // namespace ncclrt::detail

@@ -128,7 +128,7 @@ void TraceState::attach(int r, int s, int d, std::string nccl_version, std::size
   TraceSlot* created = ring_->push(
       TraceOp::kCreate, nullptr, nullptr, static_cast<std::size_t>(size), -1, -1, -1, nullptr,
       static_cast<std::int64_t>(identity.origin), static_cast<std::int64_t>(identity.parent));
-  ring_->finish(created, 0, TraceOp::kCreate, nullptr);
+  ring_->finish(created, 0);
 }
 
 void TraceState::note(const std::string& text) {
