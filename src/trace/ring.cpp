@@ -29,8 +29,8 @@ bool TraceRing::read(std::uint64_t record, std::uint64_t* words) const noexcept 
   const TraceSlot& s = slots_[record % capacity_];
   const std::uint64_t before = s.w[kWordRecord].load(std::memory_order_acquire);
   if (before != record + 1) return false;  // overwritten, or being written
-  for (int i = 1; i < kTraceWords; ++i) words[i] = s.w[i].load(std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_acquire);
+  // Acquire loads: the second look at word 0 cannot move before them.
+  for (int i = 1; i < kTraceWords; ++i) words[i] = s.w[i].load(std::memory_order_acquire);
   if (s.w[kWordRecord].load(std::memory_order_relaxed) != before) return false;
   words[kWordRecord] = before;
   return true;

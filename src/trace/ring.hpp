@@ -2,10 +2,10 @@
 // thread that owns the communicator (one at a time, NCCL's own rule) and read by anyone (a dump
 // from the watchdog, a signal's dump thread, Communicator::trace()) without stopping the writer.
 //
-// A slot is 16 words (128 bytes) stored with relaxed atomic stores (plain moves on x86 and Arm):
-// word 0 holds the record number + 1 and is zeroed first and set last, so a reader that sees the
-// same nonzero word 0 before and after copying the other words has a consistent entry (a seqlock
-// per slot). Nothing here allocates, locks, logs or makes a system call on the hot path.
+// A slot is 16 words (128 bytes) stored as atomics (release order: plain moves on x86): word 0
+// holds the record number + 1 and is zeroed first and set last, so a reader that sees the same
+// nonzero word 0 before and after copying the other words (acquire order) has a consistent entry
+// (a seqlock per slot). Nothing here allocates, locks, logs or makes a system call on the hot path.
 #pragma once
 
 #include <time.h>
@@ -115,28 +115,30 @@ class TraceRing {
     const std::uint64_t record = records_.load(std::memory_order_relaxed);
     TraceSlot& s = slots_[pos_];
     if (++pos_ == capacity_) pos_ = 0;
-    constexpr auto relaxed = std::memory_order_relaxed;
-    s.w[kWordRecord].store(0, relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    s.w[kWordTime].store(trace_clock_ns(), relaxed);
-    s.w[kWordSeq].store(seq, relaxed);
-    s.w[kWordCount].store(count, relaxed);
-    s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), relaxed);
-    s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), relaxed);
-    s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), relaxed);
-    s.w[kWordCapture].store(capture, relaxed);
+    // Word 0 is zeroed first; each other word is stored with release order, so none becomes
+    // visible before that zero (plain moves on x86; no standalone fence, which ThreadSanitizer
+    // cannot see).
+    s.w[kWordRecord].store(0, std::memory_order_relaxed);
+    constexpr auto ordered = std::memory_order_release;
+    s.w[kWordTime].store(trace_clock_ns(), ordered);
+    s.w[kWordSeq].store(seq, ordered);
+    s.w[kWordCount].store(count, ordered);
+    s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), ordered);
+    s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), ordered);
+    s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), ordered);
+    s.w[kWordCapture].store(capture, ordered);
     s.w[kWordKind].store(
         static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
             (flags << 16) | (static_cast<std::uint64_t>(t.depth & 0xff) << 24) |
             (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32),
-        relaxed);
+        ordered);
     s.w[kWordPeer].store(
-        static_cast<std::uint32_t>(peer) | (static_cast<std::uint64_t>(t.tid) << 32), relaxed);
-    s.w[kWordGroup].store(t.group | (static_cast<std::uint64_t>(label_) << 32), relaxed);
-    s.w[kWordResult].store(static_cast<std::uint32_t>(kTracePending), relaxed);
-    s.w[kWordArg0].store(static_cast<std::uint64_t>(a0), relaxed);
-    s.w[kWordArg1].store(static_cast<std::uint64_t>(a1), relaxed);
-    s.w[kWordArg2].store(static_cast<std::uint64_t>(a2), relaxed);
+        static_cast<std::uint32_t>(peer) | (static_cast<std::uint64_t>(t.tid) << 32), ordered);
+    s.w[kWordGroup].store(t.group | (static_cast<std::uint64_t>(label_) << 32), ordered);
+    s.w[kWordResult].store(static_cast<std::uint32_t>(kTracePending), ordered);
+    s.w[kWordArg0].store(static_cast<std::uint64_t>(a0), ordered);
+    s.w[kWordArg1].store(static_cast<std::uint64_t>(a1), ordered);
+    s.w[kWordArg2].store(static_cast<std::uint64_t>(a2), ordered);
     s.w[kWordRecord].store(record + 1, std::memory_order_release);
     records_.store(record + 1, std::memory_order_release);
     return &s;

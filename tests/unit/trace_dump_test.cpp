@@ -426,6 +426,34 @@ TEST(TraceAnalyze, AGpuBehind) {
       << v.culprit_op;
 }
 
+TEST(TraceAnalyze, AGraphOneRankStoppedReplaying) {
+  TempDir dir;
+  Job job(4);
+  job.all_reduce_all(11);  // #1 eager, #2..#11 what a captured graph replays
+  // Replay 8: three GPUs wait inside the graph's first all_reduce (started #2; completed still
+  // says #11, the last of replay 7); rank 3 never launched it: its GPU is idle after #11.
+  for (const auto& f : dump_traces(dir.path().string())) {
+    auto j = nlohmann::json::parse(read_text(f));
+    const int rank = j["comm"]["rank"];
+    j["progress"] = {{"collective_started", rank == 3 ? 11 : 2},
+                     {"collective_completed", 11},
+                     {"p2p_started", 0},
+                     {"p2p_completed", 0},
+                     {"write_failures", 0}};
+    std::ofstream(f) << j.dump();
+  }
+  const CommVerdict v = only(analyze_dir(dir.path().string()));
+  EXPECT_EQ(v.first_disagreement, 0u);
+  EXPECT_EQ(v.culprits, std::vector<int>{3});
+  EXPECT_NE(v.culprit_op.find("collective #2 "), std::string::npos) << v.culprit_op;
+  std::string gpus;
+  for (const auto& l : v.lines) {
+    if (l.find("GPUs:") != std::string::npos) gpus = l;
+  }
+  EXPECT_NE(gpus.find("rank 0 inside #2"), std::string::npos) << gpus;
+  EXPECT_NE(gpus.find("rank 3 idle after #11"), std::string::npos) << gpus;
+}
+
 TEST(TraceAnalyze, GrownCommunicatorIsOneWithItsJoiner) {
   TempDir dir;
   Fake f(RECORDING_NCCL_23203);
@@ -572,4 +600,31 @@ print("ok")
   // Never over an existing export.
   expect_error<TraceFileError>([&] { (void)export_torch(dumps, (dir.path() / "torch").string()); },
                                {"never overwritten"});
+}
+
+// PyTorch's own analyzer on the export (where torch is importable: PyTorch 2.11 was the target).
+TEST(TraceExport, TorchsAnalyzerNamesTheMissingRank) {
+  if (std::system("python3 -c 'import torch.distributed.flight_recorder.fr_trace' "
+                  ">/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3 cannot import torch.distributed.flight_recorder (torch not installed)";
+  }
+  TempDir dir;
+  Job job(4);
+  job.all_reduce_all(7);
+  for (int r : {0, 1, 3}) job.all_reduce(r);  // rank 2 never issues #8
+  dump_traces(dir.path().string());
+  std::vector<DumpFile> dumps;
+  for (const auto& f : dumps_in(dir.path())) dumps.push_back(read_dump(f));
+  const std::string out = (dir.path() / "torch").string();
+  ASSERT_EQ(export_torch(dumps, out).size(), 4u);
+  const std::string cmd = "python3 -m torch.distributed.flight_recorder.fr_trace " + out + " -p " +
+                          kTorchPrefix + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+  EXPECT_EQ(::pclose(p), 0) << text;
+  EXPECT_NE(text.find("Not all ranks joining collective, sequence number: 8"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("missing ranks: {2}"), std::string::npos) << text;
 }

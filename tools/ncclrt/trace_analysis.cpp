@@ -220,13 +220,15 @@ CommVerdict judge(const std::string& id, const std::vector<const DumpFile*>& dum
   for (const auto& [r, w] : views) {
     if (w.last != nullptr && !w.last->result) v.host_blocked.push_back({r, describe(*w.last)});
   }
-  // GPUs: ranks idle while others wait inside an operation.
+  // GPUs: ranks idle while others wait inside an operation. A GPU writes "started s", runs s,
+  // writes "completed s": it is inside s while the two differ (in a replayed graph the completed
+  // number can be the graph's last, above the started one).
   std::vector<int> waiting, idle;
   for (const auto& [r, w] : views) {
     if (!w.dump->progress) continue;
     const DumpProgress& p = *w.dump->progress;
     v.gpu.push_back({r, p.started, p.completed});
-    (p.started > p.completed ? waiting : idle).push_back(r);
+    (p.started != p.completed ? waiting : idle).push_back(r);
   }
   if (!waiting.empty() && !idle.empty()) v.gpu_culprits = idle;
 
@@ -294,8 +296,8 @@ CommVerdict judge(const std::string& id, const std::vector<const DumpFile*>& dum
     std::string s = "  GPUs:";
     for (const auto& g : v.gpu) {
       s += " rank " + std::to_string(g.rank) +
-           (g.started > g.completed ? " inside #" + std::to_string(g.started)
-                                    : " idle after #" + std::to_string(g.completed)) +
+           (g.started != g.completed ? " inside #" + std::to_string(g.started)
+                                     : " idle after #" + std::to_string(g.completed)) +
            ";";
     }
     s.pop_back();
