@@ -335,7 +335,7 @@ void trace_failure_dump(TraceState* failing, const std::string& why) noexcept {
     if (dir == nullptr || *dir == '\0') return;
     static std::atomic<int> sets{0};
     static std::atomic<long long> last_set{0};
-    static std::once_flag too_many, cannot_write;
+    static std::once_flag too_many;
     constexpr int kMaxSets = 32;
     constexpr long long kSecond = 1000000000;
     const long long now = unix_now_ns();

@@ -18,7 +18,8 @@
  *   FAKE_OP_IN_PROGRESS=N        operations return ncclInProgress, and ncclCommGetAsyncError
  *                                reports ncclInProgress N-1 more times, then FAKE_OP_FAILS
  *                                (default 0, success): a nonblocking communicator enqueuing
- *   FAKE_OP_HANG_MS=N            every operation sleeps N ms inside "NCCL" (a hung call) */
+ * and through a function (no getenv on every call): fake_set_hang_ms(N) makes every operation
+ * sleep N ms inside "NCCL" (a hung call). */
 static int env_int(const char* name) {
   const char* v = getenv(name);
   return v ? atoi(v) : 0;
@@ -45,12 +46,15 @@ typedef struct {
 } config_head;
 
 static int calls;          /* operations that reached "NCCL" */
+static int op_hang_ms;     /* fake_set_hang_ms */
 static int pending;        /* polls left before a nonblocking operation counts as enqueued */
 static int live_comms;     /* created and not yet destroyed or aborted */
 static size_t config_size; /* ->size of the last config passed in */
 static unsigned config_version;
 static int config_blocking;
 
+void fake_set_hang_ms(int ms);
+void fake_set_hang_ms(int ms) { __atomic_store_n(&op_hang_ms, ms, __ATOMIC_RELAXED); }
 int fake_calls(void);
 int fake_calls(void) { return calls; }
 int fake_live_comms(void);
@@ -206,28 +210,27 @@ static fake_record_t records[kMaxRecords];
 static int nrecords;
 
 int fake_records(void);
-int fake_records(void) {
-  const int n = __atomic_load_n(&nrecords, __ATOMIC_RELAXED);
-  return n < kMaxRecords ? n : kMaxRecords;
-}
+int fake_records(void) { return nrecords; }
 const fake_record_t* fake_record(int i);
 const fake_record_t* fake_record(int i) {
   return i >= 0 && i < fake_records() ? &records[i] : NULL;
 }
 void fake_clear_records(void);
-void fake_clear_records(void) { __atomic_store_n(&nrecords, 0, __ATOMIC_RELAXED); }
+void fake_clear_records(void) { nrecords = 0; }
 
 static int record(const char* fn, const void* send, void* recv, size_t count, int type, int op,
                   int root, void* comm, void* stream) {
-  __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
+  ++calls;
   const int in_progress = env_int("FAKE_OP_IN_PROGRESS");
-  const int hang_ms = env_int("FAKE_OP_HANG_MS");
+  const int hang_ms = __atomic_load_n(&op_hang_ms, __ATOMIC_RELAXED);
   if (hang_ms > 0 && strcmp(fn, "ncclGroupStart") != 0 && strcmp(fn, "ncclGroupEnd") != 0) {
     usleep((useconds_t)hang_ms * 1000u);
   }
-  /* Threads on their own communicators record side by side: each takes its own slot. */
-  const int slot = __atomic_fetch_add(&nrecords, 1, __ATOMIC_RELAXED);
+  /* Threads on their own communicators may record side by side: the slot is read once and
+   * checked, so a lost count never writes past the array. */
+  const int slot = *(volatile int*)&nrecords;
   if (slot < kMaxRecords) {
+    nrecords = slot + 1;
     fake_record_t* r = &records[slot];
     memset(r, 0, sizeof *r);
     strncpy(r->fn, fn, sizeof r->fn - 1);

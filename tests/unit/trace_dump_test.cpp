@@ -1,6 +1,7 @@
 // Dumps and their analysis: files written safely on each trigger (also while NCCL hangs), read
 // back exactly, malformed ones refused naming the file, and the analyzer's verdict with the exact
 // culprit on dump sets made by stand-in communicators playing the ranks of one job.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -278,8 +279,12 @@ TEST(TraceDump, DumpsWhileNcclHangs) {
   ScopedEnv env("NCCLRT_TRACE_DIR", dir.path().string());
   Job job(1);
   job.all_reduce(0);
-  ScopedEnv hang("FAKE_OP_HANG_MS", "3000");
-  std::thread owner([&] { job.all_reduce(0, 99); });  // stuck inside "NCCL" for 3 s
+  // Every call into the stand-in sleeps 3 s from now: stuck inside "NCCL".
+  void* so = ::dlopen(RECORDING_NCCL_23203, RTLD_NOW | RTLD_NOLOAD);
+  const auto hang = reinterpret_cast<void (*)(int)>(::dlsym(so, "fake_set_hang_ms"));
+  ASSERT_NE(hang, nullptr);
+  hang(3000);
+  std::thread owner([&] { job.all_reduce(0, 99); });
   while (job.ranks[0].trace().collectives < 2)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto start = Clock::now();
@@ -289,6 +294,7 @@ TEST(TraceDump, DumpsWhileNcclHangs) {
   ASSERT_EQ(std::raise(SIGUSR1), 0);
   const auto signalled = wait_for_dumps(dir.path(), 1, std::chrono::seconds(2));
   owner.join();
+  hang(0);
   EXPECT_LT(asked, std::chrono::milliseconds(500));
   EXPECT_LT(signalled, std::chrono::seconds(2));
   ASSERT_EQ(files.size(), 1u);
