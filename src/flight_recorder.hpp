@@ -17,8 +17,8 @@
 namespace ncclrt::detail {
 
 /// One operation's entry: pushed when made (after the argument checks, before NCCL sees the
-/// call), closed with NCCL's result by operator(). With recording off it costs a test of the
-/// ring pointer; it has no destructor, so the call it wraps stays a plain call.
+/// call), closed with NCCL's result by operator(). With recording off it costs a null test
+/// before and after the call; it has no destructor, so the call it wraps stays a plain call.
 class Traced {
  public:
   __attribute__((always_inline))

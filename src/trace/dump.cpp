@@ -34,6 +34,31 @@ namespace {
 
 constexpr int kSchemaVersion = 1;
 
+// The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  }
+  if (len == 0 || i + len > s.size() || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k) {
+    if ((b(k) & 0xc0) != 0x80) return 0;
+  }
+  return len;
+}
+
 // A file written in 16 KiB pieces from a fixed buffer; the first error sticks.
 class JsonFile {
  public:
@@ -81,12 +106,8 @@ class JsonFile {
       } else if (c < 0x80) {
         put(static_cast<char>(c));
       } else {
-        const std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-        bool ok = len != 0 && c < 0xf5 && i + len <= s.size();
-        for (std::size_t k = 1; ok && k < len; ++k) {
-          ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-        }
-        if (!ok) {
+        const std::size_t len = utf8_length(s, i);
+        if (len == 0) {
           put('?');
           continue;
         }

@@ -93,7 +93,8 @@ TEST(TraceDump, OneFilePerCommunicatorAndRankReadBackExactly) {
   job.ranks[0].all_reduce(dev(0x1000), dev(0x2000), 7, DataType::kBfloat16, ReduceOp::kMax,
                           reinterpret_cast<CUstream_st*>(0x77));
   {
-    TraceLabel l(job.ranks[1], "layer \"3\" \xce\xbb \xff");  // quotes, UTF-8, a stray byte
+    // Quotes, UTF-8, a stray byte, an encoded surrogate (which JSON parsers refuse).
+    TraceLabel l(job.ranks[1], "layer \"3\" \xce\xbb \xff \xed\xa0\x80");
     job.all_reduce(1);
   }
   const auto files = dump_traces((dir.path() / "sub" / "dir").string());
@@ -132,7 +133,7 @@ TEST(TraceDump, OneFilePerCommunicatorAndRankReadBackExactly) {
   EXPECT_EQ(*e.result, 0);
   EXPECT_FALSE(e.captured.has_value());
   EXPECT_EQ(r0.entries[0].op, "create");
-  EXPECT_EQ(r1.entries[1].label, "layer \"3\" \xce\xbb ?");
+  EXPECT_EQ(r1.entries[1].label, "layer \"3\" \xce\xbb ? ???");
   // The same entries as trace() gives.
   const Trace t = job.ranks[0].trace();
   // (each read calibrates the tick rate again: within a few microseconds)
