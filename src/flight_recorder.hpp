@@ -25,7 +25,7 @@ class Traced {
   Traced(TraceRing* ring, TraceOp op, const void* send, const void* recv, std::size_t count,
          DataType type, int reduce_op, int peer, CUstream_st* stream) noexcept
       : ring_(ring) {
-    if (__builtin_expect(ring != nullptr, 1)) {
+    if (ring != nullptr) {
       slot_ = ring->push(op, send, recv, count, static_cast<int>(type), reduce_op, peer, stream);
     }
   }
