@@ -295,6 +295,13 @@ TEST(Trace, RanksOfOneCommunicatorShareItsIdAndChildrenAgree) {
   const UniqueId gid = r0.grow_id();
   Communicator g0 = r0.grow(3, gid), g1 = r1.grow(3);
   EXPECT_EQ(g0.trace().comm_id, g1.trace().comm_id);
+  const TraceEntry grow0 = r0.trace().entries.back(), grow1 = r1.trace().entries.back();
+  EXPECT_EQ(grow0.op, TraceOp::kGrow);
+  EXPECT_EQ(grow0.args[0], 3);  // the new size
+  EXPECT_EQ(grow0.args[1], 1);  // this rank passed the id
+  EXPECT_EQ(grow1.args[1], 0);
+  EXPECT_EQ(static_cast<std::uint64_t>(grow0.args[2]), g0.trace().comm_id);
+  EXPECT_EQ(g0.trace().entries.front().args[0], static_cast<int>(TraceOrigin::kGrow));
   Communicator joined = Communicator::join(f.lib, 3, 2, gid);
   EXPECT_NE(joined.trace().comm_id, g0.trace().comm_id);
   // A second communicator from the same id (NCCL_COMM_ID gives every one the same) is another.
