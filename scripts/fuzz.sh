@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
-for target in unique_id launch_env; do
+for target in unique_id launch_env trace_dump; do
   work=$(mktemp -d)
   cp tests/fuzz/corpus/$target/* "$work/"
   echo "== fuzz_$target for ${seconds}s"

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "flight_recorder.hpp"
 #include "log_internal.hpp"
 
 namespace ncclrt::detail {
@@ -110,6 +111,7 @@ namespace {
 void give_up(CommState& state, std::exception_ptr reason, bool abort) noexcept {
   std::lock_guard<std::mutex> lock(state.mutex);
   if (!state.alive || state.poisoned.load()) return;
+  trace_on_failure(state, reason);  // the flight recorder's dump, before NCCL is asked to abort
   state.reason = std::move(reason);
   state.poisoned.store(true);
   if (abort && !process_exiting()) bounded_abort(state.lib, state.comm);

@@ -14,6 +14,7 @@
 
 #include "ncclrt/abi.hpp"
 #include "ncclrt/library.hpp"
+#include "trace/state.hpp"
 
 namespace ncclrt::detail {
 
@@ -32,6 +33,7 @@ struct CommState {
   std::atomic<bool> poisoned{false};  // aborted by the watchdog or synchronize
   std::exception_ptr reason;          // what the next call throws (set before poisoned)
   std::vector<int> pre_mul_sums;      // ops of this communicator's live PreMulSum handles
+  TraceState trace;                   // the flight recorder (src/trace/)
 };
 
 /// True once the process has begun to exit: NCCL may be torn down, so no NCCL call is made.

@@ -12,6 +12,7 @@
 #include "comm_state.hpp"
 #include "config.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "group_state.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
@@ -37,16 +38,18 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
   const auto limit = creation_deadline(config);
   if (!detail::wait_ready(fn, comm, state, Clock::now(), limit)) {
     fn.ncclCommAbort(comm);
-    throw TimeoutError(std::string(call) + " did not complete within " +
-                       std::to_string(limit.count()) + " ms (" + where +
-                       "): the other ranks did not all join. The communicator was aborted. "
-                       "Check that every rank started and uses the same unique id, or raise "
-                       "Config::timeout");
+    throw detail::dumped(
+        TimeoutError(std::string(call) + " did not complete within " +
+                     std::to_string(limit.count()) + " ms (" + where +
+                     "): the other ranks did not all join. The communicator was aborted. "
+                     "Check that every rank started and uses the same unique id, or raise "
+                     "Config::timeout"));
   }
   if (state != abi::ncclSuccess) {
     try {
       detail::throw_nccl_error(lib, state, call, comm, where);
-    } catch (...) {
+    } catch (const std::exception& e) {
+      detail::trace_on_failure(e.what());  // NCCL reported an error while creating
       fn.ncclCommAbort(comm);
       throw;
     }
@@ -121,10 +124,11 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
     while ((comm = __atomic_load_n(slot.get(), __ATOMIC_ACQUIRE)) == nullptr) {
       if (Clock::now() - begin >= limit) {
         detail::keep_reachable(slot);  // NCCL may still write the handle into it
-        throw TimeoutError(std::string(call) + " did not complete within " +
-                           std::to_string(limit.count()) + " ms (" + where +
-                           "): the other ranks did not all take part. Check that every rank "
-                           "made the same call, or raise Config::timeout");
+        throw detail::dumped(
+            TimeoutError(std::string(call) + " did not complete within " +
+                         std::to_string(limit.count()) + " ms (" + where +
+                         "): the other ranks did not all take part. Check that every rank "
+                         "made the same call, or raise Config::timeout"));
       }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
@@ -213,16 +217,20 @@ Communicator Communicator::init_rank(std::shared_ptr<const Library> lib, int nra
   const abi::ncclUniqueId raw = id.raw();
   const std::string where = detail::rank_text(rank, nranks);
   if (config.empty()) {
-    return Communicator(create_comm(std::move(lib), config, "ncclCommInitRank", where, nullptr,
-                                    [=](abi::ncclComm_t* c, abi::ncclConfig_t*) {
-                                      return fn->ncclCommInitRank(c, nranks, raw, rank);
-                                    }));
+    return Communicator(
+        detail::traced_root(create_comm(std::move(lib), config, "ncclCommInitRank", where, nullptr,
+                                        [=](abi::ncclComm_t* c, abi::ncclConfig_t*) {
+                                          return fn->ncclCommInitRank(c, nranks, raw, rank);
+                                        }),
+                            raw, rank, config));
   }
   lib->require(Function::ncclCommInitRankConfig);
-  return Communicator(create_comm(std::move(lib), config, "ncclCommInitRankConfig", where, nullptr,
-                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
-                                    return fn->ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
-                                  }));
+  return Communicator(detail::traced_root(
+      create_comm(std::move(lib), config, "ncclCommInitRankConfig", where, nullptr,
+                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cfg) {
+                    return fn->ncclCommInitRankConfig(c, nranks, raw, rank, cfg);
+                  }),
+      raw, rank, config));
 }
 
 std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> lib,
@@ -258,6 +266,7 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   const int n = static_cast<int>(devices.size());
   std::vector<abi::ncclComm_t> raw(devices.size(), nullptr);
   std::vector<abi::ncclConfig_t> cfg;  // as made, one per rank (empty for ncclCommInitAll)
+  const abi::ncclUniqueId trace_id = detail::process_unique_name();  // names them all alike
   if (!shared && config.empty()) {
     detail::check(*lib, lib->raw().ncclCommInitAll(raw.data(), n, devices.data()),
                   "ncclCommInitAll", nullptr, "init_all");
@@ -334,7 +343,9 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   std::vector<Communicator> out;
   out.reserve(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
-    out.push_back(Communicator(adopt(lib, raw[i], cfg.empty() ? nullptr : &cfg[i], config)));
+    out.push_back(Communicator(
+        detail::traced_root(adopt(lib, raw[i], cfg.empty() ? nullptr : &cfg[i], config), trace_id,
+                            static_cast<int>(i), config, TraceOrigin::kInitAll)));
   }
   return out;
 }
@@ -362,19 +373,22 @@ Communicator Communicator::split(int color, int key, const Config& config) const
   }
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
+  detail::TraceChild child(*shared_, hot_.trace, TraceOrigin::kSplit, color, key);
   if (color == abi::kSplitNoColor) {
     // This rank takes part in the split but gets no communicator.
+    child.no_child();
     abi::ncclConfig_t cfg = detail::make_config(lib(), config);
     if (shared_->nonblocking && !config.blocking) cfg.blocking = 0;  // as NCCL inherits it
     abi::ncclComm_t comm = nullptr;
     call_result(fn->ncclCommSplit(parent, color, key, &comm, &cfg), "ncclCommSplit");
     return Communicator();
   }
-  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommSplit",
-                                  detail::rank_text(hot_.rank, hot_.size), shared_,
-                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn->ncclCommSplit(parent, color, key, c, cf);
-                                  }));
+  return Communicator(child(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommSplit",
+                                        detail::rank_text(hot_.rank, hot_.size), shared_,
+                                        [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                          return fn->ncclCommSplit(parent, color, key, c, cf);
+                                        }),
+                            config));
 }
 
 Communicator Communicator::shrink(const std::vector<int>& excluded, const Config& config,
@@ -400,14 +414,16 @@ Communicator Communicator::shrink(const std::vector<int>& excluded, const Config
   const int flags = static_cast<int>(mode);
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
-  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommShrink",
-                                  detail::rank_text(hot_.rank, hot_.size), shared_,
-                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    std::vector<int> ranks = list;  // NCCL sorts it in place
-                                    return fn->ncclCommShrink(parent, ranks.data(),
-                                                              static_cast<int>(ranks.size()), c, cf,
-                                                              flags);
-                                  }));
+  detail::TraceChild child(*shared_, hot_.trace, TraceOrigin::kShrink, 0, 0, &list);
+  return Communicator(child(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommShrink",
+                                        detail::rank_text(hot_.rank, hot_.size), shared_,
+                                        [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                          std::vector<int> ranks = list;  // NCCL sorts it
+                                          return fn->ncclCommShrink(parent, ranks.data(),
+                                                                    static_cast<int>(ranks.size()),
+                                                                    c, cf, flags);
+                                        }),
+                            config));
 }
 
 UniqueId Communicator::grow_id() const {
@@ -437,12 +453,15 @@ Communicator Communicator::grow(int nranks, const std::optional<UniqueId>& id,
   const bool has_id = id.has_value();
   const auto* fn = hot_.fn;
   const abi::ncclComm_t parent = hot_.comm;
-  return Communicator(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommGrow",
-                                  detail::rank_text(hot_.rank, nranks), shared_,
-                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn->ncclCommGrow(parent, nranks, has_id ? &raw : nullptr,
-                                                            -1, c, cf);
-                                  }));
+  detail::TraceChild child(*shared_, hot_.trace, TraceOrigin::kGrow, nranks, id ? 1 : 0, nullptr,
+                           has_id ? &raw : nullptr);
+  return Communicator(child(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommGrow",
+                                        detail::rank_text(hot_.rank, nranks), shared_,
+                                        [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                                          return fn->ncclCommGrow(
+                                              parent, nranks, has_id ? &raw : nullptr, -1, c, cf);
+                                        }),
+                            config));
 }
 
 Communicator Communicator::join(std::shared_ptr<const Library> lib, int nranks, int rank,
@@ -461,11 +480,12 @@ Communicator Communicator::join(std::shared_ptr<const Library> lib, int nranks, 
   }
   const auto* fn = &lib->raw();
   const abi::ncclUniqueId raw = id.raw();
-  return Communicator(create_comm(std::move(lib), config, "ncclCommGrow",
-                                  detail::rank_text(rank, nranks), nullptr,
-                                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
-                                    return fn->ncclCommGrow(nullptr, nranks, &raw, rank, c, cf);
-                                  }));
+  return Communicator(detail::traced_root(
+      create_comm(std::move(lib), config, "ncclCommGrow", detail::rank_text(rank, nranks), nullptr,
+                  [=](abi::ncclComm_t* c, abi::ncclConfig_t* cf) {
+                    return fn->ncclCommGrow(nullptr, nranks, &raw, rank, c, cf);
+                  }),
+      raw, rank, config, TraceOrigin::kJoin));
 }
 
 }  // namespace ncclrt

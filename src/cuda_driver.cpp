@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstring>
 #include <string>
 
 #include "ncclrt/error.hpp"
@@ -24,6 +25,15 @@ struct Driver {
   int (*cuEventRecord)(void*, CUstream_st*) = nullptr;
   int (*cuEventQuery)(void*) = nullptr;
   int (*cuEventDestroy)(void*) = nullptr;
+  int (*cuMemHostAlloc)(void**, std::size_t, unsigned) = nullptr;
+  int (*cuMemHostGetDevicePointer)(std::uint64_t*, void*, unsigned) = nullptr;
+  int (*cuMemFreeHost)(void*) = nullptr;
+  int (*cuStreamWriteValue64)(CUstream_st*, std::uint64_t, std::uint64_t, unsigned) = nullptr;
+  // v3 (CUDA >= 12.3) has one more out-parameter than v2 (edge data); both may be null.
+  int (*cuStreamGetCaptureInfo3)(CUstream_st*, int*, unsigned long long*, void**, const void**,
+                                 const void**, std::size_t*) = nullptr;
+  int (*cuStreamGetCaptureInfo2)(CUstream_st*, int*, unsigned long long*, void**, const void**,
+                                 std::size_t*) = nullptr;
 };
 
 constexpr int kNotReady = 600;         // CUDA_ERROR_NOT_READY
@@ -57,6 +67,13 @@ const Driver& loaded() {
     bind(h, "cuEventRecord", r.cuEventRecord);
     bind(h, "cuEventQuery", r.cuEventQuery);
     bind(h, "cuEventDestroy_v2", r.cuEventDestroy);
+    bind(h, "cuMemHostAlloc", r.cuMemHostAlloc);
+    bind(h, "cuMemHostGetDevicePointer_v2", r.cuMemHostGetDevicePointer);
+    bind(h, "cuMemFreeHost", r.cuMemFreeHost);
+    bind(h, "cuStreamWriteValue64_v2", r.cuStreamWriteValue64);
+    if (!r.cuStreamWriteValue64) bind(h, "cuStreamWriteValue64", r.cuStreamWriteValue64);
+    bind(h, "cuStreamGetCaptureInfo_v3", r.cuStreamGetCaptureInfo3);
+    bind(h, "cuStreamGetCaptureInfo_v2", r.cuStreamGetCaptureInfo2);
     if (!r.cuInit || !r.cuDeviceGetCount || !r.cuDeviceGet || !r.cuDevicePrimaryCtxRetain ||
         !r.cuCtxSetCurrent) {
       r.problem = "the CUDA driver lacks the context functions ncclrt needs";
@@ -181,6 +198,52 @@ StreamState event_state(void* event) noexcept {
 void destroy_event(void* event) noexcept {
   const Driver* d = usable();
   if (d && event) d->cuEventDestroy(event);
+}
+
+HostMapped host_mapped_alloc(std::size_t bytes) {
+  const Driver& d = driver();
+  if (!d.cuMemHostAlloc || !d.cuMemFreeHost) {
+    throw Error("ncclrt: the CUDA driver lacks cuMemHostAlloc");
+  }
+  constexpr unsigned kPortable = 0x1, kDeviceMap = 0x2;  // CU_MEMHOSTALLOC_*
+  HostMapped m;
+  if (int rc = d.cuMemHostAlloc(&m.host, bytes, kPortable | kDeviceMap); rc != 0) {
+    throw Error("ncclrt: cuMemHostAlloc of " + std::to_string(bytes) +
+                " bytes failed with CUDA error " + std::to_string(rc) +
+                (rc == 201 ? " (no current CUDA context)" : ""));
+  }
+  std::memset(m.host, 0, bytes);
+  // With unified addressing (every 64-bit platform CUDA supports) the two are the same.
+  if (!d.cuMemHostGetDevicePointer || d.cuMemHostGetDevicePointer(&m.device, m.host, 0) != 0) {
+    m.device = reinterpret_cast<std::uintptr_t>(m.host);
+  }
+  return m;
+}
+
+void host_mapped_free(void* host) noexcept {
+  const Driver* d = usable();
+  if (d && host && d->cuMemFreeHost) d->cuMemFreeHost(host);
+}
+
+StreamWriteValueFn stream_write_value64() noexcept {
+  const Driver* d = usable();
+  return d ? d->cuStreamWriteValue64 : nullptr;
+}
+
+namespace {
+int capture_info_v3(CUstream_st* s, int* status, unsigned long long* id) {
+  return loaded().cuStreamGetCaptureInfo3(s, status, id, nullptr, nullptr, nullptr, nullptr);
+}
+int capture_info_v2(CUstream_st* s, int* status, unsigned long long* id) {
+  return loaded().cuStreamGetCaptureInfo2(s, status, id, nullptr, nullptr, nullptr);
+}
+}  // namespace
+
+CaptureInfoFn stream_capture_info() noexcept {
+  const Driver* d = usable();
+  if (d == nullptr) return nullptr;
+  if (d->cuStreamGetCaptureInfo3) return capture_info_v3;
+  return d->cuStreamGetCaptureInfo2 ? capture_info_v2 : nullptr;
 }
 
 }  // namespace ncclrt::detail

@@ -3,6 +3,9 @@
 // stream or look at graph capture. None of these is on the collective path.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 struct CUstream_st;
 
 namespace ncclrt::detail {
@@ -48,5 +51,22 @@ StreamState stream_state(CUstream_st* stream) noexcept;
 void* record_event(CUstream_st* stream);
 StreamState event_state(void* event) noexcept;
 void destroy_event(void* event) noexcept;
+
+/// Pinned host memory the GPU can write (cuMemHostAlloc, portable and mapped), zeroed, and its
+/// device address. Needs a current context; throws Error with the reason.
+struct HostMapped {
+  void* host = nullptr;
+  std::uint64_t device = 0;
+};
+HostMapped host_mapped_alloc(std::size_t bytes);
+void host_mapped_free(void* host) noexcept;
+
+/// cuStreamWriteValue64 (a stream memory operation: captured into a CUDA graph as a node) and a
+/// capture query with the capture's id (cuStreamGetCaptureInfo), for the flight recorder's
+/// progress mode; null where the driver lacks them. Both return CUDA's result (0: success).
+using StreamWriteValueFn = int (*)(CUstream_st*, std::uint64_t, std::uint64_t, unsigned);
+StreamWriteValueFn stream_write_value64() noexcept;
+using CaptureInfoFn = int (*)(CUstream_st*, int*, unsigned long long*);
+CaptureInfoFn stream_capture_info() noexcept;
 
 }  // namespace ncclrt::detail

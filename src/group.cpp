@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "flight_recorder.hpp"
 #include "group_state.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
@@ -15,14 +16,11 @@ namespace ncclrt {
 namespace detail {
 namespace {
 
-struct ThreadGroups {
-  int depth = 0;
-  std::vector<std::shared_ptr<CommState>> touched;  // nonblocking, each once
-};
-
-ThreadGroups& groups() {
-  static thread_local ThreadGroups g;
-  return g;
+// The nonblocking communicators the current outermost group touched, each once. The depth is the
+// flight recorder's (t_trace_thread), which numbers the groups its entries belong to.
+std::vector<std::shared_ptr<CommState>>& touched_in_group() {
+  static thread_local std::vector<std::shared_ptr<CommState>> touched;
+  return touched;
 }
 
 // Waits for each communicator of `touched` to leave ncclInProgress. The clock starts at the end
@@ -52,34 +50,36 @@ void wait_touched(const std::vector<std::shared_ptr<CommState>>& touched,
 
 }  // namespace
 
-int group_depth() noexcept { return groups().depth; }
+int group_depth() noexcept { return static_cast<int>(t_trace_thread.depth); }
 
 void note_in_group(const std::shared_ptr<CommState>& state) {
-  auto& t = groups().touched;
+  auto& t = touched_in_group();
   if (std::find(t.begin(), t.end(), state) == t.end()) t.push_back(state);
 }
 
 void group_start(const Library& lib) {
   check(lib, lib.raw().ncclGroupStart(), "ncclGroupStart", nullptr);
-  ++groups().depth;
+  trace_group_enter();
 }
 
 void group_end(const Library& lib, std::optional<std::chrono::milliseconds> deadline) {
-  ThreadGroups& g = groups();
-  if (g.depth == 0) throw UsageError("ncclGroupEnd without a matching group start on this thread");
+  if (group_depth() == 0) {
+    throw UsageError("ncclGroupEnd without a matching group start on this thread");
+  }
   const abi::ncclResult_t r = lib.raw().ncclGroupEnd();
-  if (--g.depth > 0) {  // nested: NCCL acts at the outermost end
+  trace_group_exit();
+  if (group_depth() > 0) {  // nested: NCCL acts at the outermost end
     if (r != abi::ncclInProgress) check(lib, r, "ncclGroupEnd", nullptr);
     return;
   }
   std::vector<std::shared_ptr<CommState>> touched;
-  touched.swap(g.touched);
+  touched.swap(touched_in_group());
   if (r != abi::ncclInProgress) check(lib, r, "ncclGroupEnd", nullptr);
   wait_touched(touched, deadline);
 }
 
 void refuse_in_group(const char* op, const char* why) {
-  if (groups().depth == 0) return;
+  if (group_depth() == 0) return;
   throw UsageError(std::string(op) + " inside a group (between a group's start and its end): " +
                    why + ". Call it outside the group");
 }

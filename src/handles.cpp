@@ -4,6 +4,7 @@
 
 #include "comm_state.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "group_state.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
@@ -19,10 +20,13 @@ PreMulSum Communicator::create_pre_mul_sum(const void* scalar, DataType type,
   check_type("create_pre_mul_sum", type);
   if (scalar == nullptr) throw UsageError("create_pre_mul_sum: the scalar pointer is null");
   abi::ncclRedOp_t op{};
+  detail::TraceCall traced(hot_.trace, TraceOp::kCreatePreMulSum, 0, 0, scalar, 0,
+                           static_cast<int>(type));
   call_result(hot_.fn->ncclRedOpCreatePreMulSum(
                   &op, const_cast<void*>(scalar), static_cast<abi::ncclDataType_t>(type),
                   static_cast<abi::ncclScalarResidence_t>(residence), hot_.comm),
               "ncclRedOpCreatePreMulSum");
+  traced.arg(0, static_cast<int>(op));
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     shared_->pre_mul_sums.push_back(static_cast<int>(op));
@@ -45,7 +49,9 @@ Registration Communicator::register_buffer(void* buf, std::size_t bytes,
         "synchronizes and would invalidate the capture. Register before capturing");
   }
   void* handle = nullptr;
+  detail::TraceCall traced(hot_.trace, TraceOp::kRegister, 0, 0, buf, bytes);
   call_result(hot_.fn->ncclCommRegister(hot_.comm, buf, bytes, &handle), "ncclCommRegister");
+  traced.arg(0, reinterpret_cast<std::intptr_t>(handle));
   Registration r;
   r.h_ = {shared_, handle};
   return r;
@@ -73,6 +79,8 @@ Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags f
   // A nonblocking communicator's NCCL thread writes the handle later: into memory that outlives
   // a wait that gives up.
   auto slot = std::make_shared<abi::ncclWindow_t>(nullptr);
+  detail::TraceCall traced(hot_.trace, TraceOp::kRegisterWindow, static_cast<int>(flags), 0, buf,
+                           bytes);
   try {
     call_result(
         hot_.fn->ncclCommWindowRegister(hot_.comm, buf, bytes, slot.get(), static_cast<int>(flags)),
@@ -81,6 +89,7 @@ Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags f
     if (hot_.nonblocking) detail::keep_reachable(slot);
     throw;
   }
+  traced.arg(1, reinterpret_cast<std::intptr_t>(*slot));
   Window w;
   w.h_ = {shared_, *slot};
   return w;
@@ -140,19 +149,28 @@ void release_pre_mul_sum(CommState& state, ReduceOp op) noexcept {
     live.erase(std::remove(live.begin(), live.end(), static_cast<int>(op)), live.end());
   }
   while_alive(state, "ncclRedOpDestroy", [&](const Symbols& fn, abi::ncclComm_t c) {
-    return fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op), c);
+    TraceCall traced(state, TraceOp::kDestroyPreMulSum, static_cast<int>(op));
+    const abi::ncclResult_t r = fn.ncclRedOpDestroy(static_cast<abi::ncclRedOp_t>(op), c);
+    traced.result(static_cast<int>(r));
+    return r;
   });
 }
 
 void release_registration(CommState& state, void* handle) noexcept {
   while_alive(state, "ncclCommDeregister", [&](const Symbols& fn, abi::ncclComm_t c) {
-    return fn.ncclCommDeregister(c, handle);
+    TraceCall traced(state, TraceOp::kDeregister, reinterpret_cast<std::intptr_t>(handle));
+    const abi::ncclResult_t r = fn.ncclCommDeregister(c, handle);
+    traced.result(static_cast<int>(r));
+    return r;
   });
 }
 
 void release_window(CommState& state, abi::ncclWindow_t win) noexcept {
   while_alive(state, "ncclCommWindowDeregister", [&](const Symbols& fn, abi::ncclComm_t c) {
-    return fn.ncclCommWindowDeregister(c, win);
+    TraceCall traced(state, TraceOp::kDeregisterWindow, reinterpret_cast<std::intptr_t>(win));
+    const abi::ncclResult_t r = fn.ncclCommWindowDeregister(c, win);
+    traced.result(static_cast<int>(r));
+    return r;
   });
 }
 

@@ -9,6 +9,7 @@
 #include "comm_state.hpp"
 #include "config.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "group_state.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
@@ -56,6 +57,7 @@ Communicator::Communicator(std::shared_ptr<detail::CommState> state) : shared_(s
   hot_.has_avg = library.has(Feature::avg);
   hot_.nonblocking = s.nonblocking;
   s.where = detail::rank_text(hot_.rank, hot_.size) + " on GPU " + std::to_string(hot_.device);
+  hot_.trace = detail::trace_attach(s, hot_.rank, hot_.size, hot_.device);
 }
 
 Communicator::Communicator(Communicator&& o) noexcept { *this = std::move(o); }
@@ -84,6 +86,8 @@ void Communicator::release(State next) noexcept {
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     if (s.alive && !detail::process_exiting()) {
+      const detail::TraceCall traced(
+          hot_.trace, state_ == State::kFinalized ? TraceOp::kDestroy : TraceOp::kAbort);
       // A finalized communicator is quiescent, so destroy is local; a live one is aborted
       // because destroy could wait for peers that are gone.
       if (state_ == State::kFinalized) {
@@ -150,7 +154,12 @@ void Communicator::require_state(const char* op, std::initializer_list<State> al
 }
 
 void Communicator::fail(abi::ncclResult_t result, const char* call) const {
-  detail::throw_nccl_error(lib(), result, call, hot_.comm, shared_->where);
+  try {
+    detail::throw_nccl_error(lib(), result, call, hot_.comm, shared_->where);
+  } catch (const Error& e) {
+    detail::trace_on_failure(*shared_, e.what());  // NCCL reported an error: dump
+    throw;
+  }
 }
 
 int Communicator::rank() const {
@@ -184,6 +193,7 @@ void Communicator::wait_finalized(std::optional<std::chrono::milliseconds> deadl
         "finalize while a CUDA graph is being captured: finalize waits for the other "
         "ranks and would invalidate the capture");
   }
+  detail::TraceCall traced(hot_.trace, TraceOp::kFinalize);
   wait_quiet(hot_.fn->ncclCommFinalize(hot_.comm), "ncclCommFinalize", deadline,
              "the other ranks did not all finalize");
   state_ = State::kFinalized;
@@ -210,9 +220,11 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
   }
   abi::ncclResult_t r;
   {
+    detail::TraceCall traced(hot_.trace, TraceOp::kDestroy);
     std::lock_guard<std::mutex> lock(s.mutex);
     s.alive = false;
     r = hot_.fn->ncclCommDestroy(s.comm);
+    traced.result(r);
   }
   state_ = State::kDestroyed;
   if (r != abi::ncclSuccess) {
@@ -221,7 +233,11 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
   }
 }
 
-void Communicator::abort() noexcept { release(State::kAborted); }
+void Communicator::abort() noexcept {
+  const bool live = owns();
+  release(State::kAborted);
+  if (live) detail::trace_on_failure(*shared_, "abort() was called");
+}
 
 void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
                               std::optional<std::chrono::milliseconds> deadline, const char* why) {
@@ -250,6 +266,7 @@ void Communicator::revoke(std::optional<std::chrono::milliseconds> deadline) {
         "revoke while a CUDA graph is being captured: revoke waits for the communicator's "
         "work to stop and would invalidate the capture");
   }
+  const detail::TraceCall traced(hot_.trace, TraceOp::kRevoke);
   const auto limit = detail::deadline_of(*shared_, deadline);
   if (!shared_->nonblocking) return revoke_blocking(limit);
   const abi::ncclResult_t r = hot_.fn->ncclCommRevoke(hot_.comm, abi::kRevokeDefault);
@@ -299,6 +316,7 @@ void Communicator::suspend(SuspendFlags flags) {
         "work may use. Suspend outside the capture");
   }
   detail::refuse_in_group("suspend", "NCCL would suspend it only at the group's end");
+  const detail::TraceCall traced(hot_.trace, TraceOp::kSuspend, static_cast<int>(flags));
   wait_quiet(hot_.fn->ncclCommSuspend(hot_.comm, static_cast<int>(flags)), "ncclCommSuspend",
              std::nullopt);
   state_ = State::kSuspended;
@@ -311,6 +329,7 @@ void Communicator::resume() {
   require_state("resume", {State::kSuspended});
   lib().require(Function::ncclCommResume);
   detail::refuse_in_group("resume", "NCCL would resume it only at the group's end");
+  const detail::TraceCall traced(hot_.trace, TraceOp::kResume);
   wait_quiet(hot_.fn->ncclCommResume(hot_.comm), "ncclCommResume", std::nullopt);
   state_ = State::kLive;
 }
@@ -375,7 +394,7 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
       try {
         fail(async, "the communicator (asynchronous error while synchronizing)");
       } catch (...) {
-        e = std::current_exception();
+        e = std::current_exception();  // fail() has dumped the flight recorder
       }
       if (on_failure == OnFailure::kAbort) detail::abort_with_reason(*shared_, e);
       std::rethrow_exception(e);
@@ -389,7 +408,11 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
           (abort ? "The communicator was aborted"
                  : "The communicator was left as it is: revoke() it, then shrink() the failed "
                    "ranks away, or abort() it")));
-      if (abort) detail::abort_with_reason(*shared_, e);
+      if (abort) {
+        detail::abort_with_reason(*shared_, e);  // dumps the flight recorder first
+      } else {
+        detail::trace_on_failure(*shared_, e);
+      }
       std::rethrow_exception(e);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));

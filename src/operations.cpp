@@ -7,6 +7,7 @@
 
 #include "comm_state.hpp"
 #include "config.hpp"
+#include "flight_recorder.hpp"
 #include "group_state.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
@@ -95,17 +96,19 @@ NCCLRT_INLINE void Communicator::all_reduce(const void* send, void* recv, std::s
   check_op("all_reduce", op);
   check_buffer("all_reduce", "send", send, count, type);
   check_buffer("all_reduce", "recv", recv, count, type);
+  detail::Traced traced(hot_.trace, TraceOp::kAllReduce, send, recv, count, type, op, -1, stream);
   if (__builtin_expect(config == nullptr, 1)) {
-    call_result(hot_.fn->ncclAllReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                       static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
-                "ncclAllReduce");
+    call_result(
+        traced(hot_.fn->ncclAllReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                      static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream)),
+        "ncclAllReduce");
   } else {
     abi::ncclCollConfig_t c;
-    call_result(
-        hot_.fn->ncclAllReduceConfig(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                     static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream,
-                                     coll_config(*config, Function::ncclAllReduceConfig, c)),
-        "ncclAllReduceConfig");
+    call_result(traced(hot_.fn->ncclAllReduceConfig(
+                    send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                    static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream,
+                    coll_config(*config, Function::ncclAllReduceConfig, c))),
+                "ncclAllReduceConfig");
   }
 }
 
@@ -117,15 +120,17 @@ NCCLRT_INLINE void Communicator::broadcast(const void* send, void* recv, std::si
   check_rank("broadcast", "root", root);
   if (hot_.rank == root) check_buffer("broadcast", "send", send, count, type);
   check_buffer("broadcast", "recv", recv, count, type);
+  detail::Traced traced(hot_.trace, TraceOp::kBroadcast, send, recv, count, type, -1, root, stream);
   if (__builtin_expect(config == nullptr, 1)) {
-    call_result(hot_.fn->ncclBroadcast(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                       root, hot_.comm, stream),
-                "ncclBroadcast");
+    call_result(
+        traced(hot_.fn->ncclBroadcast(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                      root, hot_.comm, stream)),
+        "ncclBroadcast");
   } else {
     abi::ncclCollConfig_t c;
-    call_result(hot_.fn->ncclBroadcastConfig(
+    call_result(traced(hot_.fn->ncclBroadcastConfig(
                     send, recv, count, static_cast<abi::ncclDataType_t>(type), root, hot_.comm,
-                    stream, coll_config(*config, Function::ncclBroadcastConfig, c)),
+                    stream, coll_config(*config, Function::ncclBroadcastConfig, c))),
                 "ncclBroadcastConfig");
   }
 }
@@ -139,16 +144,18 @@ NCCLRT_INLINE void Communicator::reduce(const void* send, void* recv, std::size_
   check_rank("reduce", "root", root);
   check_buffer("reduce", "send", send, count, type);
   if (hot_.rank == root) check_buffer("reduce", "recv", recv, count, type);
+  detail::Traced traced(hot_.trace, TraceOp::kReduce, send, recv, count, type, op, root, stream);
   if (__builtin_expect(config == nullptr, 1)) {
-    call_result(hot_.fn->ncclReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                    static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream),
-                "ncclReduce");
+    call_result(
+        traced(hot_.fn->ncclReduce(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                   static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream)),
+        "ncclReduce");
   } else {
     abi::ncclCollConfig_t c;
     call_result(
-        hot_.fn->ncclReduceConfig(send, recv, count, static_cast<abi::ncclDataType_t>(type),
-                                  static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream,
-                                  coll_config(*config, Function::ncclReduceConfig, c)),
+        traced(hot_.fn->ncclReduceConfig(send, recv, count, static_cast<abi::ncclDataType_t>(type),
+                                         static_cast<abi::ncclRedOp_t>(op), root, hot_.comm, stream,
+                                         coll_config(*config, Function::ncclReduceConfig, c))),
         "ncclReduceConfig");
   }
 }
@@ -160,15 +167,18 @@ NCCLRT_INLINE void Communicator::all_gather(const void* send, void* recv, std::s
   check_type("all_gather", type);
   check_buffer("all_gather", "send", send, send_count, type);
   check_buffer("all_gather", "recv", recv, send_count, type, static_cast<std::size_t>(hot_.size));
+  detail::Traced traced(hot_.trace, TraceOp::kAllGather, send, recv, send_count, type, -1, -1,
+                        stream);
   if (__builtin_expect(config == nullptr, 1)) {
-    call_result(hot_.fn->ncclAllGather(send, recv, send_count,
-                                       static_cast<abi::ncclDataType_t>(type), hot_.comm, stream),
-                "ncclAllGather");
+    call_result(
+        traced(hot_.fn->ncclAllGather(send, recv, send_count,
+                                      static_cast<abi::ncclDataType_t>(type), hot_.comm, stream)),
+        "ncclAllGather");
   } else {
     abi::ncclCollConfig_t c;
-    call_result(hot_.fn->ncclAllGatherConfig(
+    call_result(traced(hot_.fn->ncclAllGatherConfig(
                     send, recv, send_count, static_cast<abi::ncclDataType_t>(type), hot_.comm,
-                    stream, coll_config(*config, Function::ncclAllGatherConfig, c)),
+                    stream, coll_config(*config, Function::ncclAllGatherConfig, c))),
                 "ncclAllGatherConfig");
   }
 }
@@ -183,17 +193,19 @@ NCCLRT_INLINE void Communicator::reduce_scatter(const void* send, void* recv,
   check_buffer("reduce_scatter", "send", send, recv_count, type,
                static_cast<std::size_t>(hot_.size));
   check_buffer("reduce_scatter", "recv", recv, recv_count, type);
+  detail::Traced traced(hot_.trace, TraceOp::kReduceScatter, send, recv, recv_count, type, op, -1,
+                        stream);
   if (__builtin_expect(config == nullptr, 1)) {
-    call_result(
-        hot_.fn->ncclReduceScatter(send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
-                                   static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream),
-        "ncclReduceScatter");
+    call_result(traced(hot_.fn->ncclReduceScatter(
+                    send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
+                    static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream)),
+                "ncclReduceScatter");
   } else {
     abi::ncclCollConfig_t c;
-    call_result(hot_.fn->ncclReduceScatterConfig(
+    call_result(traced(hot_.fn->ncclReduceScatterConfig(
                     send, recv, recv_count, static_cast<abi::ncclDataType_t>(type),
                     static_cast<abi::ncclRedOp_t>(op), hot_.comm, stream,
-                    coll_config(*config, Function::ncclReduceScatterConfig, c)),
+                    coll_config(*config, Function::ncclReduceScatterConfig, c))),
                 "ncclReduceScatterConfig");
   }
 }
@@ -280,8 +292,9 @@ void Communicator::send(const void* buf, std::size_t count, DataType type, int p
   check_type("send", type);
   check_rank("send", "peer", peer);
   check_buffer("send", "send", buf, count, type);
-  call_result(hot_.fn->ncclSend(buf, count, static_cast<abi::ncclDataType_t>(type), peer, hot_.comm,
-                                stream),
+  detail::Traced traced(hot_.trace, TraceOp::kSend, buf, nullptr, count, type, -1, peer, stream);
+  call_result(traced(hot_.fn->ncclSend(buf, count, static_cast<abi::ncclDataType_t>(type), peer,
+                                       hot_.comm, stream)),
               "ncclSend");
 }
 
@@ -292,8 +305,9 @@ void Communicator::recv(void* buf, std::size_t count, DataType type, int peer,
   check_type("recv", type);
   check_rank("recv", "peer", peer);
   check_buffer("recv", "recv", buf, count, type);
-  call_result(hot_.fn->ncclRecv(buf, count, static_cast<abi::ncclDataType_t>(type), peer, hot_.comm,
-                                stream),
+  detail::Traced traced(hot_.trace, TraceOp::kRecv, nullptr, buf, count, type, -1, peer, stream);
+  call_result(traced(hot_.fn->ncclRecv(buf, count, static_cast<abi::ncclDataType_t>(type), peer,
+                                       hot_.comm, stream)),
               "ncclRecv");
 }
 
@@ -351,29 +365,37 @@ NCCLRT_INLINE void Communicator::all_to_all(const void* send, void* recv, std::s
   const auto n = static_cast<std::size_t>(hot_.size);
   check_buffer("all_to_all", "send", send, count, type, n);
   check_buffer("all_to_all", "recv", recv, count, type, n);
+  detail::Traced traced(hot_.trace, TraceOp::kAllToAll, send, recv, count, type, -1, -1, stream);
   const auto t = static_cast<abi::ncclDataType_t>(type);
   if (hot_.fn->ncclAlltoAll) {
     if (__builtin_expect(config == nullptr, 1)) {
-      call_result(hot_.fn->ncclAlltoAll(send, recv, count, t, hot_.comm, stream), "ncclAlltoAll");
+      call_result(traced(hot_.fn->ncclAlltoAll(send, recv, count, t, hot_.comm, stream)),
+                  "ncclAlltoAll");
     } else {
       abi::ncclCollConfig_t c;
-      call_result(
-          hot_.fn->ncclAlltoAllConfig(send, recv, count, t, hot_.comm, stream,
-                                      coll_config(*config, Function::ncclAlltoAllConfig, c)),
-          "ncclAlltoAllConfig");
+      call_result(traced(hot_.fn->ncclAlltoAllConfig(
+                      send, recv, count, t, hot_.comm, stream,
+                      coll_config(*config, Function::ncclAlltoAllConfig, c))),
+                  "ncclAlltoAllConfig");
     }
     return;
   }
   if (config != nullptr)
     lib().require(Function::ncclAlltoAllConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
-  grouped([&](auto&& issue) {
-    for (int p = 0; p < hot_.size; ++p) {
-      const auto off = static_cast<std::size_t>(p) * count;
-      issue(hot_.fn->ncclSend(at(send, off, type), count, t, p, hot_.comm, stream), "ncclSend");
-      issue(hot_.fn->ncclRecv(at(recv, off, type), count, t, p, hot_.comm, stream), "ncclRecv");
-    }
-  });
+  try {
+    grouped([&](auto&& issue) {
+      for (int p = 0; p < hot_.size; ++p) {
+        const auto off = static_cast<std::size_t>(p) * count;
+        issue(hot_.fn->ncclSend(at(send, off, type), count, t, p, hot_.comm, stream), "ncclSend");
+        issue(hot_.fn->ncclRecv(at(recv, off, type), count, t, p, hot_.comm, stream), "ncclRecv");
+      }
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
+  traced(abi::ncclSuccess);
 }
 
 NCCLRT_INLINE void Communicator::gather(const void* send, void* recv, std::size_t count,
@@ -385,30 +407,39 @@ NCCLRT_INLINE void Communicator::gather(const void* send, void* recv, std::size_
   check_buffer("gather", "send", send, count, type);
   if (hot_.rank == root)
     check_buffer("gather", "recv", recv, count, type, static_cast<std::size_t>(hot_.size));
+  detail::Traced traced(hot_.trace, TraceOp::kGather, send, recv, count, type, -1, root, stream);
   const auto t = static_cast<abi::ncclDataType_t>(type);
   if (hot_.fn->ncclGather) {
     if (__builtin_expect(config == nullptr, 1)) {
-      call_result(hot_.fn->ncclGather(send, recv, count, t, root, hot_.comm, stream), "ncclGather");
+      call_result(traced(hot_.fn->ncclGather(send, recv, count, t, root, hot_.comm, stream)),
+                  "ncclGather");
     } else {
       abi::ncclCollConfig_t c;
-      call_result(hot_.fn->ncclGatherConfig(send, recv, count, t, root, hot_.comm, stream,
-                                            coll_config(*config, Function::ncclGatherConfig, c)),
-                  "ncclGatherConfig");
+      call_result(
+          traced(hot_.fn->ncclGatherConfig(send, recv, count, t, root, hot_.comm, stream,
+                                           coll_config(*config, Function::ncclGatherConfig, c))),
+          "ncclGatherConfig");
     }
     return;
   }
   if (config != nullptr) lib().require(Function::ncclGatherConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
-  grouped([&](auto&& issue) {
-    issue(hot_.fn->ncclSend(send, count, t, root, hot_.comm, stream), "ncclSend");
-    if (hot_.rank == root) {
-      for (int p = 0; p < hot_.size; ++p) {
-        issue(hot_.fn->ncclRecv(at(recv, static_cast<std::size_t>(p) * count, type), count, t, p,
-                                hot_.comm, stream),
-              "ncclRecv");
+  try {
+    grouped([&](auto&& issue) {
+      issue(hot_.fn->ncclSend(send, count, t, root, hot_.comm, stream), "ncclSend");
+      if (hot_.rank == root) {
+        for (int p = 0; p < hot_.size; ++p) {
+          issue(hot_.fn->ncclRecv(at(recv, static_cast<std::size_t>(p) * count, type), count, t, p,
+                                  hot_.comm, stream),
+                "ncclRecv");
+        }
       }
-    }
-  });
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
+  traced(abi::ncclSuccess);
 }
 
 NCCLRT_INLINE void Communicator::scatter(const void* send, void* recv, std::size_t count,
@@ -420,32 +451,40 @@ NCCLRT_INLINE void Communicator::scatter(const void* send, void* recv, std::size
   if (hot_.rank == root)
     check_buffer("scatter", "send", send, count, type, static_cast<std::size_t>(hot_.size));
   check_buffer("scatter", "recv", recv, count, type);
+  detail::Traced traced(hot_.trace, TraceOp::kScatter, send, recv, count, type, -1, root, stream);
   const auto t = static_cast<abi::ncclDataType_t>(type);
   if (hot_.fn->ncclScatter) {
     if (__builtin_expect(config == nullptr, 1)) {
-      call_result(hot_.fn->ncclScatter(send, recv, count, t, root, hot_.comm, stream),
+      call_result(traced(hot_.fn->ncclScatter(send, recv, count, t, root, hot_.comm, stream)),
                   "ncclScatter");
     } else {
       abi::ncclCollConfig_t c;
-      call_result(hot_.fn->ncclScatterConfig(send, recv, count, t, root, hot_.comm, stream,
-                                             coll_config(*config, Function::ncclScatterConfig, c)),
-                  "ncclScatterConfig");
+      call_result(
+          traced(hot_.fn->ncclScatterConfig(send, recv, count, t, root, hot_.comm, stream,
+                                            coll_config(*config, Function::ncclScatterConfig, c))),
+          "ncclScatterConfig");
     }
     return;
   }
   if (config != nullptr)
     lib().require(Function::ncclScatterConfig);  // older than the *Config calls
   lib().require(Function::ncclSend);
-  grouped([&](auto&& issue) {
-    if (hot_.rank == root) {
-      for (int p = 0; p < hot_.size; ++p) {
-        issue(hot_.fn->ncclSend(at(send, static_cast<std::size_t>(p) * count, type), count, t, p,
-                                hot_.comm, stream),
-              "ncclSend");
+  try {
+    grouped([&](auto&& issue) {
+      if (hot_.rank == root) {
+        for (int p = 0; p < hot_.size; ++p) {
+          issue(hot_.fn->ncclSend(at(send, static_cast<std::size_t>(p) * count, type), count, t, p,
+                                  hot_.comm, stream),
+                "ncclSend");
+        }
       }
-    }
-    issue(hot_.fn->ncclRecv(recv, count, t, root, hot_.comm, stream), "ncclRecv");
-  });
+      issue(hot_.fn->ncclRecv(recv, count, t, root, hot_.comm, stream), "ncclRecv");
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
+  traced(abi::ncclSuccess);
 }
 
 namespace {
@@ -488,15 +527,23 @@ void Communicator::all_gatherv(const void* send, std::size_t send_count, void* r
   }
   check_buffer("all_gatherv", "send", send, send_count, type);
   check_buffer("all_gatherv", "recv", recv, any_nonzero(recv_counts), type);
+  detail::Traced traced(hot_.trace, TraceOp::kAllGatherv, send, recv, send_count, type, -1, -1,
+                        stream);
   const auto t = static_cast<abi::ncclDataType_t>(type);
-  grouped([&](auto&& issue) {
-    for (int r = 0; r < hot_.size; ++r) {
-      const auto i = static_cast<std::size_t>(r);
-      issue(hot_.fn->ncclBroadcast(send, at(recv, displs[i], type), recv_counts[i], t, r, hot_.comm,
-                                   stream),
-            "ncclBroadcast");
-    }
-  });
+  try {
+    grouped([&](auto&& issue) {
+      for (int r = 0; r < hot_.size; ++r) {
+        const auto i = static_cast<std::size_t>(r);
+        issue(hot_.fn->ncclBroadcast(send, at(recv, displs[i], type), recv_counts[i], t, r,
+                                     hot_.comm, stream),
+              "ncclBroadcast");
+      }
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
+  traced(abi::ncclSuccess);
 }
 
 void Communicator::reduce_scatterv(const void* send, void* recv, Counts recv_counts, Counts displs,
@@ -508,16 +555,24 @@ void Communicator::reduce_scatterv(const void* send, void* recv, Counts recv_cou
   check_buffer("reduce_scatterv", "send", send, any_nonzero(recv_counts), type);
   check_buffer("reduce_scatterv", "recv", recv, recv_counts[static_cast<std::size_t>(hot_.rank)],
                type);
+  detail::Traced traced(hot_.trace, TraceOp::kReduceScatterv, send, recv,
+                        recv_counts[static_cast<std::size_t>(hot_.rank)], type, op, -1, stream);
   const auto t = static_cast<abi::ncclDataType_t>(type);
   const auto o = static_cast<abi::ncclRedOp_t>(op);
-  grouped([&](auto&& issue) {
-    for (int r = 0; r < hot_.size; ++r) {
-      const auto i = static_cast<std::size_t>(r);
-      issue(hot_.fn->ncclReduce(at(send, displs[i], type), r == hot_.rank ? recv : nullptr,
-                                recv_counts[i], t, o, r, hot_.comm, stream),
-            "ncclReduce");
-    }
-  });
+  try {
+    grouped([&](auto&& issue) {
+      for (int r = 0; r < hot_.size; ++r) {
+        const auto i = static_cast<std::size_t>(r);
+        issue(hot_.fn->ncclReduce(at(send, displs[i], type), r == hot_.rank ? recv : nullptr,
+                                  recv_counts[i], t, o, r, hot_.comm, stream),
+              "ncclReduce");
+      }
+    });
+  } catch (...) {
+    traced.failed();
+    throw;
+  }
+  traced(abi::ncclSuccess);
 }
 
 // ---- one-sided ----
@@ -547,10 +602,12 @@ void Communicator::put_signal(const void* local, std::size_t count, DataType typ
         "with this communicator's register_window()");
   }
   check_signal("put_signal", signal_index, context);
-  call_result(
-      hot_.fn->ncclPutSignal(local, count, static_cast<abi::ncclDataType_t>(type), peer,
-                             window.native(), offset, signal_index, context, 0u, hot_.comm, stream),
-      "ncclPutSignal");
+  detail::Traced traced(hot_.trace, TraceOp::kPutSignal, local, window.native(), count, type, -1,
+                        peer, stream);
+  call_result(traced(hot_.fn->ncclPutSignal(local, count, static_cast<abi::ncclDataType_t>(type),
+                                            peer, window.native(), offset, signal_index, context,
+                                            0u, hot_.comm, stream)),
+              "ncclPutSignal");
 }
 
 void Communicator::signal(int peer, int signal_index, int context, CUstream_st* stream) const {
@@ -558,7 +615,9 @@ void Communicator::signal(int peer, int signal_index, int context, CUstream_st* 
   if (!hot_.fn->ncclSignal) lib().require(Function::ncclSignal);
   check_rank("signal", "peer", peer);
   check_signal("signal", signal_index, context);
-  call_result(hot_.fn->ncclSignal(peer, signal_index, context, 0u, hot_.comm, stream),
+  detail::Traced traced(hot_.trace, TraceOp::kSignal, nullptr, nullptr, 0,
+                        static_cast<DataType>(-1), -1, peer, stream);
+  call_result(traced(hot_.fn->ncclSignal(peer, signal_index, context, 0u, hot_.comm, stream)),
               "ncclSignal");
 }
 
@@ -588,8 +647,11 @@ void Communicator::wait_signal(View<SignalWait> waits, CUstream_st* stream) cons
     }
     descs[i] = abi::ncclWaitSignalDesc_t{w.count, w.peer, w.signal_index, w.context};
   }
-  call_result(hot_.fn->ncclWaitSignal(static_cast<int>(waits.size()), descs, hot_.comm, stream),
-              "ncclWaitSignal");
+  detail::Traced traced(hot_.trace, TraceOp::kWaitSignal, nullptr, nullptr, waits.size(),
+                        static_cast<DataType>(-1), -1, waits[0].peer, stream);
+  call_result(
+      traced(hot_.fn->ncclWaitSignal(static_cast<int>(waits.size()), descs, hot_.comm, stream)),
+      "ncclWaitSignal");
 }
 
 const abi::ncclCollConfig_t* Communicator::coll_config(const CollConfig& config, Function f,

@@ -9,6 +9,7 @@
 
 #include "comm_state.hpp"
 #include "cuda_driver.hpp"
+#include "flight_recorder.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/error.hpp"

@@ -17,12 +17,17 @@
 #include "ncclrt/group.hpp"
 #include "ncclrt/handles.hpp"
 #include "ncclrt/library.hpp"
+#include "ncclrt/trace.hpp"
 #include "ncclrt/types.hpp"
 #include "ncclrt/unique_id.hpp"
 #include "ncclrt/watchdog.hpp"
 
 NCCLRT_EXPORT_BEGIN
 namespace ncclrt {
+
+namespace detail {
+class TraceRing;  // the flight recorder's ring (src/trace/)
+}  // namespace detail
 
 /// One NCCL communicator. Move-only; keeps its Library alive.
 ///
@@ -263,6 +268,13 @@ class Communicator {
   /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.
   void check() const;
 
+  /// The flight recorder's entries (oldest first) and what it knows of the GPU's progress.
+  /// Allowed in every state but empty / moved-from (then UsageError); reads without blocking.
+  Trace trace() const;
+  /// The label (a trace_label() id, 0: none) that the entries recorded from now on carry;
+  /// returns the previous one. See TraceLabel. The owner thread only, as every operation.
+  std::uint32_t set_trace_label(std::uint32_t label) const noexcept;
+
  private:
   enum class State : unsigned char {
     kEmpty,
@@ -281,6 +293,7 @@ class Communicator {
     const detail::Symbols* fn = nullptr;
     abi::ncclComm_t comm = nullptr;
     const std::atomic<bool>* poisoned = nullptr;  // the watchdog's flag
+    detail::TraceRing* trace = nullptr;           // the flight recorder; null when off
     int rank = 0;
     int size = 0;
     int device = -1;

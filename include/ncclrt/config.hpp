@@ -27,7 +27,16 @@ struct Config {
   /// their deadline. A communicator made from it by split, shrink or grow inherits it (and the
   /// nonblocking mode) unless its own Config sets `timeout` or `blocking`.
   std::optional<std::chrono::milliseconds> timeout;
+  /// Entries the flight recorder keeps (128 bytes each; see trace.hpp): default
+  /// $NCCLRT_TRACE_ENTRIES, else 2048; 0 turns recording off. Children inherit it.
+  std::optional<int> trace_entries;
+  /// Progress mode: around each operation the GPU writes the operation's number into host memory
+  /// as it starts and completes (stream memory operations, captured into CUDA graphs as nodes),
+  /// so a dump says what each GPU has really done; also records whether a call was captured.
+  /// Costs driver calls per operation. Default $NCCLRT_TRACE_PROGRESS (1: on), else off.
+  std::optional<bool> trace_progress;
 
+  /// Whether no NCCL field and no timeout is set (the recorder's fields do not count).
   bool empty() const noexcept;
 };
 

@@ -10,6 +10,7 @@
 #include "ncclrt/library.hpp"
 #include "ncclrt/log.hpp"
 #include "ncclrt/probe.hpp"
+#include "ncclrt/trace.hpp"
 #include "ncclrt/types.hpp"
 #include "ncclrt/unique_id.hpp"
 #include "ncclrt/version.hpp"

@@ -726,6 +726,34 @@ class Communicator:
         ncclWaitSignal (NCCL >= 2.29.2): the stream waits for every SignalWait.
         """
 
+    def trace(self) -> list[dict[str, Any]]:
+        """The flight recorder's entries, oldest first, as dicts (the keys of the JSON dumps)."""
+
+    def trace_info(self) -> dict[str, Any]:
+        """
+        The recorder's header: the communicator's id (the same on every rank), entries recorded, and in progress mode what the GPU has started and completed.
+        """
+
+    def trace_label(self, text: str) -> TraceLabel:
+        """
+        `with comm.trace_label("decode step 42"):` labels the entries recorded in the block (an interned id per entry, no copy of the text).
+        """
+
+class TraceLabel:
+    """Labels the entries a communicator records inside a `with` block."""
+
+    def __enter__(self) -> TraceLabel: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+    @property
+    def text(self) -> str: ...
+
+def dump_traces(dir: str) -> list[str]:
+    """
+    Writes one JSON dump per communicator and rank of this process into `dir` (mode 0600, never overwriting); returns the paths. Read them with `ncclrt trace analyze DIR`.
+    """
+
 class AgreementStore:
     """
     Where the survivors of a failure agree on who failed: subclass it with create(key, value) -> bool (write once; True if this call wrote it) and get(key) -> str | None, over what the job has (ncclrt.torch.TorchStore wraps a torch.distributed store).

@@ -290,3 +290,15 @@ class PyNcclCommunicator:
 
     def deregister_comm_window(self, window):
         window.close()
+
+    # The flight recorder (every call above is recorded by the Communicator underneath).
+    def trace(self):
+        """The flight recorder's entries, oldest first, as dicts."""
+        return self.comm.trace()
+
+    def trace_info(self):
+        return self.comm.trace_info()
+
+    def trace_label(self, text: str):
+        """``with pynccl.trace_label("decode step 42"):`` labels the calls inside."""
+        return self.comm.trace_label(text)

@@ -32,5 +32,7 @@ void bind_errors(nb::module_& m);
 void bind_library(nb::module_& m);
 void bind_communicator(nb::module_& m);
 void bind_agreement(nb::module_& m);
+/// comm.trace(), trace_info(), trace_label(); ncclrt.dump_traces (trace.cpp).
+void bind_trace(nb::module_& m, nb::class_<Communicator>& cls);
 
 }  // namespace ncclrt::py

@@ -481,6 +481,7 @@ void bind_communicator(nb::module_& m) {
               nb::arg("stream").none() = nb::none(),
               "ncclCommWindowRegister; refused during a visible capture.");
   bind_operations(cls);
+  bind_trace(m, cls);
 }
 
 }  // namespace ncclrt::py

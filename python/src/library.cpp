@@ -92,6 +92,14 @@ void set_config_field(Config& c, const std::string& key, nb::handle value) {
     c.timeout = seconds(value, "Config.timeout");
     return;
   }
+  if (key == "trace_entries") {
+    c.trace_entries = value.is_none() ? std::nullopt : std::optional<int>(nb::cast<int>(value));
+    return;
+  }
+  if (key == "trace_progress") {
+    c.trace_progress = value.is_none() ? std::nullopt : std::optional<bool>(nb::cast<bool>(value));
+    return;
+  }
   throw nb::type_error(
       ("Config got an unexpected keyword argument '" + key + "'; see Config.fields() for the names")
           .c_str());
@@ -104,6 +112,8 @@ nb::object config_field(const Config& c, const std::string& key) {
   if (key == "timeout") {
     return c.timeout ? nb::cast(static_cast<double>(c.timeout->count()) / 1000.0) : nb::none();
   }
+  if (key == "trace_entries") return c.trace_entries ? nb::cast(*c.trace_entries) : nb::none();
+  if (key == "trace_progress") return c.trace_progress ? nb::cast(*c.trace_progress) : nb::none();
   throw nb::attribute_error(("Config has no field '" + key + "'").c_str());
 }
 
@@ -112,6 +122,8 @@ std::vector<std::string> config_names() {
 #define NCCLRT_CONFIG_FIELD(member, field, type, major, minor, patch) names.push_back(#member);
 #include "ncclrt/detail/config_fields.def"
   names.push_back("timeout");
+  names.push_back("trace_entries");
+  names.push_back("trace_progress");
   return names;
 }
 

@@ -127,9 +127,9 @@ def presets(src):
 
 
 def help_text(tool, sub, cache={}):
+    """`ncclrt SUB --help`; SUB may be words ("trace analyze") for a nested subcommand."""
     if sub not in cache:
-        r = subprocess.run([tool, *([sub] if sub else []), "--help"], capture_output=True,
-                           text=True)
+        r = subprocess.run([tool, *sub.split(), "--help"], capture_output=True, text=True)
         cache[sub] = (r.returncode, r.stdout + r.stderr)
     return cache[sub]
 
@@ -175,6 +175,11 @@ def check_ncclrt(args, tool):
         if rc != 0:
             return [f"ncclrt has no subcommand '{sub}'"]
         args = args[1:]
+        # A nested subcommand (`ncclrt trace analyze`): its own --help lists its flags.
+        if args and re.match(r"^[a-z][a-z_]*$", args[0]):
+            nested_rc, nested = help_text(tool, f"{sub} {args[0]}")
+            if nested_rc == 0 and nested != text:
+                sub, text, args = f"{sub} {args[0]}", nested, args[1:]
     problems = []
     for a in args:
         for flag in re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", a):

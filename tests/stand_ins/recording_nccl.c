@@ -19,7 +19,9 @@
  *                                reports ncclInProgress N-1 more times, then FAKE_OP_FAILS
  *                                (default 0, success): a nonblocking communicator enqueuing;
  *                                fake_pending() says how many polls are still owed
- *   FAKE_REVOKE_SLEEP_MS=N       ncclCommRevoke takes N ms to return (a blocking revoke stuck) */
+ *   FAKE_REVOKE_SLEEP_MS=N       ncclCommRevoke takes N ms to return (a blocking revoke stuck)
+ * and through a function (no getenv on every call): fake_set_hang_ms(N) makes every operation
+ * sleep N ms inside "NCCL" (a hung call). */
 static int env_int(const char* name) {
   const char* v = getenv(name);
   return v ? atoi(v) : 0;
@@ -46,12 +48,15 @@ typedef struct {
 } config_head;
 
 static int calls;          /* operations that reached "NCCL" */
+static int op_hang_ms;     /* fake_set_hang_ms */
 static int pending;        /* polls left before a nonblocking operation counts as enqueued */
 static int live_comms;     /* created and not yet destroyed or aborted */
 static size_t config_size; /* ->size of the last config passed in */
 static unsigned config_version;
 static int config_blocking;
 
+void fake_set_hang_ms(int ms);
+void fake_set_hang_ms(int ms) { __atomic_store_n(&op_hang_ms, ms, __ATOMIC_RELAXED); }
 int fake_calls(void);
 int fake_calls(void) { return calls; }
 int fake_pending(void);
@@ -222,7 +227,9 @@ static int nrecords;
 int fake_records(void);
 int fake_records(void) { return nrecords; }
 const fake_record_t* fake_record(int i);
-const fake_record_t* fake_record(int i) { return i >= 0 && i < nrecords ? &records[i] : NULL; }
+const fake_record_t* fake_record(int i) {
+  return i >= 0 && i < fake_records() ? &records[i] : NULL;
+}
 void fake_clear_records(void);
 void fake_clear_records(void) { nrecords = 0; }
 
@@ -230,8 +237,16 @@ static int record(const char* fn, const void* send, void* recv, size_t count, in
                   int root, void* comm, void* stream) {
   ++calls;
   const int in_progress = env_int("FAKE_OP_IN_PROGRESS");
-  if (nrecords < kMaxRecords) {
-    fake_record_t* r = &records[nrecords++];
+  const int hang_ms = __atomic_load_n(&op_hang_ms, __ATOMIC_RELAXED);
+  if (hang_ms > 0 && strcmp(fn, "ncclGroupStart") != 0 && strcmp(fn, "ncclGroupEnd") != 0) {
+    usleep((useconds_t)hang_ms * 1000u);
+  }
+  /* Threads on their own communicators may record side by side: the slot is read once and
+   * checked, so a lost count never writes past the array. */
+  const int slot = *(volatile int*)&nrecords;
+  if (slot < kMaxRecords) {
+    nrecords = slot + 1;
+    fake_record_t* r = &records[slot];
     memset(r, 0, sizeof *r);
     strncpy(r->fn, fn, sizeof r->fn - 1);
     r->send = send;
@@ -405,7 +420,8 @@ int ncclCommRevoke(void* c, int flags) {
 }
 #endif
 __attribute__((unused)) static fake_record_t* last(void) {
-  return nrecords > 0 ? &records[nrecords - 1] : NULL;
+  const int n = fake_records();
+  return n > 0 ? &records[n - 1] : NULL;
 }
 #if FAKE_VERSION >= 22902
 /* extra: grow: nranks, rank, first id byte (-1 without an id); put_signal: offset, signal index,

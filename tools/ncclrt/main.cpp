@@ -14,6 +14,8 @@
 
 #include "bench.hpp"
 #include "commands.hpp"
+#include "nearest.hpp"
+#include "trace_command.hpp"
 
 #ifndef NCCLRT_COMMIT
 #define NCCLRT_COMMIT "unknown"
@@ -147,6 +149,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--rounds", bench.rounds, "overhead: interleaved batches")
       ->check(CLI::PositiveNumber);
 
+  ncclrt_tool::TraceArgs trace;
+  auto* trace_cmd = ncclrt_tool::add_trace_command(app, trace);
+
   std::vector<std::string> commands;
   for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
     commands.push_back(sub->get_name());
@@ -189,6 +194,7 @@ int main(int argc, char** argv) {
   if (*info_cmd) return ncclrt_tool::run_info(info);
   if (*probe_cmd) return ncclrt_tool::run_probe(probe);
   if (*bench_cmd) return ncclrt_tool::run_bench(bench);
+  if (*trace_cmd) return ncclrt_tool::run_trace(trace);
   std::cerr << "ncclrt: a command is required\n\n" << app.help();
   return kUsage;
 }

@@ -1,0 +1,240 @@
+#include "trace/ring.hpp"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ncclrt {
+namespace detail {
+std::uint32_t trace_thread_id() noexcept {
+  return static_cast<std::uint32_t>(::syscall(SYS_gettid));
+}
+
+TraceRing::TraceRing(std::size_t capacity) : slots_(new TraceSlot[capacity]), capacity_(capacity) {
+  for (std::size_t i = 0; i < capacity; ++i) {
+    for (auto& w : slots_[i].w) w.store(0, std::memory_order_relaxed);
+  }
+}
+
+TraceRing::~TraceRing() { delete[] slots_; }
+
+bool TraceRing::read(std::uint64_t record, std::uint64_t* words) const noexcept {
+  const TraceSlot& s = slots_[record % capacity_];
+  const std::uint64_t before = s.w[kWordRecord].load(std::memory_order_acquire);
+  if (before != record + 1) return false;  // overwritten, or being written
+  // Acquire loads: the second look at word 0 cannot move before them.
+  for (int i = 1; i < kTraceWords; ++i) words[i] = s.w[i].load(std::memory_order_acquire);
+  if (s.w[kWordRecord].load(std::memory_order_relaxed) != before) return false;
+  words[kWordRecord] = before;
+  return true;
+}
+
+void decode_slot(const std::uint64_t* w, TraceEntry& e) noexcept {
+  e.record = w[kWordRecord] - 1;
+  e.seq = w[kWordSeq];
+  e.count = static_cast<std::size_t>(w[kWordCount]);
+  e.send = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(w[kWordSend]));
+  e.recv = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(w[kWordRecv]));
+  e.stream = reinterpret_cast<CUstream_st*>(static_cast<std::uintptr_t>(w[kWordStream]));
+  e.capture_id = w[kWordCapture];
+  const std::uint64_t kind = w[kWordKind];
+  e.op = static_cast<TraceOp>(kind & 0xff);
+  const auto type = static_cast<int>((kind >> 8) & 0xff);
+  e.type = type == 0xff ? -1 : type;
+  const std::uint64_t flags = (kind >> 16) & 0xff;
+  e.captured = (flags & kTraceCaptureKnown) == 0 ? TraceCapture::kUnknown
+               : (flags & kTraceCaptured)        ? TraceCapture::kYes
+                                                 : TraceCapture::kNo;
+  e.group_depth = static_cast<std::uint32_t>((kind >> 24) & 0xff);
+  e.reduce_op = static_cast<std::int32_t>(static_cast<std::uint32_t>(kind >> 32));
+  e.peer = static_cast<std::int32_t>(static_cast<std::uint32_t>(w[kWordPeer]));
+  e.thread = static_cast<std::uint32_t>(w[kWordPeer] >> 32);
+  e.group = static_cast<std::uint32_t>(w[kWordGroup]);
+  e.label = static_cast<std::uint32_t>(w[kWordGroup] >> 32);
+  e.result = static_cast<std::int32_t>(static_cast<std::uint32_t>(w[kWordResult]));
+  e.args[0] = static_cast<std::int64_t>(w[kWordArg0]);
+  e.args[1] = static_cast<std::int64_t>(w[kWordArg1]);
+  e.args[2] = static_cast<std::int64_t>(w[kWordArg2]);
+  e.time_ns = static_cast<std::int64_t>(w[kWordTime]);  // trace_clock_ns() until converted
+}
+
+// ---- progress mode: the device writes around an operation ----
+
+void TraceRing::begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream,
+                               std::uint64_t& flags, std::uint64_t& capture) noexcept {
+  TraceProgress& p = *progress_;
+  if (p.capture_info) {
+    int status = 0;
+    unsigned long long id = 0;
+    if (p.capture_info(stream, &status, &id) == 0) {
+      flags |= kTraceCaptureKnown;
+      if (status == 1) {  // CU_STREAM_CAPTURE_STATUS_ACTIVE
+        flags |= kTraceCaptured;
+        capture = id;
+      }
+    }
+  }
+  // Inside a group NCCL launches nothing until the group ends: a write here would run before
+  // the work it describes. The next operation outside a group covers it (stream order).
+  if (t_trace_thread.depth != 0 || !(is_collective(op) || is_point_to_point(op))) return;
+  const int word = is_collective(op) ? TraceProgress::kCollStarted : TraceProgress::kP2pStarted;
+  if (p.write_value(stream, p.device + 8u * static_cast<unsigned>(word), seq, 0) != 0) {
+    p.failures.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void TraceRing::end_progress(TraceSlot* s, int result) noexcept {
+  const auto op = static_cast<TraceOp>(s->w[kWordKind].load(std::memory_order_relaxed) & 0xff);
+  auto* stream = reinterpret_cast<CUstream_st*>(
+      static_cast<std::uintptr_t>(s->w[kWordStream].load(std::memory_order_relaxed)));
+  if (t_trace_thread.depth != 0 || !(is_collective(op) || is_point_to_point(op))) return;
+  if (result != 0 && result != 7) return;  // not enqueued (7: ncclInProgress, still enqueuing)
+  TraceProgress& p = *progress_;
+  const int word = is_collective(op) ? TraceProgress::kCollCompleted : TraceProgress::kP2pCompleted;
+  const std::uint64_t seq = s->w[kWordSeq].load(std::memory_order_relaxed);
+  if (p.write_value(stream, p.device + 8u * static_cast<unsigned>(word), seq, 0) != 0) {
+    p.failures.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// ---- time ----
+
+// The two coarse clocks move on the same kernel tick: read within one tick, their difference is
+// the wall-clock offset exactly, so every reading converts a time the same way.
+TraceClock::TraceClock() noexcept {
+  for (int i = 0; i < 100; ++i) {
+    now_clock_ns_ = trace_clock_ns();
+    timespec wall;
+    clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+    now_unix_ns_ = static_cast<std::int64_t>(wall.tv_sec) * 1000000000 + wall.tv_nsec;
+    if (trace_clock_ns() == now_clock_ns_) break;
+  }
+}
+
+namespace {
+
+// ---- labels: a bounded table, so that labels made per step ("decode step 42") never grow
+// memory without end. An id is slot | generation << 12; an old id whose slot was reused reads
+// as "(label overwritten)".
+
+constexpr std::uint32_t kLabelSlots = 4096;
+
+struct Labels {
+  std::mutex m;
+  std::vector<std::string> text = std::vector<std::string>(kLabelSlots);
+  std::vector<std::uint32_t> id = std::vector<std::uint32_t>(kLabelSlots, 0);
+  std::unordered_map<std::string, std::uint32_t> by_text;
+  std::uint32_t next = 0;   // next slot to use
+  std::uint32_t round = 1;  // generation of the slots being filled
+};
+Labels& labels() {
+  static auto* l = new Labels;  // never destroyed: labels may be read at exit
+  return *l;
+}
+
+}  // namespace
+
+}  // namespace detail
+
+std::uint32_t trace_label(std::string_view text) {
+  if (text.empty()) return 0;
+  auto& l = detail::labels();
+  std::lock_guard<std::mutex> lock(l.m);
+  std::string key(text);
+  if (auto it = l.by_text.find(key); it != l.by_text.end()) return it->second;
+  const std::uint32_t slot = l.next;
+  if (!l.text[slot].empty()) l.by_text.erase(l.text[slot]);
+  const std::uint32_t id = slot | (l.round << 12);
+  l.text[slot] = key;
+  l.id[slot] = id;
+  l.by_text.emplace(std::move(key), id);
+  if (++l.next == detail::kLabelSlots) {
+    l.next = 0;
+    l.round = (l.round + 1) & 0xfffffu;
+    if (l.round == 0) l.round = 1;  // id 0 stays "no label"
+  }
+  return id;
+}
+
+std::string trace_label_text(std::uint32_t id) {
+  if (id == 0) return "";
+  auto& l = detail::labels();
+  std::lock_guard<std::mutex> lock(l.m);
+  const std::uint32_t slot = id & (detail::kLabelSlots - 1);
+  if (l.id[slot] != id) return "(label overwritten)";
+  return l.text[slot];
+}
+
+namespace {
+constexpr const char* kOpNames[kNumTraceOps] = {"none",
+                                                "all_reduce",
+                                                "broadcast",
+                                                "reduce",
+                                                "all_gather",
+                                                "reduce_scatter",
+                                                "all_to_all",
+                                                "gather",
+                                                "scatter",
+                                                "all_gatherv",
+                                                "reduce_scatterv",
+                                                "send",
+                                                "recv",
+                                                "put_signal",
+                                                "signal",
+                                                "wait_signal",
+                                                "create",
+                                                "split",
+                                                "shrink",
+                                                "grow",
+                                                "revoke",
+                                                "finalize",
+                                                "destroy",
+                                                "abort",
+                                                "suspend",
+                                                "resume",
+                                                "register",
+                                                "deregister",
+                                                "register_window",
+                                                "deregister_window",
+                                                "create_pre_mul_sum",
+                                                "destroy_pre_mul_sum"};
+}  // namespace
+
+const char* to_string(TraceOp op) noexcept {
+  const auto i = static_cast<int>(op);
+  return i >= 0 && i < kNumTraceOps ? kOpNames[i] : "unknown";
+}
+
+TraceOp trace_op_from_string(std::string_view name) noexcept {
+  for (int i = 1; i < kNumTraceOps; ++i) {
+    if (name == kOpNames[i]) return static_cast<TraceOp>(i);
+  }
+  return TraceOp::kNone;
+}
+
+const char* to_string(TraceOrigin origin) noexcept {
+  switch (origin) {
+    case TraceOrigin::kInitRank:
+      return "init_rank";
+    case TraceOrigin::kInitAll:
+      return "init_all";
+    case TraceOrigin::kSplit:
+      return "split";
+    case TraceOrigin::kShrink:
+      return "shrink";
+    case TraceOrigin::kGrow:
+      return "grow";
+    case TraceOrigin::kJoin:
+      return "join";
+  }
+  return "unknown";
+}
+
+}  // namespace ncclrt

@@ -1,0 +1,210 @@
+// The flight recorder's ring: fixed slots allocated when a communicator is made, written by the
+// thread that owns the communicator (one at a time, NCCL's own rule) and read by anyone (a dump
+// from the watchdog, a signal's dump thread, Communicator::trace()) without stopping the writer.
+//
+// A slot is 16 words (128 bytes) stored as atomics (release order: plain moves on x86): word 0
+// holds the record number + 1 and is zeroed first and set last, so a reader that sees the same
+// nonzero word 0 before and after copying the other words (acquire order) has a consistent entry
+// (a seqlock per slot). Nothing here allocates, locks, logs or makes a system call on the hot path.
+#pragma once
+
+#include <time.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "ncclrt/trace.hpp"
+
+namespace ncclrt::detail {
+
+/// When an entry is made: CLOCK_MONOTONIC_COARSE, in nanoseconds. Reading it costs a few ns (a
+/// load from the vDSO page); its resolution is the kernel's tick (1-4 ms), plenty to say when a
+/// rank stopped, while the record numbers give the order. The TSC was measured too: rdtsc cost
+/// 10-14 ns a call on this project's build machine (a VM), over the +10 ns budget by itself.
+inline std::uint64_t trace_clock_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+/// What the recorder keeps per thread: its OS id (asked once) and the ncclrt::Group it is in.
+struct TraceThread {
+  std::uint32_t tid = 0;
+  std::uint32_t group = 0;   // the current group's number, 0 outside a group
+  std::uint32_t depth = 0;   // nesting of ncclrt::Group on this thread
+  std::uint32_t groups = 0;  // groups this thread has opened (numbers them)
+};
+inline thread_local TraceThread t_trace_thread;
+/// gettid(), once per thread (the slow path of push).
+std::uint32_t trace_thread_id() noexcept;
+
+/// The slot words (see the file comment).
+enum TraceWord : int {
+  kWordRecord = 0,  // record + 1; 0 while being written
+  kWordTime,        // trace_clock_ns()
+  kWordSeq,
+  kWordCount,
+  kWordSend,
+  kWordRecv,
+  kWordStream,
+  kWordCapture,  // CUDA's capture id
+  kWordKind,     // op | type << 8 | flags << 16 | depth << 24 | (uint32)reduce_op << 32
+  kWordPeer,     // (uint32)peer | thread << 32
+  kWordGroup,    // group | label << 32
+  kWordResult,   // (uint32)result
+  kWordArg0,
+  kWordArg1,
+  kWordArg2,
+  kWordSpare,
+  kTraceWords
+};
+struct alignas(64) TraceSlot {
+  std::atomic<std::uint64_t> w[kTraceWords];
+};
+static_assert(sizeof(TraceSlot) == 128, "a trace entry is 128 bytes");
+
+/// Flags of kWordKind.
+enum : std::uint64_t { kTraceCaptureKnown = 1, kTraceCaptured = 2 };
+/// TraceEntry::result of a call ncclrt gave up on (it threw before NCCL returned success).
+inline constexpr int kTraceFailed = -2;
+
+/// Progress mode: what the GPU has started and completed, written by stream memory operations
+/// into pinned host memory the dump reads directly.
+struct TraceProgress {
+  // Indices into the pinned words.
+  enum : int { kCollStarted = 0, kCollCompleted = 1, kP2pStarted = 2, kP2pCompleted = 3 };
+  volatile std::uint64_t* host = nullptr;  // 4 words, written by the GPU
+  std::uint64_t device = 0;                // their device address
+  int (*write_value)(CUstream_st*, std::uint64_t, std::uint64_t, unsigned) = nullptr;
+  int (*capture_info)(CUstream_st*, int*, unsigned long long*) = nullptr;
+  std::atomic<int> failures{0};  // device writes that were refused (kept for the dump)
+};
+
+class TraceRing {
+ public:
+  /// `capacity` slots (> 0), zeroed. Throws std::bad_alloc.
+  explicit TraceRing(std::size_t capacity);
+  ~TraceRing();
+  TraceRing(const TraceRing&) = delete;  // the registry and the communicator point at it
+  TraceRing& operator=(const TraceRing&) = delete;
+
+  /// Records one entry; the owner thread only. Returns the slot, for finish().
+  __attribute__((always_inline)) TraceSlot* push(TraceOp op, const void* send, const void* recv,
+                                                 std::size_t count, int type, int reduce_op,
+                                                 int peer, CUstream_st* stream, std::int64_t a0 = 0,
+                                                 std::int64_t a1 = 0,
+                                                 std::int64_t a2 = 0) noexcept {
+    std::uint64_t seq;
+    if (is_collective(op)) {
+      seq = collectives_.load(std::memory_order_relaxed) + 1;
+      collectives_.store(seq, std::memory_order_relaxed);
+    } else if (is_point_to_point(op)) {
+      seq = p2p_.load(std::memory_order_relaxed) + 1;
+      p2p_.store(seq, std::memory_order_relaxed);
+    } else {
+      seq = collectives_.load(std::memory_order_relaxed);
+    }
+    TraceThread& t = t_trace_thread;
+    if (__builtin_expect(t.tid == 0, 0)) t.tid = trace_thread_id();
+    std::uint64_t flags = 0;
+    std::uint64_t capture = 0;
+    if (__builtin_expect(progress_ != nullptr, 0)) begin_progress(op, seq, stream, flags, capture);
+    const std::uint64_t record = records_.load(std::memory_order_relaxed);
+    TraceSlot& s = slots_[pos_];
+    if (++pos_ == capacity_) pos_ = 0;
+    // Word 0 is zeroed first; each other word is stored with release order, so none becomes
+    // visible before that zero (plain moves on x86; no standalone fence, which ThreadSanitizer
+    // cannot see).
+    s.w[kWordRecord].store(0, std::memory_order_relaxed);
+    constexpr auto ordered = std::memory_order_release;
+    s.w[kWordTime].store(trace_clock_ns(), ordered);
+    s.w[kWordSeq].store(seq, ordered);
+    s.w[kWordCount].store(count, ordered);
+    s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), ordered);
+    s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), ordered);
+    s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), ordered);
+    s.w[kWordCapture].store(capture, ordered);
+    s.w[kWordKind].store(
+        static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
+            (flags << 16) | (static_cast<std::uint64_t>(t.depth & 0xff) << 24) |
+            (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32),
+        ordered);
+    s.w[kWordPeer].store(
+        static_cast<std::uint32_t>(peer) | (static_cast<std::uint64_t>(t.tid) << 32), ordered);
+    s.w[kWordGroup].store(t.group | (static_cast<std::uint64_t>(label_) << 32), ordered);
+    s.w[kWordResult].store(static_cast<std::uint32_t>(kTracePending), ordered);
+    s.w[kWordArg0].store(static_cast<std::uint64_t>(a0), ordered);
+    s.w[kWordArg1].store(static_cast<std::uint64_t>(a1), ordered);
+    s.w[kWordArg2].store(static_cast<std::uint64_t>(a2), ordered);
+    s.w[kWordRecord].store(record + 1, std::memory_order_release);
+    records_.store(record + 1, std::memory_order_release);
+    return &s;
+  }
+
+  /// NCCL's result for the entry `push` returned (and, in progress mode, the "completed" write).
+  __attribute__((always_inline)) void finish(TraceSlot* s, int result) noexcept {
+    s->w[kWordResult].store(static_cast<std::uint32_t>(result), std::memory_order_relaxed);
+    if (__builtin_expect(progress_ != nullptr, 0)) end_progress(s, result);
+  }
+  /// Sets one argument word after the call (a child's id, a handle).
+  static void set_arg(TraceSlot* s, int index, std::int64_t value) noexcept {
+    s->w[kWordArg0 + index].store(static_cast<std::uint64_t>(value), std::memory_order_relaxed);
+  }
+
+  /// The label later entries carry; returns the previous one. The owner thread only.
+  std::uint32_t set_label(std::uint32_t label) noexcept {
+    const std::uint32_t old = label_;
+    label_ = label;
+    return old;
+  }
+
+  /// Turns progress mode on (the driver calls are bound by the caller).
+  void set_progress(TraceProgress* progress) noexcept { progress_ = progress; }
+  const TraceProgress* progress() const noexcept { return progress_; }
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::uint64_t records() const noexcept { return records_.load(std::memory_order_acquire); }
+  std::uint64_t collectives() const noexcept {
+    return collectives_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t point_to_point() const noexcept { return p2p_.load(std::memory_order_relaxed); }
+
+  /// A consistent copy of one record, if the ring still holds it: `words` gets kTraceWords
+  /// words. Safe from any thread while the owner writes; never blocks it.
+  bool read(std::uint64_t record, std::uint64_t* words) const noexcept;
+
+ private:
+  void begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream, std::uint64_t& flags,
+                      std::uint64_t& capture) noexcept;
+  void end_progress(TraceSlot* s, int result) noexcept;
+
+  TraceSlot* slots_;
+  std::size_t capacity_;
+  std::size_t pos_ = 0;  // the owner's next slot
+  std::uint32_t label_ = 0;
+  TraceProgress* progress_ = nullptr;
+  std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> collectives_{0};
+  std::atomic<std::uint64_t> p2p_{0};
+};
+
+/// Decodes copied slot words into an entry (time_ns still trace_clock_ns(): see TraceClock).
+void decode_slot(const std::uint64_t* words, TraceEntry& out) noexcept;
+
+/// trace_clock_ns() to nanoseconds since the Unix epoch, from both clocks read once when made.
+class TraceClock {
+ public:
+  TraceClock() noexcept;
+  std::int64_t unix_ns(std::uint64_t clock_ns) const noexcept {
+    return now_unix_ns_ - static_cast<std::int64_t>(now_clock_ns_ - clock_ns);
+  }
+
+ private:
+  std::uint64_t now_clock_ns_;
+  std::int64_t now_unix_ns_;
+};
+
+}  // namespace ncclrt::detail

@@ -1,0 +1,427 @@
+// The flight recorder, through the recording stand-in: every operation and lifecycle call records
+// exactly what it passed, the ring wraps, communicators keep their own rings and ids, children's
+// ids agree across ranks, labels and groups land in the entries, and threads record side by side.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <ncclrt/ncclrt.hpp>
+#include <thread>
+
+#include "recording.hpp"
+#include "test_support.hpp"
+
+using namespace ncclrt;
+using ncclrt_test::ScopedEnv;
+using ncclrt_test::recording::dev;
+using ncclrt_test::recording::Fake;
+
+namespace {
+
+const TraceEntry& last_op(const Trace& t) {
+  EXPECT_FALSE(t.entries.empty());
+  return t.entries.back();
+}
+
+Config entries(int n) {
+  Config c;
+  c.trace_entries = n;
+  return c;
+}
+
+// Every collective of a rank: what it recorded, against what it was given.
+struct Expect {
+  TraceOp op;
+  const void* send;
+  const void* recv;
+  std::size_t count;
+  int type;
+  int redop;
+  int peer;
+};
+
+void expect_entry(const TraceEntry& e, const Expect& x, std::uint64_t seq, CUstream_st* stream) {
+  EXPECT_EQ(e.op, x.op) << to_string(e.op);
+  EXPECT_EQ(e.seq, seq) << to_string(e.op);
+  EXPECT_EQ(e.send, x.send) << to_string(e.op);
+  EXPECT_EQ(e.recv, x.recv) << to_string(e.op);
+  EXPECT_EQ(e.count, x.count) << to_string(e.op);
+  EXPECT_EQ(e.type, x.type) << to_string(e.op);
+  EXPECT_EQ(e.reduce_op, x.redop) << to_string(e.op);
+  EXPECT_EQ(e.peer, x.peer) << to_string(e.op);
+  EXPECT_EQ(e.stream, stream) << to_string(e.op);
+  EXPECT_EQ(e.result, 0) << to_string(e.op);
+  EXPECT_EQ(e.group, 0u);
+  EXPECT_EQ(e.captured, TraceCapture::kUnknown);  // progress mode is off
+  EXPECT_GT(e.thread, 0u);
+}
+
+}  // namespace
+
+TEST(Trace, EveryOperationRecordsItsExactArguments) {
+  Fake f(RECORDING_NCCL_23203);
+  Communicator c = f.comm(4, 2);
+  auto* s = reinterpret_cast<CUstream_st*>(0x5000);
+  const auto f32 = static_cast<int>(DataType::kFloat32);
+  const auto i64 = static_cast<int>(DataType::kInt64);
+  const auto sum = static_cast<int>(ReduceOp::kSum);
+  const auto mx = static_cast<int>(ReduceOp::kMax);
+  c.all_reduce(dev(0x1000), dev(0x2000), 10, DataType::kFloat32, ReduceOp::kSum, s);
+  c.broadcast(dev(0x1100), dev(0x2100), 11, DataType::kInt64, 1, s);
+  c.reduce(dev(0x1200), dev(0x2200), 12, DataType::kFloat32, ReduceOp::kMax, 3, s);
+  c.all_gather(dev(0x1300), dev(0x2300), 13, DataType::kFloat32, s);
+  c.reduce_scatter(dev(0x1400), dev(0x2400), 14, DataType::kFloat32, ReduceOp::kSum, s);
+  c.all_to_all(dev(0x1500), dev(0x2500), 15, DataType::kFloat32, s);
+  c.gather(dev(0x1600), dev(0x2600), 16, DataType::kFloat32, 0, s);
+  c.scatter(dev(0x1700), dev(0x2700), 17, DataType::kFloat32, 2, s);
+  const std::vector<std::size_t> counts{1, 2, 3, 4}, displs{0, 1, 3, 6};
+  c.all_gatherv(dev(0x1800), 3, dev(0x2800), counts, displs, DataType::kFloat32, s);
+  c.reduce_scatterv(dev(0x1900), dev(0x2900), counts, displs, DataType::kFloat32, ReduceOp::kSum,
+                    s);
+  CollConfig cc;
+  cc.min_ctas = 2;
+  c.all_reduce(dev(0x1a00), dev(0x2a00), 20, DataType::kFloat32, ReduceOp::kSum, s, cc);
+  c.send(dev(0x1b00), 21, DataType::kFloat32, 3, s);
+  c.recv(dev(0x2c00), 22, DataType::kFloat32, 1, s);
+  const Trace t = c.trace();
+  ASSERT_EQ(t.entries.size(), 14u);  // the creation, then the 13 calls
+  EXPECT_EQ(t.entries[0].op, TraceOp::kCreate);
+  const Expect want[] = {
+      {TraceOp::kAllReduce, dev(0x1000), dev(0x2000), 10, f32, sum, -1},
+      {TraceOp::kBroadcast, dev(0x1100), dev(0x2100), 11, i64, -1, 1},
+      {TraceOp::kReduce, dev(0x1200), dev(0x2200), 12, f32, mx, 3},
+      {TraceOp::kAllGather, dev(0x1300), dev(0x2300), 13, f32, -1, -1},
+      {TraceOp::kReduceScatter, dev(0x1400), dev(0x2400), 14, f32, sum, -1},
+      {TraceOp::kAllToAll, dev(0x1500), dev(0x2500), 15, f32, -1, -1},
+      {TraceOp::kGather, dev(0x1600), dev(0x2600), 16, f32, -1, 0},
+      {TraceOp::kScatter, dev(0x1700), dev(0x2700), 17, f32, -1, 2},
+      {TraceOp::kAllGatherv, dev(0x1800), dev(0x2800), 3, f32, -1, -1},
+      {TraceOp::kReduceScatterv, dev(0x1900), dev(0x2900), 3, f32, sum, -1},  // rank 2's count
+      {TraceOp::kAllReduce, dev(0x1a00), dev(0x2a00), 20, f32, sum, -1},
+  };
+  for (std::size_t i = 0; i < 11; ++i) expect_entry(t.entries[1 + i], want[i], i + 1, s);
+  // Point-to-point calls are numbered on their own.
+  expect_entry(t.entries[12], {TraceOp::kSend, dev(0x1b00), nullptr, 21, f32, -1, 3}, 1, s);
+  expect_entry(t.entries[13], {TraceOp::kRecv, nullptr, dev(0x2c00), 22, f32, -1, 1}, 2, s);
+  EXPECT_EQ(t.collectives, 11u);
+  EXPECT_EQ(t.point_to_point, 2u);
+  EXPECT_EQ(t.records, 14u);
+  EXPECT_EQ(t.rank, 2);
+  EXPECT_EQ(t.size, 4);
+  EXPECT_EQ(t.capacity, 2048u);  // the default
+  // Records are numbered from 0 and timed in order, in this process's wall-clock time.
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  for (std::size_t i = 0; i < t.entries.size(); ++i) {
+    EXPECT_EQ(t.entries[i].record, i);
+    if (i > 0) {
+      EXPECT_GE(t.entries[i].time_ns, t.entries[i - 1].time_ns);
+    }
+    EXPECT_LT(std::llabs(now - t.entries[i].time_ns), 10'000'000'000LL);
+  }
+}
+
+TEST(Trace, OneSidedCallsRecordTheirPeer) {
+  Fake f(RECORDING_NCCL_23203);
+  Communicator c = f.comm(4, 2);
+  Window w = c.register_window(dev(0x4000), 4096, WindowFlags::kCollSymmetric);
+  c.put_signal(dev(0x1000), 8, DataType::kFloat32, 3, w, 64, 1, 0, nullptr);
+  c.signal(1, 2, 0, nullptr);
+  c.wait_signal({SignalWait{0, 1, 2, 0}}, nullptr);
+  const Trace t = c.trace();
+  ASSERT_GE(t.entries.size(), 4u);
+  const auto& reg = t.entries[t.entries.size() - 4];
+  EXPECT_EQ(reg.op, TraceOp::kRegisterWindow);
+  EXPECT_EQ(reg.send, dev(0x4000));
+  EXPECT_EQ(reg.count, 4096u);
+  EXPECT_EQ(reg.args[0], static_cast<int>(WindowFlags::kCollSymmetric));
+  EXPECT_EQ(reg.args[1], reinterpret_cast<std::intptr_t>(w.native()));
+  const auto& put = t.entries[t.entries.size() - 3];
+  EXPECT_EQ(put.op, TraceOp::kPutSignal);
+  EXPECT_EQ(put.peer, 3);
+  EXPECT_EQ(put.count, 8u);
+  EXPECT_EQ(put.recv, w.native());
+  EXPECT_EQ(put.seq, 1u);
+  EXPECT_EQ(t.entries[t.entries.size() - 2].op, TraceOp::kSignal);
+  EXPECT_EQ(t.entries[t.entries.size() - 2].peer, 1);
+  EXPECT_EQ(t.entries.back().op, TraceOp::kWaitSignal);
+  EXPECT_EQ(t.entries.back().count, 1u);
+  EXPECT_EQ(t.entries.back().seq, 3u);
+  EXPECT_EQ(t.collectives, 0u);
+}
+
+TEST(Trace, LifecycleCallsAreRecorded) {
+  Fake f(RECORDING_NCCL_23203);
+  Communicator c = f.comm(4, 2);
+  {
+    Registration r = c.register_buffer(dev(0x8000), 1 << 20);
+    const Trace t = c.trace();
+    const auto& e = last_op(t);
+    EXPECT_EQ(e.op, TraceOp::kRegister);
+    EXPECT_EQ(e.send, dev(0x8000));
+    EXPECT_EQ(e.count, 1u << 20);
+    EXPECT_EQ(e.args[0], reinterpret_cast<std::intptr_t>(r.handle()));
+    EXPECT_EQ(e.result, 0);
+  }
+  EXPECT_EQ(last_op(c.trace()).op, TraceOp::kDeregister);
+  const float scalar = 0.5f;
+  {
+    PreMulSum p =
+        c.create_pre_mul_sum(&scalar, DataType::kFloat32, ScalarResidence::kHostImmediate);
+    EXPECT_EQ(last_op(c.trace()).op, TraceOp::kCreatePreMulSum);
+    EXPECT_EQ(last_op(c.trace()).args[0], static_cast<int>(p.op()));
+    c.all_reduce(dev(), dev(), 4, DataType::kFloat32, p.op(), nullptr);
+    EXPECT_EQ(last_op(c.trace()).reduce_op, static_cast<int>(p.op()));
+  }
+  EXPECT_EQ(last_op(c.trace()).op, TraceOp::kDestroyPreMulSum);
+  c.suspend();
+  EXPECT_EQ(last_op(c.trace()).op, TraceOp::kSuspend);
+  EXPECT_EQ(last_op(c.trace()).args[0], static_cast<int>(SuspendFlags::kMemory));
+  c.resume();
+  EXPECT_EQ(last_op(c.trace()).op, TraceOp::kResume);
+  Communicator child = c.split(0, 2);
+  EXPECT_EQ(last_op(c.trace()).op, TraceOp::kSplit);
+  EXPECT_EQ(last_op(c.trace()).args[0], 0);  // color
+  EXPECT_EQ(last_op(c.trace()).args[1], 2);  // key
+  EXPECT_EQ(static_cast<std::uint64_t>(last_op(c.trace()).args[2]), child.trace().comm_id);
+  Communicator smaller = c.shrink({0, 3});
+  const TraceEntry shrink = last_op(c.trace());
+  EXPECT_EQ(shrink.op, TraceOp::kShrink);
+  EXPECT_EQ(shrink.count, 2u);
+  EXPECT_EQ(shrink.args[0], 0);
+  EXPECT_EQ(shrink.args[1], 3);
+  EXPECT_EQ(static_cast<std::uint64_t>(shrink.args[2]), smaller.trace().comm_id);
+  c.revoke();
+  EXPECT_EQ(last_op(c.trace()).op, TraceOp::kRevoke);
+  c.destroy();
+  const Trace t = c.trace();  // still readable after destroy
+  EXPECT_EQ(last_op(t).op, TraceOp::kDestroy);
+  EXPECT_EQ(last_op(t).result, 0);
+  // Lifecycle entries carry the collective number reached, and take none of their own.
+  EXPECT_EQ(t.collectives, 1u);
+  EXPECT_EQ(last_op(t).seq, 1u);
+  child.finalize();
+  EXPECT_EQ(last_op(child.trace()).op, TraceOp::kFinalize);
+  smaller.abort();
+  EXPECT_EQ(last_op(smaller.trace()).op, TraceOp::kAbort);
+  const Trace ct = child.trace();
+  EXPECT_EQ(ct.entries.front().op, TraceOp::kCreate);
+  EXPECT_EQ(ct.entries.front().args[0], static_cast<int>(TraceOrigin::kSplit));
+  EXPECT_EQ(static_cast<std::uint64_t>(ct.entries.front().args[1]), t.comm_id);
+}
+
+TEST(Trace, RejectedCallsAreNotRecorded) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator c = f.comm(4, 2);
+  const Trace before = c.trace();
+  EXPECT_THROW(c.broadcast(dev(), dev(), 4, DataType::kFloat32, 9, nullptr), UsageError);
+  EXPECT_THROW(c.all_reduce(nullptr, dev(), 4, DataType::kFloat32, ReduceOp::kSum, nullptr),
+               UsageError);
+  const Trace after = c.trace();
+  EXPECT_EQ(after.records, before.records);  // checked on the host, never issued: no entry
+  EXPECT_EQ(after.collectives, 0u);
+}
+
+TEST(Trace, TheRingWrapsAndKeepsTheNewest) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator c = f.comm(4, 2, entries(8));
+  for (int i = 0; i < 20; ++i) {
+    c.all_reduce(dev(), dev(), static_cast<std::size_t>(i + 1), DataType::kFloat32, ReduceOp::kSum,
+                 nullptr);
+  }
+  const Trace t = c.trace();
+  EXPECT_EQ(t.capacity, 8u);
+  EXPECT_EQ(t.records, 21u);  // creation + 20
+  ASSERT_EQ(t.entries.size(), 8u);
+  for (std::size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(t.entries[i].record, 13 + i);
+    EXPECT_EQ(t.entries[i].seq, 13 + i);
+    EXPECT_EQ(t.entries[i].count, 13 + i);
+  }
+}
+
+TEST(Trace, ZeroEntriesTurnsRecordingOff) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator off = f.comm(4, 2, entries(0));
+  off.all_reduce(dev(), dev(), 4, DataType::kFloat32, ReduceOp::kSum, nullptr);
+  const Trace t = off.trace();
+  EXPECT_EQ(t.capacity, 0u);
+  EXPECT_TRUE(t.entries.empty());
+  EXPECT_NE(t.comm_id, 0u);  // still named
+  {
+    ScopedEnv env("NCCLRT_TRACE_ENTRIES", "0");
+    EXPECT_EQ(f.comm(4, 2).trace().capacity, 0u);
+  }
+  ScopedEnv env("NCCLRT_TRACE_ENTRIES", "16");
+  EXPECT_EQ(f.comm(4, 2).trace().capacity, 16u);
+  EXPECT_EQ(f.comm(4, 2, entries(4)).trace().capacity, 4u);  // Config wins over the variable
+}
+
+TEST(Trace, TwoCommunicatorsKeepSeparateRingsAndIds) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator a = f.comm(4, 2);
+  Communicator b = f.comm(4, 2);
+  a.all_reduce(dev(0xa000), dev(0xa000), 1, DataType::kFloat32, ReduceOp::kSum, nullptr);
+  b.broadcast(dev(0xb000), dev(0xb000), 2, DataType::kFloat32, 0, nullptr);
+  b.broadcast(dev(0xb000), dev(0xb000), 3, DataType::kFloat32, 0, nullptr);
+  const Trace ta = a.trace(), tb = b.trace();
+  EXPECT_NE(ta.comm_id, tb.comm_id);
+  EXPECT_EQ(ta.collectives, 1u);
+  EXPECT_EQ(tb.collectives, 2u);
+  EXPECT_EQ(last_op(ta).op, TraceOp::kAllReduce);
+  EXPECT_EQ(last_op(tb).op, TraceOp::kBroadcast);
+  EXPECT_EQ(last_op(tb).seq, 2u);
+}
+
+TEST(Trace, RanksOfOneCommunicatorShareItsIdAndChildrenAgree) {
+  // Two stand-in communicators play ranks 0 and 1 of one communicator: the same unique id.
+  Fake f(RECORDING_NCCL_23203);
+  const UniqueId id = f.lib->unique_id();
+  Communicator r0 = Communicator::init_rank(f.lib, 2, 0, id);
+  Communicator r1 = Communicator::init_rank(f.lib, 2, 1, id);
+  EXPECT_EQ(r0.trace().comm_id, r1.trace().comm_id);
+  // Splits: ranks with the same color get the same child id, another color another id.
+  Communicator a0 = r0.split(7, 0), a1 = r1.split(7, 1);
+  EXPECT_EQ(a0.trace().comm_id, a1.trace().comm_id);
+  Communicator b0 = r0.split(1, 0), b1 = r1.split(2, 0);
+  EXPECT_NE(b0.trace().comm_id, b1.trace().comm_id);
+  EXPECT_NE(b0.trace().comm_id, a0.trace().comm_id);  // the second split is another child
+  // Shrinks: the same excluded list on every rank.
+  Communicator s0 = r0.shrink({1}), s1 = r1.shrink({1});
+  EXPECT_EQ(s0.trace().comm_id, s1.trace().comm_id);
+  // Grow: the existing ranks derive one id; the joiner knows the grow's id, which the rank that
+  // made it records as an alias (the analyzer joins the two).
+  const UniqueId gid = r0.grow_id();
+  Communicator g0 = r0.grow(3, gid), g1 = r1.grow(3);
+  EXPECT_EQ(g0.trace().comm_id, g1.trace().comm_id);
+  const TraceEntry grow0 = r0.trace().entries.back(), grow1 = r1.trace().entries.back();
+  EXPECT_EQ(grow0.op, TraceOp::kGrow);
+  EXPECT_EQ(grow0.args[0], 3);  // the new size
+  EXPECT_EQ(grow0.args[1], 1);  // this rank passed the id
+  EXPECT_EQ(grow1.args[1], 0);
+  EXPECT_EQ(static_cast<std::uint64_t>(grow0.args[2]), g0.trace().comm_id);
+  EXPECT_EQ(g0.trace().entries.front().args[0], static_cast<int>(TraceOrigin::kGrow));
+  Communicator joined = Communicator::join(f.lib, 3, 2, gid);
+  EXPECT_NE(joined.trace().comm_id, g0.trace().comm_id);
+  // A second communicator from the same id (NCCL_COMM_ID gives every one the same) is another.
+  Communicator again0 = Communicator::init_rank(f.lib, 2, 0, id);
+  Communicator again1 = Communicator::init_rank(f.lib, 2, 1, id);
+  EXPECT_EQ(again0.trace().comm_id, again1.trace().comm_id);
+  EXPECT_NE(again0.trace().comm_id, r0.trace().comm_id);
+}
+
+TEST(Trace, InitAllNamesAllItsRanksAlike) {
+  Fake f(RECORDING_NCCL_22809);
+  auto comms = Communicator::init_all(f.lib, {0, 1, 2});
+  ASSERT_EQ(comms.size(), 3u);
+  EXPECT_EQ(comms[0].trace().comm_id, comms[1].trace().comm_id);
+  EXPECT_EQ(comms[0].trace().comm_id, comms[2].trace().comm_id);
+  EXPECT_EQ(comms[2].trace().rank, 2);
+  auto other = Communicator::init_all(f.lib, {0, 1});
+  EXPECT_NE(other[0].trace().comm_id, comms[0].trace().comm_id);
+}
+
+TEST(Trace, LabelsAndGroupsLandInTheEntries) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator c = f.comm(4, 2);
+  {
+    TraceLabel step(c, "decode step 42");
+    c.all_reduce(dev(), dev(), 1, DataType::kFloat32, ReduceOp::kSum, nullptr);
+    {
+      Group g(*f.lib);
+      c.all_reduce(dev(), dev(), 2, DataType::kFloat32, ReduceOp::kSum, nullptr);
+      c.all_reduce(dev(), dev(), 3, DataType::kFloat32, ReduceOp::kSum, nullptr);
+      g.end();
+    }
+  }
+  c.all_reduce(dev(), dev(), 4, DataType::kFloat32, ReduceOp::kSum, nullptr);
+  const Trace t = c.trace();
+  ASSERT_EQ(t.entries.size(), 5u);
+  EXPECT_EQ(trace_label_text(t.entries[1].label), "decode step 42");
+  EXPECT_EQ(t.entries[1].group, 0u);
+  EXPECT_NE(t.entries[2].group, 0u);
+  EXPECT_EQ(t.entries[2].group, t.entries[3].group);
+  EXPECT_EQ(t.entries[2].group_depth, 1u);
+  EXPECT_EQ(t.entries[2].label, t.entries[1].label);
+  EXPECT_EQ(t.entries[4].label, 0u);  // the label went with its scope
+  EXPECT_EQ(t.entries[4].group, 0u);
+  // The same text is the same id; labels stay bounded however many are made.
+  EXPECT_EQ(trace_label("decode step 42"), t.entries[1].label);
+  std::uint32_t first = trace_label("step 0");
+  for (int i = 1; i < 5000; ++i) trace_label("step " + std::to_string(i));
+  EXPECT_EQ(trace_label_text(first), "(label overwritten)");
+  EXPECT_EQ(trace_label_text(trace_label("step 4999")), "step 4999");
+  EXPECT_EQ(trace_label_text(0), "");
+}
+
+TEST(Trace, ProgressModeWithoutADriverSaysWhy) {
+  if (ncclrt_test::gpu_count() > 0) GTEST_SKIP() << "a GPU is here: progress mode works";
+  Fake f(RECORDING_NCCL_22809);
+  Config c;
+  c.trace_progress = true;
+  Communicator comm = f.comm(4, 2, c);
+  comm.all_reduce(dev(), dev(), 4, DataType::kFloat32, ReduceOp::kSum, nullptr);
+  const Trace t = comm.trace();
+  EXPECT_FALSE(t.progress);
+  EXPECT_EQ(last_op(t).op, TraceOp::kAllReduce);  // recording goes on without it
+  EXPECT_EQ(last_op(t).captured, TraceCapture::kUnknown);
+}
+
+TEST(Trace, NamesOfOperations) {
+  for (int i = 1; i < kNumTraceOps; ++i) {
+    const auto op = static_cast<TraceOp>(i);
+    EXPECT_EQ(trace_op_from_string(to_string(op)), op) << to_string(op);
+  }
+  EXPECT_STREQ(to_string(TraceOp::kAllReduce), "all_reduce");
+  EXPECT_EQ(trace_op_from_string("no_such_op"), TraceOp::kNone);
+  EXPECT_TRUE(is_collective(TraceOp::kReduceScatterv));
+  EXPECT_FALSE(is_collective(TraceOp::kSend));
+  EXPECT_TRUE(is_point_to_point(TraceOp::kWaitSignal));
+  EXPECT_FALSE(is_point_to_point(TraceOp::kCreate));
+}
+
+// Threads on their own communicators record side by side while another thread reads every ring
+// (what a dump does): run under ThreadSanitizer by the tsan preset.
+TEST(TraceConcurrency, ThreadsRecordWhileRingsAreRead) {
+  Fake f(RECORDING_NCCL_22809);
+  constexpr int kThreads = 4, kCalls = 3000;
+  std::vector<Communicator> comms;
+  for (int i = 0; i < kThreads; ++i) comms.push_back(f.comm(kThreads, i, entries(256)));
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      for (const auto& c : comms) {
+        const Trace t = c.trace();
+        // Every entry read is whole: a count the owner wrote with its own sequence number.
+        for (const auto& e : t.entries) {
+          if (e.op == TraceOp::kAllReduce && e.count != e.seq) ADD_FAILURE() << "torn entry";
+        }
+      }
+      reads.fetch_add(1);
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 1; k <= kCalls; ++k) {
+        comms[static_cast<std::size_t>(i)].all_reduce(dev(), dev(), static_cast<std::size_t>(k),
+                                                      DataType::kFloat32, ReduceOp::kSum, nullptr);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  done.store(true);
+  reader.join();
+  EXPECT_GT(reads.load(), 0);
+  for (const auto& c : comms) {
+    const Trace t = c.trace();
+    EXPECT_EQ(t.collectives, static_cast<std::uint64_t>(kCalls));
+    ASSERT_EQ(t.entries.size(), 256u);
+    EXPECT_EQ(t.entries.back().count, static_cast<std::size_t>(kCalls));
+    for (const auto& e : t.entries) EXPECT_NE(e.thread, 0u);
+  }
+  // Each thread's entries carry its own id.
+  EXPECT_NE(comms[0].trace().entries.back().thread, comms[1].trace().entries.back().thread);
+}
