@@ -11,7 +11,11 @@ namespace {
 
 // A store written in Python: create() and get() call its methods (with the GIL).
 struct PyAgreementStore : AgreementStore {
+#if NB_VERSION_MAJOR >= 3  // the slot count became obsolete
+  NB_TRAMPOLINE(AgreementStore);
+#else
   NB_TRAMPOLINE(AgreementStore, 2);
+#endif
   bool create(const std::string& key, const std::string& value) override {
     NB_OVERRIDE_PURE(create, key, value);
   }
