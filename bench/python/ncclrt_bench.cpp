@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "dlpack.hpp"  // python/src
+
 namespace nb = nanobind;
 
 extern "C" {
@@ -58,35 +60,10 @@ void floor_nogil(std::uintptr_t send, std::uintptr_t recv, std::size_t count, in
   check(r);
 }
 
-// DLPack's C ABI, the parts the exchange table uses (as ncclrt's python/src/dlpack.hpp).
-struct DLDevice {
-  std::int32_t device_type, device_id;
-};
-struct DLDataType {
-  std::uint8_t code, bits;
-  std::uint16_t lanes;
-};
-struct DLTensor {
-  void* data;
-  DLDevice device;
-  std::int32_t ndim;
-  DLDataType dtype;
-  std::int64_t* shape;
-  std::int64_t* strides;
-  std::uint64_t byte_offset;
-};
-struct ExchangeHeader {
-  std::uint32_t major, minor;
-  ExchangeHeader* prev_api;
-};
-struct ExchangeAPI {
-  ExchangeHeader header;
-  void* managed_tensor_allocator;
-  void* managed_tensor_from_py_object_no_sync;
-  void* managed_tensor_to_py_object_no_sync;
-  int (*dltensor_from_py_object_no_sync)(void* py_object, DLTensor* out);
-  int (*current_work_stream)(int device_type, std::int32_t device_id, void** out_stream);
-};
+// DLPack's C ABI and torch's exchange table, as the extension itself reads them.
+using ncclrt::py::DLTensor;
+using ExchangeHeader = ncclrt::py::DLPackExchangeAPIHeader;
+using ExchangeAPI = ncclrt::py::DLPackExchangeAPI;
 
 // A one-dimensional contiguous float32 CUDA "tensor" at a given address.
 struct Tensor {

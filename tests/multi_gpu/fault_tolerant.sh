@@ -8,16 +8,8 @@
 set -uo pipefail
 example=$1 n=$2 src=$3 check=$4
 launch=$src/scripts/launch_local.sh
-gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
-if [ "${gpus:-0}" -lt 1 ]; then
-  echo "SKIPPED: needs a GPU, found none"
-  exit 0
-fi
-can=$(NCCLRT_WORLD_SIZE=$n NCCLRT_RANK=0 NCCLRT_LOCAL_RANK=0 "$check" can_run 2>&1)
-if grep -q "SKIPPED:" <<<"$can"; then
-  grep -m1 "SKIPPED:" <<<"$can"
-  exit 0
-fi
+# shellcheck source=can_run.sh
+source "$(dirname "$0")/can_run.sh"
 # Never rank 0: with launch_local.sh, torch's store (the Python agreement) lives in rank 0.
 case $n in
   4) kills=(--kill 2@5 --kill 1@12) ;;

@@ -13,16 +13,8 @@
 set -uo pipefail
 suite=$1 check=$2 n=$3 src=$4 part=$5
 launch=$src/scripts/launch_local.sh
-gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
-if [ "${gpus:-0}" -lt 1 ]; then
-  echo "SKIPPED: needs a GPU, found none"
-  exit 0
-fi
-can=$(NCCLRT_WORLD_SIZE=$n NCCLRT_RANK=0 NCCLRT_LOCAL_RANK=0 "$check" can_run 2>&1)
-if grep -q "SKIPPED:" <<<"$can"; then
-  grep -m1 "SKIPPED:" <<<"$can"
-  exit 0
-fi
+# shellcheck source=can_run.sh
+source "$(dirname "$0")/can_run.sh"
 worst=0
 step() {  # launcher mode [minimum ranks]
   if [ "$n" -lt "${3:-2}" ]; then return; fi
