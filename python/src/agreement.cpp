@@ -52,8 +52,7 @@ void bind_agreement(nb::module_& m) {
         }
         return agree_on_failed_ranks(store, scope, rank, size, w);  // a Python store needs the GIL
       },
-      nb::arg("store"), nb::arg("scope"), nb::arg("rank"), nb::arg("size"),
-      nb::arg("window") = 5.0,
+      nb::arg("store"), nb::arg("scope"), nb::arg("rank"), nb::arg("size"), nb::arg("window") = 5.0,
       "The ranks that failed, as every survivor agrees: call it on each survivor after revoke() "
       "with the same `scope` (new for each failure) and pass the list to shrink(). Each marks "
       "itself alive and waits until all have, or `window` seconds pass; the first to finish "
