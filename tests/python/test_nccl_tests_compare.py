@@ -116,13 +116,11 @@ def test_the_runs_interleave_and_the_variants_follow_their_operation():
     groups = cmp.schedule(3)
     assert len(groups) == 3 * len(cmp.PROGRAMS) * 2
     assert groups[0] == [("nccl-tests", "all_reduce", "eager", 1),
-                         ("ncclrt", "all_reduce", "eager", 1),
-                         ("ncclrt --cuda-malloc", "all_reduce", "eager", 1)]
+                         ("ncclrt", "all_reduce", "eager", 1)]
     first_of_rep2 = next(g for g in groups if g[0][3] == 2)
     assert [t for t, *_ in first_of_rep2[:2]] == ["ncclrt", "nccl-tests"]  # order alternates
     all_reduce_graph = [g for g in groups if g[0][1:3] == ("all_reduce", "graph")]
-    assert [t for t, *_ in all_reduce_graph[0][2:]] == ["ncclrt --graph-warmup 1",
-                                                        "ncclrt --cuda-malloc"]
+    assert [t for t, *_ in all_reduce_graph[0][2:]] == ["ncclrt --graph-warmup 1"]
     other = [g for g in groups if g[0][1] != "all_reduce"]
     assert all(len(g) == 2 for g in other)
 
@@ -195,8 +193,8 @@ def test_a_whole_run_with_stand_in_programs(tmp_path, monkeypatch, capsys):
                                + str(home / "lib" / "libnccl.so.2"))
     assert any(c.startswith("ncclrt bench all_reduce") and "-G 50 --graph-warmup 1" in c
                for c in calls)
-    # 2 reps x (all_reduce: eager 2 + 1 variant, graph 2 + 2 variants; all_gather 2 + 2).
-    assert len(calls) == 2 * (3 + 4 + 4)
+    # 2 reps x (all_reduce: eager 2, graph 2 + 1 variant; all_gather 2 + 2).
+    assert len(calls) == 2 * (2 + 3 + 4)
     s = json.loads((out / "summary.json").read_text())
     assert s["machine"]["gpu"] == "NVIDIA H200" and s["machine"]["nccl_tests_nccl_code"] == 22809
     assert s["machine"]["same_nccl"] is True  # 22809 is 2.28.9, what ncclrt reports
@@ -217,7 +215,7 @@ def test_a_whole_run_with_stand_in_programs(tmp_path, monkeypatch, capsys):
     assert "raw/ncclrt_all_gather_eager_1.json.failed" not in names  # it wrote none
     assert "raw/preflight_nccl-tests_graph.json" in names
     assert "5 of 5 judged rows within" in (out / "table.md").read_text()
-    assert "22 runs, 4 failed" in capsys.readouterr().out
+    assert "18 runs, 4 failed" in capsys.readouterr().out
     # table: the same summary again from the packed files, what only the run knew kept.
     cmp.main(["table", str(out)])
     again = json.loads((out / "summary.json").read_text())
@@ -251,8 +249,8 @@ def test_the_deadline_stops_before_a_pair_that_would_pass_it(tmp_path, monkeypat
     cmp.main(["run", "--tool", str(tool), "--nccl-home", str(home), "--nccl-tests", str(archive),
               "--out", str(out), "--reps", "3", "--deadline-s", "0"])
     s = json.loads((out / "summary.json").read_text())
-    assert len(s["runs"]) == 3  # the first group only: all_reduce eager and its variant
-    assert [r["rc"] for r in s["runs"]] == [0, 0, 0]
+    assert len(s["runs"]) == 2  # the first group only: all_reduce eager
+    assert [r["rc"] for r in s["runs"]] == [0, 0]
     assert "all_reduce_perf " in (tmp_path / "calls.txt").read_text()
     assert "stopped after" in s["stopped_early"] and "repetition 1" in s["stopped_early"]
 
