@@ -58,7 +58,7 @@ static int config_blocking;
 void fake_set_hang_ms(int ms);
 void fake_set_hang_ms(int ms) { __atomic_store_n(&op_hang_ms, ms, __ATOMIC_RELAXED); }
 int fake_calls(void);
-int fake_calls(void) { return calls; }
+int fake_calls(void) { return __atomic_load_n(&calls, __ATOMIC_RELAXED); }
 int fake_pending(void);
 int fake_pending(void) { return pending; }
 int fake_live_comms(void);
@@ -225,27 +225,28 @@ static fake_record_t records[kMaxRecords];
 static int nrecords;
 
 int fake_records(void);
-int fake_records(void) { return nrecords; }
+int fake_records(void) {
+  const int n = __atomic_load_n(&nrecords, __ATOMIC_RELAXED);
+  return n < kMaxRecords ? n : kMaxRecords;
+}
 const fake_record_t* fake_record(int i);
 const fake_record_t* fake_record(int i) {
   return i >= 0 && i < fake_records() ? &records[i] : NULL;
 }
 void fake_clear_records(void);
-void fake_clear_records(void) { nrecords = 0; }
+void fake_clear_records(void) { __atomic_store_n(&nrecords, 0, __ATOMIC_RELAXED); }
 
 static int record(const char* fn, const void* send, void* recv, size_t count, int type, int op,
                   int root, void* comm, void* stream) {
-  ++calls;
+  __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
   const int in_progress = env_int("FAKE_OP_IN_PROGRESS");
   const int hang_ms = __atomic_load_n(&op_hang_ms, __ATOMIC_RELAXED);
   if (hang_ms > 0 && strcmp(fn, "ncclGroupStart") != 0 && strcmp(fn, "ncclGroupEnd") != 0) {
     usleep((useconds_t)hang_ms * 1000u);
   }
-  /* Threads on their own communicators may record side by side: the slot is read once and
-   * checked, so a lost count never writes past the array. */
-  const int slot = *(volatile int*)&nrecords;
+  /* Threads on their own communicators may record side by side: each takes a slot of its own. */
+  const int slot = __atomic_fetch_add(&nrecords, 1, __ATOMIC_RELAXED);
   if (slot < kMaxRecords) {
-    nrecords = slot + 1;
     fake_record_t* r = &records[slot];
     memset(r, 0, sizeof *r);
     strncpy(r->fn, fn, sizeof r->fn - 1);
