@@ -72,8 +72,12 @@ void group_end(const Library& lib, std::optional<std::chrono::milliseconds> dead
     if (r != abi::ncclInProgress) check(lib, r, "ncclGroupEnd", nullptr);
     return;
   }
-  std::vector<std::shared_ptr<CommState>> touched;
-  touched.swap(touched_in_group());
+  // Emptied however this ends, keeping its capacity: the next group does not allocate.
+  auto& touched = touched_in_group();
+  struct Clear {
+    std::vector<std::shared_ptr<CommState>>& v;
+    ~Clear() { v.clear(); }
+  } clear{touched};
   if (r != abi::ncclInProgress) check(lib, r, "ncclGroupEnd", nullptr);
   wait_touched(touched, deadline);
 }
