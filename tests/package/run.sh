@@ -40,7 +40,8 @@ fi
 cmake -S "$src/tests/package" -B "$work/shared-consumer" -G Ninja -DMODE=installed \
   -DCMAKE_PREFIX_PATH="$work/shared-prefix" >/dev/null
 cmake --build "$work/shared-consumer" >/dev/null
-ldd "$work/shared-consumer/consumer" | grep -q "libncclrt.so.0.1 => $work/shared-prefix" ||
-  { echo "the consumer does not use the shared library"; exit 1; }
+linked=$(ldd "$work/shared-consumer/consumer")
+grep -qF "libncclrt.so.0.1 => $work/shared-prefix" <<<"$linked" ||
+  { echo "the consumer does not use the shared library; ldd says:"; echo "$linked"; exit 1; }
 "$work/shared-consumer/consumer"
 echo "find_package and add_subdirectory consumers built and ran (static and shared)"
