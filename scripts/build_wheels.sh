@@ -135,7 +135,7 @@ for v in "${pythons[@]}"; do
     whl=$(ls "$raw"/ncclrt-*.whl)
     other=x86_64
     [ "$arch" = x86_64 ] && other=aarch64
-    if "$tools/bin/python" -m zipfile -l "$whl" | grep -q "\.cpython-.*$other"; then
+    if grep -q "\.cpython-.*$other" <<<"$("$tools/bin/python" -m zipfile -l "$whl")"; then
       echo "build_wheels.sh: $(basename "$whl") holds an extension named for $other" >&2
       exit 1
     fi

@@ -28,7 +28,8 @@ cmake -S "$src" -B "$work/shared" -G Ninja -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_
 cmake --build "$work/shared" >/dev/null
 cmake --install "$work/shared" --prefix "$work/shared-prefix" >/dev/null
 so=$(ls "$work"/shared-prefix/lib*/libncclrt.so)
-readelf -d "$so" | grep -q "SONAME.*\[libncclrt.so.0.1\]" || { echo "no SONAME libncclrt.so.0.1"; exit 1; }
+# (grep -q on a here-string, not a pipe: with pipefail, grep -q leaving early can fail the writer)
+grep -q "SONAME.*\[libncclrt.so.0.1\]" <<<"$(readelf -d "$so")" || { echo "no SONAME libncclrt.so.0.1"; exit 1; }
 exported=$(nm -D --defined-only -C "$so")
 for api in "ncclrt::Library::open(" "ncclrt::Communicator::init_rank(" "typeinfo for ncclrt::LoadError"; do
   grep -qF "$api" <<<"$exported" || { echo "not exported: $api"; exit 1; }
