@@ -14,7 +14,9 @@
 namespace ncclrt {
 namespace detail {
 std::uint32_t trace_thread_id() noexcept {
-  return static_cast<std::uint32_t>(::syscall(SYS_gettid));
+  TraceThread& t = t_trace_thread;
+  if (t.tid == 0) t.tid = static_cast<std::uint32_t>(::syscall(SYS_gettid));
+  return t.tid;
 }
 
 TraceRing::TraceRing(std::size_t capacity) : slots_(new TraceSlot[capacity]), capacity_(capacity) {

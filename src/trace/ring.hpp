@@ -38,7 +38,7 @@ struct TraceThread {
   std::uint32_t groups = 0;  // groups this thread has opened (numbers them)
 };
 inline thread_local TraceThread t_trace_thread;
-/// gettid(), once per thread (the slow path of push).
+/// gettid(), asked once per thread and kept in t_trace_thread.tid (the slow path of push).
 std::uint32_t trace_thread_id() noexcept;
 
 /// The slot words (see the file comment).
@@ -107,8 +107,12 @@ class TraceRing {
     } else {
       seq = collectives_.load(std::memory_order_relaxed);
     }
-    TraceThread& t = t_trace_thread;
-    if (__builtin_expect(t.tid == 0, 0)) t.tid = trace_thread_id();
+    // The thread's words are read once, before any call: after a call the compiler looks the
+    // thread-local up again (a call of __tls_get_addr where the module was loaded by dlopen).
+    const TraceThread& t = t_trace_thread;
+    std::uint64_t tid = t.tid;
+    const std::uint64_t depth = t.depth & 0xff, group = t.group;
+    if (__builtin_expect(tid == 0, 0)) tid = trace_thread_id();
     std::uint64_t flags = 0;
     std::uint64_t capture = 0;
     if (__builtin_expect(progress_ != nullptr, 0)) begin_progress(op, seq, stream, flags, capture);
@@ -129,12 +133,11 @@ class TraceRing {
     s.w[kWordCapture].store(capture, ordered);
     s.w[kWordKind].store(
         static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
-            (flags << 16) | (static_cast<std::uint64_t>(t.depth & 0xff) << 24) |
+            (flags << 16) | (depth << 24) |
             (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32),
         ordered);
-    s.w[kWordPeer].store(
-        static_cast<std::uint32_t>(peer) | (static_cast<std::uint64_t>(t.tid) << 32), ordered);
-    s.w[kWordGroup].store(t.group | (static_cast<std::uint64_t>(label_) << 32), ordered);
+    s.w[kWordPeer].store(static_cast<std::uint32_t>(peer) | (tid << 32), ordered);
+    s.w[kWordGroup].store(group | (static_cast<std::uint64_t>(label_) << 32), ordered);
     s.w[kWordResult].store(static_cast<std::uint32_t>(kTracePending), ordered);
     s.w[kWordArg0].store(static_cast<std::uint64_t>(a0), ordered);
     s.w[kWordArg1].store(static_cast<std::uint64_t>(a1), ordered);
