@@ -266,9 +266,10 @@ std::size_t product(const char* op, const char* role, const std::int64_t* shape,
   std::size_t count = 1;
   for (int i = 0; i < ndim; ++i) {
     if (shape[i] < 0) refuse(op, role, "has a negative dimension");
-    const auto d = static_cast<std::size_t>(shape[i]);
-    if (d != 0 && count > SIZE_MAX / d) refuse(op, role, "has more elements than a size_t holds");
-    count *= d;
+    // The overflow test without a 64-bit division (tens of cycles on the hot path).
+    if (__builtin_mul_overflow(count, static_cast<std::size_t>(shape[i]), &count)) {
+      refuse(op, role, "has more elements than a size_t holds");
+    }
   }
   return count;
 }
