@@ -52,11 +52,21 @@ PATHS = [
     ("ncclrt tensor in place: all_reduce(x)", "comm.all_reduce(x)"),
     ("ncclrt tensors, stream=int: all_reduce(x, x, stream=int)", "comm.all_reduce(x, x, stream=sp)"),
     ("vLLM class: PyNcclCommunicator.all_reduce(x, x)", "vllm.all_reduce(x, x)"),
+    # What the flight recorder (on by default) costs: the same calls on a communicator made with
+    # NCCLRT_TRACE_ENTRIES=0.
+    ("ncclrt raw ints, recorder off", "quiet.all_reduce(xp, xp, count=n, dtype=f32, stream=sp)"),
+    ("ncclrt tensors, recorder off", "quiet.all_reduce(x, x)"),
     # Measured where cupy is installed (its NCCL binding links libnccl.so.2: the stand-in here).
     ("cupy.cuda.nccl raw ints: allReduce(p, p, n, dtype, op, stream)",
      "cupy_comm.allReduce(xp, xp, n, 7, 0, sp)"),
+    # The same binding called the way ncclrt's raw form is (keywords): what CPython's keyword
+    # call costs a builtin method, whoever wrote it.
+    ("cupy.cuda.nccl raw ints, keywords: allReduce(p, p, count=, datatype=, op=, stream=)",
+     "cupy_comm.allReduce(xp, xp, count=n, datatype=7, op=0, stream=sp)"),
 ]
-OPTIONAL = {"cupy.cuda.nccl raw ints: allReduce(p, p, n, dtype, op, stream)": "cupy_comm"}
+OPTIONAL = {"cupy.cuda.nccl raw ints: allReduce(p, p, n, dtype, op, stream)": "cupy_comm",
+            "cupy.cuda.nccl raw ints, keywords: allReduce(p, p, count=, datatype=, op=, stream=)":
+                "cupy_comm"}
 EMPTY = "empty loop"
 FLOOR = "floor"
 # Paths that reach "NCCL" once per call: checked against the stand-in's own record.
@@ -111,6 +121,9 @@ def child(a):
     so = ctypes.CDLL(a.stand_in)  # the same loaded copy ncclrt opens: the same record
     lib = ncclrt.Library.open(a.stand_in)
     comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    os.environ["NCCLRT_TRACE_ENTRIES"] = "0"
+    quiet = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    del os.environ["NCCLRT_TRACE_ENTRIES"]
     bench.set_target(ctypes.cast(so.ncclAllReduce, ctypes.c_void_p).value, comm.native)
     x = bench.Tensor(XP, N, comm.device)
     # The class as its __init__ leaves it (that needs torch and a GPU), on this communicator:
@@ -132,8 +145,8 @@ def child(a):
     except Exception:  # noqa: BLE001 (not installed, or no CUDA runtime for it to load)
         cupy_comm = None
 
-    env = dict(comm=comm, x=x, vllm=vllm, f=f, floor=bench.floor, floor_kw=bench.floor_kw,
-               floor_nogil=bench.floor_nogil, xp=XP, n=N, sp=SP, f32=ncclrt.DataType.FLOAT32,
+    env = dict(comm=comm, quiet=quiet, x=x, vllm=vllm, f=f, floor=bench.floor,
+               floor_kw=bench.floor_kw, floor_nogil=bench.floor_nogil, xp=XP, n=N, sp=SP, f32=ncclrt.DataType.FLOAT32,
                zero=bench.zero, dump=bench.dump, cupy_comm=cupy_comm)
     so.fake_record.restype = ctypes.POINTER(ctypes.c_char * 32)
     done = []

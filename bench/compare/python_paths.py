@@ -191,6 +191,13 @@ def in_place_paths(lib_path, skipped):
     xp, sp = x.data_ptr(), stream.cuda_stream
     lib = ncclrt.Library.open(lib_path)
     comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    # The same calls with the flight recorder off (NCCLRT_TRACE_ENTRIES=0 when the communicator
+    # is made): what the recorder, on by default, costs a call.
+    os.environ["NCCLRT_TRACE_ENTRIES"] = "0"
+    try:
+        quiet = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
+    finally:
+        del os.environ["NCCLRT_TRACE_ENTRIES"]
 
     class OneRank:
         rank, world_size = 0, 1
@@ -200,15 +207,19 @@ def in_place_paths(lib_path, skipped):
 
     vllm = PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
                               library_path=lib_path)
-    names = dict(x=x, xp=xp, n=n, sp=sp, comm=comm, vllm=vllm, f32=ncclrt.DataType.FLOAT32,
-                 f=lambda: None)
+    names = dict(x=x, xp=xp, n=n, sp=sp, comm=comm, quiet=quiet, vllm=vllm,
+                 f32=ncclrt.DataType.FLOAT32, f=lambda: None)
     paths = {
         "empty loop": "pass",
         "empty Python call": "f()",
         "ncclrt: torch tensors all_reduce(x, x)": "comm.all_reduce(x, x)",
         "ncclrt: torch tensor all_reduce(x)": "comm.all_reduce(x)",
+        "ncclrt: torch tensors, stream=int all_reduce(x, x, stream=int)":
+            "comm.all_reduce(x, x, stream=sp)",
         "ncclrt: raw ints all_reduce(p, p, count=, dtype=, stream=int)":
             "comm.all_reduce(xp, xp, count=n, dtype=f32, stream=sp)",
+        "ncclrt, recorder off: raw ints": "quiet.all_reduce(xp, xp, count=n, dtype=f32, stream=sp)",
+        "ncclrt, recorder off: torch tensors all_reduce(x, x)": "quiet.all_reduce(x, x)",
         "ncclrt.torch.PyNcclCommunicator.all_reduce(x, x) (vLLM class)": "vllm.all_reduce(x, x)",
     }
     try:  # the floor: a nanobind function of the same ints calling ncclAllReduce's pointer
@@ -217,6 +228,9 @@ def in_place_paths(lib_path, skipped):
                          comm.native)
         names["floor"] = bench.floor_nogil
         paths["nanobind floor (ints, GIL released), same comm"] = "floor(xp, xp, n, 7, 0, sp)"
+        # The same call holding the GIL: what releasing it (every binding here does) costs.
+        names["floor_gil"] = bench.floor
+        paths["nanobind floor, GIL held"] = "floor_gil(xp, xp, n, 7, 0, sp)"
     except ImportError as e:
         skipped["nanobind floor"] = f"_ncclrt_bench not installed ({e}): build the wheel with " \
                                     "-C cmake.define.NCCLRT_PYTHON_BENCH=ON"
@@ -224,6 +238,9 @@ def in_place_paths(lib_path, skipped):
         from cupy.cuda import nccl as cnccl
         names["cc"] = cnccl.NcclCommunicator(1, cnccl.get_unique_id(), 0)
         paths["cupy.cuda.nccl allReduce (raw ints)"] = "cc.allReduce(xp, xp, n, 7, 0, sp)"
+        # The same binding called with keywords, as ncclrt's raw form is called.
+        paths["cupy.cuda.nccl allReduce (raw ints, keywords)"] = \
+            "cc.allReduce(xp, xp, count=n, datatype=7, op=0, stream=sp)"
     except Exception as e:  # noqa: BLE001
         skipped["cupy.cuda.nccl"] = f"{type(e).__name__}: {e}"
 
@@ -273,6 +290,10 @@ def measure_in_place(paths, names, calls, rounds):
         runs[name] = scope["run"]
     rep = [None] * calls
     order = list(runs)
+    # The measuring thread stays on one CPU, so a migration between batches does not decide a
+    # comparison; NCCL's threads, started before, keep their own CPUs.
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
     for name in order:  # warm up
         runs[name](rep[:200])
     torch.cuda.synchronize()
@@ -283,7 +304,11 @@ def measure_in_place(paths, names, calls, rounds):
             runs[name](rep)
             times[name].append((time.perf_counter() - t0) / calls * 1e6)
             torch.cuda.synchronize()
-    return {name: {"us_per_call": statistics.median(t), "us_min": min(t)}
+    os.sched_setaffinity(0, allowed)
+    # us_rounds keeps each round's figure: two paths' figures of one round were measured next to
+    # each other, so their per-round differences (table.py) leave out what drifts between rounds.
+    return {name: {"us_per_call": statistics.median(t), "us_min": min(t),
+                   "us_quartiles": statistics.quantiles(t, n=4)[::2], "us_rounds": t}
             for name, t in times.items()}
 
 
@@ -343,7 +368,7 @@ def main():
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--in-place-calls", type=int, default=2000)
-    p.add_argument("--in-place-rounds", type=int, default=15)
+    p.add_argument("--in-place-rounds", type=int, default=41)
     p.add_argument("--stand-in", help="the recording stand-in library, for the extension's own "
                    "cost without NCCL")
     p.add_argument("--json")
@@ -374,6 +399,7 @@ def main():
     after, cpp_after = (cpp_overhead(a.tool, a.nccl_lib, a.calls, a.rounds) if a.tool
                         else (None, None))
     parts = breakdown()
+    exchange = exchange_costs()
     own = stand_in_costs(a.stand_in) if a.stand_in else {}
     in_place_skipped = {}
     ip_paths, ip_names, ip_x = in_place_paths(a.nccl_lib, in_place_skipped)
@@ -395,7 +421,7 @@ def main():
               "versions": versions, "calls": a.calls, "rounds": a.rounds, "rows": rows,
               "cpp_before": before["rows"] if before else None,
               "cpp_after": after["rows"] if after else None, "skipped": skipped,
-              "breakdown_us": parts, "stand_in_us": own,
+              "breakdown_us": parts, "exchange_ns": exchange, "stand_in_us": own,
               "torch_dlpack_c_exchange_api": hasattr(torch.Tensor, "__dlpack_c_exchange_api__"),
               "in_place": {"size_bytes": 1024, "calls": a.in_place_calls,
                            "rounds": a.in_place_rounds, "paths": in_place,
@@ -437,6 +463,19 @@ def breakdown(n=200000):
     return out
 
 
+def exchange_costs():
+    """ns per call of the two calls ncclrt makes into torch's DLPack C exchange table for a
+    tensor argument (the tensor, then stream=None's current stream), timed in C: torch's part of
+    a tensor call."""
+    try:
+        import _ncclrt_bench as bench
+    except ImportError:
+        return {}
+    if not hasattr(torch.Tensor, "__dlpack_c_exchange_api__"):
+        return {}
+    return bench.exchange_costs(torch.ones(256, device="cuda"), 200000)
+
+
 def _has(md, name):
     try:
         md.version(name)
@@ -473,6 +512,10 @@ def table(result, cpp_before, cpp_after):
         lines.append(f"| {name} | not measured: {why} | | | |")
     lines += ["", "| one read from Python (min of 5 x 20k) | us |", "|---|---|"]
     lines += [f"| `{k}` | {v:.3f} |" for k, v in result["breakdown_us"].items()]
+    if result.get("exchange_ns"):
+        lines += ["", "| torch's DLPack C exchange table, called from C (best of 5 x 200k) | ns |",
+                  "|---|---|"]
+        lines += [f"| `{k}` | {v:.1f} |" for k, v in result["exchange_ns"].items()]
     if result["stand_in_us"]:
         lines += ["", "| the extension without NCCL (recording stand-in), per call | us |",
                   "|---|---|"]

@@ -8,13 +8,20 @@
 // - Tensor: a stand-in for torch.Tensor without torch or a GPU: recognised by ncclrt as torch's
 //   (module torch.*, class Tensor) and described through a DLPack C exchange table written in C,
 //   as torch's is, so what ncclrt does per tensor is measured, not a Python callback.
+// - exchange_costs(x, calls): what the two calls ncclrt makes into an array library's DLPack C
+//   exchange table for a tensor argument cost by themselves (torch's code, not ncclrt's), timed
+//   in C around `calls` calls each.
 // - zero() / dump(): each calls an exported function that callgrind is told to act on
 //   (--zero-before=ncclrt_bench_zero --dump-before=ncclrt_bench_dump), so one process can measure
 //   every path with the interpreter's start and the warm-up left out.
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 
 #include "dlpack.hpp"  // python/src
 
@@ -92,6 +99,47 @@ int current_stream(int, std::int32_t device_id, void** out) {
 
 ExchangeAPI g_api = {{1, 2, nullptr}, nullptr, nullptr, nullptr, tensor_from_py, current_stream};
 
+// ns per call of the exchange table's dltensor_from_py_object_no_sync(x) and
+// current_work_stream(CUDA, x's device), each called `calls` times in a row (the best of 5).
+nb::dict exchange_costs(nb::handle x, int calls) {
+  nb::object capsule =
+      nb::handle(reinterpret_cast<PyObject*>(Py_TYPE(x.ptr()))).attr("__dlpack_c_exchange_api__");
+  const auto* api =
+      static_cast<const ExchangeAPI*>(PyCapsule_GetPointer(capsule.ptr(), "dlpack_exchange_api"));
+  if (api == nullptr) throw nb::python_error();
+  if (api->header.major != 1) throw std::runtime_error("exchange_costs: not a 1.x table");
+  DLTensor t{};
+  if (api->dltensor_from_py_object_no_sync(x.ptr(), &t) != 0) throw nb::python_error();
+  const int device = t.device.device_id;
+  using Clock = std::chrono::steady_clock;
+  auto best = [&](auto&& one) {
+    double ns = 1e30;
+    for (int round = 0; round < 5; ++round) {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < calls; ++i) one();
+      const auto t1 = Clock::now();
+      ns = std::min(ns, std::chrono::duration<double, std::nano>(t1 - t0).count() / calls);
+    }
+    return ns;
+  };
+  int failed = 0;
+  const double tensor_ns = best([&] {
+    DLTensor out{};
+    failed |= api->dltensor_from_py_object_no_sync(x.ptr(), &out);
+    asm volatile("" : : "r"(out.data) : "memory");
+  });
+  const double stream_ns = best([&] {
+    void* s = nullptr;
+    failed |= api->current_work_stream(2, device, &s);
+    asm volatile("" : : "r"(s) : "memory");
+  });
+  if (failed) throw nb::python_error();
+  nb::dict out;
+  out["dltensor_from_py_object_no_sync"] = tensor_ns;
+  out["current_work_stream"] = stream_ns;
+  return out;
+}
+
 }  // namespace
 
 NB_MODULE(_ncclrt_bench, m) {
@@ -110,6 +158,8 @@ NB_MODULE(_ncclrt_bench, m) {
         nb::arg("dtype"), nb::arg("op") = 0, nb::arg("stream") = 0,
         "floor with keyword arguments, op and stream defaulted.");
   m.def("floor_nogil", &floor_nogil, "floor with the GIL released around the call.");
+  m.def("exchange_costs", &exchange_costs, nb::arg("x"), nb::arg("calls") = 100000,
+        "ns per call of the two exchange-table calls ncclrt makes for a tensor argument.");
   m.def(
       "zero", [] { ncclrt_bench_zero(); }, "callgrind: zero the counts here.");
   m.def(
