@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,6 +57,38 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
   }
 }
 
+// A split, shrink or grow of a blocking parent: NCCL runs it inline until every rank has taken
+// part, so it runs on a helper thread bounded by `limit`. On expiry the parent is given up (no
+// NCCL call from ncclrt; NCCL still holds it) and TimeoutError thrown; when NCCL returns, the
+// child it wrote into `slot`, if any, and the parent are aborted.
+abi::ncclResult_t on_blocking_parent(const Library& lib,
+                                     const std::shared_ptr<detail::CommState>& parent,
+                                     std::chrono::milliseconds limit, const char* call,
+                                     const std::string& where,
+                                     const std::shared_ptr<abi::ncclComm_t>& slot,
+                                     std::function<abi::ncclResult_t()> start) {
+  const auto* fn = &lib.raw();
+  const auto done = detail::bounded_call(
+      std::move(start),
+      [slot, parent, fn](abi::ncclResult_t) {  // NCCL returned after ncclrt gave up
+        if (detail::process_exiting()) return;
+        if (abi::ncclComm_t child = *slot) fn->ncclCommAbort(child);
+        fn->ncclCommAbort(parent->comm);
+      },
+      limit);
+  if (!done) {
+    auto e = std::make_exception_ptr(TimeoutError(
+        std::string(call) + " did not complete within " + std::to_string(limit.count()) + " ms (" +
+        where +
+        ", a blocking parent communicator): the other ranks did not all take part. The parent "
+        "was given up (NCCL still holds it; it is aborted when NCCL returns); make a new "
+        "communicator. Check that every rank made the same call, or raise Config::timeout"));
+    detail::abandon_with_reason(*parent, e);
+    std::rethrow_exception(e);
+  }
+  return *done;
+}
+
 // Runs one creation call (`start` fills the new handle) with the config as the loaded NCCL
 // wants it, waits for nonblocking creation, and returns the shared state of the new
 // communicator, or throws with nothing left behind. `parent` (split, shrink, grow on an existing
@@ -95,26 +128,8 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
   const bool async = parent ? parent->nonblocking : cfg->blocking == 0;
   abi::ncclResult_t r;
   if (parent && !async) {
-    const auto* fn = &lib->raw();
-    const auto done = detail::bounded_call(
-        [start, slot, cfg] { return start(slot.get(), cfg.get()); },
-        [slot, parent, fn](abi::ncclResult_t) {  // NCCL returned after ncclrt gave up
-          if (detail::process_exiting()) return;
-          if (abi::ncclComm_t child = *slot) fn->ncclCommAbort(child);
-          fn->ncclCommAbort(parent->comm);
-        },
-        limit);
-    if (!done) {
-      auto e = std::make_exception_ptr(TimeoutError(
-          std::string(call) + " did not complete within " + std::to_string(limit.count()) +
-          " ms (" + where +
-          ", a blocking parent communicator): the other ranks did not all take part. The parent "
-          "was given up (NCCL still holds it; it is aborted when NCCL returns); make a new "
-          "communicator. Check that every rank made the same call, or raise Config::timeout"));
-      detail::abandon_with_reason(*parent, e);
-      std::rethrow_exception(e);
-    }
-    r = *done;
+    r = on_blocking_parent(*lib, parent, limit, call, where, slot,
+                           [start, slot, cfg] { return start(slot.get(), cfg.get()); });
   } else {
     r = start(slot.get(), cfg.get());
   }
@@ -377,10 +392,26 @@ Communicator Communicator::split(int color, int key, const Config& config) const
   if (color == abi::kSplitNoColor) {
     // This rank takes part in the split but gets no communicator.
     child.no_child();
-    abi::ncclConfig_t cfg = detail::make_config(lib(), config);
-    if (shared_->nonblocking && !config.blocking) cfg.blocking = 0;  // as NCCL inherits it
-    abi::ncclComm_t comm = nullptr;
-    call_result(fn->ncclCommSplit(parent, color, key, &comm, &cfg), "ncclCommSplit");
+    auto cfg = std::make_shared<abi::ncclConfig_t>(detail::make_config(lib(), config));
+    if (shared_->nonblocking && !config.blocking) cfg->blocking = 0;  // as NCCL inherits it
+    auto slot = std::make_shared<abi::ncclComm_t>(nullptr);
+    if (shared_->nonblocking) {
+      try {
+        call_result(fn->ncclCommSplit(parent, color, key, slot.get(), cfg.get()), "ncclCommSplit");
+      } catch (...) {
+        detail::keep_reachable(slot);  // NCCL's thread may still write (null) into it
+        throw;
+      }
+    } else {  // it waits inline for every rank, as a split with a colour does: bounded the same
+      detail::refuse_in_group("ncclCommSplit",
+                              "on a blocking communicator NCCL runs it inline, and ncclrt bounds "
+                              "it on a thread of its own");
+      call_result(on_blocking_parent(
+                      lib(), shared_, creation_deadline(config), "ncclCommSplit",
+                      detail::rank_text(hot_.rank, hot_.size), slot,
+                      [=] { return fn->ncclCommSplit(parent, color, key, slot.get(), cfg.get()); }),
+                  "ncclCommSplit");
+    }
     return Communicator();
   }
   return Communicator(child(create_comm(shared_->lib, inherited(config, *shared_), "ncclCommSplit",

@@ -20,6 +20,8 @@
  *                                (default 0, success): a nonblocking communicator enqueuing;
  *                                fake_pending() says how many polls are still owed
  *   FAKE_REVOKE_SLEEP_MS=N       ncclCommRevoke takes N ms to return (a blocking revoke stuck)
+ *   FAKE_SPLIT_SLEEP_MS=N        ncclCommSplit takes N ms to return (a blocking parent's split
+ *                                waiting for a rank that does not come)
  * and through a function (no getenv on every call): fake_set_hang_ms(N) makes every operation
  * sleep N ms inside "NCCL" (a hung call). */
 static int env_int(const char* name) {
@@ -351,6 +353,8 @@ int ncclCommFinalize(fake_comm* c) {
 int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg);
 int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg) {
   (void)key;
+  const int ms = env_int("FAKE_SPLIT_SLEEP_MS");
+  if (ms > 0) usleep((useconds_t)ms * 1000);
   take_config(cfg);
   return hand_over(out, color < 0 ? NULL : make(c->nranks, c->rank));
 }

@@ -108,6 +108,42 @@ TEST(Revoke, WaitsWhileNcclReportsItInProgressAndHonoursItsDeadline) {
   }
 }
 
+// A blocking parent's split waits inline in NCCL until every rank has taken part, with or without
+// a colour: both are bounded by the deadline, and the parent is given up, not waited for.
+TEST(Split, OnABlockingParentIsBoundedWithOrWithoutAColour) {
+  Fake f(RECORDING_NCCL_22809);
+  for (const int color : {1, ncclrt::abi::kSplitNoColor}) {
+    SCOPED_TRACE(color);
+    Communicator blocking = f.comm(4, 0);
+    const int live = f.live();
+    ScopedEnv deadline("NCCLRT_TIMEOUT_MS", "50");
+    ScopedEnv slow("FAKE_SPLIT_SLEEP_MS", "400");
+    const auto start = std::chrono::steady_clock::now();
+    expect_error<TimeoutError>(
+        [&] { (void)blocking.split(color, 0); },
+        {"ncclCommSplit did not complete within 50 ms", "blocking parent", "given up"});
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+    expect_error<UsageError>([&] { (void)blocking.shrink({3}); }, {"shrink", "aborted"});
+    EXPECT_EQ(f.live(), live);  // NCCL is still inside the split: nothing freed under it
+    for (int i = 0; i < 100 && f.live() >= live; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(f.live(), live - 1);  // the parent (and a child NCCL made late) aborted
+  }
+  // In time, a rank without a colour gets no communicator and the parent stays as it was.
+  Communicator c = f.comm(4, 0);
+  Communicator none = c.split(ncclrt::abi::kSplitNoColor, 0);
+  EXPECT_FALSE(none.valid());
+  EXPECT_TRUE(c.valid());
+  {
+    // Inside a group NCCL would run it at the group's end, on this thread, unbounded: refused.
+    Group g(*f.lib);
+    rejected<UsageError>(f, [&] { (void)c.split(ncclrt::abi::kSplitNoColor, 0); },
+                         {"ncclCommSplit", "inside a group", "outside the group"});
+  }
+  EXPECT_TRUE(c.valid());
+}
+
 TEST(Revoke, NeedsNccl2_28_7) {
   Fake f(RECORDING_NCCL_22605);
   Communicator c = f.comm(4, 0);
