@@ -240,14 +240,19 @@ def test_group_expiry_aborts_the_groups_communicators(stand):
     live_before = live(r)
     with Busy(10 ** 9):
         start = time.monotonic()
-        with pytest.raises(ncclrt.TimeoutError, match="ncclGroupEnd.*200 ms.*aborted"):
+        with pytest.raises(ncclrt.TimeoutError, match="ncclGroupEnd.*200 ms.*aborted") as e:
             with ncclrt.group(c1, timeout=0.2):
                 c1.all_reduce(f(), g())
                 c2.broadcast(f(), g(), root=0)
         took = time.monotonic() - start
     assert 0.2 <= took <= 0.22
+    assert "give group() a longer timeout" in str(e.value)  # Python's parameter, not C++'s
     assert live(r) == live_before - 2
     other.all_reduce(f(), g())  # not in the group: untouched
+    # What to do instead, in Python's words: synchronize's timeout and abort=False.
+    with pytest.raises(ncclrt.UsageError,
+                       match=r"already aborted.*synchronize\(stream, timeout, abort=False\)"):
+        c1.revoke()
 
 
 def test_group_async_error_is_an_nccl_error(stand):

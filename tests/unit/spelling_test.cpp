@@ -23,6 +23,11 @@ TEST(Spelling, NamesInPythonsSpelling) {
   EXPECT_EQ(in_python("CollConfig::min_ctas needs NCCL >= 2.31.2"),
             "CollConfig(min_ctas=...) needs NCCL >= 2.31.2");
   EXPECT_EQ(in_python("wait with OnFailure::kLeave"), "wait with abort=False");
+  // Parameters named differently: C++'s deadline is Python's timeout (seconds).
+  EXPECT_EQ(in_python("detect it: synchronize(stream, deadline, OnFailure::kLeave), then revoke"),
+            "detect it: synchronize(stream, timeout, abort=False), then revoke");
+  EXPECT_EQ(in_python("make new ones, or give the group a longer deadline"),
+            "make new ones, or give group() a longer timeout");
   EXPECT_EQ(in_python("color must be >= 0 or kSplitNoColor; got -5"),
             "color must be >= 0 or ncclrt.SPLIT_NOCOLOR; got -5");
   EXPECT_EQ(in_python("call ncclrt::Watchdog::enable() first"),
