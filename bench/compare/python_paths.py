@@ -42,10 +42,23 @@ class UniqueId(ctypes.Structure):
     _fields_ = [("internal", ctypes.c_byte * 128)]
 
 
+class OneRank:
+    """The group vLLM's class is given: one rank, whose broadcast of the unique id is itself."""
+    rank, world_size = 0, 1
+
+    def broadcast_obj(self, obj, src):
+        return obj
+
+
+def one_rank_vllm(lib_path):
+    from ncclrt.torch import PyNcclCommunicator
+    return PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
+                              library_path=lib_path)
+
+
 def make_paths(lib_path, size, skipped):
     """{name: call} for every path that can run here; `skipped` gets {name: why} for the rest."""
     import ncclrt
-    from ncclrt.torch import PyNcclCommunicator
 
     n = size // 4
     x = torch.ones(n, device="cuda")
@@ -67,14 +80,7 @@ def make_paths(lib_path, size, skipped):
         lambda: comm.all_reduce(x, stream=sp))
     paths["ncclrt: torch tensors, stream=int"] = lambda: comm.all_reduce(x, y, stream=sp)
 
-    class OneRank:
-        rank, world_size = 0, 1
-
-        def broadcast_obj(self, obj, src):
-            return obj
-
-    vllm = PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
-                              library_path=lib_path)
+    vllm = one_rank_vllm(lib_path)
     paths["ncclrt.torch.PyNcclCommunicator.all_reduce(x, y)"] = lambda: vllm.all_reduce(x, y)
 
     # The baseline: ncclAllReduce called from C in a loop, same process, comm, buffers, stream.
@@ -183,7 +189,6 @@ def in_place_paths(lib_path, skipped):
     """(statement, names) per path for the in-place runs: each statement is one call, run as the
     body of a generated loop; `skipped` gets {name: why} for the paths that cannot run here."""
     import ncclrt
-    from ncclrt.torch import PyNcclCommunicator
 
     n = 256
     x = torch.ones(n, device="cuda")
@@ -199,14 +204,7 @@ def in_place_paths(lib_path, skipped):
     finally:
         del os.environ["NCCLRT_TRACE_ENTRIES"]
 
-    class OneRank:
-        rank, world_size = 0, 1
-
-        def broadcast_obj(self, obj, src):
-            return obj
-
-    vllm = PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
-                              library_path=lib_path)
+    vllm = one_rank_vllm(lib_path)
     names = dict(x=x, xp=xp, n=n, sp=sp, comm=comm, quiet=quiet, vllm=vllm,
                  f32=ncclrt.DataType.FLOAT32, f=lambda: None)
     paths = {
