@@ -139,4 +139,11 @@ std::string rank_text(int rank, int nranks) {
   return "rank " + std::to_string(rank) + " of " + std::to_string(nranks);
 }
 
+TimeoutError expired(const std::string& what, std::chrono::milliseconds limit,
+                     const std::string& where, const std::string& why, const std::string& then) {
+  std::string text = what + " within " + std::to_string(limit.count()) + " ms (" + where + ")";
+  if (!why.empty()) text += ": " + why;
+  return TimeoutError(text + ". " + then);
+}
+
 }  // namespace ncclrt::detail

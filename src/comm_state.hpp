@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ncclrt/abi.hpp"
+#include "ncclrt/error.hpp"
 #include "ncclrt/library.hpp"
 #include "trace/state.hpp"
 
@@ -56,6 +57,14 @@ void keep_reachable(std::shared_ptr<void> slot);
 
 /// "rank 1 of 4"
 std::string rank_text(int rank, int nranks);
+
+/// Every deadline's error, worded one way: "<what> within <N> ms (<where>)[: <why>]. <then>",
+/// e.g. "ncclCommFinalize did not complete within 250 ms (rank 0 of 2): the other ranks did not
+/// all finalize. The communicator was aborted".
+TimeoutError expired(const std::string& what, std::chrono::milliseconds limit,
+                     const std::string& where, const std::string& why, const std::string& then);
+/// `then` of a wait whose communicator ncclrt aborted.
+inline constexpr const char* kWasAborted = "The communicator was aborted";
 
 /// How long ncclrt waits for a nonblocking communicator when neither the call nor
 /// Config::timeout gives a deadline: $NCCLRT_TIMEOUT_MS, default 10 minutes (PyTorch's default

@@ -39,12 +39,11 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
   const auto limit = creation_deadline(config);
   if (!detail::wait_ready(fn, comm, state, Clock::now(), limit)) {
     fn.ncclCommAbort(comm);
-    throw detail::dumped(
-        TimeoutError(std::string(call) + " did not complete within " +
-                     std::to_string(limit.count()) + " ms (" + where +
-                     "): the other ranks did not all join. The communicator was aborted. "
-                     "Check that every rank started and uses the same unique id, or raise "
-                     "Config::timeout"));
+    throw detail::dumped(detail::expired(
+        std::string(call) + " did not complete", limit, where, "the other ranks did not all join",
+        std::string(detail::kWasAborted) +
+            ". Check that every rank started and uses the same unique id, or raise "
+            "Config::timeout"));
   }
   if (state != abi::ncclSuccess) {
     try {
@@ -77,12 +76,11 @@ abi::ncclResult_t on_blocking_parent(const Library& lib,
       },
       limit);
   if (!done) {
-    auto e = std::make_exception_ptr(TimeoutError(
-        std::string(call) + " did not complete within " + std::to_string(limit.count()) + " ms (" +
-        where +
-        ", a blocking parent communicator): the other ranks did not all take part. The parent "
-        "was given up (NCCL still holds it; it is aborted when NCCL returns); make a new "
-        "communicator. Check that every rank made the same call, or raise Config::timeout"));
+    auto e = std::make_exception_ptr(detail::expired(
+        std::string(call) + " did not complete", limit, where + ", a blocking parent communicator",
+        "the other ranks did not all take part",
+        "The parent was given up (NCCL still holds it; it is aborted when NCCL returns); make a "
+        "new communicator. Check that every rank made the same call, or raise Config::timeout"));
     detail::abandon_with_reason(*parent, e);
     std::rethrow_exception(e);
   }
@@ -140,10 +138,9 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
       if (Clock::now() - begin >= limit) {
         detail::keep_reachable(slot);  // NCCL may still write the handle into it
         throw detail::dumped(
-            TimeoutError(std::string(call) + " did not complete within " +
-                         std::to_string(limit.count()) + " ms (" + where +
-                         "): the other ranks did not all take part. Check that every rank "
-                         "made the same call, or raise Config::timeout"));
+            detail::expired(std::string(call) + " did not complete", limit, where,
+                            "the other ranks did not all take part",
+                            "Check that every rank made the same call, or raise Config::timeout"));
       }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }

@@ -33,12 +33,11 @@ void wait_touched(const std::vector<std::shared_ptr<CommState>>& touched,
     const auto limit = deadline_of(*s, deadline);
     abi::ncclResult_t state = abi::ncclInProgress;
     if (!wait_ready(s->lib->raw(), s->comm, state, start, limit)) {
-      auto e = std::make_exception_ptr(TimeoutError(
-          "ncclGroupEnd: the group's work on " + s->where + " was not enqueued within " +
-          std::to_string(limit.count()) +
-          " ms (the nonblocking communicator kept reporting ncclInProgress); a peer may be "
-          "missing. Every communicator of the group was aborted; make new ones, or give the "
-          "group a longer deadline"));
+      auto e = std::make_exception_ptr(expired(
+          "ncclGroupEnd: the group's work was not enqueued", limit, s->where,
+          "the nonblocking communicator kept reporting ncclInProgress; a peer may be missing",
+          "Every communicator of the group was aborted; make new ones, or give the group a "
+          "longer deadline"));
       for (const auto& t : touched) abort_with_reason(*t, e);
       std::rethrow_exception(e);
     }

@@ -100,10 +100,10 @@ namespace {
 
 // Runs `f(fn, comm)` under the communicator's lock if it still exists (else nullopt). A
 // nonblocking communicator may answer ncclInProgress: that is waited for within its deadline; on
-// expiry the communicator is aborted and `expired` says why.
+// expiry the communicator is aborted and `timed_out` says why.
 template <class F>
 std::optional<abi::ncclResult_t> call_while_alive(CommState& state, const char* call, F&& f,
-                                                  std::exception_ptr& expired) noexcept {
+                                                  std::exception_ptr& timed_out) noexcept {
   if (process_exiting()) return std::nullopt;
   abi::ncclResult_t r;
   {
@@ -114,22 +114,21 @@ std::optional<abi::ncclResult_t> call_while_alive(CommState& state, const char* 
     if (r != abi::ncclInProgress || !state.nonblocking || group_depth() > 0) return r;
     const auto limit = deadline_of(state, std::nullopt);
     if (wait_ready(fn, state.comm, r, Clock::now(), limit)) return r;
-    expired = std::make_exception_ptr(TimeoutError(
-        std::string(call) + " on " + state.where + " did not complete within its deadline (" +
-        std::to_string(limit.count()) + " ms); the communicator was aborted"));
+    timed_out = std::make_exception_ptr(
+        expired(std::string(call) + " did not complete", limit, state.where, "", kWasAborted));
   }
-  abort_with_reason(state, expired);
+  abort_with_reason(state, timed_out);
   return r;
 }
 
 // A handle's release: its destructor cannot throw, so failures are logged.
 template <class F>
 void while_alive(CommState& state, const char* call, F&& release) noexcept {
-  std::exception_ptr expired;
-  const auto r = call_while_alive(state, call, release, expired);
-  if (expired) {
+  std::exception_ptr timed_out;
+  const auto r = call_while_alive(state, call, release, timed_out);
+  if (timed_out) {
     try {
-      std::rethrow_exception(expired);
+      std::rethrow_exception(timed_out);
     } catch (const std::exception& e) {
       log(LogLevel::kError, e.what());
     }
@@ -183,15 +182,15 @@ void* Window::user_pointer() const {
   }
   state->lib->require(Function::ncclWinGetUserPtr);
   void* ptr = nullptr;
-  std::exception_ptr expired;
+  std::exception_ptr timed_out;
   const abi::ncclWindow_t win = h_.get();
   const auto r = detail::call_while_alive(
       *state, "ncclWinGetUserPtr",
       [&](const detail::Symbols& fn, abi::ncclComm_t c) {
         return fn.ncclWinGetUserPtr(c, win, &ptr);
       },
-      expired);
-  if (expired) std::rethrow_exception(expired);
+      timed_out);
+  if (timed_out) std::rethrow_exception(timed_out);
   if (!r) {
     throw UsageError(
         "Window::user_pointer: the window's communicator was destroyed or aborted, and the "

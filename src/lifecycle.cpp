@@ -247,10 +247,9 @@ void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
     fail(r, call);  // a blocking communicator never answers so: say what NCCL said
   }
   if (!detail::wait_ready(*hot_.fn, hot_.comm, r, Clock::now(), limit)) {
-    auto e = std::make_exception_ptr(TimeoutError(
-        std::string(call) + " did not complete within " + std::to_string(limit.count()) + " ms (" +
-        shared_->where + ")" + (why ? std::string(": ") + why : std::string()) +
-        ". The communicator was aborted"));
+    auto e = std::make_exception_ptr(detail::expired(std::string(call) + " did not complete", limit,
+                                                     shared_->where, why ? why : "",
+                                                     detail::kWasAborted));
     detail::abort_with_reason(*shared_, e);
     std::rethrow_exception(e);
   }
@@ -293,11 +292,10 @@ void Communicator::revoke_blocking(std::chrono::milliseconds limit) {
       limit);
   state_ = State::kRevoked;
   if (!r) {
-    auto e = std::make_exception_ptr(TimeoutError(
-        "ncclCommRevoke did not return within " + std::to_string(limit.count()) + " ms (" +
-        shared_->where +
-        ", a blocking communicator): this rank's work on it did not stop. ncclrt gave the "
-        "communicator up (it is aborted when NCCL returns); make a new one"));
+    auto e = std::make_exception_ptr(detail::expired(
+        "ncclCommRevoke did not return", limit, shared_->where + ", a blocking communicator",
+        "this rank's work on it did not stop",
+        "ncclrt gave the communicator up (it is aborted when NCCL returns); make a new one"));
     detail::abandon_with_reason(*shared_, e);
     std::rethrow_exception(e);
   }
@@ -401,13 +399,12 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
     }
     if (Clock::now() - start >= deadline) {
       const bool abort = on_failure == OnFailure::kAbort;
-      auto e = std::make_exception_ptr(TimeoutError(
-          "synchronize: the work on the stream did not finish within " +
-          std::to_string(deadline.count()) + " ms (" + shared_->where +
-          "); a peer may be missing or stuck. " +
-          (abort ? "The communicator was aborted"
-                 : "The communicator was left as it is: revoke() it, then shrink() the failed "
-                   "ranks away, or abort() it")));
+      auto e = std::make_exception_ptr(detail::expired(
+          "synchronize: the work on the stream did not finish", deadline, shared_->where,
+          "a peer may be missing or stuck",
+          abort ? detail::kWasAborted
+                : "The communicator was left as it is: revoke() it, then shrink() the failed "
+                  "ranks away, or abort() it"));
       if (abort) {
         detail::abort_with_reason(*shared_, e);  // dumps the flight recorder first
       } else {

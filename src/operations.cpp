@@ -33,11 +33,10 @@ void Communicator::settle(abi::ncclResult_t result, const char* call) const {
   const auto limit = detail::deadline_of(*shared_, std::nullopt);
   abi::ncclResult_t state = result;
   if (!detail::wait_ready(*hot_.fn, hot_.comm, state, Clock::now(), limit)) {
-    auto e = std::make_exception_ptr(TimeoutError(
-        std::string(call) + " was not enqueued within " + std::to_string(limit.count()) + " ms (" +
-        shared_->where +
-        "): the nonblocking communicator kept reporting ncclInProgress; a peer may be missing. "
-        "The communicator was aborted"));
+    auto e = std::make_exception_ptr(detail::expired(
+        std::string(call) + " was not enqueued", limit, shared_->where,
+        "the nonblocking communicator kept reporting ncclInProgress; a peer may be missing",
+        detail::kWasAborted));
     detail::abort_with_reason(*shared_, e);
     std::rethrow_exception(e);
   }

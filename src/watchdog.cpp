@@ -118,11 +118,10 @@ class WatchdogThread {
     }
     if (Clock::now() >= e.deadline) {
       detail::abort_with_reason(
-          hs, std::make_exception_ptr(TimeoutError(
-                  "watchdog: work watched on " + hs.where + " did not finish within " +
-                  std::to_string(e.budget.count()) +
-                  " ms; the communicator was aborted. A peer may be missing or stuck; make a "
-                  "new communicator")));
+          hs, std::make_exception_ptr(
+                  detail::expired("watchdog: work watched did not finish", e.budget, hs.where,
+                                  "a peer may be missing or stuck",
+                                  std::string(detail::kWasAborted) + "; make a new communicator")));
       return false;
     }
     return true;

@@ -186,7 +186,7 @@ def test_honours_the_deadline(stand, name, capfd):
             start = time.monotonic()
             if logs_only:
                 call(c, keep)
-                assert "did not complete within its deadline" in capfd.readouterr().err
+                assert "did not complete within" in capfd.readouterr().err
             else:
                 with pytest.raises(ncclrt.TimeoutError, match="500 ms"):
                     call(c, keep)

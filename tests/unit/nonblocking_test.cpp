@@ -270,7 +270,7 @@ TEST(Nonblocking, EveryCallHonoursTheDeadline) {
     const auto start = Clock::now();
     if (k.logs_instead_of_throwing) {
       k.call(c, keep);
-      EXPECT_NE(logs.text().find("did not complete within its deadline"), std::string::npos);
+      EXPECT_NE(logs.text().find("did not complete within"), std::string::npos);
     } else {
       try {
         k.call(c, keep);
