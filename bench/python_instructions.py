@@ -53,7 +53,7 @@ PATHS = [
     ("ncclrt tensors, stream=int: all_reduce(x, x, stream=int)", "comm.all_reduce(x, x, stream=sp)"),
     ("vLLM class: PyNcclCommunicator.all_reduce(x, x)", "vllm.all_reduce(x, x)"),
     # What the flight recorder (on by default) costs: the same calls on a communicator made with
-    # NCCLRT_TRACE_ENTRIES=0.
+    # Config(trace_entries=0).
     ("ncclrt raw ints, recorder off", "quiet.all_reduce(xp, xp, count=n, dtype=f32, stream=sp)"),
     ("ncclrt tensors, recorder off", "quiet.all_reduce(x, x)"),
     # Measured where cupy is installed (its NCCL binding links libnccl.so.2: the stand-in here).
@@ -121,9 +121,8 @@ def child(a):
     so = ctypes.CDLL(a.stand_in)  # the same loaded copy ncclrt opens: the same record
     lib = ncclrt.Library.open(a.stand_in)
     comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
-    os.environ["NCCLRT_TRACE_ENTRIES"] = "0"
-    quiet = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
-    del os.environ["NCCLRT_TRACE_ENTRIES"]
+    quiet = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id(),
+                                          ncclrt.Config(trace_entries=0))
     bench.set_target(ctypes.cast(so.ncclAllReduce, ctypes.c_void_p).value, comm.native)
     x = bench.Tensor(XP, N, comm.device)
     # The class as its __init__ leaves it (that needs torch and a GPU), on this communicator:

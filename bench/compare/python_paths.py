@@ -50,6 +50,19 @@ class OneRank:
         return obj
 
 
+def ctypes_comm(lib_path):
+    """NCCL through ctypes as vLLM's NCCLLibrary binds it, and a communicator of one rank."""
+    nccl = ctypes.CDLL(lib_path)
+    nccl.ncclAllReduce.restype = ctypes.c_int
+    nccl.ncclAllReduce.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                   ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    uid = UniqueId()
+    assert nccl.ncclGetUniqueId(ctypes.byref(uid)) == 0
+    raw_comm = ctypes.c_void_p()
+    assert nccl.ncclCommInitRank(ctypes.byref(raw_comm), 1, uid, 0) == 0
+    return nccl, raw_comm
+
+
 def one_rank_vllm(lib_path):
     from ncclrt.torch import PyNcclCommunicator
     return PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
@@ -98,14 +111,7 @@ def make_paths(lib_path, size, skipped):
     paths[DIRECT] = direct_batch
 
     # The pynccl way: ctypes, checking every result (vLLM's NCCLLibrary).
-    nccl = ctypes.CDLL(lib_path)
-    nccl.ncclAllReduce.restype = ctypes.c_int
-    nccl.ncclAllReduce.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                                   ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-    uid = UniqueId()
-    assert nccl.ncclGetUniqueId(ctypes.byref(uid)) == 0
-    raw_comm = ctypes.c_void_p()
-    assert nccl.ncclCommInitRank(ctypes.byref(raw_comm), 1, uid, 0) == 0
+    nccl, raw_comm = ctypes_comm(lib_path)
 
     def ctypes_call():
         assert nccl.ncclAllReduce(ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(y.data_ptr()),
@@ -196,13 +202,9 @@ def in_place_paths(lib_path, skipped):
     xp, sp = x.data_ptr(), stream.cuda_stream
     lib = ncclrt.Library.open(lib_path)
     comm = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
-    # The same calls with the flight recorder off (NCCLRT_TRACE_ENTRIES=0 when the communicator
-    # is made): what the recorder, on by default, costs a call.
-    os.environ["NCCLRT_TRACE_ENTRIES"] = "0"
-    try:
-        quiet = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id())
-    finally:
-        del os.environ["NCCLRT_TRACE_ENTRIES"]
+    # The same calls with the flight recorder off: what the recorder, on by default, costs a call.
+    quiet = ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id(),
+                                          ncclrt.Config(trace_entries=0))
 
     vllm = one_rank_vllm(lib_path)
     names = dict(x=x, xp=xp, n=n, sp=sp, comm=comm, quiet=quiet, vllm=vllm,
@@ -242,14 +244,7 @@ def in_place_paths(lib_path, skipped):
     except Exception as e:  # noqa: BLE001
         skipped["cupy.cuda.nccl"] = f"{type(e).__name__}: {e}"
 
-    nccl = ctypes.CDLL(lib_path)  # the pynccl way: ctypes, every result checked
-    nccl.ncclAllReduce.restype = ctypes.c_int
-    nccl.ncclAllReduce.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                                   ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-    uid = UniqueId()
-    assert nccl.ncclGetUniqueId(ctypes.byref(uid)) == 0
-    raw_comm = ctypes.c_void_p()
-    assert nccl.ncclCommInitRank(ctypes.byref(raw_comm), 1, uid, 0) == 0
+    nccl, raw_comm = ctypes_comm(lib_path)  # the pynccl way: ctypes, every result checked
     names.update(nccl=nccl, raw_comm=raw_comm, vp=ctypes.c_void_p, stream=stream)
     paths["Python ctypes (the pynccl way)"] = (
         "assert nccl.ncclAllReduce(vp(x.data_ptr()), vp(x.data_ptr()), x.numel(), 7, 0, raw_comm, "
