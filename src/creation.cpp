@@ -387,27 +387,29 @@ Communicator Communicator::split(int color, int key, const Config& config) const
   const abi::ncclComm_t parent = hot_.comm;
   detail::TraceChild child(*shared_, hot_.trace, TraceOrigin::kSplit, color, key);
   if (color == abi::kSplitNoColor) {
-    // This rank takes part in the split but gets no communicator.
+    // This rank takes part in the split but gets no communicator. Like a split with a colour it
+    // waits for every rank, so it is refused inside a group (NCCL would run it at the group's
+    // end, after the handle's slot is gone) and bounded on a blocking parent.
     child.no_child();
+    detail::refuse_in_group(
+        "ncclCommSplit",
+        "ncclrt waits for every rank to take part, which NCCL starts only at the "
+        "group's end");
     auto cfg = std::make_shared<abi::ncclConfig_t>(detail::make_config(lib(), config));
     if (shared_->nonblocking && !config.blocking) cfg->blocking = 0;  // as NCCL inherits it
     auto slot = std::make_shared<abi::ncclComm_t>(nullptr);
-    if (shared_->nonblocking) {
-      try {
-        call_result(fn->ncclCommSplit(parent, color, key, slot.get(), cfg.get()), "ncclCommSplit");
-      } catch (...) {
-        detail::keep_reachable(slot);  // NCCL's thread may still write (null) into it
-        throw;
-      }
-    } else {  // it waits inline for every rank, as a split with a colour does: bounded the same
-      detail::refuse_in_group("ncclCommSplit",
-                              "on a blocking communicator NCCL runs it inline, and ncclrt bounds "
-                              "it on a thread of its own");
-      call_result(on_blocking_parent(
-                      lib(), shared_, creation_deadline(config), "ncclCommSplit",
-                      detail::rank_text(hot_.rank, hot_.size), slot,
-                      [=] { return fn->ncclCommSplit(parent, color, key, slot.get(), cfg.get()); }),
+    auto start = [=] { return fn->ncclCommSplit(parent, color, key, slot.get(), cfg.get()); };
+    if (!shared_->nonblocking) {
+      call_result(on_blocking_parent(lib(), shared_, creation_deadline(config), "ncclCommSplit",
+                                     detail::rank_text(hot_.rank, hot_.size), slot, start),
                   "ncclCommSplit");
+      return Communicator();
+    }
+    try {
+      call_result(start(), "ncclCommSplit");
+    } catch (...) {
+      detail::keep_reachable(slot);  // NCCL's thread may still write (null) into it
+      throw;
     }
     return Communicator();
   }

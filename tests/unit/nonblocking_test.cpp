@@ -454,6 +454,7 @@ TEST(NonblockingGroup, CallsThatCannotCompleteInsideAGroupAreRefused) {
   const std::vector<std::pair<const char*, std::function<void()>>> refused = {
       {"register_window", [&] { (void)c.register_window(dev(), 64); }},
       {"ncclCommSplit", [&] { (void)c.split(0, 0); }},
+      {"ncclCommSplit", [&] { (void)c.split(ncclrt::abi::kSplitNoColor, 0); }},
       {"ncclCommShrink", [&] { (void)c.shrink({1}); }},
       {"ncclCommGrow", [&] { (void)c.grow(6); }},
       {"finalize", [&] { c.finalize(); }},
