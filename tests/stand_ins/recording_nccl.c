@@ -3,6 +3,7 @@
  * release, and that nothing leaks. FAKE_VERSION picks the release it plays; functions newer than
  * that are absent, as in the real file. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ static int env_int(const char* name) {
 typedef struct {
   int nranks;
   int rank;
+  int state; /* 0 never made, 1 live, 2 destroyed or aborted (slots are never reused) */
 } fake_comm;
 
 typedef struct {
@@ -49,10 +51,10 @@ typedef struct {
   int blocking;
 } config_head;
 
-static int calls;          /* operations that reached "NCCL" */
-static int op_hang_ms;     /* fake_set_hang_ms */
-static int pending;        /* polls left before a nonblocking operation counts as enqueued */
-static int live_comms;     /* created and not yet destroyed or aborted */
+static int calls;      /* operations that reached "NCCL" */
+static int op_hang_ms; /* fake_set_hang_ms */
+static int pending;    /* (atomic) polls left before a nonblocking operation counts as enqueued */
+static int live_comms; /* created and not yet destroyed or aborted */
 static size_t config_size; /* ->size of the last config passed in */
 static unsigned config_version;
 static int config_blocking;
@@ -62,9 +64,9 @@ void fake_set_hang_ms(int ms) { __atomic_store_n(&op_hang_ms, ms, __ATOMIC_RELAX
 int fake_calls(void);
 int fake_calls(void) { return __atomic_load_n(&calls, __ATOMIC_RELAXED); }
 int fake_pending(void);
-int fake_pending(void) { return pending; }
+int fake_pending(void) { return __atomic_load_n(&pending, __ATOMIC_RELAXED); }
 int fake_live_comms(void);
-int fake_live_comms(void) { return live_comms; }
+int fake_live_comms(void) { return __atomic_load_n(&live_comms, __ATOMIC_RELAXED); }
 size_t fake_config_size(void);
 size_t fake_config_size(void) { return config_size; }
 unsigned fake_config_version(void);
@@ -72,11 +74,63 @@ unsigned fake_config_version(void) { return config_version; }
 int fake_config_blocking(void);
 int fake_config_blocking(void) { return config_blocking; }
 
+/* Communicators come from a pool whose slots are never reused, so that a call on one that was
+ * destroyed or aborted is seen for what it is (a use after free in a real NCCL) and fails the
+ * test loudly: the message, then abort(). */
+enum { kMaxComms = 1 << 16 };
+static fake_comm pool[kMaxComms];
+static int pool_used;
+
+static void misuse(const char* fn, const void* c, const char* what) {
+  fprintf(stderr, "recording stand-in: %s called on communicator %p, %s\n", fn, c, what);
+  fflush(stderr);
+  abort();
+}
+
+/* The functions called with a communicator so far (distinct names): fake_was_called(name). */
+enum { kMaxSeen = 128 };
+static const char* seen[kMaxSeen];
+static int nseen;
+static pthread_mutex_t seen_mutex = PTHREAD_MUTEX_INITIALIZER;
+int fake_was_called(const char* fn);
+int fake_was_called(const char* fn) {
+  pthread_mutex_lock(&seen_mutex);
+  int found = 0;
+  for (int i = 0; i < nseen && !found; ++i) found = strcmp(seen[i], fn) == 0;
+  pthread_mutex_unlock(&seen_mutex);
+  return found;
+}
+
+void fake_clear_seen(void);
+void fake_clear_seen(void) {
+  pthread_mutex_lock(&seen_mutex);
+  nseen = 0;
+  pthread_mutex_unlock(&seen_mutex);
+}
+
+/* Every function given a communicator checks it first. */
+static void use(const char* fn, const void* c) {
+  const fake_comm* f = c;
+  if (f < pool || f >= pool + kMaxComms) misuse(fn, c, "which this NCCL never made");
+  const int state = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+  if (state != 1)
+    misuse(fn, c,
+           state == 2 ? "which was destroyed or aborted (use after free)"
+                      : "which this NCCL never made");
+  if (fake_was_called(fn)) return;
+  pthread_mutex_lock(&seen_mutex);
+  if (nseen < kMaxSeen) seen[nseen++] = fn;
+  pthread_mutex_unlock(&seen_mutex);
+}
+
 static fake_comm* make(int nranks, int rank) {
-  fake_comm* c = malloc(sizeof *c);
+  const int i = __atomic_fetch_add(&pool_used, 1, __ATOMIC_RELAXED);
+  if (i >= kMaxComms) misuse("make", NULL, "but the stand-in's pool is used up");
+  fake_comm* c = &pool[i];
   c->nranks = nranks;
   c->rank = rank;
-  ++live_comms;
+  __atomic_store_n(&c->state, 1, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&live_comms, 1, __ATOMIC_RELAXED);
   return c;
 }
 
@@ -112,7 +166,7 @@ __attribute__((unused)) static int hand_over(fake_comm** out, fake_comm* child) 
   const char* late = getenv("FAKE_CHILD_LATE_MS");
   if (env_int("FAKE_OP_IN_PROGRESS") > 0 && config_blocking == 0) { /* enqueuing, as an op */
     *out = child;
-    pending = env_int("FAKE_OP_IN_PROGRESS");
+    __atomic_store_n(&pending, env_int("FAKE_OP_IN_PROGRESS"), __ATOMIC_RELAXED);
     return 7;
   }
   if (!late || config_blocking != 0 || child == NULL) {
@@ -120,9 +174,9 @@ __attribute__((unused)) static int hand_over(fake_comm** out, fake_comm* child) 
     return env_int("FAKE_INIT_IN_PROGRESS") ? 7 : 0;
   }
   *out = NULL;
-  if (atoi(late) < 0) { /* never: the caller must give up */
-    free(child);
-    --live_comms;
+  if (atoi(late) < 0) {                                   /* never: the caller must give up */
+    __atomic_store_n(&child->state, 2, __ATOMIC_RELEASE); /* never handed over */
+    __atomic_sub_fetch(&live_comms, 1, __ATOMIC_RELAXED);
     return 0;
   }
   late_child* l = malloc(sizeof *l);
@@ -165,43 +219,51 @@ int ncclCommInitAll(fake_comm** comms, int n, const int* devs) {
 }
 int ncclCommDestroy(fake_comm* c);
 int ncclCommDestroy(fake_comm* c) {
-  --live_comms;
-  free(c);
+  use("ncclCommDestroy", c);
+  __atomic_store_n(&c->state, 2, __ATOMIC_RELEASE);
+  __atomic_sub_fetch(&live_comms, 1, __ATOMIC_RELAXED);
   return 0;
 }
 int ncclCommAbort(fake_comm* c);
 int ncclCommAbort(fake_comm* c) {
   const int ms = env_int("FAKE_ABORT_SLEEP_MS");
   if (ms > 0) usleep((useconds_t)ms * 1000);
+  use("ncclCommAbort", c);
   return ncclCommDestroy(c);
 }
 int ncclCommCount(const fake_comm* c, int* n);
 int ncclCommCount(const fake_comm* c, int* n) {
+  use("ncclCommCount", c);
   *n = c->nranks;
   return 0;
 }
 int ncclCommUserRank(const fake_comm* c, int* r);
 int ncclCommUserRank(const fake_comm* c, int* r) {
+  use("ncclCommUserRank", c);
   *r = c->rank;
   return 0;
 }
 int ncclCommCuDevice(const fake_comm* c, int* d);
 int ncclCommCuDevice(const fake_comm* c, int* d) {
+  use("ncclCommCuDevice", c);
   *d = c->rank;
   return 0;
 }
 int ncclCommGetAsyncError(fake_comm* c, int* e);
 static int finalizing;
 int ncclCommGetAsyncError(fake_comm* c, int* e) {
-  (void)c;
-  if (pending > 0 && env_int("FAKE_OP_IN_PROGRESS") == 0) pending = 0; /* only while it is set */
-  if (pending > 0) {
-    *e = --pending > 0 ? 7 : env_int("FAKE_OP_FAILS");
+  use("ncclCommGetAsyncError", c);
+  if (env_int("FAKE_OP_IN_PROGRESS") == 0) { /* owed polls count only while it is set */
+    __atomic_store_n(&pending, 0, __ATOMIC_RELAXED);
+  }
+  if (__atomic_load_n(&pending, __ATOMIC_RELAXED) > 0) {
+    *e = __atomic_sub_fetch(&pending, 1, __ATOMIC_RELAXED) > 0 ? 7 : env_int("FAKE_OP_FAILS");
     return 0;
   }
   *e = env_int("FAKE_ASYNC_ERROR");
   if (*e == 0 &&
-      (env_int("FAKE_INIT_IN_PROGRESS") || (finalizing && env_int("FAKE_FINALIZE_IN_PROGRESS")))) {
+      (env_int("FAKE_INIT_IN_PROGRESS") ||
+       (__atomic_load_n(&finalizing, __ATOMIC_RELAXED) && env_int("FAKE_FINALIZE_IN_PROGRESS")))) {
     *e = 7; /* ncclInProgress */
   }
   return 0;
@@ -240,6 +302,7 @@ void fake_clear_records(void) { __atomic_store_n(&nrecords, 0, __ATOMIC_RELAXED)
 
 static int record(const char* fn, const void* send, void* recv, size_t count, int type, int op,
                   int root, void* comm, void* stream) {
+  if (comm != NULL) use(fn, comm);
   __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
   const int in_progress = env_int("FAKE_OP_IN_PROGRESS");
   const int hang_ms = __atomic_load_n(&op_hang_ms, __ATOMIC_RELAXED);
@@ -262,7 +325,7 @@ static int record(const char* fn, const void* send, void* recv, size_t count, in
     r->stream = stream;
   }
   if (in_progress > 0 && strcmp(fn, "ncclGroupStart") != 0) {
-    pending = in_progress;
+    __atomic_store_n(&pending, in_progress, __ATOMIC_RELAXED);
     return 7; /* ncclInProgress */
   }
   return 0;
@@ -339,11 +402,11 @@ int ncclCommInitRankConfig(fake_comm** comm, int nranks, unique_id id, int rank,
 }
 int ncclCommFinalize(fake_comm* c);
 int ncclCommFinalize(fake_comm* c) {
-  (void)c;
-  ++calls;
-  finalizing = 1;
+  use("ncclCommFinalize", c);
+  __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&finalizing, 1, __ATOMIC_RELAXED);
   if (env_int("FAKE_OP_IN_PROGRESS") > 0) {
-    pending = env_int("FAKE_OP_IN_PROGRESS");
+    __atomic_store_n(&pending, env_int("FAKE_OP_IN_PROGRESS"), __ATOMIC_RELAXED);
     return 7;
   }
   return env_int("FAKE_FINALIZE_IN_PROGRESS") ? 7 : 0;
@@ -353,6 +416,7 @@ int ncclCommFinalize(fake_comm* c) {
 int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg);
 int ncclCommSplit(fake_comm* c, int color, int key, fake_comm** out, void* cfg) {
   (void)key;
+  use("ncclCommSplit", c);
   const int ms = env_int("FAKE_SPLIT_SLEEP_MS");
   if (ms > 0) usleep((useconds_t)ms * 1000);
   take_config(cfg);
@@ -387,6 +451,7 @@ OP(ncclCommInitRankScalable)
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags);
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags) {
   (void)flags;
+  use("ncclCommShrink", c);
   take_config(cfg);
   int below = 0; /* the survivors keep their order */
   for (int i = 0; i < nex; ++i) below += ex[i] < c->rank;
@@ -502,6 +567,7 @@ int ncclCommResume(void* c) {
 }
 int ncclCommMemStats(void* c, int stat, unsigned long long* value);
 int ncclCommMemStats(void* c, int stat, unsigned long long* value) {
+  use("ncclCommMemStats", c);
   /* 2000 B suspendable (0 while suspended), 1000 B persistent */
   const unsigned long long v[] = {suspended ? 0 : 2000, (unsigned long long)suspended, 1000,
                                   suspended ? 1000 : 3000};
@@ -510,7 +576,7 @@ int ncclCommMemStats(void* c, int stat, unsigned long long* value) {
   ++calls;
   (void)c;
   if (env_int("FAKE_OP_IN_PROGRESS") > 0) {
-    pending = env_int("FAKE_OP_IN_PROGRESS");
+    __atomic_store_n(&pending, env_int("FAKE_OP_IN_PROGRESS"), __ATOMIC_RELAXED);
     return 7;
   }
   return 0;
