@@ -88,10 +88,62 @@ std::chrono::milliseconds default_timeout() {
   return env_milliseconds("NCCLRT_TIMEOUT_MS", std::chrono::minutes(10));
 }
 
-bool wait_ready(const Symbols& fn, abi::ncclComm_t comm, abi::ncclResult_t& state,
-                Clock::time_point start, std::chrono::milliseconds limit) {
-  for (unsigned polls = 0; state == abi::ncclInProgress; ++polls) {
-    if (Clock::now() - start >= limit) return false;
+bool query_async(CommState& state, abi::ncclResult_t& out) noexcept {
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (!state.alive || state.poisoned.load()) return false;
+  const abi::ncclResult_t r = state.lib->raw().ncclCommGetAsyncError(state.comm, &out);
+  if (r != abi::ncclSuccess) out = r;
+  return true;
+}
+
+namespace {
+
+std::string what_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an unknown failure";
+  }
+}
+
+// Records `reason` for the owner's next call and lets the handle go (under the lock, so that no
+// other thread calls NCCL on it from then on); then, with the lock released, writes the flight
+// recorder's dump and, with `abort`, aborts it within NCCLRT_ABORT_TIMEOUT_MS.
+void give_up(CommState& state, std::exception_ptr reason, bool abort) noexcept {
+  abi::ncclComm_t comm;
+  {
+    std::lock_guard<std::mutex> lock(state.mutex);
+    if (!state.alive || state.poisoned.load()) return;
+    state.reason = std::move(reason);
+    state.poisoned.store(true);
+    state.alive = false;
+    comm = state.comm;
+  }
+  // `reason` is written once, before `poisoned`, and read only after it: no lock needed here.
+  if (state.trace.rank >= 0) {
+    trace_on_failure(state, state.reason);  // the dump comes before NCCL is asked to abort
+  } else {
+    trace_on_failure(what_of(state.reason).c_str());  // a creation: no record of its own yet
+  }
+  if (abort && !process_exiting()) bounded_abort(state.lib, comm);
+}
+
+}  // namespace
+
+abi::ncclResult_t wait_out(CommState& state, abi::ncclResult_t first, Clock::time_point start,
+                           std::chrono::milliseconds limit, const Expiry& expiry,
+                           const std::vector<std::shared_ptr<CommState>>& also) {
+  abi::ncclResult_t r = first;
+  for (unsigned polls = 0; r == abi::ncclInProgress; ++polls) {
+    if (Clock::now() - start >= limit) {
+      auto e = std::make_exception_ptr(
+          expired(expiry.what, limit, state.where, expiry.why, expiry.then));
+      give_up(state, e, true);
+      for (const auto& other : also) give_up(*other, e, true);
+      std::rethrow_exception(e);
+    }
     // Most enqueues finish within microseconds: yield first, then sleep so that a long wait
     // (a peer that is late) does not burn a core.
     if (polls < 64) {
@@ -99,26 +151,14 @@ bool wait_ready(const Symbols& fn, abi::ncclComm_t comm, abi::ncclResult_t& stat
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(polls < 1024 ? 20 : 200));
     }
-    const abi::ncclResult_t r = fn.ncclCommGetAsyncError(comm, &state);
-    if (r != abi::ncclSuccess) state = r;
+    if (!query_async(state, r)) {
+      if (state.poisoned.load()) std::rethrow_exception(state.reason);
+      throw UsageError(expiry.what + " (" + state.where +
+                       "): the communicator was destroyed or aborted while ncclrt waited for it");
+    }
   }
-  return true;
+  return r;
 }
-
-namespace {
-
-// Records `reason` for the owner's next call and marks the handle gone; with `abort`, aborts it.
-void give_up(CommState& state, std::exception_ptr reason, bool abort) noexcept {
-  std::lock_guard<std::mutex> lock(state.mutex);
-  if (!state.alive || state.poisoned.load()) return;
-  trace_on_failure(state, reason);  // the flight recorder's dump, before NCCL is asked to abort
-  state.reason = std::move(reason);
-  state.poisoned.store(true);
-  if (abort && !process_exiting()) bounded_abort(state.lib, state.comm);
-  state.alive = false;
-}
-
-}  // namespace
 
 void abort_with_reason(CommState& state, std::exception_ptr reason) noexcept {
   give_up(state, std::move(reason), true);

@@ -29,7 +29,11 @@ struct CommState {
   std::string where;         // "rank 0 of 2 on GPU 0"
   bool nonblocking = false;  // made with blocking = 0 (Config::timeout or blocking)
   std::optional<std::chrono::milliseconds> timeout;  // Config::timeout of the creation
-  std::mutex mutex;                   // serializes watchdog aborts with destroy/abort/handles
+  // Guards `alive` and the handle for every thread but the owner's hot path: held only across
+  // NCCL calls that return without waiting for peers (ncclCommGetAsyncError, a handle's local
+  // release), never across an abort, a destroy, a sleep or I/O. Whoever turns `alive` false
+  // under it is the one that ends the NCCL communicator, after letting it go.
+  std::mutex mutex;
   bool alive = true;                  // the NCCL communicator exists (under mutex)
   std::atomic<bool> poisoned{false};  // aborted by the watchdog or synchronize
   std::exception_ptr reason;          // what the next call throws (set before poisoned)
@@ -77,12 +81,27 @@ inline std::chrono::milliseconds deadline_of(const CommState& state,
   return per_call ? *per_call : state.timeout ? *state.timeout : default_timeout();
 }
 
-/// The one wait on a nonblocking communicator: polls ncclCommGetAsyncError while it answers
-/// ncclInProgress (yielding at first, then sleeping briefly), until `start + limit`. Returns
-/// true with the final state (ncclSuccess or an error) in `state`, or false when time ran out.
-/// `state` starts as the answer of the call being waited for.
-bool wait_ready(const Symbols& fn, abi::ncclComm_t comm, abi::ncclResult_t& state,
-                Clock::time_point start, std::chrono::milliseconds limit);
+/// How a wait that runs out of time is worded: expired(what, limit, where, why, then).
+struct Expiry {
+  std::string what;  // "ncclCommFinalize did not complete"
+  std::string why;   // "the other ranks did not all finalize" (may be empty)
+  std::string then = kWasAborted;
+};
+
+/// ncclCommGetAsyncError on `state`'s communicator, asked under its lock. False, with nothing
+/// asked, once the communicator is gone (given up by another thread, or ended by its owner).
+bool query_async(CommState& state, abi::ncclResult_t& out) noexcept;
+
+/// The one wait on a nonblocking communicator (every "wait out ncclInProgress, then give up"
+/// goes through it). `first` is the answer of the call waited for. Polls with query_async, so
+/// the lock is held only while NCCL is asked and never while sleeping, and stops as soon as
+/// another thread (the watchdog, a handle's release, synchronize) has given the communicator
+/// up: then that reason is thrown. At `start + limit` it gives up `state` and every one of
+/// `also` (aborted, bounded) and throws the TimeoutError `expiry` words. Returns the final
+/// result: ncclSuccess or NCCL's error, for the caller to report.
+abi::ncclResult_t wait_out(CommState& state, abi::ncclResult_t first, Clock::time_point start,
+                           std::chrono::milliseconds limit, const Expiry& expiry,
+                           const std::vector<std::shared_ptr<CommState>>& also = {});
 
 /// Runs `call` (a blocking NCCL call that may not return) on a helper thread and waits at most
 /// `limit` for it. Returns its result, or nullopt when it did not return in time; then, when it

@@ -30,29 +30,35 @@ std::chrono::milliseconds creation_deadline(const Config& config) {
   return config.timeout ? *config.timeout : detail::default_timeout();
 }
 
-// Waits for a nonblocking creation to finish. On expiry or failure the new communicator is
-// aborted, so nothing is left half made.
-void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t first,
-                  const Config& config, const char* call, const std::string& where) {
-  const auto& fn = lib.raw();
-  abi::ncclResult_t state = first;
-  const auto limit = creation_deadline(config);
-  if (!detail::wait_ready(fn, comm, state, Clock::now(), limit)) {
-    fn.ncclCommAbort(comm);
-    throw detail::dumped(detail::expired(
-        std::string(call) + " did not complete", limit, where, "the other ranks did not all join",
-        std::string(detail::kWasAborted) +
-            ". Check that every rank started and uses the same unique id, or raise "
-            "Config::timeout"));
-  }
-  if (state != abi::ncclSuccess) {
-    try {
-      detail::throw_nccl_error(lib, state, call, comm, where);
-    } catch (const std::exception& e) {
-      detail::trace_on_failure(e.what());  // NCCL reported an error while creating
-      fn.ncclCommAbort(comm);
-      throw;
-    }
+// A communicator just made, as ncclrt holds it (nonblocking or not, its deadline).
+std::shared_ptr<detail::CommState> adopt(std::shared_ptr<const Library> lib, abi::ncclComm_t comm,
+                                         const abi::ncclConfig_t* cfg, const Config& config,
+                                         std::string where) {
+  auto state = std::make_shared<detail::CommState>();
+  state->lib = std::move(lib);
+  state->comm = comm;
+  state->where = std::move(where);
+  state->nonblocking = cfg != nullptr && cfg->blocking == 0;
+  state->timeout = config.timeout;
+  return state;
+}
+
+// Waits for a nonblocking creation to finish (wait_out). On expiry or failure the new
+// communicator is aborted, so nothing is left half made.
+void wait_created(detail::CommState& state, abi::ncclResult_t first, const Config& config,
+                  const char* call) {
+  const abi::ncclResult_t r =
+      detail::wait_out(state, first, Clock::now(), creation_deadline(config),
+                       {std::string(call) + " did not complete", "the other ranks did not all join",
+                        std::string(detail::kWasAborted) +
+                            ". Check that every rank started and uses the same unique id, or raise "
+                            "Config::timeout"});
+  if (r == abi::ncclSuccess) return;
+  try {
+    detail::throw_nccl_error(*state.lib, r, call, state.comm, state.where);
+  } catch (...) {
+    detail::abort_with_reason(state, std::current_exception());  // dumps, then aborts
+    throw;
   }
 }
 
@@ -60,19 +66,17 @@ void wait_created(const Library& lib, abi::ncclComm_t comm, abi::ncclResult_t fi
 // part, so it runs on a helper thread bounded by `limit`. On expiry the parent is given up (no
 // NCCL call from ncclrt; NCCL still holds it) and TimeoutError thrown; when NCCL returns, the
 // child it wrote into `slot`, if any, and the parent are aborted.
-abi::ncclResult_t on_blocking_parent(const Library& lib,
-                                     const std::shared_ptr<detail::CommState>& parent,
+abi::ncclResult_t on_blocking_parent(const std::shared_ptr<detail::CommState>& parent,
                                      std::chrono::milliseconds limit, const char* call,
                                      const std::string& where,
                                      const std::shared_ptr<abi::ncclComm_t>& slot,
                                      std::function<abi::ncclResult_t()> start) {
-  const auto* fn = &lib.raw();
   const auto done = detail::bounded_call(
       std::move(start),
-      [slot, parent, fn](abi::ncclResult_t) {  // NCCL returned after ncclrt gave up
+      [slot, parent](abi::ncclResult_t) {  // NCCL returned after ncclrt gave up
         if (detail::process_exiting()) return;
-        if (abi::ncclComm_t child = *slot) fn->ncclCommAbort(child);
-        fn->ncclCommAbort(parent->comm);
+        if (abi::ncclComm_t child = *slot) detail::bounded_abort(parent->lib, child);
+        detail::bounded_abort(parent->lib, parent->comm);
       },
       limit);
   if (!done) {
@@ -126,7 +130,7 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
   const bool async = parent ? parent->nonblocking : cfg->blocking == 0;
   abi::ncclResult_t r;
   if (parent && !async) {
-    r = on_blocking_parent(*lib, parent, limit, call, where, slot,
+    r = on_blocking_parent(parent, limit, call, where, slot,
                            [start, slot, cfg] { return start(slot.get(), cfg.get()); });
   } else {
     r = start(slot.get(), cfg.get());
@@ -146,30 +150,14 @@ std::shared_ptr<detail::CommState> create_comm(std::shared_ptr<const Library> li
     }
     r = abi::ncclInProgress;  // made; now wait until it is ready
   }
-  if (r == abi::ncclInProgress && comm != nullptr) {
-    wait_created(*lib, comm, r, config, call, where);
-  } else if (r != abi::ncclSuccess) {
+  if (r != abi::ncclSuccess && !(r == abi::ncclInProgress && comm != nullptr)) {
     detail::throw_nccl_error(*lib, r, call, comm, where);
   }
   if (comm == nullptr) {
     throw Error(std::string(call) + " succeeded but returned no communicator (" + where + ")");
   }
-  auto state = std::make_shared<detail::CommState>();
-  state->lib = std::move(lib);
-  state->comm = comm;
-  state->nonblocking = cfg->blocking == 0;
-  state->timeout = config.timeout;
-  return state;
-}
-
-// A communicator made by init_all, which knows how it was made (nonblocking, its deadline).
-std::shared_ptr<detail::CommState> adopt(std::shared_ptr<const Library> lib, abi::ncclComm_t comm,
-                                         const abi::ncclConfig_t* cfg, const Config& config) {
-  auto state = std::make_shared<detail::CommState>();
-  state->lib = std::move(lib);
-  state->comm = comm;
-  state->nonblocking = cfg != nullptr && cfg->blocking == 0;
-  state->timeout = config.timeout;
+  auto state = adopt(std::move(lib), comm, cfg.get(), config, where);
+  if (r == abi::ncclInProgress) wait_created(*state, r, config, call);
   return state;
 }
 
@@ -334,9 +322,10 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
       if (r == abi::ncclInProgress) {  // nonblocking: each waited for within Config::timeout
         for (std::size_t i = 0; i < raw.size(); ++i) {
           if (raw[i] == nullptr) throw Error("ncclCommInitRankConfig returned no communicator");
+          auto made =
+              adopt(lib, raw[i], &cfg[i], config, detail::rank_text(static_cast<int>(i), n));
           try {
-            wait_created(*lib, raw[i], r, config, "ncclCommInitRankConfig",
-                         detail::rank_text(static_cast<int>(i), n));
+            wait_created(*made, r, config, "ncclCommInitRankConfig");
           } catch (...) {
             raw[i] = nullptr;  // wait_created aborted it
             throw;
@@ -347,7 +336,7 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
       }
     } catch (...) {
       for (auto* c : raw) {
-        if (c) fn.ncclCommAbort(c);  // nothing half made is left behind
+        if (c) detail::bounded_abort(lib, c);  // nothing half made is left behind
       }
       throw;
     }
@@ -356,8 +345,8 @@ std::vector<Communicator> Communicator::init_all(std::shared_ptr<const Library> 
   out.reserve(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
     out.push_back(Communicator(
-        detail::traced_root(adopt(lib, raw[i], cfg.empty() ? nullptr : &cfg[i], config), trace_id,
-                            static_cast<int>(i), config, TraceOrigin::kInitAll)));
+        detail::traced_root(adopt(lib, raw[i], cfg.empty() ? nullptr : &cfg[i], config, ""),
+                            trace_id, static_cast<int>(i), config, TraceOrigin::kInitAll)));
   }
   return out;
 }
@@ -400,7 +389,7 @@ Communicator Communicator::split(int color, int key, const Config& config) const
     auto slot = std::make_shared<abi::ncclComm_t>(nullptr);
     auto start = [=] { return fn->ncclCommSplit(parent, color, key, slot.get(), cfg.get()); };
     if (!shared_->nonblocking) {
-      call_result(on_blocking_parent(lib(), shared_, creation_deadline(config), "ncclCommSplit",
+      call_result(on_blocking_parent(shared_, creation_deadline(config), "ncclCommSplit",
                                      detail::rank_text(hot_.rank, hot_.size), slot, start),
                   "ncclCommSplit");
       return Communicator();

@@ -30,17 +30,13 @@ void wait_touched(const std::vector<std::shared_ptr<CommState>>& touched,
   const auto start = Clock::now();
   for (const auto& s : touched) {
     if (s->poisoned.load()) std::rethrow_exception(s->reason);
-    const auto limit = deadline_of(*s, deadline);
-    abi::ncclResult_t state = abi::ncclInProgress;
-    if (!wait_ready(s->lib->raw(), s->comm, state, start, limit)) {
-      auto e = std::make_exception_ptr(expired(
-          "ncclGroupEnd: the group's work was not enqueued", limit, s->where,
-          "the nonblocking communicator kept reporting ncclInProgress; a peer may be missing",
-          "Every communicator of the group was aborted; make new ones, or give the group a "
-          "longer deadline"));
-      for (const auto& t : touched) abort_with_reason(*t, e);
-      std::rethrow_exception(e);
-    }
+    const abi::ncclResult_t state = wait_out(
+        *s, abi::ncclInProgress, start, deadline_of(*s, deadline),
+        {"ncclGroupEnd: the group's work was not enqueued",
+         "the nonblocking communicator kept reporting ncclInProgress; a peer may be missing",
+         "Every communicator of the group was aborted; make new ones, or give the group a "
+         "longer deadline"},
+        touched);
     if (state != abi::ncclSuccess) {
       throw_nccl_error(*s->lib, state, "ncclGroupEnd (the group's work)", s->comm, s->where);
     }

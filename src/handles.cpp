@@ -98,44 +98,36 @@ Window Communicator::register_window(void* buf, std::size_t bytes, WindowFlags f
 namespace detail {
 namespace {
 
-// Runs `f(fn, comm)` under the communicator's lock if it still exists (else nullopt). A
-// nonblocking communicator may answer ncclInProgress: that is waited for within its deadline; on
-// expiry the communicator is aborted and `timed_out` says why.
+// Runs `f(fn, comm)` under the communicator's lock if it still exists (else nullopt): a handle's
+// release, which NCCL does locally. A nonblocking communicator may answer ncclInProgress: that is
+// waited out (wait_out, the lock taken per poll only) within its deadline; on expiry the
+// communicator is aborted and TimeoutError thrown.
 template <class F>
-std::optional<abi::ncclResult_t> call_while_alive(CommState& state, const char* call, F&& f,
-                                                  std::exception_ptr& timed_out) noexcept {
+std::optional<abi::ncclResult_t> call_while_alive(CommState& state, const char* call, F&& f) {
   if (process_exiting()) return std::nullopt;
   abi::ncclResult_t r;
   {
     std::lock_guard<std::mutex> lock(state.mutex);
-    if (!state.alive) return std::nullopt;
-    const Symbols& fn = state.lib->raw();
-    r = f(fn, state.comm);
-    if (r != abi::ncclInProgress || !state.nonblocking || group_depth() > 0) return r;
-    const auto limit = deadline_of(state, std::nullopt);
-    if (wait_ready(fn, state.comm, r, Clock::now(), limit)) return r;
-    timed_out = std::make_exception_ptr(
-        expired(std::string(call) + " did not complete", limit, state.where, "", kWasAborted));
+    if (!state.alive || state.poisoned.load()) return std::nullopt;
+    r = f(state.lib->raw(), state.comm);
   }
-  abort_with_reason(state, timed_out);
-  return r;
+  if (r != abi::ncclInProgress || !state.nonblocking || group_depth() > 0) return r;
+  return wait_out(state, r, Clock::now(), deadline_of(state, std::nullopt),
+                  {std::string(call) + " did not complete", ""});
 }
 
 // A handle's release: its destructor cannot throw, so failures are logged.
 template <class F>
 void while_alive(CommState& state, const char* call, F&& release) noexcept {
-  std::exception_ptr timed_out;
-  const auto r = call_while_alive(state, call, release, timed_out);
-  if (timed_out) {
-    try {
-      std::rethrow_exception(timed_out);
-    } catch (const std::exception& e) {
-      log(LogLevel::kError, e.what());
+  try {
+    const auto r = call_while_alive(state, call, release);
+    if (r && *r != abi::ncclSuccess && *r != abi::ncclInProgress) {
+      log(LogLevel::kError, std::string(call) + " on " + state.where + " failed with NCCL result " +
+                                std::to_string(static_cast<int>(*r)) + " (" +
+                                state.lib->error_string(static_cast<int>(*r)) + ")");
     }
-  } else if (r && *r != abi::ncclSuccess && *r != abi::ncclInProgress) {
-    log(LogLevel::kError, std::string(call) + " on " + state.where + " failed with NCCL result " +
-                              std::to_string(static_cast<int>(*r)) + " (" +
-                              state.lib->error_string(static_cast<int>(*r)) + ")");
+  } catch (const std::exception& e) {
+    log(LogLevel::kError, e.what());
   }
 }
 
@@ -182,15 +174,11 @@ void* Window::user_pointer() const {
   }
   state->lib->require(Function::ncclWinGetUserPtr);
   void* ptr = nullptr;
-  std::exception_ptr timed_out;
   const abi::ncclWindow_t win = h_.get();
-  const auto r = detail::call_while_alive(
-      *state, "ncclWinGetUserPtr",
-      [&](const detail::Symbols& fn, abi::ncclComm_t c) {
-        return fn.ncclWinGetUserPtr(c, win, &ptr);
-      },
-      timed_out);
-  if (timed_out) std::rethrow_exception(timed_out);
+  const auto r = detail::call_while_alive(*state, "ncclWinGetUserPtr",
+                                          [&](const detail::Symbols& fn, abi::ncclComm_t c) {
+                                            return fn.ncclWinGetUserPtr(c, win, &ptr);
+                                          });
   if (!r) {
     throw UsageError(
         "Window::user_pointer: the window's communicator was destroyed or aborted, and the "

@@ -83,20 +83,22 @@ const std::shared_ptr<const Library>& Communicator::library() const noexcept {
 void Communicator::release(State next) noexcept {
   if (!owns()) return;
   detail::CommState& s = *shared_;
+  bool was_alive;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
-    if (s.alive && !detail::process_exiting()) {
-      const detail::TraceCall traced(
-          hot_.trace, state_ == State::kFinalized ? TraceOp::kDestroy : TraceOp::kAbort);
-      // A finalized communicator is quiescent, so destroy is local; a live one is aborted
-      // because destroy could wait for peers that are gone.
-      if (state_ == State::kFinalized) {
-        hot_.fn->ncclCommDestroy(s.comm);
-      } else {
-        detail::bounded_abort(s.lib, s.comm);
-      }
+    was_alive = s.alive;
+    s.alive = false;  // from here no other thread calls NCCL on it
+  }
+  if (was_alive && !detail::process_exiting()) {
+    const detail::TraceCall traced(
+        hot_.trace, state_ == State::kFinalized ? TraceOp::kDestroy : TraceOp::kAbort);
+    // A finalized communicator is quiescent, so destroy is local; a live one is aborted
+    // because destroy could wait for peers that are gone.
+    if (state_ == State::kFinalized) {
+      hot_.fn->ncclCommDestroy(s.comm);
+    } else {
+      detail::bounded_abort(s.lib, s.comm);
     }
-    s.alive = false;
   }
   state_ = next;
 }
@@ -218,11 +220,19 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
       hot_.fn->ncclCommFinalize) {
     wait_finalized(deadline);
   }
+  bool was_alive;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    was_alive = s.alive;
+    s.alive = false;  // from here no other thread calls NCCL on it
+  }
+  if (!was_alive) {  // given up by another thread meanwhile, which ended it in NCCL
+    state_ = State::kDestroyed;
+    return;
+  }
   abi::ncclResult_t r;
   {
     detail::TraceCall traced(hot_.trace, TraceOp::kDestroy);
-    std::lock_guard<std::mutex> lock(s.mutex);
-    s.alive = false;
     r = hot_.fn->ncclCommDestroy(s.comm);
     traced.result(r);
   }
@@ -246,13 +256,8 @@ void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,
   if (r == abi::ncclInProgress && !shared_->nonblocking) {
     fail(r, call);  // a blocking communicator never answers so: say what NCCL said
   }
-  if (!detail::wait_ready(*hot_.fn, hot_.comm, r, Clock::now(), limit)) {
-    auto e = std::make_exception_ptr(detail::expired(std::string(call) + " did not complete", limit,
-                                                     shared_->where, why ? why : "",
-                                                     detail::kWasAborted));
-    detail::abort_with_reason(*shared_, e);
-    std::rethrow_exception(e);
-  }
+  r = detail::wait_out(*shared_, r, Clock::now(), limit,
+                       {std::string(call) + " did not complete", why ? why : ""});
   if (r != abi::ncclSuccess) fail(r, call);
 }
 
@@ -286,8 +291,8 @@ void Communicator::revoke_blocking(std::chrono::milliseconds limit) {
   const abi::ncclComm_t comm = hot_.comm;
   const auto r = detail::bounded_call(
       [keep, fn, comm] { return fn->ncclCommRevoke(comm, abi::kRevokeDefault); },
-      [keep, fn, comm](abi::ncclResult_t) {
-        if (!detail::process_exiting()) fn->ncclCommAbort(comm);
+      [keep](abi::ncclResult_t) {
+        if (!detail::process_exiting()) detail::bounded_abort(keep->lib, keep->comm);
       },
       limit);
   state_ = State::kRevoked;
@@ -385,9 +390,10 @@ void Communicator::synchronize(CUstream_st* stream, std::chrono::milliseconds de
                   "): a CUDA error on the stream, or no CUDA driver");
     }
     abi::ncclResult_t async = abi::ncclSuccess;
-    if (hot_.fn->ncclCommGetAsyncError &&
-        hot_.fn->ncclCommGetAsyncError(hot_.comm, &async) == abi::ncclSuccess &&
-        async != abi::ncclSuccess && async != abi::ncclInProgress) {
+    if (hot_.fn->ncclCommGetAsyncError && !detail::query_async(*shared_, async)) {
+      fail_state("synchronize");  // given up by another thread meanwhile: say why
+    }
+    if (async != abi::ncclSuccess && async != abi::ncclInProgress) {
       std::exception_ptr e;
       try {
         fail(async, "the communicator (asynchronous error while synchronizing)");
@@ -420,7 +426,7 @@ void Communicator::check() const {
   require_live("check");
   lib().require(Function::ncclCommGetAsyncError);
   abi::ncclResult_t async = abi::ncclSuccess;
-  call_result(hot_.fn->ncclCommGetAsyncError(hot_.comm, &async), "ncclCommGetAsyncError");
+  if (!detail::query_async(*shared_, async)) fail_state("check");
   call_result(async, "the communicator (asynchronous error)");
 }
 

@@ -30,16 +30,10 @@ void Communicator::settle(abi::ncclResult_t result, const char* call) const {
   }
   if (result == abi::ncclSuccess) return;
   if (result != abi::ncclInProgress) fail(result, call);
-  const auto limit = detail::deadline_of(*shared_, std::nullopt);
-  abi::ncclResult_t state = result;
-  if (!detail::wait_ready(*hot_.fn, hot_.comm, state, Clock::now(), limit)) {
-    auto e = std::make_exception_ptr(detail::expired(
-        std::string(call) + " was not enqueued", limit, shared_->where,
-        "the nonblocking communicator kept reporting ncclInProgress; a peer may be missing",
-        detail::kWasAborted));
-    detail::abort_with_reason(*shared_, e);
-    std::rethrow_exception(e);
-  }
+  const abi::ncclResult_t state = detail::wait_out(
+      *shared_, result, Clock::now(), detail::deadline_of(*shared_, std::nullopt),
+      {std::string(call) + " was not enqueued",
+       "the nonblocking communicator kept reporting ncclInProgress; a peer may be missing"});
   if (state != abi::ncclSuccess) fail(state, call);
 }
 

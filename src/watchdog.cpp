@@ -72,39 +72,46 @@ class WatchdogThread {
   }
 
  private:
+  // Checks the entries with m_ released (a check may dump and abort: I/O and NCCL), so that
+  // watch() and disable() never wait on them; entries added meanwhile are kept.
   void loop() {
     std::unique_lock<std::mutex> lock(m_);
     while (running_) {
       cv_.wait_for(lock, poll_);
       if (!running_ || detail::process_exiting()) break;
+      std::vector<Entry> checking;
+      checking.swap(entries_);
+      lock.unlock();
       std::vector<Entry> keep;
-      for (auto& e : entries_) {
+      for (auto& e : checking) {
         if (check(e)) {
           keep.push_back(std::move(e));
         } else {
           detail::destroy_event(e.event);
         }
       }
+      lock.lock();
+      for (auto& e : entries_) keep.push_back(std::move(e));
       entries_.swap(keep);
     }
   }
 
   // Whether to keep watching `e`; aborts its communicator when its time is up or it failed.
+  // Never waits for the communicator's lock: while another thread holds it (asking NCCL), the
+  // error check waits for the next round and only the deadline is checked.
   static bool check(const Entry& e) {
     detail::CommState& hs = *e.state;
     if (hs.poisoned.load()) return false;
-    {
-      std::lock_guard<std::mutex> lock(hs.mutex);
-      if (!hs.alive) return false;
-    }
-    if (detail::event_state(e.event) == detail::StreamState::kDone) return false;
-    const auto& fn = hs.lib->raw();
     abi::ncclResult_t async = abi::ncclSuccess;
     {
-      std::lock_guard<std::mutex> lock(hs.mutex);
-      if (!hs.alive) return false;
-      if (fn.ncclCommGetAsyncError) fn.ncclCommGetAsyncError(hs.comm, &async);
+      std::unique_lock<std::mutex> lock(hs.mutex, std::try_to_lock);
+      if (lock.owns_lock()) {
+        if (!hs.alive) return false;
+        const auto& fn = hs.lib->raw();
+        if (fn.ncclCommGetAsyncError) fn.ncclCommGetAsyncError(hs.comm, &async);
+      }
     }
+    if (detail::event_state(e.event) == detail::StreamState::kDone) return false;
     if (async != abi::ncclSuccess && async != abi::ncclInProgress) {
       std::exception_ptr reason;
       try {

@@ -280,3 +280,62 @@ TEST(Concurrency, SixteenThreadsOneProbeOneLibrary) {
   EXPECT_TRUE(libs[0]->probe_seconds().has_value());
   EXPECT_TRUE(probe(path.string(), std::chrono::seconds(5)).cached);
 }
+
+// A handle released on another thread whose release runs out of time aborts the communicator
+// while its owner waits on it (finalize, polling ncclCommGetAsyncError). The owner's wait must
+// stop and say why, never ask NCCL about the freed communicator (the stand-in aborts the test
+// on any call on a communicator that was destroyed or aborted).
+TEST(Concurrency, AReleaseThatAbortsEndsTheOwnersWaitWithItsReason) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(200));
+  auto reg = std::make_unique<Registration>(c.register_buffer(reinterpret_cast<void*>(0x4000), 64));
+  const int live = live_comms();
+  ScopedEnv busy("FAKE_OP_IN_PROGRESS", "1000000000");  // nothing NCCL is asked ever completes
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    reg.reset();  // ncclCommDeregister waits 200 ms, then aborts the communicator
+  });
+  const auto start = Clock::now();
+  expect_error<TimeoutError>([&] { c.finalize(std::chrono::seconds(10)); },
+                             {"ncclCommDeregister did not complete within 200 ms", "aborted"});
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));  // not finalize's own 10 s
+  releaser.join();
+  EXPECT_EQ(live_comms(), live - 1);
+  expect_error<TimeoutError>([&] { c.check(); }, {"ncclCommDeregister"});
+}
+
+// While one thread aborts a communicator (slowly: NCCL takes 1.5 s), another thread releasing a
+// handle of it returns at once: no lock is held across the abort.
+TEST(Concurrency, AReleaseDoesNotWaitForAnAbortInProgress) {
+  auto lib = fake();
+  Communicator c = Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(100));
+  auto first =
+      std::make_unique<Registration>(c.register_buffer(reinterpret_cast<void*>(0x4000), 64));
+  auto second =
+      std::make_unique<Registration>(c.register_buffer(reinterpret_cast<void*>(0x8000), 64));
+  ScopedEnv slow("FAKE_ABORT_SLEEP_MS", "1500");
+  ScopedEnv bound("NCCLRT_ABORT_TIMEOUT_MS", "5000");
+  ScopedEnv busy("FAKE_OP_IN_PROGRESS", "1000000000");
+  std::thread aborter([&] { first.reset(); });  // times out after 100 ms, then aborts for 1.5 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the abort is under way
+  const auto start = Clock::now();
+  second.reset();
+  const auto took = Clock::now() - start;
+  aborter.join();
+  EXPECT_LT(took, std::chrono::milliseconds(300)) << "the release waited for the abort";
+  expect_error<TimeoutError>([&] { c.check(); }, {"ncclCommDeregister did not complete"});
+}
+
+// A creation that runs out of time is aborted within NCCLRT_ABORT_TIMEOUT_MS, like every other
+// abort, even when NCCL's abort does not return.
+TEST(Abort, ACreationThatTimesOutIsAbortedWithinTheBound) {
+  auto lib = fake();
+  ScopedEnv stuck("FAKE_INIT_IN_PROGRESS", "1");
+  ScopedEnv slow("FAKE_ABORT_SLEEP_MS", "4000");
+  ScopedEnv bound("NCCLRT_ABORT_TIMEOUT_MS", "200");
+  const auto start = Clock::now();
+  expect_error<TimeoutError>(
+      [&] { (void)Communicator::init_rank(lib, 2, 0, lib->unique_id(), with_timeout(300)); },
+      {"ncclCommInitRankConfig did not complete within 300 ms"});
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2000));  // not 300 ms + 4 s
+}
