@@ -6,6 +6,9 @@ be set: the dumps go there.
     skip   a loop of all_reduces labelled "iter i"; rank 2 skips iteration 5
     graph  progress mode: 10 all_reduces captured with torch.cuda.graph, replayed; rank 3 stops
            replaying after replay 7
+    graph_abort  the same, but rank 3 stops after 5 replays and the others detect it with
+           synchronize(timeout=3, abort=False), then abort() as the docs advise: the dumps
+           written after the abort come later than those written at the failure
 """
 import os
 import sys
@@ -88,11 +91,41 @@ def graph(p, rank, stream):
     return 1
 
 
+def graph_abort(p, rank, stream):
+    x = torch.zeros(1 << 16, device="cuda")
+    p.all_reduce(x, x, stream=stream)
+    p.comm.synchronize(stream, timeout=DEADLINE)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g, stream=stream):
+        for _ in range(10):
+            p.all_reduce(x, x)
+    for replay in range(20):
+        if rank == 3 and replay == 5:
+            print(f"rank {rank}: stops replaying after {replay} replays", flush=True)
+            time.sleep(5)  # the others give up meanwhile
+            files = ncclrt.dump_traces(os.environ["NCCLRT_TRACE_DIR"])  # as SIGUSR1 would
+            print(f"rank {rank}: {len(files)} dump(s) written on request", flush=True)
+            return 0
+        g.replay()
+        try:
+            p.comm.synchronize(stream, timeout=DEADLINE, abort=False)
+        except ncclrt.Error as e:
+            print(f"rank {rank}: replay {replay} did not complete: {str(e)[:80]}", flush=True)
+            p.comm.abort()  # as the docs advise after a failure that is not recovered
+            print(f"rank {rank}: aborted", flush=True)
+            os._exit(0)  # the graph holds the aborted communicator's work: leave without teardown
+    print(f"rank {rank}: every replay completed (unexpected)", flush=True)
+    return 1
+
+
+MODES = {"skip": skip, "graph": graph, "graph_abort": graph_abort}
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    if mode not in ("skip", "graph") or "NCCLRT_TRACE_DIR" not in os.environ:
-        print("usage: NCCLRT_TRACE_DIR=DIR trace_scenarios.py skip|graph (torchrun's variables)",
-              file=sys.stderr)
+    if mode not in MODES or "NCCLRT_TRACE_DIR" not in os.environ:
+        print("usage: NCCLRT_TRACE_DIR=DIR trace_scenarios.py skip|graph|graph_abort "
+              "(torchrun's variables)", file=sys.stderr)
         return 2
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     device = int(os.environ["LOCAL_RANK"]) % torch.cuda.device_count()
@@ -101,7 +134,7 @@ def main():
     dist.init_process_group("gloo", init_method=f"tcp://{addr}:{port}", rank=rank,
                             world_size=world)
     # Eager: nonblocking, so finalize has a deadline; the graph: blocking, as the GPU tests capture.
-    config = (ncclrt.Config(trace_progress=True) if mode == "graph"
+    config = (ncclrt.Config(trace_progress=True) if mode.startswith("graph")
               else ncclrt.Config(timeout=20.0))
     p = PyNcclCommunicator(dist.group.WORLD, device=device,
                            library_path=os.environ.get("NCCLRT_NCCL_LIB"), config=config)
@@ -111,7 +144,7 @@ def main():
               f"{info['capacity']} entries, progress {info['progress']}", flush=True)
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
-        rc = skip(p, rank, stream) if mode == "skip" else graph(p, rank, stream)
+        rc = MODES[mode](p, rank, stream)
     sys.stdout.flush()
     os._exit(rc)  # no orderly teardown: the job is failing by design
 
