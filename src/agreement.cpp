@@ -2,23 +2,90 @@
 #include "ncclrt/agreement.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
+#include "comm_state.hpp"  // detail::expired, detail::rank_text
 #include "ncclrt/error.hpp"
+#include "unique_name.hpp"
 
 namespace ncclrt {
+namespace detail {
+namespace {
+
+// 8 random bytes as hex: getrandom, else /dev/urandom, else the clock (the rest of the name
+// still tells this process's calls apart).
+std::string random_hex() {
+  unsigned char bytes[8] = {};
+  bool got = ::getrandom(bytes, sizeof bytes, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof bytes);
+  if (!got) {
+    const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      got = ::read(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
+      ::close(fd);
+    }
+  }
+  if (!got) {
+    auto t =
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    for (unsigned char& b : bytes) {
+      b = static_cast<unsigned char>(t);
+      t >>= 8;
+    }
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string unique_name(std::string_view host, long pid, unsigned long long count) {
+  std::string out;
+  for (char c : host.substr(0, 64)) {
+    const bool plain = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-';
+    out += plain ? c : '_';
+  }
+  if (out.empty()) out = "unknown-host";
+  return out + "." + std::to_string(pid) + "." + std::to_string(count) + "." + random_hex();
+}
+
+std::string unique_name() {
+  static std::atomic<unsigned long long> count{0};
+  return unique_name(host_name(), static_cast<long>(::getpid()), count.fetch_add(1));
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "unknown-host";
+  return name;
+}
+
+}  // namespace detail
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -26,35 +93,201 @@ std::string errno_text() { return std::strerror(errno); }
 // (torch's compare_set) treat an empty value as absent.
 constexpr const char* kPrefix = "failed:";
 
+// After the window, this long for the decision to be written and read.
+constexpr milliseconds kDecisionGrace(1000);
+// Longer windows are this one: "until it is done", without overflowing a time point.
+constexpr milliseconds kLongestWindow(std::chrono::hours(24 * 30));
+
 std::string join(const std::vector<int>& ranks) {
   std::string s;
   for (int r : ranks) s += (s.empty() ? "" : ",") + std::to_string(r);
   return kPrefix + s;
 }
 
-std::vector<int> parse(const std::string& text, const std::string& key) {
+// The decision at `key`, sorted; every rank in it must be one of `size` (a decision of another
+// agreement, or another program's value, is refused).
+std::vector<int> parse(const std::string& text, const std::string& key, int size) {
+  auto not_ranks = [&] {
+    return Error("agree_on_failed_ranks: the store's decision at '" + key + "' is not a list of " +
+                 "ranks: '" + text + "' (another program writes under the same scope?)");
+  };
+  if (text.rfind(kPrefix, 0) != 0) throw not_ranks();
   std::vector<int> out;
-  if (text.rfind(kPrefix, 0) != 0) {
-    throw Error("agree_on_failed_ranks: the store's decision at '" + key + "' is not a list of " +
-                "ranks: '" + text + "' (another program writes under the same scope?)");
-  }
   std::stringstream in(text.substr(std::strlen(kPrefix)));
   for (std::string item; std::getline(in, item, ',');) {
+    int r = 0;
     try {
       std::size_t used = 0;
-      out.push_back(std::stoi(item, &used));
+      r = std::stoi(item, &used);
       if (used != item.size()) throw std::invalid_argument(item);
     } catch (const std::exception&) {
-      throw Error("agree_on_failed_ranks: the store's decision at '" + key + "' is not a list of " +
-                  "ranks: '" + text + "' (another program writes under the same scope?)");
+      throw not_ranks();
     }
+    if (r < 0 || r >= size) {
+      throw Error("agree_on_failed_ranks: the store's decision at '" + key + "' names rank " +
+                  std::to_string(r) + ", which a communicator of " + std::to_string(size) +
+                  " does not have: it was made for another communicator (the scope must be new " +
+                  "for each failure, and `size` the same on every rank)");
+    }
+    out.push_back(r);
   }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+void check_key(const std::string& key) {
+  if (key.empty() || key.find("..") != std::string::npos || key.front() == '/') {
+    throw UsageError("DirectoryStore: the key '" + key + "' must be a relative path without '..'");
+  }
+}
+
+std::string octal(unsigned mode) {
+  std::ostringstream s;
+  s << '0' << std::oct << (mode & 07777u);
+  return s.str();
+}
+
+// Makes `dir` with mode 0700, or checks that the one there is a directory (not a symbolic link)
+// of this user that no one else may use: else another local user could have made it beforehand
+// and could read or plant what the store holds.
+void make_private(const std::string& dir) {
+  const std::filesystem::path path(dir);
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw UsageError("DirectoryStore: cannot make the private directory '" + dir +
+                     "': " + errno_text() + "; pass a directory this user can create");
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    throw UsageError("DirectoryStore: cannot use the private directory '" + dir +
+                     "': " + errno_text() + "; pass a directory this user can create");
+  }
+  std::string why;
+  if (S_ISLNK(st.st_mode)) {
+    why = "it is a symbolic link";
+  } else if (!S_ISDIR(st.st_mode)) {
+    why = "it is not a directory";
+  } else if (st.st_uid != ::geteuid()) {
+    why = "it belongs to uid " + std::to_string(st.st_uid) + ", not to this user (uid " +
+          std::to_string(::geteuid()) + ")";
+  } else if ((st.st_mode & 077) != 0) {
+    why = "other users may use it (mode " + octal(st.st_mode) + ")";
+  } else if ((st.st_mode & 0700) != 0700) {
+    why = "this user may not write or search it (mode " + octal(st.st_mode) + ")";
+  }
+  if (!why.empty()) {
+    throw UsageError("DirectoryStore: '" + dir + "' cannot hold a private store: " + why +
+                     ". A private store needs a directory of this user that no one else may use " +
+                     "(mode 0700, not a symbolic link): remove '" + dir +
+                     "' if it is yours to remove, or pass another directory");
+  }
+}
+
+// What the caller of agree_on_failed_ranks and its helper thread share.
+struct Shared {
+  std::mutex m;
+  std::condition_variable cv;
+  std::string call;        // the store call made last, e.g. "get('job/alive/3')"
+  bool abandoned = false;  // the caller gave up: no further store call
+  bool done = false;
+  std::vector<int> failed;
+  std::exception_ptr error;
+};
+
+// Ends the helper thread, without another store call, once the caller has given up.
+struct Abandoned {};
+
+// The store as the helper thread calls it: each call is announced (for the TimeoutError) and
+// none is made once the caller has given up.
+class Calls {
+ public:
+  Calls(AgreementStore& store, Shared& shared) : store_(store), shared_(shared) {}
+  bool create(const std::string& key, const std::string& value) {
+    enter("create('" + key + "')");
+    return store_.create(key, value);
+  }
+  std::optional<std::string> get(const std::string& key) {
+    enter("get('" + key + "')");
+    return store_.get(key);
+  }
+
+ private:
+  void enter(std::string call) {
+    std::lock_guard<std::mutex> lock(shared_.m);
+    if (shared_.abandoned) throw Abandoned{};
+    shared_.call = std::move(call);
+  }
+  AgreementStore& store_;
+  Shared& shared_;
+};
+
+// The agreement itself, on the helper thread; the window counts from `start`.
+std::vector<int> agree(Calls& store, const std::string& scope, int rank, int size,
+                       milliseconds window, Clock::time_point start) {
+  const std::string decision = scope + "/failed";
+  auto alive_key = [&](int r) { return scope + "/alive/" + std::to_string(r); };
+  // A mark no other call writes, so that the answer of a store that compares values (torch's
+  // compare_set) is exact: a mark already there is one of an earlier agreement in this scope.
+  if (!store.create(alive_key(rank), "alive " + detail::unique_name())) {
+    throw UsageError("agree_on_failed_ranks: the scope '" + scope + "' was used before: " +
+                     detail::rank_text(rank, size) + " already marked itself alive there ('" +
+                     alive_key(rank) + "' exists), so its marks and decision are stale. The " +
+                     "scope must be new for each failure (e.g. count the failures: 'job/epoch1')");
+  }
+  std::vector<bool> seen(static_cast<std::size_t>(size), false);
+  seen[static_cast<std::size_t>(rank)] = true;
+  // Every rank below `next` has been seen: a poll reads the decision and the marks from the
+  // first rank not yet seen up to the first still missing (about two reads, whatever the size).
+  int next = 0;
+  auto read = [&](int r) {
+    auto i = static_cast<std::size_t>(r);
+    if (!seen[i]) seen[i] = store.get(alive_key(r)).has_value();
+    return seen[i];
+  };
+  milliseconds interval(5);
+  std::optional<std::string> decided = store.get(decision);
+  while (!decided) {
+    while (next < size && read(next)) ++next;
+    const auto elapsed = Clock::now() - start;
+    if (next == size || elapsed >= window) {
+      std::vector<int> failed;
+      for (int r = next; r < size; ++r) {
+        if (!read(r)) failed.push_back(r);
+      }
+      store.create(decision, join(failed));  // the first decision stands
+      decided = store.get(decision);
+      if (!decided) {
+        throw Error("agree_on_failed_ranks: the store lost the decision at '" + decision + "'");
+      }
+      break;
+    }
+    // Polls thin out (a large job's ranks all poll one store), but the window's end is kept.
+    std::this_thread::sleep_for(std::min<Clock::duration>(interval, window - elapsed));
+    interval = std::min(interval * 2, milliseconds(50));
+    decided = store.get(decision);
+  }
+  std::vector<int> failed = parse(*decided, decision, size);
+  if (std::binary_search(failed.begin(), failed.end(), rank)) {
+    throw Error("agree_on_failed_ranks: " + detail::rank_text(rank, size) +
+                " was counted as failed by the other survivors of '" + scope +
+                "' (it marked itself alive after they decided); this rank must leave " +
+                "the job. A longer window tolerates slower detection");
+  }
+  return failed;
 }
 
 }  // namespace
 
-DirectoryStore::DirectoryStore(std::string directory) : dir_(std::move(directory)) {
+DirectoryStore::DirectoryStore(std::string directory, Access access)
+    : dir_(std::move(directory)), access_(access) {
+  // "/tmp/x/" would make lstat follow a symbolic link at /tmp/x.
+  while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+  if (access_ == Access::kPrivate) {
+    make_private(dir_);
+    return;
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec || !std::filesystem::is_directory(dir_)) {
@@ -64,16 +297,14 @@ DirectoryStore::DirectoryStore(std::string directory) : dir_(std::move(directory
 }
 
 bool DirectoryStore::create(const std::string& key, const std::string& value) {
-  if (key.empty() || key.find("..") != std::string::npos || key.front() == '/') {
-    throw UsageError("DirectoryStore: the key '" + key + "' must be a relative path without '..'");
-  }
+  check_key(key);
   const std::filesystem::path path = std::filesystem::path(dir_) / key;
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  // Written whole to a file of this process, then linked into place: link() fails if the key
-  // exists, so exactly one writer wins and a reader never sees half a value.
-  const std::string tmp = path.string() + ".tmp." + std::to_string(::getpid()) + "." +
-                          std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
+  // Written whole to a file no other writer names (ranks on other hosts of a shared file system
+  // may have this pid), then linked into place: link() fails if the key exists, so exactly one
+  // writer wins and a reader never sees half a value.
+  const std::string tmp = (path.parent_path() / (".tmp." + detail::unique_name())).string();
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error("DirectoryStore: cannot create '" + tmp + "': " + errno_text());
   const bool written =
@@ -93,6 +324,7 @@ bool DirectoryStore::create(const std::string& key, const std::string& value) {
 }
 
 std::optional<std::string> DirectoryStore::get(const std::string& key) {
+  check_key(key);
   std::ifstream in(std::filesystem::path(dir_) / key, std::ios::binary);
   if (!in) return std::nullopt;
   std::stringstream s;
@@ -103,49 +335,62 @@ std::optional<std::string> DirectoryStore::get(const std::string& key) {
 std::vector<int> agree_on_failed_ranks(AgreementStore& store, const std::string& scope, int rank,
                                        int size, std::chrono::milliseconds window) {
   if (size < 1 || rank < 0 || rank >= size) {
-    throw UsageError("agree_on_failed_ranks: rank " + std::to_string(rank) + " of " +
-                     std::to_string(size) + " is not a rank of the communicator");
+    throw UsageError("agree_on_failed_ranks: " + detail::rank_text(rank, size) +
+                     " is not a rank of the communicator");
   }
   if (scope.empty()) throw UsageError("agree_on_failed_ranks: the scope is empty");
   if (window.count() < 0) throw UsageError("agree_on_failed_ranks: the window is negative");
-  const std::string decision = scope + "/failed";
-  auto alive_key = [&](int r) { return scope + "/alive/" + std::to_string(r); };
-  store.create(alive_key(rank), "1");
+  window = std::min(window, kLongestWindow);
   const auto start = Clock::now();
-  std::vector<bool> seen(static_cast<std::size_t>(size), false);
-  seen[static_cast<std::size_t>(rank)] = true;
-  std::optional<std::string> decided = store.get(decision);
-  while (!decided) {
-    bool all = true;
-    for (int r = 0; r < size; ++r) {
-      auto i = static_cast<std::size_t>(r);
-      if (!seen[i]) seen[i] = store.get(alive_key(r)).has_value();
-      all = all && seen[i];
+  const milliseconds limit = window + kDecisionGrace;
+
+  // The store is called on a helper thread, so that a call that never returns (a store whose
+  // host is gone) cannot hold this one past the limit. It owns what it uses, except the store.
+  auto shared = std::make_shared<Shared>();
+  auto body = [shared, &store, scope, rank, size, window, start] {
+    std::vector<int> failed;
+    std::exception_ptr error;
+    try {
+      Calls calls(store, *shared);
+      failed = agree(calls, scope, rank, size, window, start);
+    } catch (const Abandoned&) {
+      return;
+    } catch (...) {
+      error = std::current_exception();
     }
-    if (all || Clock::now() - start >= window) {
-      std::vector<int> failed;
-      for (int r = 0; r < size; ++r) {
-        if (!seen[static_cast<std::size_t>(r)]) failed.push_back(r);
-      }
-      store.create(decision, join(failed));  // the first decision stands
-      decided = store.get(decision);
-      if (!decided) {
-        throw Error("agree_on_failed_ranks: the store lost the decision at '" + decision + "'");
-      }
-      break;
+    {
+      std::lock_guard<std::mutex> lock(shared->m);
+      shared->failed = std::move(failed);
+      shared->error = std::move(error);
+      shared->done = true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    decided = store.get(decision);
+    shared->cv.notify_all();
+  };
+  std::thread helper;
+  try {
+    helper = std::thread(body);
+  } catch (const std::system_error&) {
+    body();  // no thread to be had: call the store here, without the bound
   }
-  std::vector<int> failed = parse(*decided, decision);
-  std::sort(failed.begin(), failed.end());
-  if (std::binary_search(failed.begin(), failed.end(), rank)) {
-    throw Error("agree_on_failed_ranks: rank " + std::to_string(rank) + " of " +
-                std::to_string(size) + " was counted as failed by the other survivors of '" +
-                scope + "' (it marked itself alive after they decided); this rank must leave " +
-                "the job. A longer window tolerates slower detection");
+  std::unique_lock<std::mutex> lock(shared->m);
+  if (!shared->cv.wait_until(lock, start + limit, [&] { return shared->done; })) {
+    shared->abandoned = true;
+    const std::string call = shared->call.empty() ? "first call" : shared->call;
+    lock.unlock();
+    helper.detach();
+    throw detail::expired(
+        "agree_on_failed_ranks: the store's " + call + " did not return", limit,
+        detail::rank_text(rank, size) + ", scope '" + scope + "'",
+        "the window (" + std::to_string(window.count()) + " ms) and " +
+            std::to_string(kDecisionGrace.count()) + " ms for the decision have passed",
+        "That call was left running (the store must outlive it). Use a store that outlives the "
+        "failed ranks and answers (a TCPStore hosted by a rank that died does not), or a longer "
+        "window for a slow one");
   }
-  return failed;
+  lock.unlock();
+  if (helper.joinable()) helper.join();
+  if (shared->error) std::rethrow_exception(shared->error);
+  return std::move(shared->failed);
 }
 
 }  // namespace ncclrt

@@ -767,17 +767,20 @@ class AgreementStore:
 
 class DirectoryStore(AgreementStore):
     """
-    An AgreementStore in a directory every rank sees (/tmp or /dev/shm of one machine, or a shared file system); each key a file created once.
+    An AgreementStore in a directory every rank sees (/tmp or /dev/shm of one machine, or a shared file system); each key a file created once. private=True: the directory is this user's alone (made with mode 0700; one that exists must be a directory of this user, not a symbolic link, with no group or other permissions), else UsageError.
     """
 
-    def __init__(self, directory: str) -> None: ...
+    def __init__(self, directory: str, *, private: bool = False) -> None: ...
 
     @property
     def directory(self) -> str: ...
+
+    @property
+    def private(self) -> bool: ...
 
     def __repr__(self) -> str: ...
 
 def agree_on_failed_ranks(store: AgreementStore, scope: str, rank: int, size: int, window: Seconds = 5.0) -> list[int]:
     """
-    The ranks that failed, as every survivor agrees: call it on each survivor after revoke() with the same `scope` (new for each failure) and pass the list to shrink(). Each marks itself alive and waits until all have, or `window` seconds pass; the first to finish publishes the ranks that did not. A rank that finds itself listed (too late) gets Error.
+    The ranks that failed, as every survivor agrees: call it on each survivor after revoke() with the same `scope` (new for each failure: a scope this rank used before raises UsageError) and pass the list to shrink(). Each marks itself alive and waits until all have, or `window` seconds pass; the first to finish publishes the ranks that did not. A rank that finds itself listed (too late) gets Error. Returns or raises within window + 1 s whatever the store does: a store call that has not returned by then raises TimeoutError (the call goes on, and the store is kept alive for it).
     """

@@ -30,6 +30,7 @@ group's ``store``), shrink them away. ``rank`` and ``world_size`` follow the shr
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 
 import torch
@@ -70,9 +71,10 @@ def _rows(t: torch.Tensor) -> int:
 
 
 class TorchStore(_nc.AgreementStore):
-    """An ncclrt.AgreementStore over a torch.distributed Store (TCPStore, FileStore, ...), for
-    ``ncclrt.agree_on_failed_ranks``. The store must outlive the failed ranks: torchrun's agent
-    store does; a TCPStore hosted by a rank that dies does not."""
+    """An ncclrt.AgreementStore over a torch.distributed Store (TCPStore, FileStore, HashStore,
+    PrefixStore, ...), for ``ncclrt.agree_on_failed_ranks``. The store must outlive the failed
+    ranks: torchrun's agent store does; a TCPStore hosted by a rank that dies does not (its calls
+    then block, and the agreement raises TimeoutError after its window and 1 s)."""
 
     def __init__(self, store):
         super().__init__()
@@ -80,7 +82,8 @@ class TorchStore(_nc.AgreementStore):
 
     def create(self, key: str, value: str) -> bool:
         # compare_set with an empty expected value writes only a key that does not exist yet,
-        # and returns what the key holds afterwards.
+        # and returns what the key holds afterwards: so True also when the key already held
+        # exactly `value` (agree_on_failed_ranks writes marks unique to each call).
         got = self.store.compare_set(key, "", value)
         return (got.decode() if isinstance(got, bytes) else got) == value
 
@@ -93,14 +96,22 @@ class TorchStore(_nc.AgreementStore):
 
 def _default_store(group, scope: str):
     """Where survivors agree: the group's store, torch.distributed's default store, or (one
-    machine only) a directory under the temporary directory."""
+    machine only) a directory of this user alone under the temporary directory."""
     store = getattr(group, "store", None)
     if store is None and dist.is_initialized():
         getter = getattr(dist.distributed_c10d, "_get_default_store", None)
         store = getter() if getter else None
     if store is not None:
         return TorchStore(store)
-    return _nc.DirectoryStore(f"{tempfile.gettempdir()}/ncclrt-recovery-{scope}")
+    # Private: at a name anyone can guess in a directory anyone can write, another local user
+    # could otherwise make it first and plant the decision.
+    path = os.path.join(tempfile.gettempdir(), f"ncclrt-recovery-{scope}")
+    try:
+        return _nc.DirectoryStore(path, private=True)
+    except _nc.UsageError as e:
+        raise _nc.UsageError(f"ncclrt.torch: no private place for the recovery agreement: {e}. "
+                             "Or give PyNcclCommunicator a store= (a torch.distributed store or "
+                             "an ncclrt.AgreementStore)") from e
 
 
 class PyNcclCommunicator:

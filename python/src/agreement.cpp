@@ -36,27 +36,51 @@ void bind_agreement(nb::module_& m) {
   nb::class_<DirectoryStore, AgreementStore>(
       m, "DirectoryStore",
       "An AgreementStore in a directory every rank sees (/tmp or /dev/shm of one machine, or a "
-      "shared file system); each key a file created once.")
-      .def(nb::init<std::string>(), nb::arg("directory"))
+      "shared file system); each key a file created once. private=True: the directory is this "
+      "user's alone (made with mode 0700; one that exists must be a directory of this user, not "
+      "a symbolic link, with no group or other permissions), else UsageError.")
+      .def(
+          "__init__",
+          [](DirectoryStore* self, std::string directory, bool is_private) {
+            new (self)
+                DirectoryStore(std::move(directory), is_private ? DirectoryStore::Access::kPrivate
+                                                                : DirectoryStore::Access::kShared);
+          },
+          nb::arg("directory"), nb::kw_only(), nb::arg("private") = false)
       .def_prop_ro("directory", &DirectoryStore::directory)
+      .def_prop_ro(
+          "private",
+          [](const DirectoryStore& s) { return s.access() == DirectoryStore::Access::kPrivate; })
       .def("__repr__", [](const DirectoryStore& s) {
-        return "ncclrt.DirectoryStore('" + s.directory() + "')";
+        return "ncclrt.DirectoryStore('" + s.directory() + "'" +
+               (s.access() == DirectoryStore::Access::kPrivate ? ", private=True" : "") + ")";
       });
+  m.attr("_stores_left_running") = nb::list();
+  nb::handle module = m;
   m.def(
       "agree_on_failed_ranks",
-      [](AgreementStore& store, const std::string& scope, int rank, int size, nb::handle window) {
+      [module](AgreementStore& store, const std::string& scope, int rank, int size,
+               nb::handle window) {
         const auto w = seconds(window, "agree_on_failed_ranks").value_or(std::chrono::seconds(5));
-        if (dynamic_cast<DirectoryStore*>(&store) != nullptr) {
-          nb::gil_scoped_release release;  // no Python inside: other threads may run
+        try {
+          // The store is called from a helper thread; a Python store takes the GIL there.
+          nb::gil_scoped_release release;
           return agree_on_failed_ranks(store, scope, rank, size, w);
+        } catch (const TimeoutError&) {
+          // A store call that did not return goes on, on the agreement's helper thread: the
+          // store must outlive it, so the module keeps it until the interpreter ends.
+          nb::borrow<nb::list>(module.attr("_stores_left_running")).append(nb::find(&store));
+          throw;
         }
-        return agree_on_failed_ranks(store, scope, rank, size, w);  // a Python store needs the GIL
       },
       nb::arg("store"), nb::arg("scope"), nb::arg("rank"), nb::arg("size"), nb::arg("window") = 5.0,
       "The ranks that failed, as every survivor agrees: call it on each survivor after revoke() "
-      "with the same `scope` (new for each failure) and pass the list to shrink(). Each marks "
-      "itself alive and waits until all have, or `window` seconds pass; the first to finish "
-      "publishes the ranks that did not. A rank that finds itself listed (too late) gets Error.");
+      "with the same `scope` (new for each failure: a scope this rank used before raises "
+      "UsageError) and pass the list to shrink(). Each marks itself alive and waits until all "
+      "have, or `window` seconds pass; the first to finish publishes the ranks that did not. A "
+      "rank that finds itself listed (too late) gets Error. Returns or raises within window + 1 "
+      "s whatever the store does: a store call that has not returned by then raises "
+      "TimeoutError (the call goes on, and the store is kept alive for it).");
 }
 
 }  // namespace ncclrt::py

@@ -7,8 +7,10 @@ Groups wait for every nonblocking communicator used inside them, release the GIL
 and never replace an exception raised inside the block."""
 import gc
 import os
+import stat
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -364,3 +366,92 @@ def test_agree_on_failed_ranks_over_a_python_store():
     store = Memory()
     assert ncclrt.agree_on_failed_ranks(store, "s", 0, 1, window=1.0) == []
     assert store.data["s/failed"] == "failed:"
+
+
+class _Memory(ncclrt.AgreementStore):
+    """A store in a dict; `stall(key)` runs before each get (a slow or stuck store)."""
+
+    def __init__(self, stall=None):
+        super().__init__()
+        self.data, self.stall = {}, stall
+
+    def create(self, key, value):
+        if key in self.data:
+            return False
+        self.data[key] = value
+        return True
+
+    def get(self, key):
+        if self.stall:
+            self.stall(key)
+        return self.data.get(key)
+
+
+def test_a_store_that_never_answers_raises_timeout_error_in_time():
+    gone = threading.Event()  # a TCPStore whose host died: set only to end the test
+
+    def stall(key):
+        if key == "s/alive/1":
+            gone.wait()
+    store = _Memory(stall)
+    start = time.monotonic()
+    try:
+        with pytest.raises(ncclrt.TimeoutError) as e:
+            ncclrt.agree_on_failed_ranks(store, "s", 0, 2, window=0.2)
+        took = time.monotonic() - start
+    finally:
+        gone.set()
+    assert isinstance(e.value, TimeoutError)  # the builtin too
+    for words in ("get('s/alive/1') did not return within 1200 ms", "rank 0 of 2", "scope 's'",
+                  "window (200 ms)", "left running"):
+        assert words in str(e.value)
+    assert 1.2 <= took < 1.7
+    # The call left running still has its store: it is kept, though the test lets go of it.
+    kept = weakref.ref(store)
+    del store
+    gc.collect()
+    assert kept() is not None
+
+
+def test_a_python_store_that_raises_ends_the_agreement_with_its_exception():
+    def stall(key):
+        raise KeyError(f"store lost {key}")
+    with pytest.raises(KeyError, match="store lost s/failed"):
+        ncclrt.agree_on_failed_ranks(_Memory(stall), "s", 0, 2, window=0.2)
+
+
+def test_a_scope_used_before_is_refused(tmp_path):
+    for store in (_Memory(), ncclrt.DirectoryStore(str(tmp_path))):
+        assert ncclrt.agree_on_failed_ranks(store, "job/0", 0, 1, window=0.2) == []
+        with pytest.raises(ncclrt.UsageError, match=r"scope 'job/0' was used before.*"
+                           r"'job/0/alive/0'.*must be new"):
+            ncclrt.agree_on_failed_ranks(store, "job/0", 0, 1, window=0.2)
+        assert ncclrt.agree_on_failed_ranks(store, "job/1", 0, 1, window=0.2) == []
+
+
+def test_a_private_directory_store(tmp_path):
+    made = tmp_path / "mine"
+    store = ncclrt.DirectoryStore(str(made), private=True)
+    assert store.private and stat.S_IMODE(os.lstat(made).st_mode) == 0o700
+    assert repr(store) == f"ncclrt.DirectoryStore('{made}', private=True)"
+    assert not ncclrt.DirectoryStore(str(tmp_path / "shared")).private
+
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(target)
+    with pytest.raises(ncclrt.UsageError, match="is a symbolic link.*mode 0700"):
+        ncclrt.DirectoryStore(str(tmp_path / "link"), private=True)
+    opened = tmp_path / "open"
+    opened.mkdir()
+    os.chmod(opened, 0o777)
+    with pytest.raises(ncclrt.UsageError, match=r"other users may use it \(mode 0777\)"):
+        ncclrt.DirectoryStore(str(opened), private=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a directory to another user")
+def test_a_private_directory_store_refuses_another_users_directory(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(ncclrt.UsageError, match=r"belongs to uid 65534, not to this user"):
+        ncclrt.DirectoryStore(str(theirs), private=True)

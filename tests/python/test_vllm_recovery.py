@@ -4,13 +4,16 @@ NcclError(ncclInProgress) before), and recovery: every survivor's recover() agre
 failed ranks and shrinks them away, with rank and world_size following, for blocking and
 nonblocking communicators. torch is played by tests/python/fake_torch (fake device pointers) and
 NCCL by the recording stand-in, in a fresh interpreter; the real torch and NCCL run the same
-class on the GPU machine (test_multi_rank.py, examples/fault_tolerant_loop.py)."""
-import inspect
+class on the GPU machine (test_multi_rank.py, examples/fault_tolerant_loop.py). TorchStore is
+tested against torch.distributed's own stores where torch is installed (skipped here, saying
+why), and the fallback store against a directory another local user made first."""
 import os
 import textwrap
+import threading
 
 import pytest
 
+import ncclrt
 from conftest import run_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -102,30 +105,85 @@ def test_survivors_recover_to_the_same_smaller_communicator(stand_ins, tmp_path,
     assert "(3, ([2], 2, 3, False, True, [1], 1, 2))" in out, out
 
 
-def test_torch_store_adapter_writes_once():
-    class Store:  # torch.distributed.Store's compare_set/check/get semantics
-        def __init__(self):
-            self.d = {}
+def test_the_fallback_store_is_a_directory_of_this_user_alone(tmp_path):
+    """Without a torch.distributed store, survivors on one machine agree in the temporary
+    directory, at a name another local user can guess: one that user made first is refused."""
+    code = (f"import os, sys, tempfile\nsys.path.insert(0, {os.path.join(HERE, 'fake_torch')!r})\n"
+            f"tempfile.tempdir = {str(tmp_path)!r}\n") + textwrap.dedent('''
+        import ncclrt
+        from ncclrt.torch import _default_store
 
-        def compare_set(self, key, expected, desired):
-            cur = self.d.get(key)
-            if (cur is None and expected == "") or cur == expected.encode():
-                self.d[key] = desired.encode()
-            return self.d[key]
+        class Stateless:  # vLLM's StatelessProcessGroup without a store
+            rank, world_size = 0, 1
 
-        def check(self, keys):
-            return all(k in self.d for k in keys)
+        s = _default_store(Stateless(), "made")
+        path = os.path.join(tempfile.tempdir, "ncclrt-recovery-made")
+        assert s.directory == path and s.private, repr(s)
+        assert os.stat(path).st_mode & 0o777 == 0o700
+        assert _default_store(Stateless(), "made").directory == path  # the other ranks
 
-        def get(self, key):
-            return self.d[key]
-    code = (f"import sys\nsys.path.insert(0, {os.path.join(HERE, 'fake_torch')!r})\n"
-            "import ncclrt\nfrom ncclrt.torch import TorchStore\n")
-    code += textwrap.dedent(inspect.getsource(Store)) + textwrap.dedent('''
-        s = TorchStore(Store())
-        assert s.create("k", "a") and not s.create("k", "b") and s.get("k") == "a"
-        assert s.get("missing") is None
-        assert ncclrt.agree_on_failed_ranks(s, "j", 0, 1, window=1.0) == []
+        os.makedirs(os.path.join(tempfile.tempdir, "elsewhere"), mode=0o700)
+        os.symlink(os.path.join(tempfile.tempdir, "elsewhere"),
+                   os.path.join(tempfile.tempdir, "ncclrt-recovery-linked"))
+        os.mkdir(os.path.join(tempfile.tempdir, "ncclrt-recovery-open"))
+        os.chmod(os.path.join(tempfile.tempdir, "ncclrt-recovery-open"), 0o777)
+        for scope, why in (("linked", "is a symbolic link"), ("open", "mode 0777")):
+            try:
+                _default_store(Stateless(), scope)
+                raise SystemExit(f"{scope}: no error")
+            except ncclrt.UsageError as e:
+                for words in ("ncclrt-recovery-" + scope, why, "store="):
+                    assert words in str(e), str(e)
         print("ok")
     ''')
     r = run_python(code)
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+
+
+def _torch_distributed():
+    """The real torch.distributed, else a skip that says why."""
+    dist = pytest.importorskip(
+        "torch.distributed",
+        reason="TorchStore is tested against torch's own stores, and PyTorch is not installed "
+               "here; run it where it is (e.g. /opt/torch/.venv/bin/python -m pytest "
+               "tests/python/test_vllm_recovery.py -k real_torch)")
+    if not hasattr(dist, "HashStore"):
+        pytest.skip("this torch has no torch.distributed stores (built without distributed)")
+    return dist
+
+
+def test_torch_store_over_real_torch_stores():
+    dist = _torch_distributed()
+    from ncclrt.torch import TorchStore
+    master = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    for name, raw in (("HashStore", dist.HashStore()), ("TCPStore", master),
+                      ("PrefixStore", dist.PrefixStore("job", dist.HashStore()))):
+        s = TorchStore(raw)
+        assert s.get("k") is None, name
+        assert s.create("k", "a") is True, name
+        assert s.create("k", "b") is False, name
+        assert s.get("k") == "a", name
+        # compare_set cannot tell "I wrote it" from "it already held this": the agreement
+        # writes marks unique to each call for that reason.
+        assert s.create("k", "a") is True, name
+
+
+def test_real_torch_survivors_agree_over_a_tcp_store():
+    dist = _torch_distributed()
+    from ncclrt.torch import TorchStore
+    master = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    out = {}
+
+    def rank(r):  # each rank its own client, as separate processes have
+        client = dist.TCPStore("127.0.0.1", master.port, is_master=False)
+        out[r] = ncclrt.agree_on_failed_ranks(TorchStore(client), "job/0", r, 4, window=0.5)
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1, 3)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert out == {0: [2], 1: [2], 3: [2]}
+    assert master.get("job/0/failed") == b"failed:2"
+    with pytest.raises(ncclrt.Error, match="rank 2 of 4.*must leave"):
+        ncclrt.agree_on_failed_ranks(TorchStore(master), "job/0", 2, 4, window=0.5)
+    # The marks of this agreement are not counted again: the scope must be new.
+    with pytest.raises(ncclrt.UsageError, match="scope 'job/0' was used before"):
+        ncclrt.agree_on_failed_ranks(TorchStore(master), "job/0", 0, 4, window=0.5)
