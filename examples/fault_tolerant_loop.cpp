@@ -8,7 +8,8 @@
 //
 // One process per rank, started by torchrun, mpirun, srun or scripts/launch_local.sh (RANK is the
 // launcher's rank). --kill makes that rank SIGKILL itself at the start of that step, to try it.
-// --store is a directory every rank sees (default: /tmp/ncclrt-ftl-<rendezvous port>).
+// --store is a directory every rank sees (default: /tmp/ncclrt-ftl-<rendezvous port>, private to
+// this user: made with mode 0700, and refused if another user made it first).
 // --blocking 1 makes a blocking communicator (no Config::timeout): recovery works the same, with
 // revoke and shrink bounded by ncclrt on a helper thread.
 #include <cuda_runtime.h>
@@ -35,6 +36,7 @@ struct Options {
   std::vector<std::pair<int, int>> kills;  // (launch rank, step)
   std::chrono::milliseconds deadline{3000};
   std::string store;
+  bool private_store = false;  // the default directory, in /tmp
   bool blocking = false;
 };
 
@@ -58,8 +60,10 @@ Options parse(int argc, char** argv, const ncclrt::LaunchInfo& info) {
       throw ncclrt::UsageError("unknown option " + flag);
     }
   }
-  if (o.store.empty())
+  if (o.store.empty()) {
     o.store = "/tmp/ncclrt-ftl-" + info.comm_id.substr(info.comm_id.rfind(':') + 1);
+    o.private_store = true;
+  }
   return o;
 }
 
@@ -112,7 +116,9 @@ int main(int argc, char** argv) try {
   config.timeout = opt.deadline;  // nonblocking: creation, enqueue, revoke, shrink get deadlines
   if (opt.blocking) config = {};
   ncclrt::Communicator comm = ncclrt::Communicator::from_environment(nccl, config);
-  ncclrt::DirectoryStore store(opt.store);
+  ncclrt::DirectoryStore store(opt.store, opt.private_store
+                                              ? ncclrt::DirectoryStore::Access::kPrivate
+                                              : ncclrt::DirectoryStore::Access::kShared);
   std::vector<int> members;  // launch rank of each rank of `comm`
   for (int r = 0; r < comm.size(); ++r) members.push_back(r);
   float *buf = nullptr, *ring = nullptr;
