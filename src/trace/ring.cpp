@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -19,13 +20,123 @@ std::uint32_t trace_thread_id() noexcept {
   return t.tid;
 }
 
-TraceRing::TraceRing(std::size_t capacity) : slots_(new TraceSlot[capacity]), capacity_(capacity) {
+TraceRing::TraceRing(std::size_t capacity)
+    : slots_(new TraceSlot[capacity]),
+      capacity_(capacity),
+      inbox_size_(std::min(capacity, kInboxSlots)) {
   for (std::size_t i = 0; i < capacity; ++i) {
     for (auto& w : slots_[i].w) w.store(0, std::memory_order_relaxed);
+  }
+  try {
+    inbox_.reset(new InboxEntry[inbox_size_]);
+  } catch (...) {
+    delete[] slots_;
+    throw;
   }
 }
 
 TraceRing::~TraceRing() { delete[] slots_; }
+
+// ---- entries from other threads ----
+
+TraceRing::InboxEntry* TraceRing::inbox_entry(std::uint64_t ticket) noexcept {
+  if (ticket < inbox_first_ || ticket >= inbox_next_) return nullptr;  // dropped, or not ours
+  return &inbox_[(ticket - 1) % inbox_size_];
+}
+
+void TraceRing::update_ready() noexcept {
+  const bool ready = inbox_first_ < inbox_next_ && inbox_[(inbox_first_ - 1) % inbox_size_].closed;
+  inbox_ready_.store(ready, std::memory_order_relaxed);  // the owner then takes the lock
+}
+
+std::uint64_t TraceRing::push_foreign(TraceOp op, const void* buffer, std::size_t count, int type,
+                                      std::int64_t a0, std::int64_t a1) noexcept {
+  const TraceThread& t = t_trace_thread;
+  const std::uint64_t tid = t.tid != 0 ? t.tid : trace_thread_id();
+  const std::uint64_t depth = t.depth & 0xff, group = t.group;
+  const std::uint64_t seq = collectives_.load(std::memory_order_relaxed);
+  std::uint64_t flags = 0;
+  std::uint64_t capture = 0;
+  if (progress_ != nullptr) begin_progress(op, seq, nullptr, flags, capture);
+  const std::uint64_t time = trace_clock_ns();
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  if (inbox_next_ - inbox_first_ == inbox_size_) {  // full: the oldest goes
+    ++inbox_first_;
+    ++inbox_dropped_;
+  }
+  const std::uint64_t ticket = inbox_next_++;
+  InboxEntry& e = inbox_[(ticket - 1) % inbox_size_];
+  e.ticket = ticket;
+  e.closed = false;
+  std::uint64_t* w = e.w;
+  w[kWordRecord] = 0;
+  w[kWordTime] = time;
+  w[kWordSeq] = seq;
+  w[kWordCount] = count;
+  w[kWordSend] = reinterpret_cast<std::uintptr_t>(buffer);
+  w[kWordRecv] = 0;
+  w[kWordStream] = 0;
+  w[kWordCapture] = capture;
+  w[kWordKind] = kind_word(op, type, flags, depth, -1);
+  w[kWordPeer] = std::uint64_t{0xffffffffu} | (tid << 32);  // peer -1
+  w[kWordGroup] =
+      group | (static_cast<std::uint64_t>(label_.load(std::memory_order_relaxed)) << 32);
+  w[kWordResult] = static_cast<std::uint32_t>(kTracePending);
+  w[kWordArg0] = static_cast<std::uint64_t>(a0);
+  w[kWordArg1] = static_cast<std::uint64_t>(a1);
+  w[kWordArg2] = 0;
+  w[kWordSpare] = 0;
+  update_ready();
+  return ticket;
+}
+
+void TraceRing::finish_foreign(std::uint64_t ticket, int result) noexcept {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  InboxEntry* e = inbox_entry(ticket);
+  if (e == nullptr) return;
+  e->w[kWordResult] = static_cast<std::uint32_t>(result);
+  e->closed = true;
+  update_ready();
+}
+
+void TraceRing::set_arg_foreign(std::uint64_t ticket, int index, std::int64_t value) noexcept {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  InboxEntry* e = inbox_entry(ticket);
+  if (e != nullptr && !e->closed) e->w[kWordArg0 + index] = static_cast<std::uint64_t>(value);
+}
+
+void TraceRing::take_inbox() noexcept {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  for (; inbox_first_ < inbox_next_; ++inbox_first_) {
+    const InboxEntry& e = inbox_[(inbox_first_ - 1) % inbox_size_];
+    if (!e.closed) break;  // in order: an open entry holds back the ones after it
+    const std::uint64_t record = records_.load(std::memory_order_relaxed);
+    TraceSlot& s = slots_[pos_];
+    if (++pos_ == capacity_) pos_ = 0;
+    s.w[kWordRecord].store(0, std::memory_order_relaxed);
+    for (int i = 1; i < kTraceWords; ++i) s.w[i].store(e.w[i], std::memory_order_release);
+    s.w[kWordRecord].store(record + 1, std::memory_order_release);
+    records_.store(record + 1, std::memory_order_release);
+  }
+  update_ready();
+}
+
+std::uint64_t TraceRing::read_inbox(
+    std::vector<std::array<std::uint64_t, kTraceWords>>& out) const {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  for (std::uint64_t t = inbox_first_; t < inbox_next_; ++t) {
+    const InboxEntry& e = inbox_[(t - 1) % inbox_size_];
+    std::array<std::uint64_t, kTraceWords> words;
+    std::copy(std::begin(e.w), std::end(e.w), words.begin());
+    out.push_back(words);
+  }
+  return records_.load(std::memory_order_acquire);
+}
+
+std::uint64_t TraceRing::inbox_dropped() const {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  return inbox_dropped_;
+}
 
 bool TraceRing::read(std::uint64_t record, std::uint64_t* words) const noexcept {
   const TraceSlot& s = slots_[record % capacity_];

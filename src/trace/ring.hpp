@@ -2,6 +2,13 @@
 // thread that owns the communicator (one at a time, NCCL's own rule) and read by anyone (a dump
 // from the watchdog, a signal's dump thread, Communicator::trace()) without stopping the writer.
 //
+// Entries from other threads (a handle released wherever it is dropped) never write the ring: the
+// owner's push takes record numbers and slots with plain increments, and an atomic
+// read-modify-write there would cost 3-4 ns a call (measured with bench/hot_path). They wait in a
+// small inbox under a lock the owner takes only when something is there to move: its next push
+// first moves the closed ones into the ring, giving them the next record numbers. A reader sees
+// them meanwhile after the ring's entries, numbered where they will go.
+//
 // A slot is 16 words (128 bytes) stored as atomics (release order: plain moves on x86): word 0
 // holds the record number + 1 and is zeroed first and set last, so a reader that sees the same
 // nonzero word 0 before and after copying the other words (acquire order) has a consistent entry
@@ -10,10 +17,13 @@
 
 #include <time.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "ncclrt/trace.hpp"
 
@@ -104,6 +114,7 @@ class TraceRing {
                                                  int peer, CUstream_st* stream, std::int64_t a0 = 0,
                                                  std::int64_t a1 = 0,
                                                  std::int64_t a2 = 0) noexcept {
+    if (__builtin_expect(inbox_ready_.load(std::memory_order_relaxed), 0)) take_inbox();
     std::uint64_t seq;
     if (is_collective(op)) {
       seq = collectives_.load(std::memory_order_relaxed) + 1;
@@ -138,13 +149,11 @@ class TraceRing {
     s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), ordered);
     s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), ordered);
     s.w[kWordCapture].store(capture, ordered);
-    s.w[kWordKind].store(
-        static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
-            (flags << 16) | (depth << 24) |
-            (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32),
-        ordered);
+    s.w[kWordKind].store(kind_word(op, type, flags, depth, reduce_op), ordered);
     s.w[kWordPeer].store(static_cast<std::uint32_t>(peer) | (tid << 32), ordered);
-    s.w[kWordGroup].store(group | (static_cast<std::uint64_t>(label_) << 32), ordered);
+    s.w[kWordGroup].store(
+        group | (static_cast<std::uint64_t>(label_.load(std::memory_order_relaxed)) << 32),
+        ordered);
     s.w[kWordResult].store(static_cast<std::uint32_t>(kTracePending), ordered);
     s.w[kWordArg0].store(static_cast<std::uint64_t>(a0), ordered);
     s.w[kWordArg1].store(static_cast<std::uint64_t>(a1), ordered);
@@ -166,10 +175,27 @@ class TraceRing {
 
   /// The label later entries carry; returns the previous one. The owner thread only.
   std::uint32_t set_label(std::uint32_t label) noexcept {
-    const std::uint32_t old = label_;
-    label_ = label;
+    const std::uint32_t old = label_.load(std::memory_order_relaxed);
+    label_.store(label, std::memory_order_relaxed);
     return old;
   }
+
+  /// Records one entry from any thread, beside the owner: a lifecycle or handle entry (no stream,
+  /// no sequence number of its own). It waits in the inbox until it is closed and the owner's
+  /// next push moves it into the ring. Returns a ticket for the two calls below; 0 when nothing
+  /// was recorded. The inbox keeps the newest kInboxSlots entries (or capacity(), if fewer).
+  std::uint64_t push_foreign(TraceOp op, const void* buffer, std::size_t count, int type,
+                             std::int64_t a0, std::int64_t a1) noexcept;
+  /// Closes the entry of `ticket` with `result` (the same as finish()); any thread.
+  void finish_foreign(std::uint64_t ticket, int result) noexcept;
+  /// Sets one argument word of the entry of `ticket` while it is open; any thread.
+  void set_arg_foreign(std::uint64_t ticket, int index, std::int64_t value) noexcept;
+  /// Copies the entries of the inbox, oldest first, their record word 0; returns records() as
+  /// it was then: the inbox's entries take the record numbers from there on. Any thread.
+  std::uint64_t read_inbox(std::vector<std::array<std::uint64_t, kTraceWords>>& out) const;
+  /// Inbox entries overwritten before the owner moved them into the ring.
+  std::uint64_t inbox_dropped() const;
+  static constexpr std::size_t kInboxSlots = 32;
 
   /// Turns progress mode on (the driver calls are bound by the caller).
   void set_progress(TraceProgress* progress) noexcept { progress_ = progress; }
@@ -187,18 +213,43 @@ class TraceRing {
   bool read(std::uint64_t record, std::uint64_t* words) const noexcept;
 
  private:
+  static std::uint64_t kind_word(TraceOp op, int type, std::uint64_t flags, std::uint64_t depth,
+                                 int reduce_op) noexcept {
+    return static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
+           (flags << 16) | (depth << 24) |
+           (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32);
+  }
   void begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream, std::uint64_t& flags,
                       std::uint64_t& capture) noexcept;
   void end_progress(TraceSlot* s, int result) noexcept;
+  // The owner: moves the inbox's closed entries, oldest first, into the ring.
+  __attribute__((noinline, cold)) void take_inbox() noexcept;
+
+  // Entries from other threads, kept by ticket (1, 2, ...) at inbox_[(ticket - 1) % size].
+  struct InboxEntry {
+    std::uint64_t w[kTraceWords];
+    std::uint64_t ticket = 0;
+    bool closed = false;
+  };
+  // Under inbox_mutex_: whether the oldest entry is closed (what the owner's push looks at).
+  void update_ready() noexcept;
+  InboxEntry* inbox_entry(std::uint64_t ticket) noexcept;
 
   TraceSlot* slots_;
   std::size_t capacity_;
   std::size_t pos_ = 0;  // the owner's next slot
-  std::uint32_t label_ = 0;
+  std::atomic<std::uint32_t> label_{0};
   TraceProgress* progress_ = nullptr;
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> collectives_{0};
   std::atomic<std::uint64_t> p2p_{0};
+  std::atomic<bool> inbox_ready_{false};
+  mutable std::mutex inbox_mutex_;
+  std::unique_ptr<InboxEntry[]> inbox_;
+  std::size_t inbox_size_;
+  std::uint64_t inbox_first_ = 1;  // the oldest ticket kept
+  std::uint64_t inbox_next_ = 1;   // the ticket the next entry takes
+  std::uint64_t inbox_dropped_ = 0;
 };
 
 /// Decodes copied slot words into an entry (time_ns still trace_clock_ns(): see TraceClock).

@@ -152,9 +152,6 @@ Trace TraceState::snapshot() const {
   const TraceClock clock;
   t.capacity = ring_->capacity();
   const std::uint64_t n = ring_->records();
-  t.records = n;
-  t.collectives = ring_->collectives();
-  t.point_to_point = ring_->point_to_point();
   if (progress_) {
     t.progress = true;
     t.gpu_started = progress_->host[TraceProgress::kCollStarted];
@@ -162,14 +159,30 @@ Trace TraceState::snapshot() const {
   }
   const std::uint64_t first = n > t.capacity ? n - t.capacity : 0;
   t.entries.reserve(static_cast<std::size_t>(n - first));
-  std::uint64_t words[kTraceWords];
-  for (std::uint64_t r = first; r < n; ++r) {
-    if (!ring_->read(r, words)) continue;  // overwritten while we read
+  auto add = [&](const std::uint64_t* words) {
     TraceEntry e;
     decode_slot(words, e);
     e.time_ns = clock.unix_ns(static_cast<std::uint64_t>(e.time_ns));
     t.entries.push_back(e);
+  };
+  std::uint64_t words[kTraceWords];
+  for (std::uint64_t r = first; r < n; ++r) {
+    if (ring_->read(r, words)) add(words);  // else overwritten while we read
   }
+  // Entries from other threads the owner has not moved into the ring yet, numbered where they
+  // will go; the ring's entries recorded meanwhile come before them.
+  std::vector<std::array<std::uint64_t, kTraceWords>> inbox;
+  const std::uint64_t now = ring_->read_inbox(inbox);
+  for (std::uint64_t r = std::max(n, now > t.capacity ? now - t.capacity : 0); r < now; ++r) {
+    if (ring_->read(r, words)) add(words);
+  }
+  for (std::size_t i = 0; i < inbox.size(); ++i) {
+    inbox[i][kWordRecord] = now + i + 1;
+    add(inbox[i].data());
+  }
+  t.records = now + inbox.size();
+  t.collectives = ring_->collectives();
+  t.point_to_point = ring_->point_to_point();
   return t;
 }
 
