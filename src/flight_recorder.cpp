@@ -194,7 +194,11 @@ TraceRing* trace_attach(CommState& state, int rank, int size, int device) noexce
 }
 
 void trace_on_failure(CommState& state, const char* why) noexcept {
-  trace_failure_dump(&state.trace, why ? why : "");
+  trace_auto_dump(&state.trace, why ? why : "", TraceTrigger::kFailure);
+}
+
+void trace_on_abort(CommState& state, const char* why) noexcept {
+  trace_auto_dump(&state.trace, why ? why : "", TraceTrigger::kAbort);
 }
 
 void trace_on_failure(CommState& state, const std::exception_ptr& why) noexcept {
@@ -208,7 +212,9 @@ void trace_on_failure(CommState& state, const std::exception_ptr& why) noexcept 
   }
 }
 
-void trace_on_failure(const char* why) noexcept { trace_failure_dump(nullptr, why ? why : ""); }
+void trace_on_failure(const char* why) noexcept {
+  trace_auto_dump(nullptr, why ? why : "", TraceTrigger::kFailure);
+}
 
 }  // namespace detail
 

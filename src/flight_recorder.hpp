@@ -120,6 +120,11 @@ void trace_on_failure(CommState& state, const char* why) noexcept;
 void trace_on_failure(CommState& state, const std::exception_ptr& why) noexcept;
 /// The same for a creation that failed before a communicator existed.
 void trace_on_failure(const char* why) noexcept;
+/// The dump when a communicator is aborted on purpose (Communicator::abort()): trigger "abort",
+/// under a budget of its own (kMaxAbortDumpSets), so that a process that aborts communicators as
+/// a matter of course still has its failure dumps for a real failure. Also notes `why`. Never
+/// throws; makes no NCCL call.
+void trace_on_abort(CommState& state, const char* why) noexcept;
 /// `throw dumped(TimeoutError(...))`: dumps with the error's text as the reason, then throws it.
 template <class E>
 E dumped(E e) {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -349,15 +350,35 @@ std::vector<std::string> write_traces(const std::string& dir, const char* trigge
   return written;
 }
 
-void trace_failure_dump(TraceState* failing, const std::string& why) noexcept {
+namespace {
+
+// One trigger's budget of automatic dump sets.
+struct DumpBudget {
+  DumpBudget(const char* name, int most) : trigger(name), limit(most) {}
+  const char* trigger;
+  int limit;
+  std::atomic<int> used{0};
+  std::once_flag spent;
+};
+DumpBudget& budget(TraceTrigger trigger) {
+  static DumpBudget failure{"failure", kMaxFailureDumpSets};
+  static DumpBudget aborted{"abort", kMaxAbortDumpSets};
+  return trigger == TraceTrigger::kAbort ? aborted : failure;
+}
+
+}  // namespace
+
+int trace_auto_dump_sets(TraceTrigger trigger) noexcept {
+  const DumpBudget& b = budget(trigger);
+  return std::min(b.used.load(), b.limit);
+}
+
+void trace_auto_dump(TraceState* failing, const std::string& why, TraceTrigger trigger) noexcept {
   try {
     if (failing != nullptr) failing->note(why);
     const char* dir = std::getenv("NCCLRT_TRACE_DIR");
     if (dir == nullptr || *dir == '\0') return;
-    static std::atomic<int> sets{0};
     static std::atomic<long long> last_set{0};
-    static std::once_flag too_many;
-    constexpr int kMaxSets = 32;
     constexpr long long kSecond = 1000000000;
     const long long now = unix_now_ns();
     if (failing != nullptr) {
@@ -369,16 +390,20 @@ void trace_failure_dump(TraceState* failing, const std::string& why) noexcept {
     // Within a second of the last set, only the failing communicator is written again (a
     // failed creation has none of its own: its set is written in full).
     const bool recent = failing != nullptr && now - last_set.load() < kSecond;
-    if (sets.fetch_add(1) >= kMaxSets) {
-      std::call_once(too_many, [&] {
-        log(LogLevel::kWarn, "flight recorder: " + std::to_string(kMaxSets) +
-                                 " automatic dumps written into " + dir +
-                                 "; no more from this process (dump_traces() still works)");
+    DumpBudget& b = budget(trigger);
+    if (b.used.fetch_add(1) >= b.limit) {
+      std::call_once(b.spent, [&] {
+        log(LogLevel::kWarn,
+            "flight recorder: " + std::to_string(b.limit) + " automatic dumps (trigger \"" +
+                b.trigger + "\") written into " + dir + "; no more of them from this process" +
+                (trigger == TraceTrigger::kAbort ? " (failures keep a budget of their own; "
+                                                 : " (") +
+                "dump_traces() still works)");
       });
       return;
     }
     last_set.store(now);
-    write_traces(dir, "failure", failing, why, recent);
+    write_traces(dir, b.trigger, failing, why, recent);
   } catch (const std::exception& e) {
     static std::once_flag logged;
     std::call_once(logged, [&] {

@@ -108,9 +108,18 @@ bool trace_progress_from_env() noexcept;
 std::vector<std::string> write_traces(const std::string& dir, const char* trigger,
                                       const TraceState* failing, const std::string& why,
                                       bool only_failing = false);
-/// The automatic dump when ncclrt gives up on a communicator (`failing`, or none for a failed
-/// creation): into $NCCLRT_TRACE_DIR when set. Never throws; logs a failure once.
-void trace_failure_dump(TraceState* failing, const std::string& why) noexcept;
+/// What made an automatic dump (its "trigger": "failure", "abort").
+enum class TraceTrigger { kFailure, kAbort };
+/// Automatic dump sets a process writes at most, per trigger: deliberate aborts have a smaller
+/// budget of their own and never use up the failures'.
+inline constexpr int kMaxFailureDumpSets = 32;
+inline constexpr int kMaxAbortDumpSets = 8;
+/// The automatic dump into $NCCLRT_TRACE_DIR, when set: ncclrt gave up on a communicator
+/// (kFailure: `failing`, or none for a failed creation), or one was aborted on purpose (kAbort).
+/// Never throws; logs a failure once.
+void trace_auto_dump(TraceState* failing, const std::string& why, TraceTrigger trigger) noexcept;
+/// How many of `trigger`'s dump sets this process has written (at most its budget).
+int trace_auto_dump_sets(TraceTrigger trigger) noexcept;
 /// Installs the SIGUSR1 (NCCLRT_TRACE_SIGNAL) request once, when NCCLRT_TRACE_DIR is set.
 void trace_signal_once() noexcept;
 

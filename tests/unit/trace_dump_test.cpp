@@ -16,6 +16,7 @@
 
 #include "recording.hpp"
 #include "test_support.hpp"
+#include "trace/state.hpp"
 #include "trace_analysis.hpp"
 #include "trace_export.hpp"
 #include "trace_reader.hpp"
@@ -202,6 +203,62 @@ TEST(TraceDump, AbortDumps) {
   EXPECT_EQ(d.trigger, "failure");
   EXPECT_EQ(d.reason, "abort() was called");
   EXPECT_EQ(d.entries.back().op, "abort");
+}
+
+// Deliberate aborts are dumped with trigger "abort" under a budget of their own: once it is spent
+// they write nothing more, and a real failure still gets its dump.
+TEST(TraceDump, DeliberateAbortsHaveABudgetOfTheirOwn) {
+  using detail::TraceTrigger;
+  TempDir dir;
+  ScopedEnv env("NCCLRT_TRACE_DIR", dir.path().string());
+  const int aborts = detail::trace_auto_dump_sets(TraceTrigger::kAbort);
+  const int failures = detail::trace_auto_dump_sets(TraceTrigger::kFailure);
+  if (failures == detail::kMaxFailureDumpSets) GTEST_SKIP() << "this process spent its failures";
+  // One recorder per abort: a communicator is dumped at most once a second.
+  std::vector<std::unique_ptr<detail::TraceState>> comms;
+  for (int i = 0; i < detail::kMaxAbortDumpSets + 3; ++i) {
+    comms.push_back(std::make_unique<detail::TraceState>());
+    comms.back()->identity.id = 0x1000 + static_cast<std::uint64_t>(i);
+    comms.back()->attach(0, 1, -1, "test", 4, false);
+  }
+  // The dumps that are about `t` (a set also writes the other recorders, with no reason).
+  auto file_of = [&](const detail::TraceState& t) {
+    const std::string id = "ncclrt-trace-" + detail::trace_id_text(t.identity.id) + "-";
+    std::vector<std::string> found;
+    for (const auto& f : dumps_in(dir.path())) {
+      if (fs::path(f).filename().string().rfind(id, 0) == 0 && !read_dump(f).reason.empty()) {
+        found.push_back(f);
+      }
+    }
+    return found;
+  };
+  for (auto& c : comms)
+    detail::trace_auto_dump(c.get(), "abort() was called", TraceTrigger::kAbort);
+  const int written = detail::kMaxAbortDumpSets - aborts;
+  for (int i = 0; i < static_cast<int>(comms.size()); ++i) {
+    const auto files = file_of(*comms[static_cast<std::size_t>(i)]);
+    if (i < written) {
+      ASSERT_EQ(files.size(), 1u) << "abort " << i;
+      const DumpFile d = read_dump(files[0]);
+      EXPECT_EQ(d.trigger, "abort");
+      EXPECT_EQ(d.reason, "abort() was called");
+    } else {
+      EXPECT_TRUE(files.empty()) << "abort " << i << " is past the budget";
+    }
+  }
+  EXPECT_EQ(detail::trace_auto_dump_sets(TraceTrigger::kAbort), detail::kMaxAbortDumpSets);
+  EXPECT_EQ(detail::trace_auto_dump_sets(TraceTrigger::kFailure), failures);  // untouched
+  // The failures' budget is whole: a real failure is dumped.
+  detail::TraceState failing;
+  failing.identity.id = 0x2000;
+  failing.attach(0, 1, -1, "test", 4, false);
+  detail::trace_auto_dump(&failing, "a deadline passed", TraceTrigger::kFailure);
+  const auto files = file_of(failing);
+  ASSERT_EQ(files.size(), 1u);
+  const DumpFile d = read_dump(files[0]);
+  EXPECT_EQ(d.trigger, "failure");
+  EXPECT_EQ(d.reason, "a deadline passed");
+  EXPECT_EQ(detail::trace_auto_dump_sets(TraceTrigger::kFailure), failures + 1);
 }
 
 TEST(TraceDump, AnOperationNeverEnqueuedDumps) {
