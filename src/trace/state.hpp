@@ -108,6 +108,11 @@ bool trace_progress_from_env() noexcept;
 std::vector<std::string> write_traces(const std::string& dir, const char* trigger,
                                       const TraceState* failing, const std::string& why,
                                       bool only_failing = false);
+/// How a dump written under a temporary name is linked into place: linkat(), unless a test puts
+/// a stand-in for a file system without hard links. Returns the previous one.
+using TraceLinkFn = int (*)(int, const char*, int, const char*, int);
+TraceLinkFn trace_set_link(TraceLinkFn fn) noexcept;
+
 /// What made an automatic dump (its "trigger": "failure", "abort").
 enum class TraceTrigger { kFailure, kAbort };
 /// Automatic dump sets a process writes at most, per trigger: deliberate aborts have a smaller
