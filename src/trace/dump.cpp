@@ -239,7 +239,18 @@ void write_dump(JsonFile& f, const TraceState& t, const char* trigger, const std
     f.raw(",").key("collective_completed").unum(p->host[TraceProgress::kCollCompleted]);
     f.raw(",").key("p2p_started").unum(p->host[TraceProgress::kP2pStarted]);
     f.raw(",").key("p2p_completed").unum(p->host[TraceProgress::kP2pCompleted]);
-    f.raw(",").key("write_failures").num(p->failures.load(std::memory_order_relaxed)).raw("}");
+    f.raw(",").key("write_failures").num(p->failures.load(std::memory_order_relaxed));
+    f.raw(",").key("graphs").raw("[");
+    if (p->graphs != nullptr) {
+      const std::vector<TraceGraph> graphs = trace_graphs(*p->graphs);
+      for (std::size_t i = 0; i < graphs.size(); ++i) {
+        const TraceGraph& g = graphs[i];
+        f.raw(i ? ",{" : "{").key("capture_id").unum(g.capture_id);
+        f.raw(",").key("first_seq").unum(g.first_seq).raw(",").key("last_seq").unum(g.last_seq);
+        f.raw(",").key("launches").unum(g.launches).raw("}");
+      }
+    }
+    f.raw("]}");
   } else {
     f.raw("null");
   }

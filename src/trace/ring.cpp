@@ -191,6 +191,7 @@ void TraceRing::begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* strea
       if (status == 1) {  // CU_STREAM_CAPTURE_STATUS_ACTIVE
         flags |= kTraceCaptured;
         capture = id;
+        if (p.graphs != nullptr && is_collective(op)) note_graph(p, stream, id, seq);
       }
     }
   }
@@ -201,6 +202,108 @@ void TraceRing::begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* strea
   if (p.write_value(stream, p.device + 8u * static_cast<unsigned>(word), seq, 0) != 0) {
     p.failures.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+// ---- progress mode: graph launches ----
+
+namespace {
+
+constexpr std::uint64_t kGenerations = std::uint64_t{1} << (64 - TraceGraphs::kLaunchBits);
+constexpr std::uint64_t kLaunchMask = (std::uint64_t{1} << TraceGraphs::kLaunchBits) - 1;
+
+// The tables by number (0 unused), for the host function. Never freed, like the tables.
+std::atomic<TraceGraphs*>* graph_tables() {
+  static auto* t = new std::atomic<TraceGraphs*>[TraceGraphs::kMaxTables]();
+  return t;
+}
+std::atomic<std::uint32_t> g_graph_tables{0};
+
+// A host function's key: table number (12 bits), slot (8 bits), generation (24 bits).
+void* graph_key(std::uint32_t table, int slot, std::uint64_t generation) {
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(
+      table | (static_cast<std::uint64_t>(slot) << 12) | (generation << 20)));
+}
+
+}  // namespace
+
+TraceGraphs* TraceGraphs::make() noexcept {
+  const std::uint32_t id = g_graph_tables.fetch_add(1) + 1;
+  if (id >= kMaxTables) return nullptr;
+  auto* g = new (std::nothrow) TraceGraphs;
+  if (g == nullptr) return nullptr;
+  g->id = id;
+  graph_tables()[id].store(g, std::memory_order_release);
+  return g;
+}
+
+void TraceGraphs::count_launch(void* key) noexcept {
+  const auto k = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(key));
+  const auto id = static_cast<std::uint32_t>(k & 0xfff);
+  const int slot = static_cast<int>((k >> 12) & 0xff);
+  const std::uint64_t generation = k >> 20;
+  TraceGraphs* g = id < kMaxTables ? graph_tables()[id].load(std::memory_order_acquire) : nullptr;
+  if (g == nullptr || slot >= kSlots) return;
+  std::atomic<std::uint64_t>& count = g->slots[slot].count;
+  std::uint64_t w = count.load(std::memory_order_relaxed);
+  do {
+    if ((w >> kLaunchBits) != generation) return;  // the slot holds a newer capture now
+  } while (!count.compare_exchange_weak(w, w + 1, std::memory_order_relaxed));
+}
+
+void TraceRing::note_graph(TraceProgress& p, CUstream_st* stream, std::uint64_t capture_id,
+                           std::uint64_t seq) noexcept {
+  TraceGraphs& g = *p.graphs;
+  if (g.slots[g.last].capture_id.load(std::memory_order_relaxed) != capture_id) {
+    int found = -1;
+    for (int i = 0; i < TraceGraphs::kSlots && found < 0; ++i) {
+      if (g.slots[i].capture_id.load(std::memory_order_relaxed) == capture_id) found = i;
+    }
+    if (found < 0) {
+      // A new capture: the oldest slot, under a new generation; its host node counts from here.
+      const int i = g.next;
+      g.next = (g.next + 1) % TraceGraphs::kSlots;
+      TraceGraphs::Slot& s = g.slots[i];
+      const std::uint64_t generation =
+          ((s.count.load(std::memory_order_relaxed) >> TraceGraphs::kLaunchBits) + 1) %
+          kGenerations;
+      s.capture_id.store(0, std::memory_order_relaxed);
+      s.count.store(generation << TraceGraphs::kLaunchBits, std::memory_order_release);
+      s.first_seq.store(seq, std::memory_order_relaxed);
+      s.last_seq.store(seq, std::memory_order_relaxed);
+      if (p.launch_host_func == nullptr ||
+          p.launch_host_func(stream, &TraceGraphs::count_launch, graph_key(g.id, i, generation)) !=
+              0) {
+        p.failures.fetch_add(1, std::memory_order_relaxed);
+        return;  // the slot stays unused; the capture's next collective tries again
+      }
+      s.capture_id.store(capture_id, std::memory_order_release);
+      g.last = i;
+      return;
+    }
+    g.last = found;
+  }
+  g.slots[g.last].last_seq.store(seq, std::memory_order_relaxed);
+}
+
+std::vector<TraceGraph> trace_graphs(const TraceGraphs& g) {
+  std::vector<TraceGraph> out;
+  for (const TraceGraphs::Slot& s : g.slots) {
+    const std::uint64_t before = s.count.load(std::memory_order_acquire);
+    TraceGraph t;
+    t.capture_id = s.capture_id.load(std::memory_order_acquire);
+    t.first_seq = s.first_seq.load(std::memory_order_relaxed);
+    t.last_seq = s.last_seq.load(std::memory_order_relaxed);
+    const std::uint64_t after = s.count.load(std::memory_order_acquire);
+    if (t.capture_id == 0 ||
+        (before >> TraceGraphs::kLaunchBits) != (after >> TraceGraphs::kLaunchBits)) {
+      continue;  // unused, or reused while read
+    }
+    t.launches = after & kLaunchMask;
+    out.push_back(t);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const TraceGraph& a, const TraceGraph& b) { return a.first_seq < b.first_seq; });
+  return out;
 }
 
 void TraceRing::end_progress(TraceSlot* s, int result) noexcept {

@@ -88,6 +88,37 @@ enum : std::uint64_t { kTraceCaptureKnown = 1, kTraceCaptured = 2 };
 /// TraceEntry::result of a call ncclrt gave up on (it threw before NCCL returned success).
 inline constexpr int kTraceFailed = -2;
 
+/// Progress mode: the CUDA graphs a ring's collectives were captured into, and how often each
+/// was launched. The first collective of a capture also enqueues a host function (captured as a
+/// host node: it runs on every launch of the graph) that counts into its slot. A fixed table, its
+/// oldest slot reused for a new capture; the host function's key carries the slot's generation,
+/// so a graph whose slot was reused counts nowhere rather than into another graph's slot.
+///
+/// Never freed: a graph may outlive the communicator and be launched after it is gone, and its
+/// host node must then still find valid memory. Tables are registered by number for the host
+/// function (at most kMaxTables per process; about 1 KiB each).
+struct TraceGraphs {
+  static constexpr int kSlots = 32;
+  static constexpr std::uint32_t kMaxTables = 4096;
+  static constexpr int kLaunchBits = 40;  // a slot's count word: generation << 40 | launches
+  struct Slot {
+    std::atomic<std::uint64_t> capture_id{0};  // 0: unused
+    std::atomic<std::uint64_t> first_seq{0};
+    std::atomic<std::uint64_t> last_seq{0};
+    std::atomic<std::uint64_t> count{0};
+  };
+  Slot slots[kSlots];
+  std::uint32_t id = 0;  // the number the host function finds the table by
+  // The owner's: the slot to reuse next, and the one its last captured collective used.
+  int next = 0;
+  int last = 0;
+
+  /// A new table, registered; null once kMaxTables exist. Never freed (see above).
+  static TraceGraphs* make() noexcept;
+  /// The host function: counts one launch of the graph `key` names.
+  static void count_launch(void* key) noexcept;
+};
+
 /// Progress mode: what the GPU has started and completed, written by stream memory operations
 /// into pinned host memory the dump reads directly.
 struct TraceProgress {
@@ -97,8 +128,20 @@ struct TraceProgress {
   std::uint64_t device = 0;                // their device address
   int (*write_value)(CUstream_st*, std::uint64_t, std::uint64_t, unsigned) = nullptr;
   int (*capture_info)(CUstream_st*, int*, unsigned long long*) = nullptr;
-  std::atomic<int> failures{0};  // device writes that were refused (kept for the dump)
+  int (*launch_host_func)(CUstream_st*, void (*)(void*), void*) = nullptr;
+  TraceGraphs* graphs = nullptr;  // null: graph launches are not counted
+  std::atomic<int> failures{0};   // device writes that were refused (kept for the dump)
 };
+
+/// One captured graph of a ring, as a dump reports it.
+struct TraceGraph {
+  std::uint64_t capture_id = 0;
+  std::uint64_t first_seq = 0;  // its first and last collective
+  std::uint64_t last_seq = 0;
+  std::uint64_t launches = 0;
+};
+/// The graphs `graphs` holds, by first collective; any thread.
+std::vector<TraceGraph> trace_graphs(const TraceGraphs& graphs);
 
 class TraceRing {
  public:
@@ -221,6 +264,9 @@ class TraceRing {
   }
   void begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream, std::uint64_t& flags,
                       std::uint64_t& capture) noexcept;
+  // The owner: a collective captured into `capture_id`'s graph.
+  void note_graph(TraceProgress& p, CUstream_st* stream, std::uint64_t capture_id,
+                  std::uint64_t seq) noexcept;
   void end_progress(TraceSlot* s, int result) noexcept;
   // The owner: moves the inbox's closed entries, oldest first, into the ring.
   __attribute__((noinline, cold)) void take_inbox() noexcept;

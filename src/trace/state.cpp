@@ -77,9 +77,14 @@ TraceState::~TraceState() {
     auto& r = trace_registry();
     r.erase(std::remove(r.begin(), r.end(), this), r.end());
   }
-  if (progress_ && !process_exiting()) {
+  if (progress_ && pinned_ && !process_exiting()) {
     host_mapped_free(const_cast<std::uint64_t*>(progress_->host));
   }
+}
+
+void TraceState::set_progress(std::unique_ptr<TraceProgress> progress) noexcept {
+  progress_ = std::move(progress);
+  if (ring_) ring_->set_progress(progress_.get());
 }
 
 void TraceState::attach(int r, int s, int d, std::string nccl_version, std::size_t entries,
@@ -104,10 +109,21 @@ void TraceState::attach(int r, int s, int d, std::string nccl_version, std::size
       auto p = std::make_unique<TraceProgress>();
       p->write_value = stream_write_value64();
       p->capture_info = stream_capture_info();
+      p->launch_host_func = launch_host_func();
       if (p->write_value == nullptr) throw Error("the CUDA driver lacks cuStreamWriteValue64");
       const HostMapped m = host_mapped_alloc(4 * sizeof(std::uint64_t));
       p->host = static_cast<volatile std::uint64_t*>(m.host);
       p->device = m.device;
+      pinned_ = true;
+      p->graphs = TraceGraphs::make();
+      if (p->graphs == nullptr) {
+        static std::once_flag once;
+        std::call_once(once, [] {
+          log(LogLevel::kWarn, "flight recorder: " + std::to_string(TraceGraphs::kMaxTables) +
+                                   " communicators in progress mode: graph launches are no "
+                                   "longer counted for the ones made from now on");
+        });
+      }
       progress_ = std::move(p);
       ring_->set_progress(progress_.get());
     } catch (const std::exception& e) {

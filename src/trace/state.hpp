@@ -48,6 +48,10 @@ class TraceState {
   void attach(int rank, int size, int device, std::string nccl_version, std::size_t entries,
               bool progress) noexcept;
 
+  /// Progress mode on words and driver calls made elsewhere (tests: stand-ins for the GPU), after
+  /// attach; the words stay the caller's. The owner thread, before any push.
+  void set_progress(std::unique_ptr<TraceProgress> progress) noexcept;
+
   TraceRing* ring() const noexcept { return ring_.get(); }
   const TraceProgress* progress() const noexcept { return progress_.get(); }
   const std::string& progress_problem() const noexcept { return progress_problem_; }
@@ -77,6 +81,7 @@ class TraceState {
  private:
   std::unique_ptr<TraceRing> ring_;
   std::unique_ptr<TraceProgress> progress_;
+  bool pinned_ = false;  // progress_->host came from host_mapped_alloc
   std::string progress_problem_;
   mutable std::mutex notes_mutex_;
   std::vector<std::string> notes_;

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <ncclrt/ncclrt.hpp>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "recording.hpp"
@@ -15,6 +17,7 @@
 
 using namespace ncclrt;
 using ncclrt_test::ScopedEnv;
+using ncclrt_test::TempDir;
 using ncclrt_test::recording::dev;
 using ncclrt_test::recording::Fake;
 
@@ -607,4 +610,147 @@ TEST(TraceConcurrency, HandlesReleasedOnAnotherThreadWhileCollectivesRun) {
     }
   }
   EXPECT_EQ(released, handles);
+}
+
+// ---- progress mode's graph launches, with the GPU played by stand-ins ----
+
+namespace {
+
+// What CUDA would say and do: the capture the stream is in, and the host nodes captured (a
+// graph's launch runs each of its host nodes once: the test calls them).
+struct FakeGpu {
+  static inline int status = 0;  // 1: capturing
+  static inline unsigned long long capture = 0;
+  static inline int host_func_error = 0;
+  static inline std::vector<std::pair<void (*)(void*), void*>> host_nodes;
+  static inline std::uint64_t words[4] = {0, 0, 0, 0};
+  static int write_value(CUstream_st*, std::uint64_t, std::uint64_t, unsigned) { return 0; }
+  static int capture_info(CUstream_st*, int* s, unsigned long long* id) {
+    *s = status;
+    *id = capture;
+    return 0;
+  }
+  static int launch_host_func(CUstream_st*, void (*fn)(void*), void* data) {
+    if (host_func_error != 0) return host_func_error;
+    host_nodes.emplace_back(fn, data);
+    return 0;
+  }
+  static void launch(std::size_t node, int times) {
+    for (int i = 0; i < times; ++i) host_nodes.at(node).first(host_nodes.at(node).second);
+  }
+  // A recorder in progress mode on these stand-ins.
+  static std::unique_ptr<detail::TraceState> recorder(std::uint64_t id) {
+    status = 0;
+    capture = 0;
+    host_func_error = 0;
+    host_nodes.clear();
+    auto t = std::make_unique<detail::TraceState>();
+    t->identity.id = id;
+    t->attach(0, 1, 0, "test", 256, false);
+    auto p = std::make_unique<detail::TraceProgress>();
+    p->host = words;
+    p->device = 0x7000;
+    p->write_value = write_value;
+    p->capture_info = capture_info;
+    p->launch_host_func = launch_host_func;
+    p->graphs = detail::TraceGraphs::make();
+    EXPECT_NE(p->graphs, nullptr);
+    t->set_progress(std::move(p));
+    return t;
+  }
+};
+
+void collective(detail::TraceRing& ring, unsigned long long capture) {
+  FakeGpu::status = capture != 0 ? 1 : 0;
+  FakeGpu::capture = capture;
+  ring.finish(ring.push(TraceOp::kAllReduce, dev(), dev(), 4, 0, 0, -1, nullptr), 0);
+}
+
+}  // namespace
+
+TEST(TraceProgressGraphs, EachCaptureCountsTheLaunchesOfItsGraph) {
+  TempDir dir;
+  const auto state = FakeGpu::recorder(0x3000);
+  detail::TraceRing& ring = *state->ring();
+  collective(ring, 0);  // #1 eager: no graph
+  EXPECT_TRUE(FakeGpu::host_nodes.empty());
+  for (int i = 0; i < 3; ++i) collective(ring, 7);  // #2..#4 captured into graph 7
+  ASSERT_EQ(FakeGpu::host_nodes.size(), 1u);        // one host node, with the first
+  collective(ring, 9);                              // #5, #6 into graph 9
+  collective(ring, 9);
+  FakeGpu::status = 1;
+  FakeGpu::capture = 9;
+  ring.finish(ring.push(TraceOp::kSend, dev(), nullptr, 4, 0, -1, 1, nullptr), 0);  // no seq
+  collective(ring, 7);  // #7: graph 7 again (captures on two streams at once)
+  ASSERT_EQ(FakeGpu::host_nodes.size(), 2u);
+  FakeGpu::launch(0, 5);  // graph 7 launched 5 times, graph 9 twice
+  FakeGpu::launch(1, 2);
+  const auto graphs = detail::trace_graphs(*state->progress()->graphs);
+  ASSERT_EQ(graphs.size(), 2u);
+  EXPECT_EQ(graphs[0].capture_id, 7u);
+  EXPECT_EQ(graphs[0].first_seq, 2u);
+  EXPECT_EQ(graphs[0].last_seq, 7u);
+  EXPECT_EQ(graphs[0].launches, 5u);
+  EXPECT_EQ(graphs[1].capture_id, 9u);
+  EXPECT_EQ(graphs[1].first_seq, 5u);
+  EXPECT_EQ(graphs[1].last_seq, 6u);
+  EXPECT_EQ(graphs[1].launches, 2u);
+  // The entries say which capture they went into.
+  const Trace t = state->snapshot();
+  EXPECT_EQ(t.entries[1].captured, TraceCapture::kNo);
+  EXPECT_EQ(t.entries[2].captured, TraceCapture::kYes);
+  EXPECT_EQ(t.entries[2].capture_id, 7u);
+  // The dump's "progress" object lists them.
+  const auto files = dump_traces(dir.path().string());
+  std::string text;
+  for (const auto& f : files) {
+    if (f.find(detail::trace_id_text(0x3000)) != std::string::npos) {
+      std::ifstream in(f);
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+  }
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["progress"]["graphs"],
+            nlohmann::json::parse(R"([{"capture_id": 7, "first_seq": 2, "last_seq": 7,
+                                       "launches": 5},
+                                      {"capture_id": 9, "first_seq": 5, "last_seq": 6,
+                                       "launches": 2}])"));
+}
+
+TEST(TraceProgressGraphs, AReusedSlotNeverCountsAnotherGraphsLaunches) {
+  const auto state = FakeGpu::recorder(0x3001);
+  detail::TraceRing& ring = *state->ring();
+  const int slots = detail::TraceGraphs::kSlots;
+  for (int c = 0; c <= slots; ++c) collective(ring, 100 + static_cast<unsigned long long>(c));
+  ASSERT_EQ(FakeGpu::host_nodes.size(), static_cast<std::size_t>(slots + 1));
+  // The oldest capture's slot now holds the newest: the old graph's launches count nowhere.
+  FakeGpu::launch(0, 3);
+  FakeGpu::launch(static_cast<std::size_t>(slots), 1);
+  FakeGpu::launch(1, 4);
+  auto graphs = detail::trace_graphs(*state->progress()->graphs);
+  ASSERT_EQ(graphs.size(), static_cast<std::size_t>(slots));
+  EXPECT_EQ(graphs.front().capture_id, 101u);
+  EXPECT_EQ(graphs.front().launches, 4u);
+  EXPECT_EQ(graphs.back().capture_id, 100u + static_cast<unsigned>(slots));
+  EXPECT_EQ(graphs.back().launches, 1u);
+  // A host node CUDA refuses: counted as a failure, and the capture's next collective tries
+  // again, counting from there.
+  const int failures = state->progress()->failures.load();
+  FakeGpu::host_func_error = 700;
+  collective(ring, 500);
+  EXPECT_EQ(state->progress()->failures.load(), failures + 1);
+  FakeGpu::host_func_error = 0;
+  collective(ring, 500);
+  graphs = detail::trace_graphs(*state->progress()->graphs);
+  const auto it = std::find_if(graphs.begin(), graphs.end(),
+                               [](const detail::TraceGraph& g) { return g.capture_id == 500; });
+  ASSERT_NE(it, graphs.end());
+  EXPECT_EQ(it->first_seq, static_cast<std::uint64_t>(slots + 3));
+  EXPECT_EQ(it->launches, 0u);
+  FakeGpu::launch(FakeGpu::host_nodes.size() - 1, 2);
+  graphs = detail::trace_graphs(*state->progress()->graphs);
+  EXPECT_EQ(std::find_if(graphs.begin(), graphs.end(),
+                         [](const detail::TraceGraph& g) { return g.capture_id == 500; })
+                ->launches,
+            2u);
 }
