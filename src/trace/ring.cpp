@@ -55,9 +55,8 @@ std::uint64_t TraceRing::push_foreign(TraceOp op, const void* buffer, std::size_
   const std::uint64_t tid = t.tid != 0 ? t.tid : trace_thread_id();
   const std::uint64_t depth = t.depth & 0xff, group = t.group;
   const std::uint64_t seq = collectives_.load(std::memory_order_relaxed);
-  std::uint64_t flags = 0;
-  std::uint64_t capture = 0;
-  if (progress_ != nullptr) begin_progress(op, seq, nullptr, flags, capture);
+  Capture c;
+  if (progress_ != nullptr) c = begin_progress(op, seq, nullptr);
   const std::uint64_t time = trace_clock_ns();
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   if (inbox_next_ - inbox_first_ == inbox_size_) {  // full: the oldest goes
@@ -76,8 +75,8 @@ std::uint64_t TraceRing::push_foreign(TraceOp op, const void* buffer, std::size_
   w[kWordSend] = reinterpret_cast<std::uintptr_t>(buffer);
   w[kWordRecv] = 0;
   w[kWordStream] = 0;
-  w[kWordCapture] = capture;
-  w[kWordKind] = kind_word(op, type, flags, depth, -1);
+  w[kWordCapture] = c.id;
+  w[kWordKind] = kind_word(op, type, c.flags, depth, -1);
   w[kWordPeer] = std::uint64_t{0xffffffffu} | (tid << 32);  // peer -1
   w[kWordGroup] =
       group | (static_cast<std::uint64_t>(label_.load(std::memory_order_relaxed)) << 32);
@@ -180,28 +179,30 @@ void decode_slot(const std::uint64_t* w, TraceEntry& e) noexcept {
 
 // ---- progress mode: the device writes around an operation ----
 
-void TraceRing::begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream,
-                               std::uint64_t& flags, std::uint64_t& capture) noexcept {
+TraceRing::Capture TraceRing::begin_progress(TraceOp op, std::uint64_t seq,
+                                             CUstream_st* stream) noexcept {
   TraceProgress& p = *progress_;
+  Capture c;
   if (p.capture_info) {
     int status = 0;
     unsigned long long id = 0;
     if (p.capture_info(stream, &status, &id) == 0) {
-      flags |= kTraceCaptureKnown;
+      c.flags |= kTraceCaptureKnown;
       if (status == 1) {  // CU_STREAM_CAPTURE_STATUS_ACTIVE
-        flags |= kTraceCaptured;
-        capture = id;
+        c.flags |= kTraceCaptured;
+        c.id = id;
         if (p.graphs != nullptr && is_collective(op)) note_graph(p, stream, id, seq);
       }
     }
   }
   // Inside a group NCCL launches nothing until the group ends: a write here would run before
   // the work it describes. The next operation outside a group covers it (stream order).
-  if (t_trace_thread.depth != 0 || !(is_collective(op) || is_point_to_point(op))) return;
+  if (t_trace_thread.depth != 0 || !(is_collective(op) || is_point_to_point(op))) return c;
   const int word = is_collective(op) ? TraceProgress::kCollStarted : TraceProgress::kP2pStarted;
   if (p.write_value(stream, p.device + 8u * static_cast<unsigned>(word), seq, 0) != 0) {
     p.failures.fetch_add(1, std::memory_order_relaxed);
   }
+  return c;
 }
 
 // ---- progress mode: graph launches ----

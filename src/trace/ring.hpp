@@ -174,9 +174,8 @@ class TraceRing {
     std::uint64_t tid = t.tid;
     const std::uint64_t depth = t.depth & 0xff, group = t.group;
     if (__builtin_expect(tid == 0, 0)) tid = trace_thread_id();
-    std::uint64_t flags = 0;
-    std::uint64_t capture = 0;
-    if (__builtin_expect(progress_ != nullptr, 0)) begin_progress(op, seq, stream, flags, capture);
+    Capture c;
+    if (__builtin_expect(progress_ != nullptr, 0)) c = begin_progress(op, seq, stream);
     const std::uint64_t record = records_.load(std::memory_order_relaxed);
     TraceSlot& s = slots_[pos_];
     if (++pos_ == capacity_) pos_ = 0;
@@ -191,8 +190,8 @@ class TraceRing {
     s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), ordered);
     s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), ordered);
     s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), ordered);
-    s.w[kWordCapture].store(capture, ordered);
-    s.w[kWordKind].store(kind_word(op, type, flags, depth, reduce_op), ordered);
+    s.w[kWordCapture].store(c.id, ordered);
+    s.w[kWordKind].store(kind_word(op, type, c.flags, depth, reduce_op), ordered);
     s.w[kWordPeer].store(static_cast<std::uint32_t>(peer) | (tid << 32), ordered);
     s.w[kWordGroup].store(
         group | (static_cast<std::uint64_t>(label_.load(std::memory_order_relaxed)) << 32),
@@ -262,8 +261,13 @@ class TraceRing {
            (flags << 16) | (depth << 24) |
            (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32);
   }
-  void begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream, std::uint64_t& flags,
-                      std::uint64_t& capture) noexcept;
+  // What progress mode learnt of the stream's capture (returned in registers: nothing of the
+  // push's escapes to memory for it).
+  struct Capture {
+    std::uint64_t flags = 0;
+    std::uint64_t id = 0;
+  };
+  Capture begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream) noexcept;
   // The owner: a collective captured into `capture_id`'s graph.
   void note_graph(TraceProgress& p, CUstream_st* stream, std::uint64_t capture_id,
                   std::uint64_t seq) noexcept;
