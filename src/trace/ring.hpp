@@ -50,10 +50,11 @@ struct TraceThread {
 static_assert(sizeof(TraceThread) == 16, "the static TLS surplus a dlopened module takes");
 /// Initial-exec: every push reads these words with one load from the thread pointer, also where
 /// ncclrt is position-independent code loaded by dlopen (libncclrt.so, the Python extension),
-/// instead of a call of __tls_get_addr. Such a module takes its 16 bytes from the surplus of
-/// the static TLS block that glibc keeps for modules loaded later (rtld.optional_static_tls,
-/// 512 bytes at least; about 1.5 KiB were free in a python3.11 process); were it exhausted,
-/// loading the module fails with "cannot allocate memory in static TLS block".
+/// instead of a call of __tls_get_addr. Such a module's thread-locals (88 bytes in all in the
+/// Python extension) then come from the surplus of the static TLS block that glibc keeps for
+/// modules loaded later (rtld.optional_static_tls, 512 bytes by default; a module of 1.5 KiB
+/// still loaded into python3.11 here); were it exhausted, loading the module would fail with
+/// "cannot allocate memory in static TLS block".
 __attribute__((tls_model("initial-exec"))) inline thread_local TraceThread t_trace_thread;
 /// gettid(), asked once per thread and kept in t_trace_thread.tid (the slow path of push).
 std::uint32_t trace_thread_id() noexcept;
