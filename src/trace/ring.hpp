@@ -131,7 +131,7 @@ struct TraceProgress {
   int (*capture_info)(CUstream_st*, int*, unsigned long long*) = nullptr;
   int (*launch_host_func)(CUstream_st*, void (*)(void*), void*) = nullptr;
   TraceGraphs* graphs = nullptr;  // null: graph launches are not counted
-  std::atomic<int> failures{0};   // device writes that were refused (kept for the dump)
+  std::atomic<int> failures{0};   // device writes or host nodes refused (kept for the dump)
 };
 
 /// One captured graph of a ring, as a dump reports it.
