@@ -47,7 +47,7 @@ struct TraceThread {
   std::uint32_t depth = 0;   // nesting of ncclrt::Group on this thread
   std::uint32_t groups = 0;  // groups this thread has opened (numbers them)
 };
-static_assert(sizeof(TraceThread) == 16, "the static TLS surplus a dlopened module takes");
+static_assert(sizeof(TraceThread) == 16, "kept small: it lives in the static TLS block");
 /// Initial-exec: every push reads these words with one load from the thread pointer, also where
 /// ncclrt is position-independent code loaded by dlopen (libncclrt.so, the Python extension),
 /// instead of a call of __tls_get_addr. Such a module's thread-locals (88 bytes in all in the
@@ -295,7 +295,8 @@ class TraceRing {
   std::atomic<std::uint64_t> collectives_{0};
   std::atomic<std::uint64_t> p2p_{0};
   std::atomic<bool> inbox_ready_{false};
-  mutable std::mutex inbox_mutex_;
+  // The inbox on lines of its own: other threads' locking never touches the owner's line.
+  alignas(64) mutable std::mutex inbox_mutex_;
   std::unique_ptr<InboxEntry[]> inbox_;
   std::size_t inbox_size_;
   std::uint64_t inbox_first_ = 1;  // the oldest ticket kept
