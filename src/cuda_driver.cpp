@@ -29,6 +29,7 @@ struct Driver {
   int (*cuMemHostGetDevicePointer)(std::uint64_t*, void*, unsigned) = nullptr;
   int (*cuMemFreeHost)(void*) = nullptr;
   int (*cuStreamWriteValue64)(CUstream_st*, std::uint64_t, std::uint64_t, unsigned) = nullptr;
+  int (*cuLaunchHostFunc)(CUstream_st*, void (*)(void*), void*) = nullptr;
   // v3 (CUDA >= 12.3) has one more out-parameter than v2 (edge data); both may be null.
   int (*cuStreamGetCaptureInfo3)(CUstream_st*, int*, unsigned long long*, void**, const void**,
                                  const void**, std::size_t*) = nullptr;
@@ -72,6 +73,7 @@ const Driver& loaded() {
     bind(h, "cuMemFreeHost", r.cuMemFreeHost);
     bind(h, "cuStreamWriteValue64_v2", r.cuStreamWriteValue64);
     if (!r.cuStreamWriteValue64) bind(h, "cuStreamWriteValue64", r.cuStreamWriteValue64);
+    bind(h, "cuLaunchHostFunc", r.cuLaunchHostFunc);
     bind(h, "cuStreamGetCaptureInfo_v3", r.cuStreamGetCaptureInfo3);
     bind(h, "cuStreamGetCaptureInfo_v2", r.cuStreamGetCaptureInfo2);
     if (!r.cuInit || !r.cuDeviceGetCount || !r.cuDeviceGet || !r.cuDevicePrimaryCtxRetain ||
@@ -228,6 +230,11 @@ void host_mapped_free(void* host) noexcept {
 StreamWriteValueFn stream_write_value64() noexcept {
   const Driver* d = usable();
   return d ? d->cuStreamWriteValue64 : nullptr;
+}
+
+LaunchHostFuncFn launch_host_func() noexcept {
+  const Driver* d = usable();
+  return d ? d->cuLaunchHostFunc : nullptr;
 }
 
 namespace {

@@ -68,5 +68,9 @@ using StreamWriteValueFn = int (*)(CUstream_st*, std::uint64_t, std::uint64_t, u
 StreamWriteValueFn stream_write_value64() noexcept;
 using CaptureInfoFn = int (*)(CUstream_st*, int*, unsigned long long*);
 CaptureInfoFn stream_capture_info() noexcept;
+/// cuLaunchHostFunc: `fn(data)` runs on a driver thread when the stream reaches it; captured into
+/// a CUDA graph as a host node, it runs on every launch of the graph. Null without a driver.
+using LaunchHostFuncFn = int (*)(CUstream_st*, void (*)(void*), void*);
+LaunchHostFuncFn launch_host_func() noexcept;
 
 }  // namespace ncclrt::detail

@@ -67,24 +67,35 @@ TraceCall::TraceCall(TraceRing* ring, TraceOp op, std::int64_t a0, std::int64_t 
                      const void* buffer, std::size_t count, int type) noexcept
     : ring_(ring), exceptions_(std::uncaught_exceptions()) {
   if (ring_ == nullptr) return;
-  record_ = ring_->records();
   slot_ = ring_->push(op, buffer, nullptr, count, type, -1, -1, nullptr, a0, a1);
+  record_ = slot_->w[kWordRecord].load(std::memory_order_relaxed) - 1;
 }
 
 TraceCall::TraceCall(const CommState& state, TraceOp op, std::int64_t a0) noexcept
-    : TraceCall(state.trace.ring(), op, a0) {}
+    : ring_(state.trace.ring()), exceptions_(std::uncaught_exceptions()) {
+  if (ring_ != nullptr) record_ = ring_->push_foreign(op, nullptr, 0, -1, a0, 0);
+}
 
+// The owner's slot only while it still holds this entry (a tiny ring may have reused it).
 void TraceCall::arg(int index, std::int64_t value) noexcept {
-  if (slot_ != nullptr && ring_->records() == record_ + 1) TraceRing::set_arg(slot_, index, value);
+  if (slot_ != nullptr) {
+    if (slot_->w[kWordRecord].load(std::memory_order_relaxed) == record_ + 1) {
+      TraceRing::set_arg(slot_, index, value);
+    }
+  } else if (record_ != 0) {
+    ring_->set_arg_foreign(record_, index, value);
+  }
 }
 
 TraceCall::~TraceCall() {
-  // Only while the slot still holds this entry (a tiny ring may have reused it meanwhile).
-  if (slot_ == nullptr || slot_->w[kWordRecord].load(std::memory_order_relaxed) != record_ + 1) {
-    return;
+  const int r = std::uncaught_exceptions() > exceptions_ ? kTraceFailed : result_;
+  if (slot_ != nullptr) {
+    if (slot_->w[kWordRecord].load(std::memory_order_relaxed) == record_ + 1) {
+      ring_->finish(slot_, r);
+    }
+  } else if (record_ != 0) {
+    ring_->finish_foreign(record_, r);
   }
-  const bool threw = std::uncaught_exceptions() > exceptions_;
-  ring_->finish(slot_, threw ? kTraceFailed : result_);
 }
 
 std::shared_ptr<CommState> traced_root(std::shared_ptr<CommState> state,
@@ -183,7 +194,11 @@ TraceRing* trace_attach(CommState& state, int rank, int size, int device) noexce
 }
 
 void trace_on_failure(CommState& state, const char* why) noexcept {
-  trace_failure_dump(&state.trace, why ? why : "");
+  trace_auto_dump(&state.trace, why ? why : "", TraceTrigger::kFailure);
+}
+
+void trace_on_abort(CommState& state, const char* why) noexcept {
+  trace_auto_dump(&state.trace, why ? why : "", TraceTrigger::kAbort);
 }
 
 void trace_on_failure(CommState& state, const std::exception_ptr& why) noexcept {
@@ -197,7 +212,9 @@ void trace_on_failure(CommState& state, const std::exception_ptr& why) noexcept 
   }
 }
 
-void trace_on_failure(const char* why) noexcept { trace_failure_dump(nullptr, why ? why : ""); }
+void trace_on_failure(const char* why) noexcept {
+  trace_auto_dump(nullptr, why ? why : "", TraceTrigger::kFailure);
+}
 
 }  // namespace detail
 

@@ -54,8 +54,11 @@ class Traced {
 /// with result(), or kTraceFailed when an exception leaves the scope.
 class TraceCall {
  public:
+  /// On the thread that uses the communicator (its own calls: create, split, finalize, ...).
   TraceCall(TraceRing* ring, TraceOp op, std::int64_t a0 = 0, std::int64_t a1 = 0,
             const void* buffer = nullptr, std::size_t count = 0, int type = -1) noexcept;
+  /// From any thread, beside the one using the communicator (a handle released wherever it is
+  /// dropped, an abort from another thread): the entry reaches the ring through its inbox.
   TraceCall(const CommState& state, TraceOp op, std::int64_t a0 = 0) noexcept;
   TraceCall(const TraceCall&) = delete;
   TraceCall& operator=(const TraceCall&) = delete;
@@ -65,8 +68,8 @@ class TraceCall {
 
  private:
   TraceRing* ring_;
-  TraceSlot* slot_ = nullptr;
-  std::uint64_t record_ = 0;
+  TraceSlot* slot_ = nullptr;  // the owner's entry
+  std::uint64_t record_ = 0;   // its record number; for an entry from another thread its ticket
   int result_ = 0;
   int exceptions_;
 };
@@ -117,6 +120,11 @@ void trace_on_failure(CommState& state, const char* why) noexcept;
 void trace_on_failure(CommState& state, const std::exception_ptr& why) noexcept;
 /// The same for a creation that failed before a communicator existed.
 void trace_on_failure(const char* why) noexcept;
+/// The dump when a communicator is aborted on purpose (Communicator::abort()): trigger "abort",
+/// under a budget of its own (kMaxAbortDumpSets), so that a process that aborts communicators as
+/// a matter of course still has its failure dumps for a real failure. Also notes `why`. Never
+/// throws; makes no NCCL call.
+void trace_on_abort(CommState& state, const char* why) noexcept;
 /// `throw dumped(TimeoutError(...))`: dumps with the error's text as the reason, then throws it.
 template <class E>
 E dumped(E e) {

@@ -2,9 +2,11 @@
 // docs/debugging.md), on request (dump_traces), when ncclrt gives up on a communicator
 // ($NCCLRT_TRACE_DIR), and on SIGUSR1 (a thread does the writing, never the signal handler).
 //
-// Dumps land in shared places, so a file is created new with mode 0600 (O_EXCL, O_NOFOLLOW: never
+// Dumps land in shared places, so they go only into a real directory of the process's own user
+// (not a symbolic link), and a file is created new with mode 0600 (O_EXCL, O_NOFOLLOW: never
 // through a symbolic link, never over another file), written under a temporary name and linked
-// into place (a reader never sees half a dump, and link() never replaces an existing name). No
+// into place (a reader never sees half a dump, and link() never replaces an existing name; where
+// the file system has no hard links the dump is written again straight under its name). No
 // NCCL or CUDA call is made: a process whose NCCL hangs can still be dumped.
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -236,7 +239,18 @@ void write_dump(JsonFile& f, const TraceState& t, const char* trigger, const std
     f.raw(",").key("collective_completed").unum(p->host[TraceProgress::kCollCompleted]);
     f.raw(",").key("p2p_started").unum(p->host[TraceProgress::kP2pStarted]);
     f.raw(",").key("p2p_completed").unum(p->host[TraceProgress::kP2pCompleted]);
-    f.raw(",").key("write_failures").num(p->failures.load(std::memory_order_relaxed)).raw("}");
+    f.raw(",").key("write_failures").num(p->failures.load(std::memory_order_relaxed));
+    f.raw(",").key("graphs").raw("[");
+    if (p->graphs != nullptr) {
+      const std::vector<TraceGraph> graphs = trace_graphs(*p->graphs);
+      for (std::size_t i = 0; i < graphs.size(); ++i) {
+        const TraceGraph& g = graphs[i];
+        f.raw(i ? ",{" : "{").key("capture_id").unum(g.capture_id);
+        f.raw(",").key("first_seq").unum(g.first_seq).raw(",").key("last_seq").unum(g.last_seq);
+        f.raw(",").key("launches").unum(g.launches).raw("}");
+      }
+    }
+    f.raw("]}");
   } else {
     f.raw("null");
   }
@@ -261,35 +275,83 @@ void write_dump(JsonFile& f, const TraceState& t, const char* trigger, const std
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-// mkdir -p with mode 0700 for what it makes.
-void make_dirs(const std::string& dir) {
+// mkdir -p with mode 0700 for what it makes (the parents as they are: /tmp or a link to
+// another disk are fine).
+void make_parents(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) throw Error("dump_traces: " + dir + " exists and is not a directory");
     return;
   }
   const auto slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) make_dirs(dir.substr(0, slash));
+  if (slash != std::string::npos && slash > 0) make_parents(dir.substr(0, slash));
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw Error("dump_traces: cannot make the directory " + dir + ": " + errno_text(errno) +
                 ". Try a directory you can write, e.g. NCCLRT_TRACE_DIR=/tmp/ncclrt-traces");
   }
 }
 
-// Writes one dump; returns its path. Throws Error.
-std::string write_one(const std::string& dir, const TraceState& t, long set, const char* trigger,
-                      const std::string& why, long long now_ns) {
-  const std::string base = dir + "/ncclrt-trace-" + trace_id_text(t.identity.id) + "-r" +
-                           std::to_string(t.rank) + "-p" + std::to_string(::getpid()) + "-" +
-                           std::to_string(set);
-  const std::string partial = base + ".partial";
-  const int fd =
-      ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    throw Error(
-        "dump_traces: cannot create " + partial + ": " + errno_text(errno) +
-        (errno == EEXIST ? " (never overwritten; remove it or use another directory)" : ""));
+// An open directory, closed at scope end.
+class DirFd {
+ public:
+  explicit DirFd(int fd) : fd_(fd) {}
+  ~DirFd() { ::close(fd_); }
+  DirFd(const DirFd&) = delete;
+  DirFd& operator=(const DirFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// The dump directory, made if missing, opened. It must be a real directory of this process's
+// user: a symbolic link could send the dumps elsewhere, and a directory of another user lets that
+// user read or replace them. Files are then made relative to the open directory, so the
+// directory checked is the one written, whatever happens to its name meanwhile.
+int open_dump_dir(const std::string& dir) {
+  const auto slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) make_parents(dir.substr(0, slash));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw Error("dump_traces: cannot make the directory " + dir + ": " + errno_text(errno) +
+                ". Try a directory you can write, e.g. NCCLRT_TRACE_DIR=/tmp/ncclrt-traces");
   }
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0) {
+    const int e = errno;
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      throw Error("dump_traces: " + dir +
+                  " is a symbolic link; dumps are written only into a real directory, since a "
+                  "link can send them elsewhere. Name the directory it points to, or another one");
+    }
+    if (e == ENOTDIR) throw Error("dump_traces: " + dir + " exists and is not a directory");
+    throw Error("dump_traces: cannot open the directory " + dir + ": " + errno_text(e));
+  }
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw Error("dump_traces: cannot examine the directory " + dir + ": " + errno_text(e));
+  }
+  if (st.st_uid != ::geteuid()) {
+    ::close(fd);
+    throw Error("dump_traces: " + dir + " belongs to user " + std::to_string(st.st_uid) +
+                ", not to this process's user (" + std::to_string(::geteuid()) +
+                "); dumps are written only into a directory of one's own, since its owner can "
+                "read or replace them. Use another directory, e.g. NCCLRT_TRACE_DIR=/tmp/"
+                "ncclrt-traces-" +
+                std::to_string(::geteuid()));
+  }
+  return fd;
+}
+
+std::atomic<TraceLinkFn> g_link{&::linkat};
+
+// What link() answers on a file system without hard links (vfat, some FUSE and SMB mounts).
+bool no_hard_links(int e) { return e == EPERM || e == EOPNOTSUPP || e == ENOSYS; }
+
+// The dump as one file; returns the error (0: written).
+int write_dump_file(int fd, const TraceState& t, const char* trigger, const std::string& why,
+                    long long now_ns) {
   int err;
   {
     JsonFile f(fd);
@@ -298,22 +360,60 @@ std::string write_one(const std::string& dir, const TraceState& t, long set, con
     err = f.error();
   }
   if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) {
-    ::unlink(partial.c_str());
-    throw Error("dump_traces: cannot write " + partial + ": " + errno_text(err));
+  return err;
+}
+
+// Writes one dump into the directory `dfd` (named `dir`); returns its path. Throws Error.
+std::string write_one(int dfd, const std::string& dir, const TraceState& t, long set,
+                      const char* trigger, const std::string& why, long long now_ns) {
+  const std::string base = "ncclrt-trace-" + trace_id_text(t.identity.id) + "-r" +
+                           std::to_string(t.rank) + "-p" + std::to_string(::getpid()) + "-" +
+                           std::to_string(set);
+  constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  const std::string partial = base + ".partial";
+  const int fd = ::openat(dfd, partial.c_str(), kCreate, 0600);
+  if (fd < 0) {
+    throw Error(
+        "dump_traces: cannot create " + dir + "/" + partial + ": " + errno_text(errno) +
+        (errno == EEXIST ? " (never overwritten; remove it or use another directory)" : ""));
+  }
+  if (const int err = write_dump_file(fd, t, trigger, why, now_ns); err != 0) {
+    ::unlinkat(dfd, partial.c_str(), 0);
+    throw Error("dump_traces: cannot write " + dir + "/" + partial + ": " + errno_text(err));
   }
   // link() never replaces an existing name: a clash gets the next free suffix.
-  std::string path = base + ".json";
-  for (int k = 1; ::link(partial.c_str(), path.c_str()) != 0; ++k) {
+  std::string name = base + ".json";
+  bool linked = true;
+  for (int k = 1; g_link.load()(dfd, partial.c_str(), dfd, name.c_str(), 0) != 0; ++k) {
+    const int e = errno;
+    if (no_hard_links(e)) {
+      linked = false;
+      break;
+    }
+    if (e != EEXIST || k > 100) {
+      ::unlinkat(dfd, partial.c_str(), 0);
+      throw Error("dump_traces: cannot name the dump " + dir + "/" + name + ": " + errno_text(e));
+    }
+    name = base + "-" + std::to_string(k) + ".json";
+  }
+  ::unlinkat(dfd, partial.c_str(), 0);
+  if (linked) return dir + "/" + name;
+  // No hard links here: the dump is written again, straight under its name, created new
+  // (O_EXCL: never over another file); a reader may see it half written meanwhile, and one
+  // that could not be written whole is removed.
+  int out = -1;
+  for (int k = 1; (out = ::openat(dfd, name.c_str(), kCreate, 0600)) < 0; ++k) {
     const int e = errno;
     if (e != EEXIST || k > 100) {
-      ::unlink(partial.c_str());
-      throw Error("dump_traces: cannot name the dump " + path + ": " + errno_text(e));
+      throw Error("dump_traces: cannot create " + dir + "/" + name + ": " + errno_text(e));
     }
-    path = base + "-" + std::to_string(k) + ".json";
+    name = base + "-" + std::to_string(k) + ".json";
   }
-  ::unlink(partial.c_str());
-  return path;
+  if (const int err = write_dump_file(out, t, trigger, why, now_ns); err != 0) {
+    ::unlinkat(dfd, name.c_str(), 0);
+    throw Error("dump_traces: cannot write " + dir + "/" + name + ": " + errno_text(err));
+  }
+  return dir + "/" + name;
 }
 
 std::atomic<long> g_sets{0};  // dump sets written by this process (names them)
@@ -326,11 +426,15 @@ long long unix_now_ns() {
 
 }  // namespace
 
+TraceLinkFn trace_set_link(TraceLinkFn fn) noexcept { return g_link.exchange(fn); }
+
 std::vector<std::string> write_traces(const std::string& dir, const char* trigger,
                                       const TraceState* failing, const std::string& why,
                                       bool only_failing) {
   if (dir.empty()) throw Error("dump_traces: the directory name is empty");
-  make_dirs(dir);
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();  // "dir/" would follow a link
+  const DirFd dfd(open_dump_dir(d));
   const long set = g_sets.fetch_add(1) + 1;
   const long long now = unix_now_ns();
   std::vector<std::string> written;
@@ -340,7 +444,7 @@ std::vector<std::string> write_traces(const std::string& dir, const char* trigge
     try {
       // A failed creation has no record of its own: every file of the set says why.
       const bool says = failing == nullptr || &t == failing;
-      written.push_back(write_one(dir, t, set, trigger, says ? why : std::string(), now));
+      written.push_back(write_one(dfd.get(), d, t, set, trigger, says ? why : std::string(), now));
     } catch (const Error& e) {
       if (first_error.empty()) first_error = e.what();
     }
@@ -349,15 +453,35 @@ std::vector<std::string> write_traces(const std::string& dir, const char* trigge
   return written;
 }
 
-void trace_failure_dump(TraceState* failing, const std::string& why) noexcept {
+namespace {
+
+// One trigger's budget of automatic dump sets.
+struct DumpBudget {
+  DumpBudget(const char* name, int most) : trigger(name), limit(most) {}
+  const char* trigger;
+  int limit;
+  std::atomic<int> used{0};
+  std::once_flag spent;
+};
+DumpBudget& budget(TraceTrigger trigger) {
+  static DumpBudget failure{"failure", kMaxFailureDumpSets};
+  static DumpBudget aborted{"abort", kMaxAbortDumpSets};
+  return trigger == TraceTrigger::kAbort ? aborted : failure;
+}
+
+}  // namespace
+
+int trace_auto_dump_sets(TraceTrigger trigger) noexcept {
+  const DumpBudget& b = budget(trigger);
+  return std::min(b.used.load(), b.limit);
+}
+
+void trace_auto_dump(TraceState* failing, const std::string& why, TraceTrigger trigger) noexcept {
   try {
     if (failing != nullptr) failing->note(why);
     const char* dir = std::getenv("NCCLRT_TRACE_DIR");
     if (dir == nullptr || *dir == '\0') return;
-    static std::atomic<int> sets{0};
     static std::atomic<long long> last_set{0};
-    static std::once_flag too_many;
-    constexpr int kMaxSets = 32;
     constexpr long long kSecond = 1000000000;
     const long long now = unix_now_ns();
     if (failing != nullptr) {
@@ -369,16 +493,20 @@ void trace_failure_dump(TraceState* failing, const std::string& why) noexcept {
     // Within a second of the last set, only the failing communicator is written again (a
     // failed creation has none of its own: its set is written in full).
     const bool recent = failing != nullptr && now - last_set.load() < kSecond;
-    if (sets.fetch_add(1) >= kMaxSets) {
-      std::call_once(too_many, [&] {
-        log(LogLevel::kWarn, "flight recorder: " + std::to_string(kMaxSets) +
-                                 " automatic dumps written into " + dir +
-                                 "; no more from this process (dump_traces() still works)");
+    DumpBudget& b = budget(trigger);
+    if (b.used.fetch_add(1) >= b.limit) {
+      std::call_once(b.spent, [&] {
+        log(LogLevel::kWarn,
+            "flight recorder: " + std::to_string(b.limit) + " automatic dumps (trigger \"" +
+                b.trigger + "\") written into " + dir + "; no more of them from this process" +
+                (trigger == TraceTrigger::kAbort ? " (failures keep a budget of their own; "
+                                                 : " (") +
+                "dump_traces() still works)");
       });
       return;
     }
     last_set.store(now);
-    write_traces(dir, "failure", failing, why, recent);
+    write_traces(dir, b.trigger, failing, why, recent);
   } catch (const std::exception& e) {
     static std::once_flag logged;
     std::call_once(logged, [&] {

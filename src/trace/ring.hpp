@@ -2,6 +2,13 @@
 // thread that owns the communicator (one at a time, NCCL's own rule) and read by anyone (a dump
 // from the watchdog, a signal's dump thread, Communicator::trace()) without stopping the writer.
 //
+// Entries from other threads (a handle released wherever it is dropped) never write the ring: the
+// owner's push takes record numbers and slots with plain increments, and an atomic
+// read-modify-write there would cost 3-4 ns a call (measured with bench/hot_path). They wait in a
+// small inbox under a lock the owner takes only when something is there to move: its next push
+// first moves the closed ones into the ring, giving them the next record numbers. A reader sees
+// them meanwhile after the ring's entries, numbered where they will go.
+//
 // A slot is 16 words (128 bytes) stored as atomics (release order: plain moves on x86): word 0
 // holds the record number + 1 and is zeroed first and set last, so a reader that sees the same
 // nonzero word 0 before and after copying the other words (acquire order) has a consistent entry
@@ -10,10 +17,13 @@
 
 #include <time.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "ncclrt/trace.hpp"
 
@@ -37,7 +47,15 @@ struct TraceThread {
   std::uint32_t depth = 0;   // nesting of ncclrt::Group on this thread
   std::uint32_t groups = 0;  // groups this thread has opened (numbers them)
 };
-inline thread_local TraceThread t_trace_thread;
+static_assert(sizeof(TraceThread) == 16, "kept small: it lives in the static TLS block");
+/// Initial-exec: every push reads these words with one load from the thread pointer, also where
+/// ncclrt is position-independent code loaded by dlopen (libncclrt.so, the Python extension),
+/// instead of a call of __tls_get_addr. Such a module's thread-locals (88 bytes in all in the
+/// Python extension) then come from the surplus of the static TLS block that glibc keeps for
+/// modules loaded later (rtld.optional_static_tls, 512 bytes by default; a module of 1.5 KiB
+/// still loaded into python3.11 here); were it exhausted, loading the module would fail with
+/// "cannot allocate memory in static TLS block".
+__attribute__((tls_model("initial-exec"))) inline thread_local TraceThread t_trace_thread;
 /// gettid(), asked once per thread and kept in t_trace_thread.tid (the slow path of push).
 std::uint32_t trace_thread_id() noexcept;
 
@@ -71,6 +89,37 @@ enum : std::uint64_t { kTraceCaptureKnown = 1, kTraceCaptured = 2 };
 /// TraceEntry::result of a call ncclrt gave up on (it threw before NCCL returned success).
 inline constexpr int kTraceFailed = -2;
 
+/// Progress mode: the CUDA graphs a ring's collectives were captured into, and how often each
+/// was launched. The first collective of a capture also enqueues a host function (captured as a
+/// host node: it runs on every launch of the graph) that counts into its slot. A fixed table, its
+/// oldest slot reused for a new capture; the host function's key carries the slot's generation,
+/// so a graph whose slot was reused counts nowhere rather than into another graph's slot.
+///
+/// Never freed: a graph may outlive the communicator and be launched after it is gone, and its
+/// host node must then still find valid memory. Tables are registered by number for the host
+/// function (at most kMaxTables per process; about 1 KiB each).
+struct TraceGraphs {
+  static constexpr int kSlots = 32;
+  static constexpr std::uint32_t kMaxTables = 4096;
+  static constexpr int kLaunchBits = 40;  // a slot's count word: generation << 40 | launches
+  struct Slot {
+    std::atomic<std::uint64_t> capture_id{0};  // 0: unused
+    std::atomic<std::uint64_t> first_seq{0};
+    std::atomic<std::uint64_t> last_seq{0};
+    std::atomic<std::uint64_t> count{0};
+  };
+  Slot slots[kSlots];
+  std::uint32_t id = 0;  // the number the host function finds the table by
+  // The owner's: the slot to reuse next, and the one its last captured collective used.
+  int next = 0;
+  int last = 0;
+
+  /// A new table, registered; null once kMaxTables exist. Never freed (see above).
+  static TraceGraphs* make() noexcept;
+  /// The host function: counts one launch of the graph `key` names.
+  static void count_launch(void* key) noexcept;
+};
+
 /// Progress mode: what the GPU has started and completed, written by stream memory operations
 /// into pinned host memory the dump reads directly.
 struct TraceProgress {
@@ -80,8 +129,20 @@ struct TraceProgress {
   std::uint64_t device = 0;                // their device address
   int (*write_value)(CUstream_st*, std::uint64_t, std::uint64_t, unsigned) = nullptr;
   int (*capture_info)(CUstream_st*, int*, unsigned long long*) = nullptr;
-  std::atomic<int> failures{0};  // device writes that were refused (kept for the dump)
+  int (*launch_host_func)(CUstream_st*, void (*)(void*), void*) = nullptr;
+  TraceGraphs* graphs = nullptr;  // null: graph launches are not counted
+  std::atomic<int> failures{0};   // device writes or host nodes refused (kept for the dump)
 };
+
+/// One captured graph of a ring, as a dump reports it.
+struct TraceGraph {
+  std::uint64_t capture_id = 0;
+  std::uint64_t first_seq = 0;  // its first and last collective
+  std::uint64_t last_seq = 0;
+  std::uint64_t launches = 0;
+};
+/// The graphs `graphs` holds, by first collective; any thread.
+std::vector<TraceGraph> trace_graphs(const TraceGraphs& graphs);
 
 class TraceRing {
  public:
@@ -97,6 +158,7 @@ class TraceRing {
                                                  int peer, CUstream_st* stream, std::int64_t a0 = 0,
                                                  std::int64_t a1 = 0,
                                                  std::int64_t a2 = 0) noexcept {
+    if (__builtin_expect(inbox_ready_.load(std::memory_order_relaxed), 0)) take_inbox();
     std::uint64_t seq;
     if (is_collective(op)) {
       seq = collectives_.load(std::memory_order_relaxed) + 1;
@@ -113,9 +175,8 @@ class TraceRing {
     std::uint64_t tid = t.tid;
     const std::uint64_t depth = t.depth & 0xff, group = t.group;
     if (__builtin_expect(tid == 0, 0)) tid = trace_thread_id();
-    std::uint64_t flags = 0;
-    std::uint64_t capture = 0;
-    if (__builtin_expect(progress_ != nullptr, 0)) begin_progress(op, seq, stream, flags, capture);
+    Capture c;
+    if (__builtin_expect(progress_ != nullptr, 0)) c = begin_progress(op, seq, stream);
     const std::uint64_t record = records_.load(std::memory_order_relaxed);
     TraceSlot& s = slots_[pos_];
     if (++pos_ == capacity_) pos_ = 0;
@@ -130,14 +191,12 @@ class TraceRing {
     s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), ordered);
     s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), ordered);
     s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), ordered);
-    s.w[kWordCapture].store(capture, ordered);
-    s.w[kWordKind].store(
-        static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
-            (flags << 16) | (depth << 24) |
-            (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32),
-        ordered);
+    s.w[kWordCapture].store(c.id, ordered);
+    s.w[kWordKind].store(kind_word(op, type, c.flags, depth, reduce_op), ordered);
     s.w[kWordPeer].store(static_cast<std::uint32_t>(peer) | (tid << 32), ordered);
-    s.w[kWordGroup].store(group | (static_cast<std::uint64_t>(label_) << 32), ordered);
+    s.w[kWordGroup].store(
+        group | (static_cast<std::uint64_t>(label_.load(std::memory_order_relaxed)) << 32),
+        ordered);
     s.w[kWordResult].store(static_cast<std::uint32_t>(kTracePending), ordered);
     s.w[kWordArg0].store(static_cast<std::uint64_t>(a0), ordered);
     s.w[kWordArg1].store(static_cast<std::uint64_t>(a1), ordered);
@@ -159,10 +218,27 @@ class TraceRing {
 
   /// The label later entries carry; returns the previous one. The owner thread only.
   std::uint32_t set_label(std::uint32_t label) noexcept {
-    const std::uint32_t old = label_;
-    label_ = label;
+    const std::uint32_t old = label_.load(std::memory_order_relaxed);
+    label_.store(label, std::memory_order_relaxed);
     return old;
   }
+
+  /// Records one entry from any thread, beside the owner: a lifecycle or handle entry (no stream,
+  /// no sequence number of its own). It waits in the inbox until it is closed and the owner's
+  /// next push moves it into the ring. Returns a ticket for the two calls below; 0 when nothing
+  /// was recorded. The inbox keeps the newest kInboxSlots entries (or capacity(), if fewer).
+  std::uint64_t push_foreign(TraceOp op, const void* buffer, std::size_t count, int type,
+                             std::int64_t a0, std::int64_t a1) noexcept;
+  /// Closes the entry of `ticket` with `result` (the same as finish()); any thread.
+  void finish_foreign(std::uint64_t ticket, int result) noexcept;
+  /// Sets one argument word of the entry of `ticket` while it is open; any thread.
+  void set_arg_foreign(std::uint64_t ticket, int index, std::int64_t value) noexcept;
+  /// Copies the entries of the inbox, oldest first, their record word 0; returns records() as
+  /// it was then: the inbox's entries take the record numbers from there on. Any thread.
+  std::uint64_t read_inbox(std::vector<std::array<std::uint64_t, kTraceWords>>& out) const;
+  /// Inbox entries overwritten before the owner moved them into the ring.
+  std::uint64_t inbox_dropped() const;
+  static constexpr std::size_t kInboxSlots = 32;
 
   /// Turns progress mode on (the driver calls are bound by the caller).
   void set_progress(TraceProgress* progress) noexcept { progress_ = progress; }
@@ -180,18 +256,52 @@ class TraceRing {
   bool read(std::uint64_t record, std::uint64_t* words) const noexcept;
 
  private:
-  void begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream, std::uint64_t& flags,
-                      std::uint64_t& capture) noexcept;
+  static std::uint64_t kind_word(TraceOp op, int type, std::uint64_t flags, std::uint64_t depth,
+                                 int reduce_op) noexcept {
+    return static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
+           (flags << 16) | (depth << 24) |
+           (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32);
+  }
+  // What progress mode learnt of the stream's capture (returned in registers: nothing of the
+  // push's escapes to memory for it).
+  struct Capture {
+    std::uint64_t flags = 0;
+    std::uint64_t id = 0;
+  };
+  Capture begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream) noexcept;
+  // The owner: a collective captured into `capture_id`'s graph.
+  void note_graph(TraceProgress& p, CUstream_st* stream, std::uint64_t capture_id,
+                  std::uint64_t seq) noexcept;
   void end_progress(TraceSlot* s, int result) noexcept;
+  // The owner: moves the inbox's closed entries, oldest first, into the ring.
+  __attribute__((noinline, cold)) void take_inbox() noexcept;
+
+  // Entries from other threads, kept by ticket (1, 2, ...) at inbox_[(ticket - 1) % size].
+  struct InboxEntry {
+    std::uint64_t w[kTraceWords];
+    std::uint64_t ticket = 0;
+    bool closed = false;
+  };
+  // Under inbox_mutex_: whether the oldest entry is closed (what the owner's push looks at).
+  void update_ready() noexcept;
+  InboxEntry* inbox_entry(std::uint64_t ticket) noexcept;
 
   TraceSlot* slots_;
   std::size_t capacity_;
   std::size_t pos_ = 0;  // the owner's next slot
-  std::uint32_t label_ = 0;
+  std::atomic<std::uint32_t> label_{0};
   TraceProgress* progress_ = nullptr;
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> collectives_{0};
   std::atomic<std::uint64_t> p2p_{0};
+  std::atomic<bool> inbox_ready_{false};
+  // The inbox on lines of its own: other threads' locking never touches the owner's line.
+  alignas(64) mutable std::mutex inbox_mutex_;
+  std::unique_ptr<InboxEntry[]> inbox_;
+  std::size_t inbox_size_;
+  std::uint64_t inbox_first_ = 1;  // the oldest ticket kept
+  std::uint64_t inbox_next_ = 1;   // the ticket the next entry takes
+  std::uint64_t inbox_dropped_ = 0;
 };
 
 /// Decodes copied slot words into an entry (time_ns still trace_clock_ns(): see TraceClock).

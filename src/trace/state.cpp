@@ -77,9 +77,14 @@ TraceState::~TraceState() {
     auto& r = trace_registry();
     r.erase(std::remove(r.begin(), r.end(), this), r.end());
   }
-  if (progress_ && !process_exiting()) {
+  if (progress_ && pinned_ && !process_exiting()) {
     host_mapped_free(const_cast<std::uint64_t*>(progress_->host));
   }
+}
+
+void TraceState::set_progress(std::unique_ptr<TraceProgress> progress) noexcept {
+  progress_ = std::move(progress);
+  if (ring_) ring_->set_progress(progress_.get());
 }
 
 void TraceState::attach(int r, int s, int d, std::string nccl_version, std::size_t entries,
@@ -104,10 +109,21 @@ void TraceState::attach(int r, int s, int d, std::string nccl_version, std::size
       auto p = std::make_unique<TraceProgress>();
       p->write_value = stream_write_value64();
       p->capture_info = stream_capture_info();
+      p->launch_host_func = launch_host_func();
       if (p->write_value == nullptr) throw Error("the CUDA driver lacks cuStreamWriteValue64");
       const HostMapped m = host_mapped_alloc(4 * sizeof(std::uint64_t));
       p->host = static_cast<volatile std::uint64_t*>(m.host);
       p->device = m.device;
+      pinned_ = true;
+      p->graphs = TraceGraphs::make();
+      if (p->graphs == nullptr) {
+        static std::once_flag once;
+        std::call_once(once, [] {
+          log(LogLevel::kWarn, "flight recorder: " + std::to_string(TraceGraphs::kMaxTables) +
+                                   " communicators in progress mode: graph launches are no "
+                                   "longer counted for the ones made from now on");
+        });
+      }
       progress_ = std::move(p);
       ring_->set_progress(progress_.get());
     } catch (const std::exception& e) {
@@ -152,9 +168,6 @@ Trace TraceState::snapshot() const {
   const TraceClock clock;
   t.capacity = ring_->capacity();
   const std::uint64_t n = ring_->records();
-  t.records = n;
-  t.collectives = ring_->collectives();
-  t.point_to_point = ring_->point_to_point();
   if (progress_) {
     t.progress = true;
     t.gpu_started = progress_->host[TraceProgress::kCollStarted];
@@ -162,14 +175,30 @@ Trace TraceState::snapshot() const {
   }
   const std::uint64_t first = n > t.capacity ? n - t.capacity : 0;
   t.entries.reserve(static_cast<std::size_t>(n - first));
-  std::uint64_t words[kTraceWords];
-  for (std::uint64_t r = first; r < n; ++r) {
-    if (!ring_->read(r, words)) continue;  // overwritten while we read
+  auto add = [&](const std::uint64_t* words) {
     TraceEntry e;
     decode_slot(words, e);
     e.time_ns = clock.unix_ns(static_cast<std::uint64_t>(e.time_ns));
     t.entries.push_back(e);
+  };
+  std::uint64_t words[kTraceWords];
+  for (std::uint64_t r = first; r < n; ++r) {
+    if (ring_->read(r, words)) add(words);  // else overwritten while we read
   }
+  // Entries from other threads the owner has not moved into the ring yet, numbered where they
+  // will go; the ring's entries recorded meanwhile come before them.
+  std::vector<std::array<std::uint64_t, kTraceWords>> inbox;
+  const std::uint64_t now = ring_->read_inbox(inbox);
+  for (std::uint64_t r = std::max(n, now > t.capacity ? now - t.capacity : 0); r < now; ++r) {
+    if (ring_->read(r, words)) add(words);
+  }
+  for (std::size_t i = 0; i < inbox.size(); ++i) {
+    inbox[i][kWordRecord] = now + i + 1;
+    add(inbox[i].data());
+  }
+  t.records = now + inbox.size();
+  t.collectives = ring_->collectives();
+  t.point_to_point = ring_->point_to_point();
   return t;
 }
 

@@ -48,6 +48,10 @@ class TraceState {
   void attach(int rank, int size, int device, std::string nccl_version, std::size_t entries,
               bool progress) noexcept;
 
+  /// Progress mode on words and driver calls made elsewhere (tests: stand-ins for the GPU), after
+  /// attach; the words stay the caller's. The owner thread, before any push.
+  void set_progress(std::unique_ptr<TraceProgress> progress) noexcept;
+
   TraceRing* ring() const noexcept { return ring_.get(); }
   const TraceProgress* progress() const noexcept { return progress_.get(); }
   const std::string& progress_problem() const noexcept { return progress_problem_; }
@@ -77,6 +81,7 @@ class TraceState {
  private:
   std::unique_ptr<TraceRing> ring_;
   std::unique_ptr<TraceProgress> progress_;
+  bool pinned_ = false;  // progress_->host came from host_mapped_alloc
   std::string progress_problem_;
   mutable std::mutex notes_mutex_;
   std::vector<std::string> notes_;
@@ -108,9 +113,23 @@ bool trace_progress_from_env() noexcept;
 std::vector<std::string> write_traces(const std::string& dir, const char* trigger,
                                       const TraceState* failing, const std::string& why,
                                       bool only_failing = false);
-/// The automatic dump when ncclrt gives up on a communicator (`failing`, or none for a failed
-/// creation): into $NCCLRT_TRACE_DIR when set. Never throws; logs a failure once.
-void trace_failure_dump(TraceState* failing, const std::string& why) noexcept;
+/// How a dump written under a temporary name is linked into place: linkat(), unless a test puts
+/// a stand-in for a file system without hard links. Returns the previous one.
+using TraceLinkFn = int (*)(int, const char*, int, const char*, int);
+TraceLinkFn trace_set_link(TraceLinkFn fn) noexcept;
+
+/// What made an automatic dump (its "trigger": "failure", "abort").
+enum class TraceTrigger { kFailure, kAbort };
+/// Automatic dump sets a process writes at most, per trigger: deliberate aborts have a smaller
+/// budget of their own and never use up the failures'.
+inline constexpr int kMaxFailureDumpSets = 32;
+inline constexpr int kMaxAbortDumpSets = 8;
+/// The automatic dump into $NCCLRT_TRACE_DIR, when set: ncclrt gave up on a communicator
+/// (kFailure: `failing`, or none for a failed creation), or one was aborted on purpose (kAbort).
+/// Never throws; logs a failure once.
+void trace_auto_dump(TraceState* failing, const std::string& why, TraceTrigger trigger) noexcept;
+/// How many of `trigger`'s dump sets this process has written (at most its budget).
+int trace_auto_dump_sets(TraceTrigger trigger) noexcept;
 /// Installs the SIGUSR1 (NCCLRT_TRACE_SIGNAL) request once, when NCCLRT_TRACE_DIR is set.
 void trace_signal_once() noexcept;
 

@@ -3,11 +3,13 @@
 // culprit on dump sets made by stand-in communicators playing the ranks of one job.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <ncclrt/ncclrt.hpp>
@@ -16,6 +18,7 @@
 
 #include "recording.hpp"
 #include "test_support.hpp"
+#include "trace/state.hpp"
 #include "trace_analysis.hpp"
 #include "trace_export.hpp"
 #include "trace_reader.hpp"
@@ -168,6 +171,126 @@ TEST(TraceDump, NeverFollowsALinkNorOverwrites) {
   EXPECT_EQ(read_text(victim.string()), "precious");
 }
 
+// The dump directory itself must be a real directory of this process's user: a link could send
+// the dumps elsewhere, and another user could read or replace them. Its parents may be links.
+TEST(TraceDump, RefusesADirectoryThatIsALinkOrAnotherUsers) {
+  TempDir dir;
+  Job job(1);
+  const fs::path real = dir.path() / "real", link = dir.path() / "link";
+  fs::create_directory(real);
+  fs::create_directory_symlink(real, link);
+  for (const std::string& name : {link.string(), link.string() + "/"}) {
+    expect_error<Error>([&] { (void)dump_traces(name); },
+                        {"dump_traces", link.string().c_str(), "is a symbolic link",
+                         "Name the directory it points to"});
+  }
+  EXPECT_TRUE(fs::is_empty(real));
+  // A link above the directory is fine: the directory made under it is a real one.
+  const auto files = dump_traces((link / "sub").string());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_TRUE(fs::exists(real / "sub" / fs::path(files[0]).filename()));
+  // Another user's directory (the tests run as root, who can give one away).
+  const fs::path theirs = dir.path() / "theirs";
+  fs::create_directory(theirs);
+  if (::chown(theirs.c_str(), 65534, 65534) != 0) {
+    GTEST_SKIP() << "cannot give a directory to user 65534 (not root): " << std::strerror(errno);
+  }
+  expect_error<Error>([&] { (void)dump_traces(theirs.string()); },
+                      {theirs.string().c_str(), "belongs to user 65534",
+                       ("not to this process's user (" + std::to_string(::geteuid()) + ")").c_str(),
+                       "Use another directory"});
+  EXPECT_TRUE(fs::is_empty(theirs));
+  // One made by this process under a directory of another user is its own, and is used.
+  const auto mine = dump_traces((theirs / "mine").string());
+  EXPECT_EQ(mine.size(), 1u);
+}
+
+namespace {
+// A file system without hard links, as vfat is: link() fails with EPERM.
+int no_link(int, const char*, int, const char*, int) {
+  errno = EPERM;
+  return -1;
+}
+// The same, and the disk fills up right then: no file may grow past 64 bytes.
+int no_link_then_full(int, const char*, int, const char*, int) {
+  const rlimit small{64, RLIM_INFINITY};
+  ::setrlimit(RLIMIT_FSIZE, &small);
+  errno = EPERM;
+  return -1;
+}
+struct ScopedLink {
+  explicit ScopedLink(detail::TraceLinkFn fn) : old(detail::trace_set_link(fn)) {}
+  ~ScopedLink() { detail::trace_set_link(old); }
+  ScopedLink(const ScopedLink&) = delete;
+  ScopedLink& operator=(const ScopedLink&) = delete;
+  detail::TraceLinkFn old;
+};
+}  // namespace
+
+// Where the file system has no hard links, the dump is written straight under its final name:
+// complete, mode 0600, never over another file, and removed if it could not be written whole.
+TEST(TraceDump, WithoutHardLinksTheDumpIsWrittenInPlace) {
+  TempDir dir;
+  Job job(2);
+  job.all_reduce_all(5);
+  std::vector<std::string> files;
+  {
+    const ScopedLink fake(no_link);
+    files = dump_traces(dir.path().string());
+  }
+  ASSERT_EQ(files.size(), 2u);
+  for (const auto& path : files) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(path.c_str(), &st), 0) << path;
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(st.st_nlink, 1u);
+    const DumpFile d = read_dump(path);  // the whole file: it parses
+    EXPECT_EQ(d.trigger, "request");
+    EXPECT_EQ(d.collectives, 5u);
+    EXPECT_EQ(d.entries.size(), 6u);
+  }
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().extension(), ".json") << e.path();  // no .partial left behind
+  }
+  // Names someone else took: the next free ones, their file untouched.
+  const fs::path victim = dir.path() / "victim";
+  std::ofstream(victim) << "precious";
+  for (const auto& path : files) {
+    const std::string name = fs::path(path).filename().string();
+    const auto dash = name.rfind('-');
+    const std::string next =
+        name.substr(0, dash + 1) + std::to_string(std::stol(name.substr(dash + 1)) + 1) + ".json";
+    fs::create_symlink(victim, dir.path() / next);
+  }
+  std::vector<std::string> second;
+  {
+    const ScopedLink fake(no_link);
+    second = dump_traces(dir.path().string());
+  }
+  ASSERT_EQ(second.size(), 2u);
+  for (const auto& path : second) {
+    EXPECT_EQ(path.substr(path.size() - 7), "-1.json") << path;
+    EXPECT_EQ(read_dump(path).collectives, 5u);
+  }
+  EXPECT_EQ(read_text(victim.string()), "precious");
+  // A dump that cannot be written whole is removed, and the error says so.
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  const std::size_t had = dumps_in(dir.path()).size();
+  {
+    const ScopedLink fake(no_link_then_full);
+    expect_error<Error>([&] { (void)dump_traces(dir.path().string()); }, {"cannot write", ".json"});
+  }
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(dumps_in(dir.path()).size(), had);
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_NE(e.path().extension(), ".partial") << e.path();
+  }
+}
+
 TEST(TraceDump, AnUnwritablePlaceIsLoggedOnceAndTheProcessGoesOn) {
   std::vector<std::string> logged;
   set_log_handler([&](LogLevel, std::string_view m) { logged.emplace_back(m); });
@@ -202,6 +325,62 @@ TEST(TraceDump, AbortDumps) {
   EXPECT_EQ(d.trigger, "failure");
   EXPECT_EQ(d.reason, "abort() was called");
   EXPECT_EQ(d.entries.back().op, "abort");
+}
+
+// Deliberate aborts are dumped with trigger "abort" under a budget of their own: once it is spent
+// they write nothing more, and a real failure still gets its dump.
+TEST(TraceDump, DeliberateAbortsHaveABudgetOfTheirOwn) {
+  using detail::TraceTrigger;
+  TempDir dir;
+  ScopedEnv env("NCCLRT_TRACE_DIR", dir.path().string());
+  const int aborts = detail::trace_auto_dump_sets(TraceTrigger::kAbort);
+  const int failures = detail::trace_auto_dump_sets(TraceTrigger::kFailure);
+  if (failures == detail::kMaxFailureDumpSets) GTEST_SKIP() << "this process spent its failures";
+  // One recorder per abort: a communicator is dumped at most once a second.
+  std::vector<std::unique_ptr<detail::TraceState>> comms;
+  for (int i = 0; i < detail::kMaxAbortDumpSets + 3; ++i) {
+    comms.push_back(std::make_unique<detail::TraceState>());
+    comms.back()->identity.id = 0x1000 + static_cast<std::uint64_t>(i);
+    comms.back()->attach(0, 1, -1, "test", 4, false);
+  }
+  // The dumps that are about `t` (a set also writes the other recorders, with no reason).
+  auto file_of = [&](const detail::TraceState& t) {
+    const std::string id = "ncclrt-trace-" + detail::trace_id_text(t.identity.id) + "-";
+    std::vector<std::string> found;
+    for (const auto& f : dumps_in(dir.path())) {
+      if (fs::path(f).filename().string().rfind(id, 0) == 0 && !read_dump(f).reason.empty()) {
+        found.push_back(f);
+      }
+    }
+    return found;
+  };
+  for (auto& c : comms)
+    detail::trace_auto_dump(c.get(), "abort() was called", TraceTrigger::kAbort);
+  const int written = detail::kMaxAbortDumpSets - aborts;
+  for (int i = 0; i < static_cast<int>(comms.size()); ++i) {
+    const auto files = file_of(*comms[static_cast<std::size_t>(i)]);
+    if (i < written) {
+      ASSERT_EQ(files.size(), 1u) << "abort " << i;
+      const DumpFile d = read_dump(files[0]);
+      EXPECT_EQ(d.trigger, "abort");
+      EXPECT_EQ(d.reason, "abort() was called");
+    } else {
+      EXPECT_TRUE(files.empty()) << "abort " << i << " is past the budget";
+    }
+  }
+  EXPECT_EQ(detail::trace_auto_dump_sets(TraceTrigger::kAbort), detail::kMaxAbortDumpSets);
+  EXPECT_EQ(detail::trace_auto_dump_sets(TraceTrigger::kFailure), failures);  // untouched
+  // The failures' budget is whole: a real failure is dumped.
+  detail::TraceState failing;
+  failing.identity.id = 0x2000;
+  failing.attach(0, 1, -1, "test", 4, false);
+  detail::trace_auto_dump(&failing, "a deadline passed", TraceTrigger::kFailure);
+  const auto files = file_of(failing);
+  ASSERT_EQ(files.size(), 1u);
+  const DumpFile d = read_dump(files[0]);
+  EXPECT_EQ(d.trigger, "failure");
+  EXPECT_EQ(d.reason, "a deadline passed");
+  EXPECT_EQ(detail::trace_auto_dump_sets(TraceTrigger::kFailure), failures + 1);
 }
 
 TEST(TraceDump, AnOperationNeverEnqueuedDumps) {

@@ -3,16 +3,21 @@
 // ids agree across ranks, labels and groups land in the entries, and threads record side by side.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <ncclrt/ncclrt.hpp>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "recording.hpp"
 #include "test_support.hpp"
+#include "trace/state.hpp"
 
 using namespace ncclrt;
 using ncclrt_test::ScopedEnv;
+using ncclrt_test::TempDir;
 using ncclrt_test::recording::dev;
 using ncclrt_test::recording::Fake;
 
@@ -424,4 +429,332 @@ TEST(TraceConcurrency, ThreadsRecordWhileRingsAreRead) {
   }
   // Each thread's entries carry its own id.
   EXPECT_NE(comms[0].trace().entries.back().thread, comms[1].trace().entries.back().thread);
+}
+
+// The owner pushes collectives while another thread records lifecycle entries into the same ring
+// (what a handle released on another thread does) and a third reads it: every record number is
+// taken once, every entry read is whole, the other thread's entries keep their order, and each
+// one either reaches the ring or is counted as dropped from the inbox.
+TEST(TraceConcurrency, EntriesFromAnotherThreadTakeTheirOwnRecordNumbers) {
+  detail::TraceState state;
+  state.attach(0, 1, -1, "test", 32768, false);  // room for every entry: none is overwritten
+  detail::TraceRing& ring = *state.ring();
+  constexpr int kOwn = 20000, kForeign = 2000;
+  std::atomic<int> foreign_done{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0};
+  // Checks one snapshot; returns the number of the other thread's entries in it.
+  auto check = [](const Trace& t) {
+    int foreign = 0;
+    std::int64_t last_foreign = -1;
+    for (std::size_t i = 0; i < t.entries.size(); ++i) {
+      const TraceEntry& e = t.entries[i];
+      if (i > 0 && e.record <= t.entries[i - 1].record) {
+        ADD_FAILURE() << "record " << e.record << " after " << t.entries[i - 1].record;
+      }
+      if (e.op == TraceOp::kAllReduce) {
+        if (e.count != e.seq) ADD_FAILURE() << "torn entry: count " << e.count << " seq " << e.seq;
+      } else if (e.op == TraceOp::kDeregister) {
+        ++foreign;
+        // Whole once closed; while open its second argument may not be set yet.
+        const bool closed = e.result != kTracePending;
+        if (e.args[1] != 7 * e.args[0] + 1 && (closed || e.args[1] != 0)) {
+          ADD_FAILURE() << "torn entry from the other thread";
+        }
+        if (closed && e.result != e.args[0] % 5) ADD_FAILURE() << "result";
+        if (e.args[0] <= last_foreign) ADD_FAILURE() << "out of order: " << e.args[0];
+        last_foreign = e.args[0];
+      }
+    }
+    return foreign;
+  };
+  std::thread reader([&] {
+    while (!stop.load()) {
+      check(state.snapshot());
+      reads.fetch_add(1);
+    }
+  });
+  std::thread other([&] {
+    for (int i = 0; i < kForeign; ++i) {
+      const std::uint64_t ticket = ring.push_foreign(TraceOp::kDeregister, nullptr, 0, -1, i, 0);
+      ASSERT_NE(ticket, 0u);
+      ring.set_arg_foreign(ticket, 1, 7 * i + 1);
+      ring.finish_foreign(ticket, i % 5);
+      foreign_done.store(i + 1);
+    }
+  });
+  auto own = [&](int k) {
+    detail::TraceSlot* s = ring.push(TraceOp::kAllReduce, dev(), dev(), static_cast<std::size_t>(k),
+                                     0, 0, -1, nullptr);
+    ring.finish(s, 0);
+  };
+  for (int k = 1; k <= kOwn / 2; ++k) own(k);
+  // Some of the other thread's entries land between the halves, and a read happens meanwhile.
+  const int read_before = reads.load();
+  while (foreign_done.load() == 0 || reads.load() < read_before + 2) std::this_thread::yield();
+  for (int k = kOwn / 2 + 1; k <= kOwn; ++k) own(k);
+  other.join();
+  own(kOwn + 1);  // moves what is left in the inbox into the ring
+  stop.store(true);
+  reader.join();
+  const Trace t = state.snapshot();
+  const int foreign = check(t);
+  EXPECT_EQ(static_cast<std::uint64_t>(foreign) + ring.inbox_dropped(),
+            static_cast<std::uint64_t>(kForeign));
+  EXPECT_GT(foreign, 0);
+  // Every number from 0 on is taken exactly once: the creation, the owner's, the other thread's.
+  ASSERT_EQ(t.records, static_cast<std::uint64_t>(1 + kOwn + 1 + foreign));
+  ASSERT_EQ(t.entries.size(), t.records);
+  for (std::size_t i = 0; i < t.entries.size(); ++i) EXPECT_EQ(t.entries[i].record, i);
+  EXPECT_EQ(t.collectives, static_cast<std::uint64_t>(kOwn + 1));
+  // The other thread's entries carry its thread id and the collective number reached.
+  const auto first = std::find_if(t.entries.begin(), t.entries.end(),
+                                  [](const TraceEntry& e) { return e.op == TraceOp::kDeregister; });
+  ASSERT_NE(first, t.entries.end());
+  EXPECT_NE(first->thread, t.entries.back().thread);
+  EXPECT_LE(first->seq, static_cast<std::uint64_t>(kOwn / 2));  // pushed during the first half
+  // It was closed before the second half began, so the owner moved it in among its own.
+  const auto second_half = std::find_if(t.entries.begin(), t.entries.end(), [](const auto& e) {
+    return e.op == TraceOp::kAllReduce && e.seq == kOwn / 2 + 1;
+  });
+  ASSERT_NE(second_half, t.entries.end());
+  EXPECT_LT(first->record, second_half->record);
+}
+
+// Before the owner records again, a dump shows the other thread's entries after the ring's, with
+// the numbers they then take; an open entry holds back the ones after it, so the order stays.
+TEST(TraceConcurrency, EntriesFromAnotherThreadWaitInOrderForTheOwner) {
+  detail::TraceState state;
+  state.attach(0, 1, -1, "test", 64, false);
+  detail::TraceRing& ring = *state.ring();
+  std::uint64_t open = 0, closed = 0;
+  std::thread([&] {
+    open = ring.push_foreign(TraceOp::kDeregister, nullptr, 0, -1, 1, 0);
+    closed = ring.push_foreign(TraceOp::kDeregisterWindow, nullptr, 0, -1, 2, 0);
+    ring.finish_foreign(closed, 0);
+  }).join();
+  Trace t = state.snapshot();
+  ASSERT_EQ(t.entries.size(), 3u);  // the creation, then the two waiting
+  EXPECT_EQ(t.records, 3u);
+  EXPECT_EQ(t.entries[1].op, TraceOp::kDeregister);
+  EXPECT_EQ(t.entries[1].record, 1u);
+  EXPECT_EQ(t.entries[1].result, kTracePending);
+  EXPECT_EQ(t.entries[2].op, TraceOp::kDeregisterWindow);
+  EXPECT_EQ(t.entries[2].record, 2u);
+  EXPECT_EQ(t.entries[2].result, 0);
+  // The owner records: the open entry keeps both waiting; its own entry takes number 1.
+  ring.finish(ring.push(TraceOp::kAllReduce, dev(), dev(), 1, 0, 0, -1, nullptr), 0);
+  t = state.snapshot();
+  ASSERT_EQ(t.entries.size(), 4u);
+  EXPECT_EQ(t.entries[1].op, TraceOp::kAllReduce);
+  EXPECT_EQ(t.entries[2].record, 2u);
+  EXPECT_EQ(t.entries[2].op, TraceOp::kDeregister);
+  ring.finish_foreign(open, 6);
+  ring.finish(ring.push(TraceOp::kAllReduce, dev(), dev(), 2, 0, 0, -1, nullptr), 0);
+  t = state.snapshot();
+  ASSERT_EQ(t.entries.size(), 5u);
+  EXPECT_EQ(t.entries[2].op, TraceOp::kDeregister);
+  EXPECT_EQ(t.entries[2].result, 6);
+  EXPECT_EQ(t.entries[3].op, TraceOp::kDeregisterWindow);
+  EXPECT_EQ(t.entries[4].op, TraceOp::kAllReduce);
+  EXPECT_EQ(t.entries[4].count, 2u);
+  for (std::size_t i = 0; i < t.entries.size(); ++i) EXPECT_EQ(t.entries[i].record, i);
+  // A full inbox drops its oldest entry; a closing call for a dropped ticket does nothing.
+  std::vector<std::uint64_t> tickets;
+  for (std::size_t i = 0; i < detail::TraceRing::kInboxSlots + 1; ++i) {
+    tickets.push_back(ring.push_foreign(TraceOp::kDeregister, nullptr, 0, -1,
+                                        static_cast<std::int64_t>(100 + i), 0));
+  }
+  EXPECT_EQ(ring.inbox_dropped(), 1u);
+  ring.finish_foreign(tickets[0], 3);
+  for (std::size_t i = 1; i < tickets.size(); ++i) ring.finish_foreign(tickets[i], 0);
+  ring.finish(ring.push(TraceOp::kAllReduce, dev(), dev(), 3, 0, 0, -1, nullptr), 0);
+  t = state.snapshot();
+  ASSERT_EQ(t.entries.size(), 5u + detail::TraceRing::kInboxSlots + 1);
+  EXPECT_EQ(t.entries[5].args[0], 101);  // 100 was dropped
+  EXPECT_EQ(t.entries.back().op, TraceOp::kAllReduce);
+}
+
+// Handles released on another thread while the owner issues collectives: each release is
+// recorded once, with its handle and result, in the order released (run under ThreadSanitizer by
+// the tsan preset).
+TEST(TraceConcurrency, HandlesReleasedOnAnotherThreadWhileCollectivesRun) {
+  Fake f(RECORDING_NCCL_23203);
+  Communicator c = f.comm(4, 2, entries(4096));
+  constexpr int kHandles = 20;  // fewer than the inbox holds: none can be dropped
+  std::vector<Registration> regs;
+  std::vector<std::int64_t> handles;
+  for (int i = 0; i < kHandles; ++i) {
+    regs.push_back(c.register_buffer(dev(0x10000 * (i + 1)), 4096));
+    handles.push_back(reinterpret_cast<std::intptr_t>(regs.back().handle()));
+  }
+  std::atomic<bool> started{false};
+  std::thread other([&, r = std::move(regs)]() mutable {
+    started.store(true);
+    for (auto& reg : r) reg = Registration();  // released here, one by one
+  });
+  while (!started.load()) std::this_thread::yield();
+  for (int k = 1; k <= 2000; ++k) {
+    c.all_reduce(dev(), dev(), static_cast<std::size_t>(k), DataType::kFloat32, ReduceOp::kSum,
+                 nullptr);
+  }
+  other.join();
+  c.all_reduce(dev(), dev(), 1, DataType::kFloat32, ReduceOp::kSum, nullptr);
+  const Trace t = c.trace();
+  std::vector<std::int64_t> released;
+  for (std::size_t i = 0; i < t.entries.size(); ++i) {
+    const TraceEntry& e = t.entries[i];
+    EXPECT_EQ(e.record, i);
+    if (e.op == TraceOp::kAllReduce && i + 1 < t.entries.size()) {
+      EXPECT_EQ(e.count, e.seq);
+    }
+    if (e.op == TraceOp::kDeregister) {
+      released.push_back(e.args[0]);
+      EXPECT_EQ(e.result, 0);
+    }
+  }
+  EXPECT_EQ(released, handles);
+}
+
+// ---- progress mode's graph launches, with the GPU played by stand-ins ----
+
+namespace {
+
+// What CUDA would say and do: the capture the stream is in, and the host nodes captured (a
+// graph's launch runs each of its host nodes once: the test calls them).
+struct FakeGpu {
+  static inline int status = 0;  // 1: capturing
+  static inline unsigned long long capture = 0;
+  static inline int host_func_error = 0;
+  static inline std::vector<std::pair<void (*)(void*), void*>> host_nodes;
+  static inline std::uint64_t words[4] = {0, 0, 0, 0};
+  static int write_value(CUstream_st*, std::uint64_t, std::uint64_t, unsigned) { return 0; }
+  static int capture_info(CUstream_st*, int* s, unsigned long long* id) {
+    *s = status;
+    *id = capture;
+    return 0;
+  }
+  static int launch_host_func(CUstream_st*, void (*fn)(void*), void* data) {
+    if (host_func_error != 0) return host_func_error;
+    host_nodes.emplace_back(fn, data);
+    return 0;
+  }
+  static void launch(std::size_t node, int times) {
+    for (int i = 0; i < times; ++i) host_nodes.at(node).first(host_nodes.at(node).second);
+  }
+  // A recorder in progress mode on these stand-ins.
+  static std::unique_ptr<detail::TraceState> recorder(std::uint64_t id) {
+    status = 0;
+    capture = 0;
+    host_func_error = 0;
+    host_nodes.clear();
+    auto t = std::make_unique<detail::TraceState>();
+    t->identity.id = id;
+    t->attach(0, 1, 0, "test", 256, false);
+    auto p = std::make_unique<detail::TraceProgress>();
+    p->host = words;
+    p->device = 0x7000;
+    p->write_value = write_value;
+    p->capture_info = capture_info;
+    p->launch_host_func = launch_host_func;
+    p->graphs = detail::TraceGraphs::make();
+    EXPECT_NE(p->graphs, nullptr);
+    t->set_progress(std::move(p));
+    return t;
+  }
+};
+
+void collective(detail::TraceRing& ring, unsigned long long capture) {
+  FakeGpu::status = capture != 0 ? 1 : 0;
+  FakeGpu::capture = capture;
+  ring.finish(ring.push(TraceOp::kAllReduce, dev(), dev(), 4, 0, 0, -1, nullptr), 0);
+}
+
+}  // namespace
+
+TEST(TraceProgressGraphs, EachCaptureCountsTheLaunchesOfItsGraph) {
+  TempDir dir;
+  const auto state = FakeGpu::recorder(0x3000);
+  detail::TraceRing& ring = *state->ring();
+  collective(ring, 0);  // #1 eager: no graph
+  EXPECT_TRUE(FakeGpu::host_nodes.empty());
+  for (int i = 0; i < 3; ++i) collective(ring, 7);  // #2..#4 captured into graph 7
+  ASSERT_EQ(FakeGpu::host_nodes.size(), 1u);        // one host node, with the first
+  collective(ring, 9);                              // #5, #6 into graph 9
+  collective(ring, 9);
+  FakeGpu::status = 1;
+  FakeGpu::capture = 9;
+  ring.finish(ring.push(TraceOp::kSend, dev(), nullptr, 4, 0, -1, 1, nullptr), 0);  // no seq
+  collective(ring, 7);  // #7: graph 7 again (captures on two streams at once)
+  ASSERT_EQ(FakeGpu::host_nodes.size(), 2u);
+  FakeGpu::launch(0, 5);  // graph 7 launched 5 times, graph 9 twice
+  FakeGpu::launch(1, 2);
+  const auto graphs = detail::trace_graphs(*state->progress()->graphs);
+  ASSERT_EQ(graphs.size(), 2u);
+  EXPECT_EQ(graphs[0].capture_id, 7u);
+  EXPECT_EQ(graphs[0].first_seq, 2u);
+  EXPECT_EQ(graphs[0].last_seq, 7u);
+  EXPECT_EQ(graphs[0].launches, 5u);
+  EXPECT_EQ(graphs[1].capture_id, 9u);
+  EXPECT_EQ(graphs[1].first_seq, 5u);
+  EXPECT_EQ(graphs[1].last_seq, 6u);
+  EXPECT_EQ(graphs[1].launches, 2u);
+  // The entries say which capture they went into.
+  const Trace t = state->snapshot();
+  EXPECT_EQ(t.entries[1].captured, TraceCapture::kNo);
+  EXPECT_EQ(t.entries[2].captured, TraceCapture::kYes);
+  EXPECT_EQ(t.entries[2].capture_id, 7u);
+  // The dump's "progress" object lists them.
+  const auto files = dump_traces(dir.path().string());
+  std::string text;
+  for (const auto& f : files) {
+    if (f.find(detail::trace_id_text(0x3000)) != std::string::npos) {
+      std::ifstream in(f);
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+  }
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["progress"]["graphs"],
+            nlohmann::json::parse(R"([{"capture_id": 7, "first_seq": 2, "last_seq": 7,
+                                       "launches": 5},
+                                      {"capture_id": 9, "first_seq": 5, "last_seq": 6,
+                                       "launches": 2}])"));
+}
+
+TEST(TraceProgressGraphs, AReusedSlotNeverCountsAnotherGraphsLaunches) {
+  const auto state = FakeGpu::recorder(0x3001);
+  detail::TraceRing& ring = *state->ring();
+  const int slots = detail::TraceGraphs::kSlots;
+  for (int c = 0; c <= slots; ++c) collective(ring, 100 + static_cast<unsigned long long>(c));
+  ASSERT_EQ(FakeGpu::host_nodes.size(), static_cast<std::size_t>(slots + 1));
+  // The oldest capture's slot now holds the newest: the old graph's launches count nowhere.
+  FakeGpu::launch(0, 3);
+  FakeGpu::launch(static_cast<std::size_t>(slots), 1);
+  FakeGpu::launch(1, 4);
+  auto graphs = detail::trace_graphs(*state->progress()->graphs);
+  ASSERT_EQ(graphs.size(), static_cast<std::size_t>(slots));
+  EXPECT_EQ(graphs.front().capture_id, 101u);
+  EXPECT_EQ(graphs.front().launches, 4u);
+  EXPECT_EQ(graphs.back().capture_id, 100u + static_cast<unsigned>(slots));
+  EXPECT_EQ(graphs.back().launches, 1u);
+  // A host node CUDA refuses: counted as a failure, and the capture's next collective tries
+  // again, counting from there.
+  const int failures = state->progress()->failures.load();
+  FakeGpu::host_func_error = 700;
+  collective(ring, 500);
+  EXPECT_EQ(state->progress()->failures.load(), failures + 1);
+  FakeGpu::host_func_error = 0;
+  collective(ring, 500);
+  graphs = detail::trace_graphs(*state->progress()->graphs);
+  const auto it = std::find_if(graphs.begin(), graphs.end(),
+                               [](const detail::TraceGraph& g) { return g.capture_id == 500; });
+  ASSERT_NE(it, graphs.end());
+  EXPECT_EQ(it->first_seq, static_cast<std::uint64_t>(slots + 3));
+  EXPECT_EQ(it->launches, 0u);
+  FakeGpu::launch(FakeGpu::host_nodes.size() - 1, 2);
+  graphs = detail::trace_graphs(*state->progress()->graphs);
+  EXPECT_EQ(std::find_if(graphs.begin(), graphs.end(),
+                         [](const detail::TraceGraph& g) { return g.capture_id == 500; })
+                ->launches,
+            2u);
 }
