@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "log_internal.hpp"
 #include "ncclrt/error.hpp"
@@ -206,9 +208,43 @@ void write_entry(JsonFile& f, const TraceEntry& e, std::uint32_t& label_id, std:
   f.raw("]}");
 }
 
-void write_dump(JsonFile& f, const TraceState& t, const char* trigger, const std::string& why,
+// What one dump says of a recorder, copied while the registry's lock is held, so that the file is
+// written after the lock is released (creating or ending a communicator waits for that lock).
+struct DumpCopy {
+  Trace tr;
+  TraceIdentity identity;
+  int rank = -1, size = 0, device = -1;
+  std::string nccl;
+  bool progress = false;
+  std::uint64_t words[4] = {};
+  int write_failures = 0;
+  std::vector<TraceGraph> graphs;
+  std::string progress_problem;
+  std::vector<std::string> notes;
+};
+
+DumpCopy copy_of(const TraceState& t) {
+  DumpCopy c;
+  c.tr = t.snapshot();
+  c.identity = t.identity;
+  c.rank = t.rank;
+  c.size = t.size;
+  c.device = t.device;
+  c.nccl = t.nccl;
+  if (const TraceProgress* p = t.progress()) {
+    c.progress = true;
+    for (int i = 0; i < 4; ++i) c.words[i] = p->host[i];
+    c.write_failures = p->failures.load(std::memory_order_relaxed);
+    if (p->graphs != nullptr) c.graphs = trace_graphs(*p->graphs);
+  }
+  c.progress_problem = t.progress_problem();
+  c.notes = t.notes();
+  return c;
+}
+
+void write_dump(JsonFile& f, const DumpCopy& t, const char* trigger, const std::string& why,
                 long long now_ns) {
-  const Trace tr = t.snapshot();
+  const Trace& tr = t.tr;
   char host[256] = "";
   ::gethostname(host, sizeof host - 1);
   f.raw("{").key("schema").str("ncclrt-trace").raw(",").key("version").num(kSchemaVersion);
@@ -234,35 +270,31 @@ void write_dump(JsonFile& f, const TraceState& t, const char* trigger, const std
   f.raw(",").key("collectives").unum(tr.collectives);
   f.raw(",").key("point_to_point").unum(tr.point_to_point);
   f.raw(",\n").key("progress");
-  if (const TraceProgress* p = t.progress()) {
-    f.raw("{").key("collective_started").unum(p->host[TraceProgress::kCollStarted]);
-    f.raw(",").key("collective_completed").unum(p->host[TraceProgress::kCollCompleted]);
-    f.raw(",").key("p2p_started").unum(p->host[TraceProgress::kP2pStarted]);
-    f.raw(",").key("p2p_completed").unum(p->host[TraceProgress::kP2pCompleted]);
-    f.raw(",").key("write_failures").num(p->failures.load(std::memory_order_relaxed));
+  if (t.progress) {
+    f.raw("{").key("collective_started").unum(t.words[TraceProgress::kCollStarted]);
+    f.raw(",").key("collective_completed").unum(t.words[TraceProgress::kCollCompleted]);
+    f.raw(",").key("p2p_started").unum(t.words[TraceProgress::kP2pStarted]);
+    f.raw(",").key("p2p_completed").unum(t.words[TraceProgress::kP2pCompleted]);
+    f.raw(",").key("write_failures").num(t.write_failures);
     f.raw(",").key("graphs").raw("[");
-    if (p->graphs != nullptr) {
-      const std::vector<TraceGraph> graphs = trace_graphs(*p->graphs);
-      for (std::size_t i = 0; i < graphs.size(); ++i) {
-        const TraceGraph& g = graphs[i];
-        f.raw(i ? ",{" : "{").key("capture_id").unum(g.capture_id);
-        f.raw(",").key("first_seq").unum(g.first_seq).raw(",").key("last_seq").unum(g.last_seq);
-        f.raw(",").key("launches").unum(g.launches).raw("}");
-      }
+    for (std::size_t i = 0; i < t.graphs.size(); ++i) {
+      const TraceGraph& g = t.graphs[i];
+      f.raw(i ? ",{" : "{").key("capture_id").unum(g.capture_id);
+      f.raw(",").key("first_seq").unum(g.first_seq).raw(",").key("last_seq").unum(g.last_seq);
+      f.raw(",").key("launches").unum(g.launches).raw("}");
     }
     f.raw("]}");
   } else {
     f.raw("null");
   }
   f.raw(",").key("progress_problem");
-  if (t.progress_problem().empty()) {
+  if (t.progress_problem.empty()) {
     f.raw("null");
   } else {
-    f.str(t.progress_problem());
+    f.str(t.progress_problem);
   }
   f.raw(",\n").key("notes").raw("[");
-  const auto notes = t.notes();
-  for (std::size_t i = 0; i < notes.size(); ++i) f.raw(i ? "," : "").str(notes[i]);
+  for (std::size_t i = 0; i < t.notes.size(); ++i) f.raw(i ? "," : "").str(t.notes[i]);
   f.raw("],\n").key("entries").raw("[");
   std::uint32_t label_id = 0;
   std::string label;
@@ -350,7 +382,7 @@ std::atomic<TraceLinkFn> g_link{&::linkat};
 bool no_hard_links(int e) { return e == EPERM || e == EOPNOTSUPP || e == ENOSYS; }
 
 // The dump as one file; returns the error (0: written).
-int write_dump_file(int fd, const TraceState& t, const char* trigger, const std::string& why,
+int write_dump_file(int fd, const DumpCopy& t, const char* trigger, const std::string& why,
                     long long now_ns) {
   int err;
   {
@@ -364,7 +396,7 @@ int write_dump_file(int fd, const TraceState& t, const char* trigger, const std:
 }
 
 // Writes one dump into the directory `dfd` (named `dir`); returns its path. Throws Error.
-std::string write_one(int dfd, const std::string& dir, const TraceState& t, long set,
+std::string write_one(int dfd, const std::string& dir, const DumpCopy& t, long set,
                       const char* trigger, const std::string& why, long long now_ns) {
   const std::string base = "ncclrt-trace-" + trace_id_text(t.identity.id) + "-r" +
                            std::to_string(t.rank) + "-p" + std::to_string(::getpid()) + "-" +
@@ -437,18 +469,23 @@ std::vector<std::string> write_traces(const std::string& dir, const char* trigge
   const DirFd dfd(open_dump_dir(d));
   const long set = g_sets.fetch_add(1) + 1;
   const long long now = unix_now_ns();
-  std::vector<std::string> written;
-  std::string first_error;
+  // Copied under the registry's lock, written after it: no lock is held across the I/O.
+  std::vector<std::pair<DumpCopy, bool>> copies;  // and whether its file says why
   for_each_trace([&](const TraceState& t) {
     if (only_failing && &t != failing) return;
+    // A failed creation has no record of its own: every file of the set says why.
+    copies.emplace_back(copy_of(t), failing == nullptr || &t == failing);
+  });
+  std::vector<std::string> written;
+  std::string first_error;
+  for (const auto& [copy, says] : copies) {
     try {
-      // A failed creation has no record of its own: every file of the set says why.
-      const bool says = failing == nullptr || &t == failing;
-      written.push_back(write_one(dfd.get(), d, t, set, trigger, says ? why : std::string(), now));
+      written.push_back(
+          write_one(dfd.get(), d, copy, set, trigger, says ? why : std::string(), now));
     } catch (const Error& e) {
       if (first_error.empty()) first_error = e.what();
     }
-  });
+  }
   if (!first_error.empty()) throw Error(first_error);
   return written;
 }

@@ -322,7 +322,7 @@ TEST(TraceDump, AbortDumps) {
   const auto files = dumps_in(dir.path());
   ASSERT_EQ(files.size(), 1u);
   const DumpFile d = read_dump(files[0]);
-  EXPECT_EQ(d.trigger, "failure");
+  EXPECT_EQ(d.trigger, "abort");
   EXPECT_EQ(d.reason, "abort() was called");
   EXPECT_EQ(d.entries.back().op, "abort");
 }
@@ -813,4 +813,28 @@ TEST(TraceExport, TorchsAnalyzerNamesTheMissingRank) {
   EXPECT_NE(text.find("Not all ranks joining collective, sequence number: 8"), std::string::npos)
       << text;
   EXPECT_NE(text.find("missing ranks: {2}"), std::string::npos) << text;
+}
+
+// A dump is written with no lock held: while one waits on a slow file system (here its link()
+// takes 800 ms), communicators are still made and ended on other threads at once.
+int slow_link(int a, const char* b, int c, const char* d, int e) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  return ::linkat(a, b, c, d, e);
+}
+
+TEST(TraceDump, ASlowDumpHoldsNoLockThatCommunicatorsNeed) {
+  TempDir dir;
+  Job job(2);
+  job.all_reduce_all(3);
+  const ScopedLink slow(slow_link);
+  std::thread dumper([&] { (void)dump_traces(dir.path().string()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the dump is under way
+  const auto start = Clock::now();
+  {
+    Job another(2);  // made (its recorder registered) and ended (unregistered)
+    another.all_reduce_all(1);
+  }
+  const auto took = Clock::now() - start;
+  dumper.join();
+  EXPECT_LT(took, std::chrono::milliseconds(500)) << "making a communicator waited for the dump";
 }
