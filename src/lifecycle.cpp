@@ -90,8 +90,9 @@ void Communicator::release(State next) noexcept {
     s.alive = false;  // from here no other thread calls NCCL on it
   }
   if (was_alive && !detail::process_exiting()) {
+    // The form that may be used from any thread: a communicator may be ended on another.
     const detail::TraceCall traced(
-        hot_.trace, state_ == State::kFinalized ? TraceOp::kDestroy : TraceOp::kAbort);
+        s, state_ == State::kFinalized ? TraceOp::kDestroy : TraceOp::kAbort);
     // A finalized communicator is quiescent, so destroy is local; a live one is aborted
     // because destroy could wait for peers that are gone.
     if (state_ == State::kFinalized) {
@@ -246,7 +247,7 @@ void Communicator::destroy(std::optional<std::chrono::milliseconds> deadline) {
 void Communicator::abort() noexcept {
   const bool live = owns();
   release(State::kAborted);
-  if (live) detail::trace_on_failure(*shared_, "abort() was called");
+  if (live) detail::trace_on_abort(*shared_, "abort() was called");
 }
 
 void Communicator::wait_quiet(abi::ncclResult_t first, const char* call,

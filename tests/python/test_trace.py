@@ -102,6 +102,6 @@ comm.abort()
     files = glob.glob(str(tmp_path / "ncclrt-trace-*.json"))
     assert len(files) == 1
     d = json.load(open(files[0]))
-    assert d["trigger"] == "failure" and d["reason"] == "abort() was called"
+    assert d["trigger"] == "abort" and d["reason"] == "abort() was called"
     assert [e["op"] for e in d["entries"]] == ["create", "all_reduce", "abort"]
     assert d["entries"][1]["label"] == "step 7"
