@@ -3,6 +3,7 @@
 an op registered the way vLLM registers its own, side by side in one process on one GPU.
 
     python3 bench/compare/compiled_ops.py [--nccl-lib PATH] [--json OUT] [--markdown OUT]
+    python3 bench/compare/compiled_ops.py --stand-in LIB     (no GPU: the host side only)
 
 One rank (NCCL's one-rank all_reduce: in place it does no GPU work, out of place one copy), 1 KiB
 float32. Host time per call; each path's call is the body of its own generated loop, batches of
@@ -18,6 +19,11 @@ with a synchronize after each batch, not timed.
   autograd on and under torch.inference_mode (vLLM's serving mode).
 - compiled: torch.compile(fullgraph=True) of K ops in a chain, per op; and the same run as a
   CUDA graph (mode="reduce-overhead") and captured by hand (torch.cuda.graph), replay time per op.
+
+With --stand-in (a build of tests/stand_ins/recording_nccl.c) it runs on the CPU: CPU tensors,
+passed to the stand-in's communicator as pointers by every path alike (the extension refuses host
+memory as a buffer), so what differs between paths is the host side only: dispatch, registration,
+allocation. No CUDA graphs there.
 """
 import argparse
 import json
@@ -30,9 +36,22 @@ import weakref
 import torch
 
 K = 16  # ops per compiled function / graph
+KEY = "CUDA"  # the dispatch key the vLLM-style ops are registered for ("CPU" with --stand-in)
 
 
-def setup(lib_path):
+class PointerComm:
+    """A communicator of the recording stand-in taking CPU tensors as pointers (--stand-in)."""
+
+    def __init__(self, comm):
+        self.c, self.size, self.rank = comm, comm.size, comm.rank
+
+    def all_reduce(self, send, recv=None, op=0, **kw):
+        self.c.all_reduce(send.data_ptr(), None if recv is None else recv.data_ptr(), op,
+                          count=send.numel(), dtype=send.dtype)
+        return send if recv is None else recv
+
+
+def setup(lib_path, stand_in):
     import ncclrt
     import ncclrt.ops as ops
     from ncclrt.torch import PyNcclCommunicator
@@ -43,20 +62,27 @@ def setup(lib_path):
         def broadcast_obj(self, obj, src):
             return obj
 
-    pynccl = PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
-                                library_path=lib_path)
-    comm = pynccl.comm
+    if stand_in:  # the class as its __init__ leaves it, around the stand-in (no GPU)
+        lib = ncclrt.Library.open(stand_in)
+        comm = PointerComm(ncclrt.Communicator.init_rank(lib, 1, 0, lib.unique_id()))
+        pynccl = PyNcclCommunicator.__new__(PyNcclCommunicator)
+        for k, v in dict(rank=0, world_size=1, disabled=False, comm=comm, lib=lib).items():
+            setattr(pynccl, k, v)
+    else:
+        pynccl = PyNcclCommunicator(OneRank(), device=torch.cuda.current_device(),
+                                    library_path=lib_path)
+        comm = pynccl.comm
     ops.register_communicator("tp", comm)
     body = ops._all_reduce  # ncclrt's functional body: the same work in every registration
 
     from torch.library import Library
     vlib = Library("vllmstyle", "FRAGMENT")  # vLLM's direct_register_custom_op, by hand
     vlib.define("all_reduce(Tensor tensor, str group_name) -> Tensor")
-    vlib.impl("all_reduce", body, "CUDA")
+    vlib.impl("all_reduce", body, KEY)
     torch.library.register_fake("vllmstyle::all_reduce", lambda t, g: torch.empty_like(t),
                                 lib=vlib)
     vlib.define("all_reduce_ncclrt_schema(Tensor input, str comm, str op=\"sum\") -> Tensor")
-    vlib.impl("all_reduce_ncclrt_schema", body, "CUDA")
+    vlib.impl("all_reduce_ncclrt_schema", body, KEY)
     torch.library.register_fake("vllmstyle::all_reduce_ncclrt_schema",
                                 lambda t, g, op="sum": torch.empty_like(t), lib=vlib)
 
@@ -78,7 +104,7 @@ def setup(lib_path):
         return g._all_reduce_out_place(tensor)
 
     vlib.define("all_reduce_vllm_body(Tensor tensor, str group_name) -> Tensor")
-    vlib.impl("all_reduce_vllm_body", vllm_body, "CUDA")
+    vlib.impl("all_reduce_vllm_body", vllm_body, KEY)
     torch.library.register_fake("vllmstyle::all_reduce_vllm_body",
                                 lambda t, g: torch.empty_like(t), lib=vlib)
 
@@ -123,11 +149,16 @@ def loops(paths, names, calls):
     return out
 
 
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def interleave(runs, rounds, inference=()):
     names = list(runs)
     for name in names:  # warm up
         runs[name]()
-    torch.cuda.synchronize()
+    sync()
     times = {n: [] for n in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
@@ -136,7 +167,7 @@ def interleave(runs, rounds, inference=()):
                     times[name].append(runs[name]())
             else:
                 times[name].append(runs[name]())
-            torch.cuda.synchronize()
+            sync()
     return {n: summary(t) for n, t in times.items()}
 
 
@@ -154,8 +185,8 @@ def chain(op):
     return f
 
 
-def compiled_and_graphs(env, rounds, calls):
-    x = torch.ones(256, device="cuda")
+def compiled_and_graphs(env, rounds, calls, device):
+    x = torch.ones(256, device=device)
     ops = {"ncclrt op": torch.ops.ncclrt.all_reduce.default,
            "vLLM-style op (vLLM's schema)": torch.ops.vllmstyle.all_reduce.default,
            "torch.library.custom_op": torch.ops.ncclrt_bench.all_reduce.default}
@@ -176,15 +207,19 @@ def compiled_and_graphs(env, rounds, calls):
         fns[f"{name}, torch.compile mode=reduce-overhead"] = torch.compile(
             chain(op), fullgraph=True, mode="reduce-overhead")
     checks = {}
+    if device == "cpu":  # no CUDA graphs; the stand-in computes nothing
+        fns = {n: f for n, f in fns.items() if "reduce-overhead" not in n}
     for name, f in fns.items():  # compile, warm up, check: 1 rank, sum = x
         for _ in range(3):
             got = f(x)
-        torch.cuda.synchronize()
-        checks[name] = bool(torch.equal(got, x))
+        sync()
+        checks[name] = device == "cpu" or bool(torch.equal(got, x))
     # CUDA graphs captured by hand: the direct call and the op
     graphs = {}
     for name, f in (("direct, captured", direct_chain),
                     ("ncclrt op, captured", chain(ops["ncclrt op"]))):
+        if device == "cpu":
+            break
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s):
@@ -213,18 +248,26 @@ def main():
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--graph-calls", type=int, default=200)
     ap.add_argument("--graph-rounds", type=int, default=11)
+    ap.add_argument("--stand-in", help="the recording stand-in NCCL: CPU tensors, no GPU")
     ap.add_argument("--json")
     ap.add_argument("--markdown")
     a = ap.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.cuda.set_stream(torch.cuda.Stream())  # not the legacy default stream
-    env = setup(a.nccl_lib)
-    x = torch.ones(256, device="cuda")  # 1 KiB
+    global KEY
+    device = "cpu" if a.stand_in else "cuda"
+    if a.stand_in:
+        KEY = "CPU"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.cuda.set_stream(torch.cuda.Stream())  # not the legacy default stream
+    env = setup(a.nccl_lib, a.stand_in)
+    x = torch.ones(256, device=device)  # 1 KiB
     names = dict(comm=env["comm"], pynccl=env["pynccl"], x=x, empty_like=torch.empty_like,
                  nc=torch.ops.ncclrt, nc_ar=torch.ops.ncclrt.all_reduce.default,
                  vs=torch.ops.vllmstyle, cu=torch.ops.ncclrt_bench)
-    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-              "nccl": str(env["comm"].library.version), "nccl_path": env["comm"].library.path,
+    lib = env["pynccl"].lib if a.stand_in else env["comm"].library
+    result = {"device": ("CPU, recording stand-in" if a.stand_in
+                         else torch.cuda.get_device_name()), "torch": torch.__version__,
+              "nccl": str(lib.version), "nccl_path": lib.path,
               "python": sys.version.split()[0], "bytes": 1024, "K": K}
     result["eager_in_place"] = interleave(loops(EAGER_IN_PLACE, names, a.calls), a.rounds)
     out_paths = dict(EAGER_OUT)
@@ -233,7 +276,7 @@ def main():
         loops(out_paths, names, a.calls), a.rounds,
         inference={f"{n} [inference_mode]" for n in INFERENCE})
     result["compiled_per_op"], result["checks"] = compiled_and_graphs(env, a.graph_rounds,
-                                                                      a.graph_calls)
+                                                                      a.graph_calls, device)
     ours = result["eager_out_of_place"]["ncclrt op: torch.ops.ncclrt.all_reduce(x, 'tp')"]["us"]
     theirs = result["eager_out_of_place"]["vLLM-style op (vLLM's schema), ncclrt's body"]["us"]
     result["verdict"] = {"ncclrt_op_us": ours, "vllm_style_us": theirs,

@@ -22,6 +22,7 @@ torch.cuda.graph(g): ...`` registers at the exit, before the graph first runs), 
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 
 import torch
@@ -147,6 +148,7 @@ class NcclMemPool:
 
 
 _POOLS: dict = {}
+atexit.register(_POOLS.clear)  # the pools (and their communicators) go as module globals do
 
 
 def nccl_memory(comm, *, window: bool | None = None, graph_pool=None) -> NcclMemPool:

@@ -21,6 +21,7 @@ Needs torch >= 2.8; older torch gets ``UnsupportedError`` here and nothing else 
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import re
 import weakref
@@ -60,6 +61,14 @@ class _Named:
 
     def __init__(self, comm):
         self.comm = comm
+
+
+@atexit.register
+def _forget_all():
+    # torch's dispatcher keeps this module's functions, and so the registry, alive past the
+    # interpreter's teardown of modules: let the communicators go as a module global's would.
+    _WEAK.clear()
+    _COMMS.clear()
 
 
 def _holds(name, obj) -> bool:
