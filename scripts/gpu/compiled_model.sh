@@ -10,7 +10,8 @@
 #      NCCL_MULTI_RANK_GPU_ENABLE=1): the same, and the tensor-parallel block in every variant
 #      (no graph break, eager = dense reference, compiled forward and backward = eager,
 #      mode="reduce-overhead" replayed with new inputs and recompiled for a new shape);
-#   4. the op path's cost against the direct call and a vLLM-style op
+#   4. examples/compiled_model.py on 2 ranks (docs/python.md shows it);
+#   5. the op path's cost against the direct call and a vLLM-style op
 #      (bench/compare/compiled_ops.py).
 # Logs and JSON go under $OUT (default ./compiled-model-out). Run from the repository root with
 # the ncclrt wheel installed in $PYTHON's environment:
@@ -34,10 +35,10 @@ step() {  # step NAME COMMAND...: the command's own PASS/FAIL/INFO lines, then t
   t0=$(date +%s)
   echo "== $name"
   if "$@" > "$out/$name.log" 2>&1; then
-    grep -E '^(PASS|FAIL|INFO|  \()' "$out/$name.log"
+    grep -E '^(PASS|FAIL|INFO|  \(|rank [0-9]+: )' "$out/$name.log"
     echo "PASS $name ($(( $(date +%s) - t0 )) s)"
   else
-    grep -E '^(PASS|FAIL|INFO|  \()' "$out/$name.log"
+    grep -E '^(PASS|FAIL|INFO|  \(|rank [0-9]+: )' "$out/$name.log"
     tail -n 40 "$out/$name.log" | sed 's/^/    /'
     echo "FAIL $name ($(( $(date +%s) - t0 )) s; log $out/$name.log)"
     status=1
@@ -56,6 +57,7 @@ step two-ranks "$py" tests/python/compiled_model_worker.py --ranks 2 \
   --tasks today,tp,class,opcheck,alloc,flight --out "$out/ranks2" --timeout 200
 step four-ranks "$py" tests/python/compiled_model_worker.py --ranks 4 \
   --tasks tp,class,opcheck,alloc,flight --out "$out/ranks4" --timeout 200
+step example scripts/launch_local.sh --as torchrun 2 "$py" examples/compiled_model.py
 step cost "$py" bench/compare/compiled_ops.py --nccl-lib "$lib" --json "$out/cost.json" \
   --markdown "$out/cost.md"
 [ -f "$out/cost.md" ] && cat "$out/cost.md"

@@ -7,6 +7,7 @@ ncclMemFree. torch's CUDA memory calls are played by FakeCuda (no GPU here): a M
 scripts/gpu/compiled_model.sh."""
 import contextlib
 import ctypes
+import gc
 
 import pytest
 
@@ -30,6 +31,7 @@ class FakeCuda:
     def __init__(self, monkeypatch):
         self.capturing = False
         self.current = []  # pools made current by use_mem_pool
+        self.pools = []
         self.pool_calls = []
         fake = self
 
@@ -45,7 +47,8 @@ class FakeCuda:
         class MemPool:
             def __init__(self, allocator):
                 self.allocator, self.held = allocator, {}
-                self.id = (7, len(fake.pool_calls))
+                self.id = (7, len(fake.pools))
+                fake.pools.append(self)
 
             def snapshot(self):
                 return [{"address": a, "total_size": n} for a, n in self.held.items()]
@@ -82,12 +85,22 @@ class FakeCuda:
     def free(pool, ptr):
         pool.allocator.free(ptr, pool.held.pop(ptr), 0, None)
 
+    def release_all(self):
+        """What torch does when a pool goes: its segments back to the allocator."""
+        for pool in self.pools:
+            for ptr in list(pool.held):
+                self.free(pool, ptr)
+
 
 @pytest.fixture
 def cuda(monkeypatch):
     fake = FakeCuda(monkeypatch)
     yield fake
+    fake.release_all()
     _ncclrt._nccl_allocator_error()  # leave no error behind for the next test
+    mempool._POOLS.clear()  # nor a pool keeping a communicator alive
+    gc.collect()
+    assert _ncclrt._nccl_allocator_segments() == []
 
 
 def fns(recorder):
