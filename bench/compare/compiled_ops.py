@@ -81,10 +81,6 @@ def setup(lib_path, stand_in):
     vlib.impl("all_reduce", body, KEY)
     torch.library.register_fake("vllmstyle::all_reduce", lambda t, g: torch.empty_like(t),
                                 lib=vlib)
-    vlib.define("all_reduce_ncclrt_schema(Tensor input, str comm, str op=\"sum\") -> Tensor")
-    vlib.impl("all_reduce_ncclrt_schema", body, KEY)
-    torch.library.register_fake("vllmstyle::all_reduce_ncclrt_schema",
-                                lambda t, g, op="sum": torch.empty_like(t), lib=vlib)
 
     class Group:  # vLLM's GroupCoordinator: the op finds it by name through a weak reference
         def __init__(self, pynccl):
@@ -127,13 +123,11 @@ EAGER_OUT = {
     "ncclrt op: torch.ops.ncclrt.all_reduce(x, 'tp')": "nc.all_reduce(x, 'tp')",
     "ncclrt op: torch.ops.ncclrt.all_reduce.default(x, 'tp')": "nc_ar(x, 'tp')",
     "vLLM-style op (vLLM's schema), ncclrt's body": "vs.all_reduce(x, 'tp')",
-    "vLLM-style op (ncclrt's schema), ncclrt's body": "vs.all_reduce_ncclrt_schema(x, 'tp')",
     "vLLM-style op, vLLM's body (weakref group, method)": "vs.all_reduce_vllm_body(x, 'tp')",
     "torch.library.custom_op, ncclrt's body": "cu.all_reduce(x, 'tp')",
 }
 INFERENCE = ["ncclrt op: torch.ops.ncclrt.all_reduce(x, 'tp')",
              "vLLM-style op (vLLM's schema), ncclrt's body",
-             "vLLM-style op (ncclrt's schema), ncclrt's body",
              "direct: comm.all_reduce(x, torch.empty_like(x))"]
 
 

@@ -10,7 +10,9 @@ dtypes and strides, symbolic sizes included), is kept by dead-code elimination (
 run on every rank even where its result is unused), and runs on torch's current stream.
 
 Functional ops return a new tensor; the ``_`` forms work in place and the ``_into`` forms write
-an output given first; both return nothing and say so in their schema (``Tensor(a!)``).
+an output given first; both return nothing and say so in their schema (``Tensor(a!)``). The
+functional all_reduce and reduce_scatter sum, with vLLM's schemas; their ``.redop`` overloads
+take the reduction ("sum", "prod", "max", "min", "avg"), as the other forms do with ``op=``.
 ``all_reduce``, ``all_gather`` and ``reduce_scatter`` have gradients, those of
 ``torch.distributed.nn.functional``: the gradient of the sum over ranks of each rank's loss
 (all_reduce -> all_reduce of the gradient; all_gather <-> reduce_scatter). ``send`` and ``recv``
@@ -383,9 +385,12 @@ def _fake_reduce_scatter(input, dim, world_size, comm, op="sum"):
     return input.new_empty(shape)
 
 
-# name: (schema, implementation, fake, effect)
+# name[.overload]: (schema, implementation, fake)
 OPS = {
-    "all_reduce": ('(Tensor input, str comm, str op="sum") -> Tensor', _all_reduce, _fake_like),
+    # The sums have vLLM's schema (a default argument costs every call); other reductions are
+    # the .redop overloads: torch.ops.ncclrt.all_reduce.redop(x, "tp", "max").
+    "all_reduce": ("(Tensor input, str comm) -> Tensor", _all_reduce, _fake_like),
+    "all_reduce.redop": ("(Tensor input, str comm, str op) -> Tensor", _all_reduce, _fake_like),
     "all_reduce_": ('(Tensor(a!) tensor, str comm, str op="sum") -> ()', _all_reduce_,
                     _fake_none),
     "all_reduce_into": ('(Tensor(a!) out, Tensor input, str comm, str op="sum") -> ()',
@@ -396,8 +401,11 @@ OPS = {
                         _fake_none),
     "all_gatherv_into": ("(Tensor(a!) out, Tensor input, int[] sizes, str comm) -> ()",
                          _all_gatherv_into, _fake_none),
-    "reduce_scatter": ('(Tensor input, int dim, int world_size, str comm, str op="sum") -> Tensor',
+    "reduce_scatter": ("(Tensor input, int dim, int world_size, str comm) -> Tensor",
                        _reduce_scatter, _fake_reduce_scatter),
+    "reduce_scatter.redop": (
+        "(Tensor input, int dim, int world_size, str comm, str op) -> Tensor", _reduce_scatter,
+        _fake_reduce_scatter),
     "reduce_scatter_into": ('(Tensor(a!) out, Tensor input, str comm, str op="sum") -> ()',
                             _reduce_scatter_into, _fake_none),
     "reduce_scatterv_into": ('(Tensor(a!) out, Tensor input, int[] sizes, str comm, '
@@ -416,12 +424,18 @@ _TAGS = tuple(getattr(torch.Tag, t) for t in ("needs_contiguous_strides",)
               if hasattr(torch.Tag, t))
 
 _LIB = torch.library.Library("ncclrt", "FRAGMENT")
+def overload(name):
+    """The OpOverload of 'all_reduce' or 'all_reduce.redop'."""
+    op, _, which = name.partition(".")
+    return getattr(getattr(torch.ops.ncclrt, op), which or "default")
+
+
 for _name, (_schema, _impl, _fake) in OPS.items():
     _LIB.define(_name + _schema, tags=_TAGS)
     _LIB.impl(_name, _impl, "CUDA")
     _LIB.impl(_name, _impl, "CPU")
     torch.library.register_fake(f"ncclrt::{_name}", _fake, lib=_LIB)
-    torch.fx.node.has_side_effect(getattr(torch.ops.ncclrt, _name).default)
+    torch.fx.node.has_side_effect(overload(_name))
 
 
 def _register_effects():
@@ -454,13 +468,13 @@ class _AllReduceFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, comm, op):
         ctx.comm, ctx.op = comm, op
-        return _ns.all_reduce.default(input, comm, op)
+        return _ns.all_reduce.redop(input, comm, op)
 
     @staticmethod
     def backward(ctx, grad):
         if ctx.op not in ("sum", "avg"):
             raise _no_gradient("all_reduce", ctx.op)
-        return _ns.all_reduce.default(grad.contiguous(), ctx.comm, ctx.op), None, None
+        return _ns.all_reduce.redop(grad.contiguous(), ctx.comm, ctx.op), None, None
 
 
 class _AllGatherFn(torch.autograd.Function):
@@ -472,7 +486,7 @@ class _AllGatherFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         dim, world_size, comm = ctx.args
-        return (_ns.reduce_scatter.default(grad.contiguous(), dim, world_size, comm, "sum"),
+        return (_ns.reduce_scatter.default(grad.contiguous(), dim, world_size, comm),
                 None, None, None)
 
 
@@ -480,7 +494,7 @@ class _ReduceScatterFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, dim, world_size, comm, op):
         ctx.args = (dim, world_size, comm, op)
-        return _ns.reduce_scatter.default(input, dim, world_size, comm, op)
+        return _ns.reduce_scatter.redop(input, dim, world_size, comm, op)
 
     @staticmethod
     def backward(ctx, grad):
@@ -491,13 +505,22 @@ class _ReduceScatterFn(torch.autograd.Function):
         return (g / world_size if op == "avg" else g), None, None, None, None
 
 
-def _autograd_all_reduce(input, comm, op="sum"):
+def _autograd_all_reduce(input, comm):
+    if type(input) is _Tensor and not input.requires_grad and not _modes():
+        return _all_reduce(input, comm)
+    if input.requires_grad and _grad_enabled():
+        return _AllReduceFn.apply(input, comm, "sum")
+    with _below():
+        return _ns.all_reduce.default(input, comm)
+
+
+def _autograd_all_reduce_op(input, comm, op):
     if type(input) is _Tensor and not input.requires_grad and not _modes():
         return _all_reduce(input, comm, op)
     if input.requires_grad and _grad_enabled():
         return _AllReduceFn.apply(input, comm, op)
     with _below():
-        return _ns.all_reduce.default(input, comm, op)
+        return _ns.all_reduce.redop(input, comm, op)
 
 
 def _autograd_all_gather(input, dim, world_size, comm):
@@ -509,18 +532,29 @@ def _autograd_all_gather(input, dim, world_size, comm):
         return _ns.all_gather.default(input, dim, world_size, comm)
 
 
-def _autograd_reduce_scatter(input, dim, world_size, comm, op="sum"):
+def _autograd_reduce_scatter(input, dim, world_size, comm):
+    if type(input) is _Tensor and not input.requires_grad and not _modes():
+        return _reduce_scatter(input, dim, world_size, comm)
+    if input.requires_grad and _grad_enabled():
+        return _ReduceScatterFn.apply(input, dim, world_size, comm, "sum")
+    with _below():
+        return _ns.reduce_scatter.default(input, dim, world_size, comm)
+
+
+def _autograd_reduce_scatter_op(input, dim, world_size, comm, op):
     if type(input) is _Tensor and not input.requires_grad and not _modes():
         return _reduce_scatter(input, dim, world_size, comm, op)
     if input.requires_grad and _grad_enabled():
         return _ReduceScatterFn.apply(input, dim, world_size, comm, op)
     with _below():
-        return _ns.reduce_scatter.default(input, dim, world_size, comm, op)
+        return _ns.reduce_scatter.redop(input, dim, world_size, comm, op)
 
 
 _LIB.impl("all_reduce", _autograd_all_reduce, "Autograd")
+_LIB.impl("all_reduce.redop", _autograd_all_reduce_op, "Autograd")
 _LIB.impl("all_gather", _autograd_all_gather, "Autograd")
 _LIB.impl("reduce_scatter", _autograd_reduce_scatter, "Autograd")
+_LIB.impl("reduce_scatter.redop", _autograd_reduce_scatter_op, "Autograd")
 
 # ---- the vLLM class's methods inside torch.compile ------------------------------------------
 # ncclrt.torch.PyNcclCommunicator's collective methods call these while Dynamo traces them, so
@@ -564,7 +598,8 @@ def pynccl_all_reduce(pynccl, in_tensor, out_tensor, op, stream):
         return None
     name, op = _method_name(pynccl, stream, "all_reduce"), _op_text(op)
     if out_tensor is None:
-        return _ns.all_reduce(in_tensor, name, op)
+        return (_ns.all_reduce.default(in_tensor, name) if op == "sum" else
+                _ns.all_reduce.redop(in_tensor, name, op))
     if out_tensor is in_tensor:
         _ns.all_reduce_(out_tensor, name, op)
     else:

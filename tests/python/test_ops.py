@@ -53,12 +53,12 @@ def x46():
 def op_cases(x):
     """(op, args) for each op, on SimComm."""
     return [
-        ("all_reduce", (x, "sim")), ("all_reduce", (x, "sim", "max")),
+        ("all_reduce", (x, "sim")), ("all_reduce.redop", (x, "sim", "max")),
         ("all_reduce_", (x.clone(), "sim")), ("all_reduce_into", (torch.empty(4, 6), x, "sim")),
         ("all_gather", (x, 0, W, "sim")), ("all_gather", (x, 1, W, "sim")),
         ("all_gather", (x, -1, W, "sim")), ("all_gather_into", (torch.empty(8, 6), x, "sim")),
         ("all_gatherv_into", (torch.empty(8, 6), x, [4, 4], "sim")),
-        ("reduce_scatter", (x, 0, W, "sim")), ("reduce_scatter", (x, 1, W, "sim", "avg")),
+        ("reduce_scatter", (x, 0, W, "sim")), ("reduce_scatter.redop", (x, 1, W, "sim", "avg")),
         ("reduce_scatter_into", (torch.empty(2, 6), x, "sim")),
         ("reduce_scatterv_into", (torch.empty(1, 6), x, [3, 1], "sim")),
         ("broadcast", (x, 1, "sim")), ("broadcast_", (x.clone(), 0, "sim")),
@@ -69,11 +69,17 @@ def op_cases(x):
 
 def test_every_op_is_registered_with_a_fake_and_a_schema():
     assert set(ops.OPS) == {
-        "all_reduce", "all_reduce_", "all_reduce_into", "all_gather", "all_gather_into",
-        "all_gatherv_into", "reduce_scatter", "reduce_scatter_into", "reduce_scatterv_into",
-        "broadcast", "broadcast_", "all_to_all", "send", "recv", "recv_"}
+        "all_reduce", "all_reduce.redop", "all_reduce_", "all_reduce_into", "all_gather",
+        "all_gather_into", "all_gatherv_into", "reduce_scatter", "reduce_scatter.redop",
+        "reduce_scatter_into", "reduce_scatterv_into", "broadcast", "broadcast_", "all_to_all",
+        "send", "recv", "recv_"}
+    # the sums have vLLM's schemas (no default argument to pay for on every call)
+    assert str(ns.all_reduce.default._schema) == \
+        "ncclrt::all_reduce(Tensor input, str comm) -> Tensor"
+    assert str(ns.reduce_scatter.default._schema) == \
+        "ncclrt::reduce_scatter(Tensor input, int dim, int world_size, str comm) -> Tensor"
     for name in ops.OPS:
-        schema = getattr(ns, name).default._schema
+        schema = ops.overload(name)._schema
         mutated = [a.name for a in schema.arguments if a.alias_info and a.alias_info.is_write]
         if name.endswith("_") or name.endswith("_into"):  # in place / into a given output
             assert mutated == [schema.arguments[0].name] and not schema.returns, name
@@ -85,14 +91,17 @@ def test_every_op_is_registered_with_a_fake_and_a_schema():
 @pytest.mark.parametrize("case", range(len(op_cases(x46()))))
 def test_opcheck(sim, case):
     name, args = op_cases(x46())[case]
-    torch.library.opcheck(getattr(ns, name).default, args)
+    torch.library.opcheck(ops.overload(name), args)
 
 
-@pytest.mark.parametrize("name,args", [("all_reduce", ("sim",)), ("all_gather", (1, W, "sim")),
-                                       ("reduce_scatter", (0, W, "sim"))])
+@pytest.mark.parametrize("name,args", [("all_reduce", ("sim",)),
+                                       ("all_reduce.redop", ("sim", "avg")),
+                                       ("all_gather", (1, W, "sim")),
+                                       ("reduce_scatter", (0, W, "sim")),
+                                       ("reduce_scatter.redop", (0, W, "sim", "avg"))])
 def test_opcheck_with_gradients(sim, name, args):
     x = torch.randn(4, 6, requires_grad=True)
-    torch.library.opcheck(getattr(ns, name).default, (x,) + args)
+    torch.library.opcheck(ops.overload(name), (x,) + args)
 
 
 def test_fakes_give_symbolic_shapes(sim):
@@ -115,7 +124,8 @@ def test_fakes_give_symbolic_shapes(sim):
 def test_values(sim):
     x = x46()
     torch.testing.assert_close(ns.all_reduce(x, "sim"), x * W)
-    torch.testing.assert_close(ns.all_reduce(x, "sim", "max"), x)
+    torch.testing.assert_close(ns.all_reduce.redop(x, "sim", "max"), x)
+    torch.testing.assert_close(ns.all_reduce(x, "sim", "max"), x)  # the packet finds .redop
     for dim in (0, 1, -1):
         got = ns.all_gather(x, dim, W, "sim")
         torch.testing.assert_close(got, torch.cat([x] * W, dim))
@@ -148,7 +158,7 @@ def test_what_reaches_nccl(rec):
     x = torch.ones(4, 6)
     y = ns.all_reduce(x, "rec")
     g = ns.all_gather(x.to(torch.bfloat16), 0, 4, "rec")
-    s = ns.reduce_scatter(x, 0, 4, "rec", "max")
+    s = ns.reduce_scatter.redop(x, 0, 4, "rec", "max")
     ns.all_reduce_(x, "rec", "avg")
     ns.send(x, 3, "rec")
     r = [(c["fn"], c["send"], c["recv"], c["count"], c["type"], c["op"], c["root"])
@@ -169,7 +179,8 @@ def test_bad_arguments_reach_nccl_zero_times(rec):
     cases = [
         (lambda: ns.all_reduce(x, "nobody"), ["no communicator is registered as 'nobody'",
                                               "'rec'", "register_communicator"]),
-        (lambda: ns.all_reduce(x, "rec", "median"), ["unknown reduction 'median'", "sum"]),
+        (lambda: ns.all_reduce.redop(x, "rec", "median"), ["unknown reduction 'median'", "sum"]),
+        (lambda: ns.all_reduce_(x, "rec", "median"), ["unknown reduction 'median'", "sum"]),
         (lambda: ns.all_gather(x, 2, 4, "rec"), ["dim 2 is out of range", "2 dimension"]),
         (lambda: ns.all_gather(x, 0, 0, "rec"), ["world_size must be at least 1"]),
         (lambda: ns.reduce_scatter(x, 1, 4, "rec"), ["6 elements", "multiple of world_size=4"]),
@@ -303,7 +314,7 @@ def test_gradients_are_torch_distributed_nn_s(sim):
     g = torch.randn(4, 6)
     (gx,) = torch.autograd.grad(ns.all_reduce(x, "sim"), x, g)
     torch.testing.assert_close(gx, g * W)  # all_reduce of the gradient
-    (gx,) = torch.autograd.grad(ns.all_reduce(x, "sim", "avg"), x, g)
+    (gx,) = torch.autograd.grad(ns.all_reduce.redop(x, "sim", "avg"), x, g)
     torch.testing.assert_close(gx, g)
     gg = torch.randn(4, 12)
     (gx,) = torch.autograd.grad(ns.all_gather(x, 1, W, "sim"), x, gg)
@@ -312,7 +323,7 @@ def test_gradients_are_torch_distributed_nn_s(sim):
     (gx,) = torch.autograd.grad(ns.reduce_scatter(x, 0, W, "sim"), x, gs)
     torch.testing.assert_close(gx, torch.cat([gs, gs]))  # all_gather
     with pytest.raises(ncclrt.UsageError, match="no gradient for op='max'"):
-        ns.all_reduce(x, "sim", "max").sum().backward()
+        ns.all_reduce.redop(x, "sim", "max").sum().backward()
     y = ns.all_reduce(x.detach(), "sim")
     assert not y.requires_grad
 
