@@ -204,6 +204,16 @@ def _size_mismatch(e, name, world_size, what):
 # or a test's communicator) -------------------------------------------------------------------
 
 _empty_like = torch.empty_like
+_SUM = _nc.ReduceOp.SUM
+
+
+def _all_reduce_sum(input, comm):
+    out = _empty_like(input)
+    try:
+        _COMMS[comm].comm.all_reduce(input, out, _SUM)
+    except (KeyError, ReferenceError):
+        raise _failure(comm) from None
+    return out
 
 
 def _all_reduce(input, comm, op="sum"):
@@ -389,7 +399,7 @@ def _fake_reduce_scatter(input, dim, world_size, comm, op="sum"):
 OPS = {
     # The sums have vLLM's schema (a default argument costs every call); other reductions are
     # the .redop overloads: torch.ops.ncclrt.all_reduce.redop(x, "tp", "max").
-    "all_reduce": ("(Tensor input, str comm) -> Tensor", _all_reduce, _fake_like),
+    "all_reduce": ("(Tensor input, str comm) -> Tensor", _all_reduce_sum, _fake_like),
     "all_reduce.redop": ("(Tensor input, str comm, str op) -> Tensor", _all_reduce, _fake_like),
     "all_reduce_": ('(Tensor(a!) tensor, str comm, str op="sum") -> ()', _all_reduce_,
                     _fake_none),
@@ -507,7 +517,14 @@ class _ReduceScatterFn(torch.autograd.Function):
 
 def _autograd_all_reduce(input, comm):
     if type(input) is _Tensor and not input.requires_grad and not _modes():
-        return _all_reduce(input, comm)
+        # _all_reduce_sum, inline: the most frequent op pays for one Python frame, as an op
+        # without an Autograd kernel does.
+        out = _empty_like(input)
+        try:
+            _COMMS[comm].comm.all_reduce(input, out, _SUM)
+        except (KeyError, ReferenceError):
+            raise _failure(comm) from None
+        return out
     if input.requires_grad and _grad_enabled():
         return _AllReduceFn.apply(input, comm, "sum")
     with _below():
