@@ -16,8 +16,7 @@ use the pool alike) or, with ``window=False`` or an older NCCL, with ncclCommReg
 A segment registered stays so until torch frees it (``empty_cache``, or the pool going), which
 deregisters it first. Registration synchronizes, so it never happens during a CUDA graph capture:
 a segment allocated while a capture runs is registered when the pool's context is next entered or
-left outside a capture (wrap the capture in the pool's context: ``with pool: with
-torch.cuda.graph(g): ...`` registers at the exit, before the graph first runs), and
+left outside a capture (``with pool: pass`` after the capture, before the graph first runs), and
 ``register()`` called during a capture raises UsageError.
 """
 from __future__ import annotations
@@ -48,8 +47,9 @@ class NcclMemPool:
     followed). ``window`` picks symmetric windows (default where the loaded NCCL has
     ncclCommWindowRegister) or ncclCommRegister (``False``). ``graph_pool``: while a CUDA graph
     is captured, torch puts the capture's allocations into the graph's own pool; pass that pool's
-    id (``g.pool()``) and the context steps it aside so that allocations come from this pool,
-    as vLLM does."""
+    id (``g.pool()``) and the context, entered inside the capture, steps it aside so that
+    allocations come from this pool, as vLLM does. Memory a graph uses must then stay allocated
+    while the graph lives: this pool hands freed blocks out again."""
 
     def __init__(self, comm, *, window: bool | None = None, graph_pool=None):
         self._owner = comm
