@@ -33,7 +33,7 @@ import torch
 from . import _ncclrt as _nc
 
 __all__ = ["register_communicator", "unregister_communicator", "communicator", "communicators",
-           "OPS"]
+           "OPS", "overload"]
 
 MIN_TORCH = (2, 8)
 
