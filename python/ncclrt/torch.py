@@ -39,6 +39,24 @@ from torch.distributed import ReduceOp
 
 from . import _ncclrt as _nc
 
+try:  # the collectives as torch custom ops (torch.compile); registered on import
+    from . import ops as _ops
+    _OPS_ERROR = None
+except _nc.UnsupportedError as e:  # a torch too old for them: everything else still works
+    _ops, _OPS_ERROR = None, e
+# While Dynamo traces a method it reads True here and takes the op path (no graph break). Of
+# torch's such flags this one costs an eager call least (one Python call: about 30 ns;
+# is_compiling makes two, about 110 ns on the build machine).
+_compiling = (getattr(getattr(torch, "compiler", None), "is_dynamo_compiling", None) or
+              (lambda: False))
+
+
+def _op_path():
+    if _ops is None:
+        raise _OPS_ERROR
+    return _ops
+
+
 __all__ = ["PyNcclCommunicator", "TorchStore"]
 
 _TORCH_SUM = ReduceOp.SUM
@@ -174,9 +192,13 @@ class PyNcclCommunicator:
             self.comm.all_reduce(data)
             torch.cuda.current_stream().synchronize()
             del data
+        # The name its methods give the ops inside torch.compile.
+        self._op_name = _ops.name_of(self) if _ops is not None else None
 
     def all_reduce(self, in_tensor: torch.Tensor, out_tensor: torch.Tensor | None = None,
                    op=ReduceOp.SUM, stream=None) -> torch.Tensor | None:
+        if _compiling():
+            return _op_path().pynccl_all_reduce(self, in_tensor, out_tensor, op, stream)
         if self.disabled:
             return None
         if out_tensor is None:
@@ -189,12 +211,16 @@ class PyNcclCommunicator:
         return self.comm.all_reduce(in_tensor, out_tensor, op, stream=stream)
 
     def all_gather(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor, stream=None):
+        if _compiling():
+            return _op_path().pynccl_all_gather(self, output_tensor, input_tensor, stream)
         if self.disabled:
             return
         self.comm.all_gather(input_tensor, output_tensor, stream=stream)
 
     def all_gatherv(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor,
                     sizes: list[int], stream=None):
+        if _compiling():
+            return _op_path().pynccl_all_gatherv(self, output_tensor, input_tensor, sizes, stream)
         if self.disabled:
             return
         if output_tensor.shape[0] != sum(sizes):
@@ -205,12 +231,17 @@ class PyNcclCommunicator:
 
     def reduce_scatter(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor,
                        op=ReduceOp.SUM, stream=None):
+        if _compiling():
+            return _op_path().pynccl_reduce_scatter(self, output_tensor, input_tensor, op, stream)
         if self.disabled:
             return
         self.comm.reduce_scatter(input_tensor, output_tensor, _nccl_op(op), stream=stream)
 
     def reduce_scatterv(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor,
                         sizes: list[int], op=ReduceOp.SUM, stream=None):
+        if _compiling():
+            return _op_path().pynccl_reduce_scatterv(self, output_tensor, input_tensor, sizes, op,
+                                                     stream)
         if self.disabled:
             return
         if input_tensor.shape[0] != sum(sizes):
@@ -221,16 +252,22 @@ class PyNcclCommunicator:
                                   op=_nccl_op(op), stream=stream)
 
     def send(self, tensor: torch.Tensor, dst: int, stream=None):
+        if _compiling():
+            return _op_path().pynccl_send(self, tensor, dst, stream)
         if self.disabled:
             return
         self.comm.send(tensor, dst, stream=stream)
 
     def recv(self, tensor: torch.Tensor, src: int, stream=None):
+        if _compiling():
+            return _op_path().pynccl_recv(self, tensor, src, stream)
         if self.disabled:
             return
         self.comm.recv(tensor, src, stream=stream)
 
     def broadcast(self, tensor: torch.Tensor, src: int, stream=None):
+        if _compiling():
+            return _op_path().pynccl_broadcast(self, tensor, src, stream)
         if self.disabled:
             return
         self.comm.broadcast(tensor, None, src, stream=stream)

@@ -32,6 +32,8 @@ void bind_errors(nb::module_& m);
 void bind_library(nb::module_& m);
 void bind_communicator(nb::module_& m);
 void bind_agreement(nb::module_& m);
+/// The NCCL-memory allocator for torch (nccl_allocator.cpp).
+void bind_nccl_allocator(nb::module_& m);
 /// comm.trace(), trace_info(), trace_label(); ncclrt.dump_traces (trace.cpp).
 void bind_trace(nb::module_& m, nb::class_<Communicator>& cls);
 

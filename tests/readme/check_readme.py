@@ -92,8 +92,10 @@ def is_excerpt(code):
 
 def python_names(src):
     names = set()
-    for f in ["python/ncclrt/_ncclrt.pyi", "python/ncclrt/__init__.py", "python/ncclrt/torch.py"]:
-        text = (src / f).read_text()
+    package = src / "python" / "ncclrt"
+    names |= {p.stem for p in package.glob("*.py")}  # its modules: ncclrt.ops, ncclrt.torch, ...
+    for f in ["_ncclrt.pyi"] + sorted(p.name for p in package.glob("*.py")):
+        text = (package / f).read_text()
         names |= set(re.findall(r"^\s*(?:def|class)\s+(\w+)", text, re.M))
         names |= set(re.findall(r"^(\w+)\s*[:=]", text, re.M))
         names |= set(re.findall(r"^    ([A-Z][A-Z0-9_]*) = ", text, re.M))  # enum members

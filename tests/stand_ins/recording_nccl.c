@@ -435,7 +435,10 @@ int ncclCommDeregister(void* c, void* handle) {
 }
 int ncclMemAlloc(void** ptr, size_t bytes);
 int ncclMemAlloc(void** ptr, size_t bytes) {
-  *ptr = (void*)(size_t)0x7f0000000000ull; /* a fake device address, never dereferenced */
+  /* A fake device address, never dereferenced; each allocation its own (4 GiB apart). */
+  static size_t next_mem;
+  const size_t n = __atomic_fetch_add(&next_mem, 1, __ATOMIC_RELAXED);
+  *ptr = (void*)(size_t)(0x7f0000000000ull + (n << 32));
   return record("ncclMemAlloc", NULL, *ptr, bytes, 0, 0, -1, NULL, NULL);
 }
 int ncclMemFree(void* ptr);
