@@ -229,7 +229,8 @@ class Judge {
   }
 
   // The first collective number at which the ranks disagree, and labels on the way. Only the
-  // numbers some rank still holds are visited, and the first that some rank never issued.
+  // numbers some rank still holds are visited (each with the ranks that hold it), and the first
+  // that some rank never issued: time in proportion to the entries, whatever the counts say.
   void walk_collectives() {
     std::uint64_t lo = 1, hi = 0, fewest = std::numeric_limits<std::uint64_t>::max();
     for (const auto& [r, f] : views_) {
@@ -238,26 +239,34 @@ class Judge {
       fewest = std::min(fewest, f->head.collectives);
     }
     v_.last_seq = hi;
-    std::vector<std::uint64_t> seqs;
+    struct Held {
+      std::uint64_t seq;
+      int rank;
+      const Facts::Coll* coll;
+    };
+    std::vector<Held> held;
     for (const auto& [r, f] : views_) {
       for (const auto& c : f->colls) {
-        if (c.seq >= lo && c.seq <= hi) seqs.push_back(c.seq);
+        if (c.seq >= lo && c.seq <= hi) held.push_back({c.seq, r, &c});
       }
     }
-    if (fewest < hi) seqs.push_back(std::max(lo, fewest + 1));
-    std::sort(seqs.begin(), seqs.end());
-    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
-    for (const std::uint64_t s : seqs) {
+    std::sort(held.begin(), held.end(), [](const Held& a, const Held& b) {
+      return std::make_pair(a.seq, a.rank) < std::make_pair(b.seq, b.rank);
+    });
+    // From this number on, some rank never issued it (0: every rank issued all).
+    const std::uint64_t cut = fewest < hi ? std::max(lo, fewest + 1) : 0;
+    for (std::size_t i = 0; i < held.size() || cut != 0;) {
+      const std::uint64_t s =
+          i < held.size() && (cut == 0 || held[i].seq < cut) ? held[i].seq : cut;
       std::map<std::string_view, std::vector<int>> sigs, labels;
+      for (; i < held.size() && held[i].seq == s; ++i) {
+        sigs[pool_.text(held[i].coll->sig)].push_back(held[i].rank);
+        labels[pool_.text(held[i].coll->label)].push_back(held[i].rank);
+      }
       std::vector<int> absent;
-      for (const auto& [r, f] : views_) {
-        if (f->head.collectives < s) {
-          absent.push_back(r);
-          continue;
-        }
-        if (const Facts::Coll* c = f->at(s)) {  // else no longer in this rank's ring
-          sigs[pool_.text(c->sig)].push_back(r);
-          labels[pool_.text(c->label)].push_back(r);
+      if (cut != 0 && s >= cut) {
+        for (const auto& [r, f] : views_) {
+          if (f->head.collectives < s) absent.push_back(r);
         }
       }
       if (v_.label_seq == 0 && labels.size() > 1) {
