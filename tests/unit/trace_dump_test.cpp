@@ -877,6 +877,35 @@ TEST(TraceFiles, MemoryStaysInProportionToTheInput) {
   EXPECT_LT(analyze.max_rss_kb * 1024, 3 * bytes + (32l << 20));
 }
 
+TEST(TraceFiles, OutOfMemoryIsOneLineNamingTheFile) {
+  if (sanitized_build()) GTEST_SKIP() << "a sanitizer needs more address space than the limit";
+  TempDir dir;
+  const fs::path file = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
+  write_text(file, big_dump(0, 1, 60000));  // ~18 MB: more than 24 MB of address space holds
+  int rc = 0;
+  for (const std::string& args :
+       {"trace show " + file.string(), "trace analyze " + dir.path().string(),
+        "trace export " + dir.path().string() + " " + (dir.path() / "t").string()}) {
+    const std::string out =
+        run_tool_cmd("ulimit -v 24000; " + std::string(NCCLRT_TOOL) + " " + args, &rc);
+    EXPECT_EQ(rc, 1) << args << "\n" << out;
+    EXPECT_NE(out.find(file.string() + ": "), std::string::npos) << args << "\n" << out;
+    EXPECT_NE(out.find("out of memory"), std::string::npos) << args << "\n" << out;
+    EXPECT_EQ(out.find("terminate"), std::string::npos) << args << "\n" << out;
+  }
+}
+
+TEST(TraceFiles, AFifoIsRefusedNotWaitedOn) {
+  TempDir dir;
+  const fs::path fifo = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int rc = 0;
+  const std::string out =
+      run_tool_cmd("timeout 20 " + std::string(NCCLRT_TOOL) + " trace show " + fifo.string(), &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_EQ(first_line_of(out), "ncclrt trace: " + fifo.string() + ": is not a regular file");
+}
+
 TEST(TraceFiles, ShapesThatCostMoreThanTheirBytesAreRefusedEarly) {
   // 20 million "{}" entries took 2 GB to build before their first was checked.
   std::string dense = R"({"schema":"ncclrt-trace","entries":[)";

@@ -562,7 +562,7 @@ Analysis analyze_dir(const std::string& dir) {
       an.error(e.what());
       continue;
     } catch (const std::exception& e) {  // out of memory, say: this file only
-      an.error(printable(f + ": cannot read it: " + e.what()));
+      an.error(printable(f + ": cannot read it: " + why_text(e)));
       continue;
     }
     count_dir_bytes(dir, *d, total);

@@ -34,7 +34,13 @@ int run_export(const TraceArgs& a) {
   std::vector<DumpFile> dumps;
   std::uint64_t total = 0;
   for (const auto& f : dump_set(a.dir)) {
-    dumps.push_back(read_dump(f));
+    try {
+      dumps.push_back(read_dump(f));
+    } catch (const TraceFileError&) {
+      throw;
+    } catch (const std::exception& e) {  // out of memory, say: name the file
+      throw TraceFileError(f + ": cannot read it: " + why_text(e));
+    }
     count_dir_bytes(a.dir, dumps.back(), total);
   }
   const auto files = export_torch(dumps, a.out);
@@ -92,7 +98,7 @@ int run_trace(const TraceArgs& args) {
     std::cerr << "ncclrt trace: " << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "ncclrt trace: " << printable(name + ": " + e.what()) << "\n";
+    std::cerr << "ncclrt trace: " << printable(name + ": " + why_text(e)) << "\n";
     return 1;
   }
   const std::vector<std::string> names = {"analyze", "show", "export"};

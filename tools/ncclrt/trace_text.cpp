@@ -3,6 +3,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
+#include <new>
 
 namespace ncclrt_tool {
 namespace {
@@ -91,6 +92,13 @@ std::string_view utf8_prefix(std::string_view text, std::size_t n) {
   if (text.size() <= n) return text;
   while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
   return text.substr(0, n);
+}
+
+std::string why_text(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+    return "out of memory (reading a dump takes about 3 times its size)";
+  }
+  return e.what();
 }
 
 double seconds_between(std::int64_t from_ns, std::int64_t to_ns) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,8 @@ std::string dump_text(const DumpFile& d, std::size_t last);
 std::string printable(std::string_view text);
 /// At most `n` bytes of `text`, cut where a character starts.
 std::string_view utf8_prefix(std::string_view text, std::size_t n);
+/// What an exception other than TraceFileError tells a person (std::bad_alloc: out of memory).
+std::string why_text(const std::exception& e);
 /// Seconds from `from_ns` to `to_ns` (any two times a file gives, without overflow).
 double seconds_between(std::int64_t from_ns, std::int64_t to_ns);
 
