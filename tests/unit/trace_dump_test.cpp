@@ -1160,6 +1160,34 @@ TEST(TraceAnalyze, ARankBehindInAGraphsReplays) {
   EXPECT_TRUE(same.replays.empty());
 }
 
+TEST(TraceAnalyze, GpusOrderedByReplayThenCollective) {
+  TempDir dir;
+  Job job(4);
+  job.all_reduce_all(12);
+  dump_traces(dir.path().string());
+  // What progress mode shows in the graph scenario (scripts/trace_scenarios.sh), graphs known:
+  // ranks 0-2 wait inside #3 of replay 8; rank 3's GPU finished replay 7. The GPUs' rule speaks
+  // as without graphs; the replays are said too.
+  set_progress(dir.path(), {{0, {3, 12, 8}}, {1, {3, 12, 8}}, {2, {3, 12, 8}}, {3, {12, 12, 7}}});
+  const CommVerdict v = only(analyze_dir(dir.path().string()));
+  EXPECT_EQ(v.gpu_culprits, std::vector<int>{3});
+  EXPECT_EQ(v.culprits, std::vector<int>{3});
+  EXPECT_EQ(v.culprit_op.rfind("collective #3 (all_reduce 256 x float32 sum), which the GPUs of "
+                               "ranks 0-2 wait in",
+                               0),
+            0u)
+      << v.culprit_op;
+  ASSERT_EQ(v.replays.size(), 1u);
+  EXPECT_EQ(v.replays[0].behind, std::vector<int>{3});
+  // Rank 3 waits inside #7 of replay 5; ranks 0-2 are idle in replay 6: idle, but ahead.
+  set_progress(dir.path(), {{0, {3, 3, 6}}, {1, {3, 3, 6}}, {2, {3, 3, 6}}, {3, {7, 6, 5}}});
+  const CommVerdict ahead = only(analyze_dir(dir.path().string()));
+  EXPECT_TRUE(ahead.gpu_culprits.empty());
+  EXPECT_EQ(ahead.culprits, std::vector<int>{3});
+  EXPECT_EQ(ahead.culprit_op,
+            "still in replay 5 of the graph holding collectives #3-#12; ranks 0-2 are in replay 6");
+}
+
 TEST(TraceFiles, MalformedGraphsAreRefused) {
   TempDir dir;
   Job job(1);

@@ -205,8 +205,8 @@ class Judge {
     list_ranks(listed);
     walk_collectives();
     blocked_on_host();
-    gpu_progress();
     graph_replays();
+    gpu_progress();
     pick_culprits();
     write_lines();
     return std::move(v_);
@@ -311,7 +311,8 @@ class Judge {
 
   // GPUs idle while others wait inside an operation. A GPU writes "started s", runs s, writes
   // "completed s": it is inside s while the two differ (in a replayed graph the completed number
-  // can be the graph's last, above the started one).
+  // can be the graph's last, above the started one). Progress is ordered by (replays begun, seq):
+  // a GPU idle in a later replay of a graph than one that waits is ahead of it, not a culprit.
   void gpu_progress() {
     std::vector<int> idle;
     for (const auto& [r, f] : views_) {
@@ -320,6 +321,18 @@ class Judge {
       v_.gpu.push_back({r, p.started, p.completed});
       (p.started != p.completed ? waiting_ : idle).push_back(r);
     }
+    const auto ahead = [&](int r) {
+      for (const auto& [range, launches] : graphs_) {
+        const auto mine = launches.find(r);
+        if (mine == launches.end()) continue;
+        for (int w : waiting_) {
+          const auto theirs = launches.find(w);
+          if (theirs != launches.end() && mine->second > theirs->second) return true;
+        }
+      }
+      return false;
+    };
+    idle.erase(std::remove_if(idle.begin(), idle.end(), ahead), idle.end());
     if (!waiting_.empty() && !idle.empty()) v_.gpu_culprits = idle;
   }
 
@@ -327,15 +340,14 @@ class Judge {
   // times: the ranks with the fewest are behind, wherever inside a replay each GPU is (a rank
   // idle after #12 in replay 5 is behind one idle after #3 in replay 6).
   void graph_replays() {
-    std::map<std::pair<std::uint64_t, std::uint64_t>, std::map<int, std::uint64_t>> graphs;
     for (const auto& [r, f] : views_) {
       if (!f->head.progress) continue;
       for (const DumpGraph& g : f->head.progress->graphs) {
-        auto& launches = graphs[{g.first_seq, g.last_seq}][r];
+        auto& launches = graphs_[{g.first_seq, g.last_seq}][r];
         launches = std::max(launches, g.launches);
       }
     }
-    for (const auto& [range, by_rank] : graphs) {
+    for (const auto& [range, by_rank] : graphs_) {
       std::map<std::uint64_t, std::vector<int>> by_launches;
       for (const auto& [r, l] : by_rank) by_launches[l].push_back(r);
       if (by_launches.size() < 2) continue;
@@ -370,8 +382,8 @@ class Judge {
   }
 
   // The likely culprits, the first of: a desync; ranks that never issued the first disagreeing
-  // collective (or the few that issued one the others never did); ranks behind in a graph's
-  // replays; idle GPUs while others wait; ranks with no dump; ranks whose labels differ.
+  // collective (or the few that issued one the others never did); idle GPUs while others wait;
+  // ranks behind in a graph's replays; ranks with no dump; ranks whose labels differ.
   void pick_culprits() {
     if (v_.first_disagreement != 0) {
       const std::uint64_t s = v_.first_disagreement;
@@ -390,10 +402,6 @@ class Judge {
         v_.culprit_op = op + ", which the other ranks never issued";
       }
     }
-    if (v_.culprits.empty() && !v_.replays.empty()) {
-      v_.culprits = v_.replays.front().behind;
-      v_.culprit_op = replay_ops_.front();
-    }
     if (v_.culprits.empty() && !v_.gpu_culprits.empty()) {
       v_.culprits = v_.gpu_culprits;
       const Facts& w = *views_.at(waiting_.front());
@@ -403,6 +411,10 @@ class Judge {
           "collective #" + std::to_string(inside) +
           (c != nullptr ? " (" + std::string(pool_.text(c->sig)) + ")" : std::string()) +
           ", which the GPUs of " + ranks_word(waiting_) + " wait in";
+    }
+    if (v_.culprits.empty() && !v_.replays.empty()) {
+      v_.culprits = v_.replays.front().behind;
+      v_.culprit_op = replay_ops_.front();
     }
     if (v_.culprits.empty() && v_.missing_count > 0) {
       v_.culprits = v_.missing;
@@ -503,7 +515,9 @@ class Judge {
   const Pool& pool_;
   std::map<int, const Facts*> views_;  // per rank, the dump that speaks for it
   CommVerdict v_;
-  std::vector<int> waiting_;             // ranks whose GPU is inside an operation
+  std::vector<int> waiting_;  // ranks whose GPU is inside an operation
+  // Per graph (its first and last collective), per rank, how many replays began.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::map<int, std::uint64_t>> graphs_;
   std::vector<std::string> replay_ops_;  // per replay, what the culprit line says of it
   bool culprits_missing_ = false;        // the culprits are the ranks without a dump
 };
