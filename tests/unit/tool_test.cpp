@@ -320,6 +320,13 @@ TEST(Tool, ExitCodesAndFirstLines) {
       {"bench all_reduce -d complex", 2, "unknown data type 'complex'"},
       {"bench all_reduce -o foo", 2, "unknown reduce op 'foo'"},
       {"bench overhead --rounds 0", 2, "--rounds"},
+      {"trace", 2, "ncclrt trace: a subcommand is required"},
+      {"trace anlyze /x", 2, "ncclrt trace: unknown subcommand 'anlyze'; did you mean 'analyze'?"},
+      {"trace shwo x.json", 2, "did you mean 'show'?"},
+      {"trace exprot /x /y", 2, "did you mean 'export'?"},
+      {"trace frobnicate", 2, "ncclrt trace: unknown subcommand 'frobnicate'"},
+      {"trace --jsn", 2, "ncclrt trace: unknown option '--jsn'"},
+      {"trace analyze /x extra", 2, "not expected: extra"},
       {"probe " + real, 0, "usable: " + real, true},
       {"info --nccl-lib " + real, 0, ours, true},
       {"info --json --nccl-lib " + real, 0, "{", true},
@@ -340,8 +347,9 @@ TEST(Tool, ExitCodesAndFirstLines) {
 
 // Every help fits 100 columns: the top-level one is printed after every misspelt command.
 TEST(Tool, HelpLinesFitOneHundredColumns) {
-  for (const char* args :
-       {"--help", "version --help", "info --help", "probe --help", "bench --help", "infi"}) {
+  for (const char* args : {"--help", "version --help", "info --help", "probe --help",
+                           "bench --help", "infi", "trace --help", "trace analyze --help",
+                           "trace show --help", "trace export --help", "trace anlyze"}) {
     const ToolRun r = run(args);
     std::size_t at = 0, line = 1;
     while (at < r.out.size()) {

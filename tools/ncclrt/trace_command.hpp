@@ -12,6 +12,7 @@ struct TraceArgs {
   std::string out;   // export: where the pickles go
   bool json = false;
   std::size_t last = 0;  // show: only the last N entries (0: all)
+  CLI::App* trace = nullptr;
   CLI::App* analyze = nullptr;
   CLI::App* show = nullptr;
   CLI::App* exporter = nullptr;

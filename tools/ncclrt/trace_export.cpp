@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <set>
@@ -50,14 +51,28 @@ bool torch_op(const DumpEntry& e, int n, TorchOp& t) {
 }
 
 struct Comm {
-  std::string name;  // the id the alias union settled on
+  std::string name;  // the id group_dumps gives it
   std::string desc;
   int size = 0;
-  bool root = false;          // made from a unique id: its ranks are global ranks
-  std::map<int, int> global;  // comm rank -> global rank
-  std::map<int, const DumpFile*> latest;
-  std::uint64_t first = 1;  // first collective seq every rank's ring still holds
+  std::string size_from;              // the dump that says so
+  bool root = false;                  // made from a unique id: its ranks are global ranks
+  std::map<int, int> global;          // comm rank -> global rank, of the ranks with a dump
+  std::vector<const DumpFile*> used;  // per rank with a dump, the one that speaks for it
+  std::uint64_t first = 1;            // first collective seq every rank's ring still holds
+  std::string ranks;                  // "[0, 1, 2]": made once, when a pickle first needs it
+
+  // How many ranks the pickles list for it.
+  std::uint64_t listed() const { return root ? static_cast<std::uint64_t>(size) : global.size(); }
 };
+
+// A number from a file as a pickle's (signed 64-bit) integer, saturating.
+std::int64_t as_int(std::uint64_t v) {
+  return v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(v);
+}
+std::uint64_t times(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t p = 0;
+  return __builtin_mul_overflow(a, b, &p) ? UINT64_MAX : p;
+}
 
 int global_rank(const DumpFile& d) { return d.root_rank >= 0 ? d.root_rank : d.rank; }
 
@@ -110,91 +125,116 @@ std::string torch_dtype(const std::string& type) {
   return it == names.end() ? type : it->second;
 }
 
-std::vector<std::string> export_torch(const std::vector<DumpFile>& dumps,
-                                      const std::string& out_dir) {
-  // Communicators, their names across aliases (see grow), members and latest dumps.
-  std::map<std::string, std::string> alias_of;
-  for (const DumpFile& d : dumps) {
-    for (const auto& a : d.aliases) alias_of[a] = d.comm_id;
-  }
-  auto name_of = [&](const std::string& id) {
-    auto it = alias_of.find(id);
-    return it == alias_of.end() ? id : it->second;
-  };
-  std::map<std::string, Comm> comms;
-  for (const DumpFile& d : dumps) {
-    Comm& c = comms[name_of(d.comm_id)];
-    c.name = name_of(d.comm_id);
-    c.size = std::max(c.size, d.size);
-    if (c.desc.empty() || d.comm_id == c.name) c.desc = "ncclrt " + d.lineage;
-    c.root = c.root || d.parent.empty();
-    c.global[d.rank] = global_rank(d);
-    const DumpFile*& l = c.latest[d.rank];
-    if (l == nullptr ||
-        std::make_pair(l->dump_time_ns, l->records) < std::make_pair(d.dump_time_ns, d.records)) {
-      l = &d;
+void torch_pickles(const std::vector<DumpFile>& dumps,
+                   const std::function<void(int global_rank, const std::string& bytes)>& sink) {
+  // Communicators (aliases joined, as analyze joins them), their members and the dump that
+  // speaks for each rank.
+  std::vector<const DumpHeader*> heads;
+  for (const DumpFile& d : dumps) heads.push_back(&d);
+  std::vector<Comm> comms;
+  for (const CommDumps& g : group_dumps(heads)) {
+    Comm c;
+    c.name = g.id;
+    for (std::size_t i : g.members) {
+      const DumpFile& d = dumps[i];
+      if (d.size > c.size) {
+        c.size = d.size;
+        c.size_from = d.path;
+      }
+      if (c.desc.empty() || d.comm_id == c.name) c.desc = "ncclrt " + d.lineage;
+      c.root = c.root || d.parent.empty();
+      c.global[d.rank] = global_rank(d);
     }
-  }
-  for (auto& [name, c] : comms) {
-    if (c.root) {
-      for (int r = 0; r < c.size; ++r) c.global.emplace(r, r);
-    }
+    for (const auto& r : g.ranks) c.used.push_back(&dumps[r.used]);
     // PyTorch's analyzer matches from the first record every rank still has.
-    for (const auto& [r, d] : c.latest) {
-      std::uint64_t first = d->collectives + 1;
+    for (const DumpFile* d : c.used) {
+      std::uint64_t first = d->collectives;
       for (const DumpEntry& e : d->entries) {
         if (e.op_kind == 1) first = std::min(first, e.seq);
       }
-      c.first = std::max(c.first, std::min(first, d->collectives));
+      c.first = std::max(c.first, first);
     }
+    comms.push_back(std::move(c));
   }
   // Per global rank: its entries of every communicator, in the order they were issued.
   struct Item {
-    const Comm* comm;
+    Comm* comm;
     const DumpFile* dump;
     const DumpEntry* entry;
   };
-  std::map<int, std::vector<Item>> by_rank;
-  for (const auto& [name, c] : comms) {
-    for (const auto& [r, d] : c.latest) {
-      auto& items = by_rank[global_rank(*d)];
+  struct Rank {
+    const DumpFile* first =
+        nullptr;  // names ncclrt's and NCCL's versions (its entries may be none)
+    std::vector<Item> items;
+  };
+  std::map<int, Rank> by_rank;
+  for (Comm& c : comms) {
+    for (const DumpFile* d : c.used) {
+      Rank& rank = by_rank[global_rank(*d)];
+      if (rank.first == nullptr) rank.first = d;
+      auto& items = rank.items;
       for (const DumpEntry& e : d->entries) {
         if (e.op_kind == 1 && e.seq < c.first) continue;
         items.push_back({&c, d, &e});
       }
     }
   }
-  struct stat st {};
-  if (::stat(out_dir.c_str(), &st) != 0) {
-    if (::mkdir(out_dir.c_str(), 0700) != 0) {
-      throw TraceFileError(out_dir + ": cannot make the directory: " + std::strerror(errno));
+  // What the pickles list, checked before the first is made.
+  std::uint64_t bytes = 0, listed = 0;
+  for (const DumpFile& d : dumps) bytes += d.bytes;
+  for (const auto& [grank, rank] : by_rank) {
+    std::set<const Comm*> seen;
+    for (const Item& it : rank.items) {
+      if (seen.insert(it.comm).second) listed += it.comm->listed();
     }
-  } else if (!S_ISDIR(st.st_mode)) {
-    throw TraceFileError(out_dir + ": exists and is not a directory");
   }
-  std::vector<std::string> written;
+  if (listed > kMaxExportedRanks + bytes) {
+    const auto largest = std::max_element(
+        comms.begin(), comms.end(), [](const Comm& a, const Comm& b) { return a.size < b.size; });
+    throw TraceFileError(
+        largest->size_from + ": communicator " + largest->name + " of " +
+        std::to_string(largest->size) + " ranks: the pickles would list " + std::to_string(listed) +
+        " ranks of process groups in all (each lists every member of its groups), more than " +
+        std::to_string(kMaxExportedRanks) +
+        " plus one per byte of the dumps. Try exporting the dumps of fewer ranks or "
+        "communicators at a time");
+  }
   std::map<std::string, int> pg_ids;
-  for (const auto& [name, c] : comms) pg_ids.emplace(name, static_cast<int>(pg_ids.size()));
-  for (auto& [grank, items] : by_rank) {
+  for (const Comm& c : comms) pg_ids.emplace(c.name, static_cast<int>(pg_ids.size()));
+  for (auto& [grank, rank] : by_rank) {
+    auto& items = rank.items;
     std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
       return a.entry->time_ns < b.entry->time_ns;
     });
+    const DumpFile* versions = items.empty() ? rank.first : items.front().dump;
     Pickle p;
     p.dict();
     p.str("version").str("2.10");
-    p.str("comm_lib_version")
-        .str("ncclrt " + items.front().dump->ncclrt + ", NCCL " + items.front().dump->nccl);
+    p.str("comm_lib_version").str("ncclrt " + versions->ncclrt + ", NCCL " + versions->nccl);
     p.str("pg_config").dict();
     std::set<const Comm*> seen;
     for (const Item& it : items) {
       if (!seen.insert(it.comm).second) continue;
-      std::string ranks = "[";
-      for (const auto& [r, g] : it.comm->global) {
-        ranks += (ranks.size() > 1 ? ", " : "") + std::to_string(g);
+      Comm& c = *it.comm;
+      if (c.ranks.empty()) {
+        // A root communicator's ranks are its global ranks: every one, dump or not.
+        const auto add = [&](int g) {
+          c.ranks += (c.ranks.size() > 1 ? ", " : "") + std::to_string(g);
+        };
+        c.ranks = "[";
+        if (c.root) {
+          auto known = c.global.begin();
+          for (int r = 0; r < c.size; ++r) {
+            while (known != c.global.end() && known->first < r) ++known;
+            add(known != c.global.end() && known->first == r ? known->second : r);
+          }
+        } else {
+          for (const auto& [r, g] : c.global) add(g);
+        }
+        c.ranks += "]";
       }
-      ranks += "]";
-      p.str(it.comm->name).dict();
-      p.str("name").str(it.comm->name).str("desc").str(it.comm->desc).str("ranks").str(ranks);
+      p.str(c.name).dict();
+      p.str("name").str(c.name).str("desc").str(c.desc).str("ranks").str(c.ranks);
       p.end_dict();
     }
     p.end_dict();
@@ -222,22 +262,22 @@ std::vector<std::string> export_torch(const std::vector<DumpFile>& dumps,
       p.str("pg_id").integer(pg_ids[it.comm->name]);
       p.str("process_group").tuple().str(it.comm->name).str(it.comm->desc).end_tuple();
       p.str("thread_name").str("").str("thread_id").str(std::to_string(e.thread));
-      p.str("collective_seq_id").integer(static_cast<std::int64_t>(coll));
-      p.str("p2p_seq_id").integer(static_cast<std::int64_t>(p2p));
-      p.str("op_id").integer(static_cast<std::int64_t>(e.record));
+      p.str("collective_seq_id").integer(as_int(coll));
+      p.str("p2p_seq_id").integer(as_int(p2p));
+      p.str("op_id").integer(as_int(e.record));
       p.str("profiling_name").str(profiling);
       p.str("time_created_ns").integer(e.time_ns);
       p.str("input_sizes")
           .list()
           .list()
-          .integer(static_cast<std::int64_t>(e.count * t.in))
+          .integer(as_int(times(e.count, t.in)))
           .end_list()
           .end_list();
       p.str("input_dtypes").list().str(dtype).end_list();
       p.str("output_sizes")
           .list()
           .list()
-          .integer(static_cast<std::int64_t>(e.count * t.out))
+          .integer(as_int(times(e.count, t.out)))
           .end_list()
           .end_list();
       p.str("output_dtypes").list().str(dtype).end_list();
@@ -253,10 +293,28 @@ std::vector<std::string> export_torch(const std::vector<DumpFile>& dumps,
     }
     p.end_list();
     p.end_dict();
-    const std::string path = out_dir + "/" + kTorchPrefix + std::to_string(grank);
-    write_file(path, p.bytes());
-    written.push_back(path);
+    sink(grank, p.bytes());
   }
+}
+
+std::vector<std::string> export_torch(const std::vector<DumpFile>& dumps,
+                                      const std::string& out_dir) {
+  std::vector<std::string> written;
+  torch_pickles(dumps, [&](int grank, const std::string& bytes) {
+    if (written.empty()) {
+      struct stat st {};
+      if (::stat(out_dir.c_str(), &st) != 0) {
+        if (::mkdir(out_dir.c_str(), 0700) != 0) {
+          throw TraceFileError(out_dir + ": cannot make the directory: " + std::strerror(errno));
+        }
+      } else if (!S_ISDIR(st.st_mode)) {
+        throw TraceFileError(out_dir + ": exists and is not a directory");
+      }
+    }
+    const std::string path = out_dir + "/" + kTorchPrefix + std::to_string(grank);
+    write_file(path, bytes);
+    written.push_back(path);
+  });
   return written;
 }
 

@@ -1,175 +1,45 @@
 #include "trace_reader.hpp"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
-#include <limits>
-#include <ncclrt/trace.hpp>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "trace_parse.hpp"
+#include "trace_text.hpp"
 
 namespace ncclrt_tool {
 namespace {
 
-using json = nlohmann::json;
+using detail::Fields;
+using detail::json;
+using detail::kMaxRanks;
 
-constexpr std::size_t kMaxFileBytes = std::size_t{512} << 20;
-constexpr int kMaxRanks = 1 << 24;
-
-// The checks of one file: every error names the file and the place.
-class Fields {
- public:
-  explicit Fields(const std::string& name) : name_(name) {}
-
-  [[noreturn]] void fail(const std::string& where, const std::string& what) const {
-    throw TraceFileError(name_ + ": " + (where.empty() ? "" : where + ": ") + what);
-  }
-
-  const json& member(const json& obj, const char* key, const std::string& where) const {
-    auto it = obj.find(key);
-    if (it == obj.end()) fail(where, std::string("missing \"") + key + "\"");
-    return *it;
-  }
-  static std::string at(const std::string& where, const char* key) {
-    return where.empty() ? key : where + "." + key;
-  }
-  static const char* kind(const json& v) {
-    return v.is_null()      ? "null"
-           : v.is_boolean() ? "a boolean"
-           : v.is_number()  ? "a number"
-           : v.is_string()  ? "a string"
-           : v.is_array()   ? "an array"
-                            : "an object";
-  }
-
-  std::uint64_t unsigned_(const json& obj, const char* key, const std::string& where) const {
-    const json& v = member(obj, key, where);
-    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0)) {
-      fail(at(where, key), std::string("expected an integer >= 0, got ") + kind(v));
-    }
-    return v.get<std::uint64_t>();
-  }
-  std::int64_t signed_(const json& obj, const char* key, const std::string& where) const {
-    const json& v = member(obj, key, where);
-    if (!v.is_number_integer())
-      fail(at(where, key), std::string("expected an integer, got ") + kind(v));
-    if (v.is_number_unsigned() &&
-        v.get<std::uint64_t>() >
-            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      fail(at(where, key), "the integer is too large");
-    }
-    return v.get<std::int64_t>();
-  }
-  int int_in(const json& obj, const char* key, const std::string& where, std::int64_t lo,
-             std::int64_t hi) const {
-    const std::int64_t v = signed_(obj, key, where);
-    if (v < lo || v > hi) {
-      fail(at(where, key),
-           std::to_string(v) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
-    }
-    return static_cast<int>(v);
-  }
-  std::string string_(const json& obj, const char* key, const std::string& where) const {
-    const json& v = member(obj, key, where);
-    if (!v.is_string()) fail(at(where, key), std::string("expected a string, got ") + kind(v));
-    return v.get<std::string>();
-  }
-  // A string or null ("" for null).
-  std::string maybe_string(const json& obj, const char* key, const std::string& where) const {
-    const json& v = member(obj, key, where);
-    if (v.is_null()) return "";
-    if (!v.is_string())
-      fail(at(where, key), std::string("expected a string or null, got ") + kind(v));
-    return v.get<std::string>();
-  }
-  std::uint64_t pointer(const json& obj, const char* key, const std::string& where) const {
-    const std::string s = string_(obj, key, where);
-    if (s.size() < 3 || s.size() > 18 || s[0] != '0' || s[1] != 'x' ||
-        s.find_first_not_of("0123456789abcdefABCDEF", 2) != std::string::npos) {
-      fail(at(where, key),
-           "expected a hex pointer like \"0x7f00\", got \"" + s.substr(0, 40) + "\"");
-    }
-    return std::stoull(s.substr(2), nullptr, 16);
-  }
-  const json& array(const json& obj, const char* key, const std::string& where) const {
-    const json& v = member(obj, key, where);
-    if (!v.is_array()) fail(at(where, key), std::string("expected an array, got ") + kind(v));
-    return v;
-  }
-  void comm_id(const std::string& id, const std::string& where) const {
-    if (id.size() != 16 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
-      fail(where, "expected 16 lower-case hex digits, got \"" + id.substr(0, 40) + "\"");
-    }
-  }
-
- private:
-  const std::string& name_;
-};
-
-DumpEntry read_entry(const Fields& f, const json& e, const std::string& where) {
-  if (!e.is_object()) f.fail(where, std::string("expected an object, got ") + Fields::kind(e));
-  DumpEntry d;
-  d.record = f.unsigned_(e, "record", where);
-  d.seq = f.unsigned_(e, "seq", where);
-  d.op = f.string_(e, "op", where);
-  const ncclrt::TraceOp op = ncclrt::trace_op_from_string(d.op);
-  if (op == ncclrt::TraceOp::kNone)
-    f.fail(Fields::at(where, "op"), "unknown operation \"" + d.op.substr(0, 40) + "\"");
-  d.op_kind = ncclrt::is_collective(op) ? 1 : ncclrt::is_point_to_point(op) ? 2 : 0;
-  d.count = f.unsigned_(e, "count", where);
-  d.type = f.maybe_string(e, "type", where);
-  d.redop = f.maybe_string(e, "redop", where);
-  d.peer = f.int_in(e, "peer", where, -1, kMaxRanks);
-  d.send = f.pointer(e, "send", where);
-  d.recv = f.pointer(e, "recv", where);
-  d.stream = f.pointer(e, "stream", where);
-  const json& result = f.member(e, "result", where);
-  if (!result.is_null()) d.result = f.int_in(e, "result", where, -1000, 1000);
-  d.thread = f.unsigned_(e, "thread", where);
-  d.group = f.unsigned_(e, "group", where);
-  d.group_depth = f.unsigned_(e, "group_depth", where);
-  const json& captured = f.member(e, "captured", where);
-  if (captured.is_boolean()) {
-    d.captured = captured.get<bool>();
-  } else if (!captured.is_null()) {
-    f.fail(Fields::at(where, "captured"),
-           std::string("expected true, false or null, got ") + Fields::kind(captured));
-  }
-  d.capture_id = f.unsigned_(e, "capture_id", where);
-  d.label = f.maybe_string(e, "label", where);
-  d.time_ns = f.signed_(e, "time_ns", where);
-  const json& args = f.array(e, "args", where);
-  if (args.size() != 3)
-    f.fail(Fields::at(where, "args"), "expected 3 numbers, got " + std::to_string(args.size()));
-  for (std::size_t i = 0; i < 3; ++i) {
-    if (!args[i].is_number_integer()) f.fail(Fields::at(where, "args"), "expected integers");
-    d.args[i] = args[i].is_number_unsigned()
-                    ? static_cast<std::int64_t>(args[i].get<std::uint64_t>())
-                    : args[i].get<std::int64_t>();
-  }
-  return d;
-}
+std::string errno_text(int e) { return std::strerror(e); }
 
 }  // namespace
 
+TraceFileError::TraceFileError(const std::string& what) : std::runtime_error(printable(what)) {}
+
 DumpFile parse_dump(std::string_view text, const std::string& name) {
-  json doc;
-  try {
-    doc = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    std::string why = e.what();
-    if (const auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
-    throw TraceFileError(name + ": not valid JSON (truncated or damaged?): " + why);
-  }
+  detail::Filtered filtered = detail::parse_filtered(text, name);
+  const json& doc = filtered.doc;
   const Fields f(name);
   if (!doc.is_object()) f.fail("", std::string("expected a JSON object, got ") + Fields::kind(doc));
-  if (doc.value("schema", json()) != "ncclrt-trace") {
+  const auto schema = doc.find("schema");
+  if (schema == doc.end() || !schema->is_string() ||
+      schema->get_ref<const std::string&>() != "ncclrt-trace") {
     f.fail("", "not an ncclrt flight-recorder dump (no \"schema\": \"ncclrt-trace\")");
   }
   DumpFile d;
   d.path = name;
+  d.bytes = text.size();
   d.version = f.int_in(doc, "version", "", 1, 1000000);
   if (d.version > kTraceSchemaVersion) {
     f.fail("version", "schema version " + std::to_string(d.version) +
@@ -197,11 +67,8 @@ DumpFile parse_dump(std::string_view text, const std::string& name) {
   if (!d.root.empty()) f.comm_id(d.root, "comm.root");
   d.root_rank = f.int_in(comm, "root_rank", "comm", -1, kMaxRanks);
   d.lineage = f.string_(comm, "lineage", "comm");
-  for (const json& a : f.array(comm, "aliases", "comm")) {
-    if (!a.is_string()) f.fail("comm.aliases", "expected strings");
-    d.aliases.push_back(a.get<std::string>());
-    f.comm_id(d.aliases.back(), "comm.aliases");
-  }
+  (void)f.array(comm, "aliases", "comm");  // its strings were checked as they were read
+  d.aliases = std::move(filtered.aliases);
   d.capacity = f.unsigned_(doc, "capacity", "");
   d.records = f.unsigned_(doc, "records", "");
   d.collectives = f.unsigned_(doc, "collectives", "");
@@ -214,25 +81,34 @@ DumpFile parse_dump(std::string_view text, const std::string& name) {
     p.p2p_started = f.unsigned_(progress, "p2p_started", "progress");
     p.p2p_completed = f.unsigned_(progress, "p2p_completed", "progress");
     p.write_failures = f.signed_(progress, "write_failures", "progress");
-    d.progress = p;
+    const auto graphs = progress.find("graphs");
+    if (graphs != progress.end() && !graphs->is_array() && !graphs->is_null()) {
+      f.fail("progress.graphs", std::string("expected an array, got ") + Fields::kind(*graphs));
+    }
+    if (graphs != progress.end() && graphs->is_array()) p.graphs = std::move(filtered.graphs);
+    for (std::size_t i = 0; i < p.graphs.size(); ++i) {
+      if (p.graphs[i].last_seq > d.collectives) {
+        f.fail("progress.graphs[" + std::to_string(i) + "]",
+               "collective #" + std::to_string(p.graphs[i].last_seq) + " is outside 1.." +
+                   std::to_string(d.collectives));
+      }
+    }
+    d.progress = std::move(p);
   } else if (!progress.is_null()) {
     f.fail("progress", "expected an object or null");
   }
   d.progress_problem = f.maybe_string(doc, "progress_problem", "");
-  for (const json& n : f.array(doc, "notes", "")) {
-    if (!n.is_string()) f.fail("notes", "expected strings");
-    d.notes.push_back(n.get<std::string>());
-  }
-  const json& entries = f.array(doc, "entries", "");
-  if (entries.size() > d.capacity && d.capacity != 0) {
-    f.fail("entries", std::to_string(entries.size()) + " entries but a capacity of " +
+  (void)f.array(doc, "notes", "");
+  d.notes = std::move(filtered.notes);
+  (void)f.array(doc, "entries", "");
+  d.entries = std::move(filtered.entries);
+  if (d.entries.size() > d.capacity && d.capacity != 0) {
+    f.fail("entries", std::to_string(d.entries.size()) + " entries but a capacity of " +
                           std::to_string(d.capacity));
   }
-  d.entries.reserve(entries.size());
-  for (std::size_t i = 0; i < entries.size(); ++i) {
+  for (std::size_t i = 0; i < d.entries.size(); ++i) {
     const std::string where = "entries[" + std::to_string(i) + "]";
-    d.entries.push_back(read_entry(f, entries[i], where));
-    const DumpEntry& e = d.entries.back();
+    const DumpEntry& e = d.entries[i];
     if (e.record >= d.records) {
       f.fail(where, "record " + std::to_string(e.record) + " is not below the " +
                         std::to_string(d.records) + " records the header counts");
@@ -257,25 +133,58 @@ DumpFile parse_dump(std::string_view text, const std::string& name) {
 }
 
 DumpFile read_dump(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TraceFileError(path + ": cannot open it");
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) throw TraceFileError(path + ": cannot read it");
-  if (static_cast<std::uint64_t>(size) > kMaxFileBytes) {
-    throw TraceFileError(path + ": " + std::to_string(size) +
-                         " bytes is more than a dump can be (512 MiB at most)");
+  // Not blocking: a FIFO given by mistake must not hang the open.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw TraceFileError(path + ": cannot open it: " + errno_text(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw TraceFileError(path + ": cannot read it: " + errno_text(errno));
+  if (S_ISDIR(st.st_mode)) {
+    throw TraceFileError(path + ": is a directory, not a dump. Try `ncclrt trace analyze " + path +
+                         "` for the dumps in it");
   }
-  in.seekg(0);
-  std::string text(static_cast<std::size_t>(size), '\0');
-  if (!in.read(text.data(), size)) throw TraceFileError(path + ": cannot read it");
+  if (!S_ISREG(st.st_mode)) throw TraceFileError(path + ": is not a regular file");
+  const auto too_big = [&](const std::string& size) {
+    return TraceFileError(path + ": " + size +
+                          " bytes is more than ncclrt trace reads of one dump (64 MiB, a ring "
+                          "of about 200,000 entries)");
+  };
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxDumpBytes) {
+    throw too_big(std::to_string(st.st_size));
+  }
+  // The size as read, not as stat said: the file may be growing.
+  std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
+  std::size_t got = 0;
+  for (;;) {
+    if (got == text.size()) {
+      if (got > kMaxDumpBytes) throw too_big("more than " + std::to_string(kMaxDumpBytes));
+      text.resize(std::min(text.size() * 2, kMaxDumpBytes + 1));
+    }
+    const ssize_t n = ::read(fd, &text[got], text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw TraceFileError(path + ": cannot read it: " + errno_text(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got > kMaxDumpBytes) throw too_big(std::to_string(got));
+  text.resize(got);
   if (text.empty()) throw TraceFileError(path + ": the file is empty");
   return parse_dump(text, path);
 }
 
 std::vector<std::string> dump_files_in(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) throw TraceFileError(dir + ": cannot open the directory");
+  if (d == nullptr) {
+    const int e = errno;
+    throw TraceFileError(
+        dir + ": cannot open the directory: " + errno_text(e) +
+        (e == ENOTDIR ? ". Try `ncclrt trace show " + dir + "` for one dump"
+                      : ". Try the directory NCCLRT_TRACE_DIR named for the job, or the one "
+                        "given to ncclrt::dump_traces"));
+  }
   std::vector<std::string> out;
   while (const dirent* e = ::readdir(d)) {
     const std::string n = e->d_name;
@@ -286,6 +195,118 @@ std::vector<std::string> dump_files_in(const std::string& dir) {
   }
   ::closedir(d);
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> dump_set(const std::string& dir) {
+  auto files = dump_files_in(dir);
+  if (files.empty()) {
+    throw TraceFileError(dir +
+                         ": no ncclrt-trace-*.json files (set NCCLRT_TRACE_DIR for the job, "
+                         "or call ncclrt::dump_traces)");
+  }
+  std::uint64_t total = 0;
+  for (const auto& f : files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      total += static_cast<std::uint64_t>(st.st_size);
+    }
+  }
+  if (total > kMaxDirBytes) {
+    throw TraceFileError(dir + ": " + std::to_string(total) +
+                         " bytes of dumps is more than ncclrt trace reads of one directory "
+                         "(1 GiB). Try moving the dumps of some communicators or ranks into "
+                         "another directory");
+  }
+  return files;
+}
+
+void count_dir_bytes(const std::string& dir, const DumpHeader& d, std::uint64_t& total) {
+  total += d.bytes;
+  if (total > kMaxDirBytes) {
+    throw TraceFileError(dir +
+                         ": the dumps grew past what ncclrt trace reads of one directory "
+                         "(1 GiB) while they were read. Try again when the job has stopped");
+  }
+}
+
+std::vector<CommDumps> group_dumps(const std::vector<const DumpHeader*>& dumps) {
+  // The ids joined through aliases, in a union-find without recursion.
+  std::map<std::string, std::string> up;
+  const auto find = [&](const std::string& x) {
+    std::string root = up.emplace(x, x).first->first;
+    for (auto it = up.find(root); it->second != root; it = up.find(root)) root = it->second;
+    for (std::string y = x; y != root;) {
+      auto it = up.find(y);
+      y = it->second;
+      it->second = root;
+    }
+    return root;
+  };
+  for (const DumpHeader* d : dumps) {
+    for (const auto& a : d->aliases) {
+      const std::string ra = find(d->comm_id), rb = find(a);
+      if (ra != rb) up[std::max(ra, rb)] = std::min(ra, rb);
+    }
+  }
+  struct Building {
+    std::set<std::string> ids, own, listed;
+    std::vector<std::size_t> members;
+  };
+  std::map<std::string, Building> groups;
+  for (std::size_t i = 0; i < dumps.size(); ++i) {
+    Building& b = groups[find(dumps[i]->comm_id)];
+    b.members.push_back(i);
+    b.ids.insert(dumps[i]->comm_id);
+    b.own.insert(dumps[i]->comm_id);
+    for (const auto& a : dumps[i]->aliases) {
+      b.ids.insert(a);
+      if (a != dumps[i]->comm_id) b.listed.insert(a);
+    }
+  }
+  std::vector<CommDumps> out;
+  for (auto& [root, b] : groups) {
+    CommDumps c;
+    // Named by the communicator that lists the others (a grown one names its joiners).
+    c.id = *b.own.begin();
+    for (const auto& id : b.own) {
+      if (b.listed.count(id) == 0) {
+        c.id = id;
+        break;
+      }
+    }
+    for (const auto& id : b.ids) {
+      if (id != c.id) c.aliases.push_back(id);
+    }
+    c.members = std::move(b.members);
+    std::map<int, CommDumps::Rank> ranks;
+    std::map<int, bool> at_failure;
+    for (std::size_t i : c.members) {
+      const DumpHeader& d = *dumps[i];
+      const bool failure = d.trigger == "failure";
+      auto [it, first] = ranks.emplace(d.rank, CommDumps::Rank{d.rank, i, 1});
+      bool& chosen_failure = at_failure[d.rank];
+      if (first) {
+        chosen_failure = failure;
+        continue;
+      }
+      CommDumps::Rank& r = it->second;
+      ++r.of;
+      const DumpHeader& u = *dumps[r.used];
+      const auto key = std::make_pair(d.dump_time_ns, d.records);
+      const auto used = std::make_pair(u.dump_time_ns, u.records);
+      // The earliest dump written at a failure, else the latest.
+      const bool better = failure ? !chosen_failure || key < used : !chosen_failure && key > used;
+      if (better) {
+        r.used = i;
+        chosen_failure = failure;
+      }
+    }
+    for (const auto& [rank, r] : ranks) c.ranks.push_back(r);
+    out.push_back(std::move(c));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const CommDumps& a, const CommDumps& b) { return a.id < b.id; });
   return out;
 }
 
