@@ -9,6 +9,9 @@
 #   kill     (d) rank 3 is SIGKILLed: no dump from it
 #   py_skip, py_graph  (e) (a) and (c) through ncclrt.torch.PyNcclCommunicator (needs torch and
 #            the ncclrt module importable by python3)
+#   py_graph_abort  (f) as py_graph, but rank 3 stops after 5 replays and the others abort() after
+#            detecting it (synchronize with abort=False): analyze must read the dumps written at
+#            the failure, not the later ones of the abort, and name rank 3 by its replays
 # Everything lands in OUTDIR/<scenario>/ (ranks.log, dumps/, analyze.txt, analyze.json, torch/,
 # torchfrtrace.txt); OUTDIR/summary.txt says PASS or FAIL per scenario. Exit 0 when all passed.
 #   scripts/trace_scenarios.sh OUTDIR [BUILD_DIR (default build-gpu)] [SCENARIO...]
@@ -18,7 +21,7 @@ out=${1:?usage: trace_scenarios.sh OUTDIR [BUILD_DIR] [SCENARIO...]}
 build=${2:-$src/build-gpu}
 shift $(($# >= 2 ? 2 : 1))
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(skip desync graph kill py_skip py_graph)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(skip desync graph kill py_skip py_graph py_graph_abort)
 tool=$build/tools/ncclrt/ncclrt
 prog=$build/tests/ncclrt_trace_scenarios
 launch=$src/scripts/launch_local.sh
@@ -78,7 +81,7 @@ for s in "${scenarios[@]}"; do
     desync) run desync "desync: rank 1 issued all_reduce 32768 x float32 sum" 4 "$prog" desync ;;
     graph) run graph "likely culprit: rank 3 - collective #2 " 4 "$prog" graph ;;
     kill) run kill "likely culprit: rank 3 - no dump" 4 "$prog" kill ;;
-    py_skip | py_graph)
+    py_skip | py_graph | py_graph_abort)
       if [ $have_module -eq 0 ]; then
         echo "SKIPPED $s: python3 cannot import ncclrt.torch (pip install the wheel first)" |
           tee -a "$summary"
@@ -88,13 +91,16 @@ for s in "${scenarios[@]}"; do
         # vLLM's class makes one all_reduce at construction: the loop starts at #2.
         run py_skip "likely culprit: rank 2 - collective #21 " --as torchrun 4 \
           python3 "$src/tests/multi_gpu/trace_scenarios.py" skip
-      else
+      elif [ "$s" = py_graph ]; then
         run py_graph "likely culprit: rank 3 - collective #3 " --as torchrun 4 \
           python3 "$src/tests/multi_gpu/trace_scenarios.py" graph
+      else
+        run py_graph_abort "rank 3 stopped after replay 5 of the graph holding collectives #3-#12" \
+          --as torchrun 4 python3 "$src/tests/multi_gpu/trace_scenarios.py" graph_abort
       fi
       ;;
     *)
-      echo "unknown scenario $s (skip desync graph kill py_skip py_graph)" >&2
+      echo "unknown scenario $s (skip desync graph kill py_skip py_graph py_graph_abort)" >&2
       exit 2
       ;;
   esac
