@@ -10,4 +10,5 @@ NB_MODULE(_ncclrt, m) {
   ncclrt::py::bind_library(m);
   ncclrt::py::bind_communicator(m);
   ncclrt::py::bind_agreement(m);
+  ncclrt::py::bind_nccl_library(m);
 }

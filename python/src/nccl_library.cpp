@@ -1,0 +1,317 @@
+// The collectives of ncclrt.pynccl_wrapper.NCCLLibrary (vLLM's NCCL class) as builtin methods of
+// that Python class: NCCL's C argument lists, called positionally as vLLM calls them.
+//
+// The cheap path: plain ints (addresses, counts, types, ops, ranks, streams) read with one
+// compare and one conversion each, and the communicator found by the identity of the object
+// passed (what ncclCommInitRank returned, or the int of its handle), in a small table. What
+// vLLM itself passes also works: ctypes values (buffer_type(ptr), cudaStream_t(s), c_int, ...)
+// are read through their `.value`, and a communicator not in the table is looked up by its
+// handle among those the class made. Then ncclrt's own call: checks, the flight recorder, the
+// GIL released around NCCL.
+#include <climits>
+#include <cstdint>
+#include <string>
+
+#include "bindings.hpp"
+#include "buffers.hpp"
+#include "fastcall.hpp"
+#include "pyutil.hpp"
+
+namespace ncclrt::py {
+namespace {
+
+PyObject* g_value = nullptr;     // "value", interned
+PyObject* g_registry = nullptr;  // {handle (int): Communicator} of the class's communicators
+
+// Communicators by the identity of the object a call passed. Each entry holds that object and
+// the Communicator, so neither address can be reused by another object while it is here.
+struct Cached {
+  PyObject* arg = nullptr;
+  PyObject* owner = nullptr;
+  const Communicator* comm = nullptr;
+};
+constexpr int kCached = 8;
+Cached g_cache[kCached];
+int g_next = 0;
+
+[[noreturn]] void bad_argument(const char* fn, const char* param, PyObject* o, const char* what) {
+  throw UsageError(std::string(fn) + ": " + param + " must be " + what + "; got " + text_of(o) +
+                   " (" + type_name(o) + ")");
+}
+
+// A ctypes value's `.value` (an int, or None for a null pointer), or nullptr with no error set
+// when `o` has none.
+PyObject* ctypes_value(PyObject* o) { return attr_or_null(o, g_value); }
+
+// An int argument read through __index__ or a ctypes `.value`: the uncommon forms.
+long long integer_slowly(PyObject* o, const char* fn, const char* param, bool none_is_zero) {
+  if (o == Py_None && none_is_zero) return 0;
+  if (PyLong_Check(o) || (!PyFloat_Check(o) && PyIndex_Check(o))) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+      PyErr_Clear();
+    } else if (overflow == 0) {
+      return v;
+    }
+    bad_argument(fn, param, o, "an int that fits 64 bits");
+  }
+  Ref value(ctypes_value(o));
+  if (value && value.p != o) return integer_slowly(value.p, fn, param, true);
+  bad_argument(fn, param, o, "an int or a ctypes value (c_void_p, c_int, c_size_t, ...)");
+}
+
+inline void* pointer_arg(PyObject* o, const char* fn, const char* param) {
+  if (__builtin_expect(Py_IS_TYPE(o, &PyLong_Type), 1)) {
+    void* p = nullptr;
+    if (pointer_from_int(o, p)) return p;
+  }
+  const long long v = integer_slowly(o, fn, param, true);
+  if (v < 0) bad_argument(fn, param, o, "an address (a non-negative int)");
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(v));
+}
+
+inline std::size_t count_of(PyObject* o, const char* fn) {
+  if (__builtin_expect(Py_IS_TYPE(o, &PyLong_Type), 1)) {
+    const std::size_t v = PyLong_AsSize_t(o);
+    if (!(v == static_cast<std::size_t>(-1) && PyErr_Occurred())) return v;
+    PyErr_Clear();
+  }
+  const long long v = integer_slowly(o, fn, "count", false);
+  if (v < 0) bad_argument(fn, "count", o, "a non-negative int");
+  return static_cast<std::size_t>(v);
+}
+
+inline int int_of(PyObject* o, const char* fn, const char* param) {
+  if (__builtin_expect(Py_IS_TYPE(o, &PyLong_Type), 1)) {
+    int overflow = 0;
+    const long v = PyLong_AsLongAndOverflow(o, &overflow);
+    if (overflow == 0 && v >= INT_MIN && v <= INT_MAX) return static_cast<int>(v);
+  }
+  const long long v = integer_slowly(o, fn, param, false);
+  if (v < INT_MIN || v > INT_MAX) bad_argument(fn, param, o, "an int that fits a C int");
+  return static_cast<int>(v);
+}
+
+inline CUstream_st* stream_of(PyObject* o, const char* fn) {
+  return static_cast<CUstream_st*>(pointer_arg(o, fn, "stream"));
+}
+
+const Communicator& comm_slowly(PyObject* o, const char* fn) {
+  PyObject* owner = o;  // borrowed
+  if (!nb::isinstance<Communicator>(nb::handle(o))) {  // else ncclrt's own: as it is
+    const auto handle = reinterpret_cast<std::uintptr_t>(pointer_arg(o, fn, "comm"));
+    Ref key(PyLong_FromUnsignedLongLong(handle));
+    if (!key) python_failed();
+    owner = g_registry ? PyDict_GetItemWithError(g_registry, key.p) : nullptr;
+    if (owner == nullptr) {
+      if (PyErr_Occurred()) python_failed();
+      throw UsageError(std::string(fn) + ": comm " + address(reinterpret_cast<void*>(handle)) +
+                       " is no communicator this NCCLLibrary made (ncclCommInitRank), or it was "
+                       "destroyed or aborted");
+    }
+  }
+  nb::handle h(owner);
+  if (!nb::isinstance<Communicator>(h) || !nb::inst_ready(h)) {
+    throw UsageError(std::string(fn) + ": comm " + text_of(o) +
+                     " names no initialised ncclrt.Communicator");
+  }
+  Cached& e = g_cache[g_next];
+  g_next = (g_next + 1) % kCached;
+  PyObject* old_arg = e.arg;
+  PyObject* old_owner = e.owner;
+  Py_INCREF(o);
+  Py_INCREF(owner);
+  e = {o, owner, nb::inst_ptr<Communicator>(h)};
+  Py_XDECREF(old_arg);
+  Py_XDECREF(old_owner);
+  return *e.comm;
+}
+
+inline const Communicator& comm_of(PyObject* o, const char* fn) {
+  for (const Cached& e : g_cache) {
+    if (e.arg == o) return *e.comm;
+  }
+  return comm_slowly(o, fn);
+}
+
+// One method: its parameters (NCCL's names), and a body given the arguments in that order.
+template <int N, void (*Body)(PyObject* const*)>
+struct LibraryMethod {
+  static inline Signature sig;
+  static PyObject* call(PyObject*, PyObject* const* args, Py_ssize_t nargs,
+                        PyObject* kwnames) noexcept {
+    try {
+      PyObject* a[N];
+      match_arguments<N>(sig, args, nargs, kwnames, a);
+      Body(a);
+      return Py_NewRef(Py_None);
+    } catch (...) {
+      raise_nccl_check();
+      return nullptr;
+    }
+  }
+};
+
+void lib_all_reduce(PyObject* const* a) {
+  constexpr const char* fn = "ncclAllReduce";
+  const Communicator& c = comm_of(a[5], fn);
+  const void* s = pointer_arg(a[0], fn, "sendbuff");
+  void* r = pointer_arg(a[1], fn, "recvbuff");
+  const std::size_t n = count_of(a[2], fn);
+  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
+  const auto op = static_cast<ReduceOp>(int_of(a[4], fn, "op"));
+  CUstream_st* st = stream_of(a[6], fn);
+  nb::gil_scoped_release release;
+  c.all_reduce(s, r, n, t, op, st);
+}
+
+void lib_reduce(PyObject* const* a) {
+  constexpr const char* fn = "ncclReduce";
+  const Communicator& c = comm_of(a[6], fn);
+  const void* s = pointer_arg(a[0], fn, "sendbuff");
+  void* r = pointer_arg(a[1], fn, "recvbuff");
+  const std::size_t n = count_of(a[2], fn);
+  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
+  const auto op = static_cast<ReduceOp>(int_of(a[4], fn, "op"));
+  const int root = int_of(a[5], fn, "root");
+  CUstream_st* st = stream_of(a[7], fn);
+  nb::gil_scoped_release release;
+  c.reduce(s, r, n, t, op, root, st);
+}
+
+void lib_reduce_scatter(PyObject* const* a) {
+  constexpr const char* fn = "ncclReduceScatter";
+  const Communicator& c = comm_of(a[5], fn);
+  const void* s = pointer_arg(a[0], fn, "sendbuff");
+  void* r = pointer_arg(a[1], fn, "recvbuff");
+  const std::size_t n = count_of(a[2], fn);
+  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
+  const auto op = static_cast<ReduceOp>(int_of(a[4], fn, "op"));
+  CUstream_st* st = stream_of(a[6], fn);
+  nb::gil_scoped_release release;
+  c.reduce_scatter(s, r, n, t, op, st);
+}
+
+void lib_all_gather(PyObject* const* a) {
+  constexpr const char* fn = "ncclAllGather";
+  const Communicator& c = comm_of(a[4], fn);
+  const void* s = pointer_arg(a[0], fn, "sendbuff");
+  void* r = pointer_arg(a[1], fn, "recvbuff");
+  const std::size_t n = count_of(a[2], fn);
+  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
+  CUstream_st* st = stream_of(a[5], fn);
+  nb::gil_scoped_release release;
+  c.all_gather(s, r, n, t, st);
+}
+
+void lib_broadcast(PyObject* const* a) {
+  constexpr const char* fn = "ncclBroadcast";
+  const Communicator& c = comm_of(a[5], fn);
+  const void* s = pointer_arg(a[0], fn, "sendbuff");
+  void* r = pointer_arg(a[1], fn, "recvbuff");
+  const std::size_t n = count_of(a[2], fn);
+  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
+  const int root = int_of(a[4], fn, "root");
+  CUstream_st* st = stream_of(a[6], fn);
+  nb::gil_scoped_release release;
+  c.broadcast(s, r, n, t, root, st);
+}
+
+void lib_send(PyObject* const* a) {
+  constexpr const char* fn = "ncclSend";
+  const Communicator& c = comm_of(a[4], fn);
+  const void* s = pointer_arg(a[0], fn, "sendbuff");
+  const std::size_t n = count_of(a[1], fn);
+  const auto t = static_cast<DataType>(int_of(a[2], fn, "datatype"));
+  const int peer = int_of(a[3], fn, "dest");
+  CUstream_st* st = stream_of(a[5], fn);
+  nb::gil_scoped_release release;
+  c.send(s, n, t, peer, st);
+}
+
+void lib_recv(PyObject* const* a) {
+  constexpr const char* fn = "ncclRecv";
+  const Communicator& c = comm_of(a[4], fn);
+  void* r = pointer_arg(a[0], fn, "recvbuff");
+  const std::size_t n = count_of(a[1], fn);
+  const auto t = static_cast<DataType>(int_of(a[2], fn, "datatype"));
+  const int peer = int_of(a[3], fn, "src");
+  CUstream_st* st = stream_of(a[5], fn);
+  nb::gil_scoped_release release;
+  c.recv(r, n, t, peer, st);
+}
+
+template <int N, void (*Body)(PyObject* const*)>
+void def(nb::handle cls, const char* name, std::initializer_list<Param> params, const char* doc) {
+  using M = LibraryMethod<N, Body>;
+  def_method(cls, name, &M::call, M::sig, params, doc);
+}
+
+// Drops the table's entries for one communicator (destroyed or aborted through the class), so
+// that it can go.
+void forget(nb::handle communicator) {
+  for (Cached& e : g_cache) {
+    if (e.owner == communicator.ptr()) {
+      PyObject* arg = e.arg;
+      PyObject* owner = e.owner;
+      e = Cached{};
+      Py_DECREF(arg);
+      Py_DECREF(owner);
+    }
+  }
+}
+
+// Lets go of everything the table and the registry hold (at interpreter exit, before the
+// modules are torn down, so that the communicators go with them).
+void release_all() {
+  for (Cached& e : g_cache) {
+    PyObject* arg = e.arg;
+    PyObject* owner = e.owner;
+    e = Cached{};
+    Py_XDECREF(arg);
+    Py_XDECREF(owner);
+  }
+  Py_CLEAR(g_registry);
+}
+
+}  // namespace
+
+void bind_nccl_library(nb::module_& m) {
+  m.def(
+      "_bind_nccl_library",
+      [](nb::handle cls, nb::dict registry) {
+        if (g_value == nullptr) {
+          g_value = PyUnicode_InternFromString("value");
+          if (g_value == nullptr) throw nb::python_error();
+        }
+        Py_XDECREF(g_registry);
+        g_registry = registry.inc_ref().ptr();  // kept for the process, as the class is
+        const Param send{"sendbuff"}, recv{"recvbuff"}, count{"count"}, dtype{"datatype"},
+            op{"op"}, root{"root"}, comm{"comm"}, stream{"stream"};
+        def<7, &lib_all_reduce>(cls, "ncclAllReduce", {send, recv, count, dtype, op, comm, stream},
+                            "ncclAllReduce; raises NcclError (NCCL_CHECK's text) on failure.");
+        def<8, &lib_reduce>(cls, "ncclReduce", {send, recv, count, dtype, op, root, comm, stream},
+                        "ncclReduce.");
+        def<7, &lib_reduce_scatter>(cls, "ncclReduceScatter",
+                                {send, recv, count, dtype, op, comm, stream},
+                                "ncclReduceScatter; count is per rank (recvcount).");
+        def<6, &lib_all_gather>(cls, "ncclAllGather", {send, recv, count, dtype, comm, stream},
+                            "ncclAllGather; count is per rank (sendcount).");
+        def<7, &lib_broadcast>(cls, "ncclBroadcast", {send, recv, count, dtype, root, comm, stream},
+                           "ncclBroadcast.");
+        def<6, &lib_send>(cls, "ncclSend",
+                                  {send, count, dtype, {"dest"}, comm, stream}, "ncclSend.");
+        def<6, &lib_recv>(cls, "ncclRecv", {recv, count, dtype, {"src"}, comm, stream},
+                                  "ncclRecv.");
+      },
+      nb::arg("cls"), nb::arg("registry"),
+      "Binds the collectives of ncclrt.pynccl_wrapper.NCCLLibrary onto `cls`; `registry` maps "
+      "each communicator's handle to its ncclrt.Communicator.");
+  m.def("_forget_nccl_library_comm", &forget, nb::arg("communicator"),
+        "Drops a communicator from NCCLLibrary's table (after it was destroyed or aborted).");
+  m.def("_release_nccl_library", &release_all,
+        "Lets go of NCCLLibrary's table and registry (at interpreter exit).");
+}
+
+}  // namespace ncclrt::py
