@@ -456,5 +456,17 @@ class NCCLLibrary:
     # ncclRecv are compiled (python/src/nccl_library.cpp), bound below.
 
 
-_nc._bind_nccl_library(NCCLLibrary, _communicators)
+def _ctypes_ints():
+    """(type, signed) of ctypes' integer and pointer types, each once (some are aliases)."""
+    out = []
+    for name in ("c_void_p", "c_size_t", "c_ssize_t", "c_int", "c_uint", "c_long", "c_ulong",
+                 "c_longlong", "c_ulonglong", "c_int32", "c_uint32", "c_int64", "c_uint64"):
+        t = getattr(ctypes, name)
+        if all(t is not seen for seen, _ in out):
+            out.append((t, name not in ("c_void_p", "c_size_t") and "_u" not in name
+                        and not name.startswith("c_u")))
+    return out
+
+
+_nc._bind_nccl_library(NCCLLibrary, _communicators, _ctypes_ints())
 atexit.register(_nc._release_nccl_library)

@@ -129,8 +129,8 @@ void bind_device_api(nb::module_& m, nb::class_<Communicator>& comm, nb::class_<
               } else if (k == "gin_queue_depth") {
                 r.gin_queue_depth = nb::cast<int>(value);
               } else if (k == "gin_traffic_class") {
-                r.gin_traffic_class = value.is_none() ? std::nullopt
-                                                      : std::optional<int>(nb::cast<int>(value));
+                r.gin_traffic_class =
+                    value.is_none() ? std::nullopt : std::optional<int>(nb::cast<int>(value));
               } else if (k == "world_gin_barrier_count") {
                 r.world_gin_barrier_count = nb::cast<int>(value);
               } else if (k == "gin_strong_signals_required") {
@@ -138,8 +138,8 @@ void bind_device_api(nb::module_& m, nb::class_<Communicator>& comm, nb::class_<
               } else if (k == "gin_va_signals_required") {
                 r.gin_va_signals_required = nb::cast<bool>(value);
               } else {
-                throw nb::type_error(("create_dev_comm() got an unexpected keyword argument '" +
-                                      k + "' (the fields of ncclDevCommRequirements_t, snake_case)")
+                throw nb::type_error(("create_dev_comm() got an unexpected keyword argument '" + k +
+                                      "' (the fields of ncclDevCommRequirements_t, snake_case)")
                                          .c_str());
               }
             }
@@ -168,7 +168,9 @@ void bind_device_api(nb::module_& m, nb::class_<Communicator>& comm, nb::class_<
           "load/store-accessible).")
       .def(
           "lsa_multimem_pointer",
-          [](const Window& w, std::size_t offset) { return as_int(w.lsa_multimem_pointer(offset)); },
+          [](const Window& w, std::size_t offset) {
+            return as_int(w.lsa_multimem_pointer(offset));
+          },
           nb::arg("offset"), "ncclGetLsaMultimemDevicePointer (0 without multicast).")
       .def(
           "multimem_pointer",

@@ -10,6 +10,7 @@
 // GIL released around NCCL.
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "bindings.hpp"
@@ -43,6 +44,45 @@ int g_next = 0;
 // when `o` has none.
 PyObject* ctypes_value(PyObject* o) { return attr_or_null(o, g_value); }
 
+// ctypes' integer and pointer types, read through their buffer (the C value's bytes) rather
+// than `.value` (a descriptor call and a new int): a third of the cost, for what vLLM passes
+// (buffer_type(p), cudaStream_t(s)).
+struct CtypesInt {
+  PyObject* type = nullptr;
+  bool is_signed = false;
+};
+constexpr int kCtypesInts = 16;
+CtypesInt g_ctypes[kCtypesInts];
+int g_nctypes = 0;
+
+bool ctypes_int(PyObject* o, long long& out) {
+  PyObject* type = reinterpret_cast<PyObject*>(Py_TYPE(o));
+  for (int i = 0; i < g_nctypes; ++i) {
+    if (g_ctypes[i].type != type) continue;
+    Py_buffer view;
+    if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) != 0) {
+      PyErr_Clear();
+      return false;
+    }
+    bool ok = true;
+    if (view.len == 8) {
+      std::int64_t v;
+      std::memcpy(&v, view.buf, 8);
+      out = v;
+    } else if (view.len == 4) {
+      std::int32_t v;
+      std::memcpy(&v, view.buf, 4);
+      out = g_ctypes[i].is_signed ? static_cast<long long>(v)
+                                  : static_cast<long long>(static_cast<std::uint32_t>(v));
+    } else {
+      ok = false;
+    }
+    PyBuffer_Release(&view);
+    return ok;
+  }
+  return false;
+}
+
 // An int argument read through __index__ or a ctypes `.value`: the uncommon forms.
 long long integer_slowly(PyObject* o, const char* fn, const char* param, bool none_is_zero) {
   if (o == Py_None && none_is_zero) return 0;
@@ -56,6 +96,8 @@ long long integer_slowly(PyObject* o, const char* fn, const char* param, bool no
     }
     bad_argument(fn, param, o, "an int that fits 64 bits");
   }
+  long long v = 0;
+  if (ctypes_int(o, v)) return v;
   Ref value(ctypes_value(o));
   if (value && value.p != o) return integer_slowly(value.p, fn, param, true);
   bad_argument(fn, param, o, "an int or a ctypes value (c_void_p, c_int, c_size_t, ...)");
@@ -93,12 +135,42 @@ inline int int_of(PyObject* o, const char* fn, const char* param) {
   return static_cast<int>(v);
 }
 
+// The last int object given for one kind of parameter (the data type, the op, a rank) and its
+// value: a loop passes the same object (small ints are shared), so it is read once. The object
+// is held, so that its address names it while it is here.
+struct IntMemo {
+  PyObject* obj = nullptr;
+  int value = 0;
+};
+IntMemo g_dtype, g_op, g_rank;
+
+inline int memo_int(PyObject* o, IntMemo& m, const char* fn, const char* param) {
+  if (__builtin_expect(o == m.obj, 1)) return m.value;
+  const int v = int_of(o, fn, param);
+  if (Py_IS_TYPE(o, &PyLong_Type)) {
+    Py_INCREF(o);
+    Py_XDECREF(m.obj);
+    m.obj = o;
+    m.value = v;
+  }
+  return v;
+}
+inline DataType dtype_of(PyObject* o, const char* fn) {
+  return static_cast<DataType>(memo_int(o, g_dtype, fn, "datatype"));
+}
+inline ReduceOp op_of(PyObject* o, const char* fn) {
+  return static_cast<ReduceOp>(memo_int(o, g_op, fn, "op"));
+}
+inline int rank_of(PyObject* o, const char* fn, const char* param) {
+  return memo_int(o, g_rank, fn, param);
+}
+
 inline CUstream_st* stream_of(PyObject* o, const char* fn) {
   return static_cast<CUstream_st*>(pointer_arg(o, fn, "stream"));
 }
 
 const Communicator& comm_slowly(PyObject* o, const char* fn) {
-  PyObject* owner = o;  // borrowed
+  PyObject* owner = o;                                 // borrowed
   if (!nb::isinstance<Communicator>(nb::handle(o))) {  // else ncclrt's own: as it is
     const auto handle = reinterpret_cast<std::uintptr_t>(pointer_arg(o, fn, "comm"));
     Ref key(PyLong_FromUnsignedLongLong(handle));
@@ -142,9 +214,13 @@ struct LibraryMethod {
   static PyObject* call(PyObject*, PyObject* const* args, Py_ssize_t nargs,
                         PyObject* kwnames) noexcept {
     try {
-      PyObject* a[N];
-      match_arguments<N>(sig, args, nargs, kwnames, a);
-      Body(a);
+      if (__builtin_expect(nargs == N && kwnames == nullptr, 1)) {  // as vLLM calls them
+        Body(args);
+      } else {
+        PyObject* a[N];
+        match_arguments<N>(sig, args, nargs, kwnames, a);
+        Body(a);
+      }
       return Py_NewRef(Py_None);
     } catch (...) {
       raise_nccl_check();
@@ -159,8 +235,8 @@ void lib_all_reduce(PyObject* const* a) {
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
-  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
-  const auto op = static_cast<ReduceOp>(int_of(a[4], fn, "op"));
+  const auto t = dtype_of(a[3], fn);
+  const auto op = op_of(a[4], fn);
   CUstream_st* st = stream_of(a[6], fn);
   nb::gil_scoped_release release;
   c.all_reduce(s, r, n, t, op, st);
@@ -172,9 +248,9 @@ void lib_reduce(PyObject* const* a) {
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
-  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
-  const auto op = static_cast<ReduceOp>(int_of(a[4], fn, "op"));
-  const int root = int_of(a[5], fn, "root");
+  const auto t = dtype_of(a[3], fn);
+  const auto op = op_of(a[4], fn);
+  const int root = rank_of(a[5], fn, "root");
   CUstream_st* st = stream_of(a[7], fn);
   nb::gil_scoped_release release;
   c.reduce(s, r, n, t, op, root, st);
@@ -186,8 +262,8 @@ void lib_reduce_scatter(PyObject* const* a) {
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
-  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
-  const auto op = static_cast<ReduceOp>(int_of(a[4], fn, "op"));
+  const auto t = dtype_of(a[3], fn);
+  const auto op = op_of(a[4], fn);
   CUstream_st* st = stream_of(a[6], fn);
   nb::gil_scoped_release release;
   c.reduce_scatter(s, r, n, t, op, st);
@@ -199,7 +275,7 @@ void lib_all_gather(PyObject* const* a) {
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
-  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
+  const auto t = dtype_of(a[3], fn);
   CUstream_st* st = stream_of(a[5], fn);
   nb::gil_scoped_release release;
   c.all_gather(s, r, n, t, st);
@@ -211,8 +287,8 @@ void lib_broadcast(PyObject* const* a) {
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
-  const auto t = static_cast<DataType>(int_of(a[3], fn, "datatype"));
-  const int root = int_of(a[4], fn, "root");
+  const auto t = dtype_of(a[3], fn);
+  const int root = rank_of(a[4], fn, "root");
   CUstream_st* st = stream_of(a[6], fn);
   nb::gil_scoped_release release;
   c.broadcast(s, r, n, t, root, st);
@@ -223,8 +299,8 @@ void lib_send(PyObject* const* a) {
   const Communicator& c = comm_of(a[4], fn);
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   const std::size_t n = count_of(a[1], fn);
-  const auto t = static_cast<DataType>(int_of(a[2], fn, "datatype"));
-  const int peer = int_of(a[3], fn, "dest");
+  const auto t = dtype_of(a[2], fn);
+  const int peer = rank_of(a[3], fn, "dest");
   CUstream_st* st = stream_of(a[5], fn);
   nb::gil_scoped_release release;
   c.send(s, n, t, peer, st);
@@ -235,8 +311,8 @@ void lib_recv(PyObject* const* a) {
   const Communicator& c = comm_of(a[4], fn);
   void* r = pointer_arg(a[0], fn, "recvbuff");
   const std::size_t n = count_of(a[1], fn);
-  const auto t = static_cast<DataType>(int_of(a[2], fn, "datatype"));
-  const int peer = int_of(a[3], fn, "src");
+  const auto t = dtype_of(a[2], fn);
+  const int peer = rank_of(a[3], fn, "src");
   CUstream_st* st = stream_of(a[5], fn);
   nb::gil_scoped_release release;
   c.recv(r, n, t, peer, st);
@@ -265,6 +341,9 @@ void forget(nb::handle communicator) {
 // Lets go of everything the table and the registry hold (at interpreter exit, before the
 // modules are torn down, so that the communicators go with them).
 void release_all() {
+  for (IntMemo* m : {&g_dtype, &g_op, &g_rank}) {
+    Py_CLEAR(m->obj);
+  }
   for (Cached& e : g_cache) {
     PyObject* arg = e.arg;
     PyObject* owner = e.owner;
@@ -280,34 +359,40 @@ void release_all() {
 void bind_nccl_library(nb::module_& m) {
   m.def(
       "_bind_nccl_library",
-      [](nb::handle cls, nb::dict registry) {
+      [](nb::handle cls, nb::dict registry, nb::list ctypes_ints) {
+        for (nb::handle entry : ctypes_ints) {  // (type, signed)
+          if (g_nctypes == kCtypesInts) break;
+          nb::tuple t = nb::cast<nb::tuple>(entry);
+          g_ctypes[g_nctypes++] = {t[0].inc_ref().ptr(), nb::cast<bool>(t[1])};
+        }
         if (g_value == nullptr) {
           g_value = PyUnicode_InternFromString("value");
           if (g_value == nullptr) throw nb::python_error();
         }
         Py_XDECREF(g_registry);
         g_registry = registry.inc_ref().ptr();  // kept for the process, as the class is
-        const Param send{"sendbuff"}, recv{"recvbuff"}, count{"count"}, dtype{"datatype"},
-            op{"op"}, root{"root"}, comm{"comm"}, stream{"stream"};
+        const Param send{"sendbuff"}, recv{"recvbuff"}, count{"count"}, dtype{"datatype"}, op{"op"},
+            root{"root"}, comm{"comm"}, stream{"stream"};
         def<7, &lib_all_reduce>(cls, "ncclAllReduce", {send, recv, count, dtype, op, comm, stream},
-                            "ncclAllReduce; raises NcclError (NCCL_CHECK's text) on failure.");
+                                "ncclAllReduce; raises NcclError (NCCL_CHECK's text) on failure.");
         def<8, &lib_reduce>(cls, "ncclReduce", {send, recv, count, dtype, op, root, comm, stream},
-                        "ncclReduce.");
+                            "ncclReduce.");
         def<7, &lib_reduce_scatter>(cls, "ncclReduceScatter",
-                                {send, recv, count, dtype, op, comm, stream},
-                                "ncclReduceScatter; count is per rank (recvcount).");
+                                    {send, recv, count, dtype, op, comm, stream},
+                                    "ncclReduceScatter; count is per rank (recvcount).");
         def<6, &lib_all_gather>(cls, "ncclAllGather", {send, recv, count, dtype, comm, stream},
-                            "ncclAllGather; count is per rank (sendcount).");
+                                "ncclAllGather; count is per rank (sendcount).");
         def<7, &lib_broadcast>(cls, "ncclBroadcast", {send, recv, count, dtype, root, comm, stream},
-                           "ncclBroadcast.");
-        def<6, &lib_send>(cls, "ncclSend",
-                                  {send, count, dtype, {"dest"}, comm, stream}, "ncclSend.");
+                               "ncclBroadcast.");
+        def<6, &lib_send>(cls, "ncclSend", {send, count, dtype, {"dest"}, comm, stream},
+                          "ncclSend.");
         def<6, &lib_recv>(cls, "ncclRecv", {recv, count, dtype, {"src"}, comm, stream},
-                                  "ncclRecv.");
+                          "ncclRecv.");
       },
-      nb::arg("cls"), nb::arg("registry"),
+      nb::arg("cls"), nb::arg("registry"), nb::arg("ctypes_ints"),
       "Binds the collectives of ncclrt.pynccl_wrapper.NCCLLibrary onto `cls`; `registry` maps "
-      "each communicator's handle to its ncclrt.Communicator.");
+      "each communicator's handle to its ncclrt.Communicator; `ctypes_ints` lists (type, "
+      "signed) of ctypes' integer and pointer types, read through their buffers.");
   m.def("_forget_nccl_library_comm", &forget, nb::arg("communicator"),
         "Drops a communicator from NCCLLibrary's table (after it was destroyed or aborted).");
   m.def("_release_nccl_library", &release_all,
