@@ -169,7 +169,8 @@ inline CUstream_st* stream_of(PyObject* o, const char* fn) {
   return static_cast<CUstream_st*>(pointer_arg(o, fn, "stream"));
 }
 
-const Communicator& comm_slowly(PyObject* o, const char* fn) {
+// Finds the communicator of an argument not in the table, and puts it there.
+const Cached& comm_slowly(PyObject* o, const char* fn) {
   PyObject* owner = o;                                 // borrowed
   if (!nb::isinstance<Communicator>(nb::handle(o))) {  // else ncclrt's own: as it is
     const auto handle = reinterpret_cast<std::uintptr_t>(pointer_arg(o, fn, "comm"));
@@ -197,14 +198,26 @@ const Communicator& comm_slowly(PyObject* o, const char* fn) {
   e = {o, owner, nb::inst_ptr<Communicator>(h)};
   Py_XDECREF(old_arg);
   Py_XDECREF(old_owner);
-  return *e.comm;
+  return e;
 }
 
-inline const Communicator& comm_of(PyObject* o, const char* fn) {
+// The communicator of a call, held until the call returns: while NCCL runs without the GIL,
+// another thread may drop the table's and the registry's references (ncclCommDestroy).
+struct Held {
+  explicit Held(const Communicator& c, PyObject* o) : comm(c), owner(Py_NewRef(o)) {}
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  ~Held() { Py_DECREF(owner); }
+  const Communicator& comm;
+  PyObject* owner;
+};
+
+inline Held comm_of(PyObject* o, const char* fn) {
   for (const Cached& e : g_cache) {
-    if (e.arg == o) return *e.comm;
+    if (e.arg == o) return Held(*e.comm, e.owner);
   }
-  return comm_slowly(o, fn);
+  const Cached& e = comm_slowly(o, fn);
+  return Held(*e.comm, e.owner);
 }
 
 // One method: its parameters (NCCL's names), and a body given the arguments in that order.
@@ -231,7 +244,8 @@ struct LibraryMethod {
 
 void lib_all_reduce(PyObject* const* a) {
   constexpr const char* fn = "ncclAllReduce";
-  const Communicator& c = comm_of(a[5], fn);
+  const Held held = comm_of(a[5], fn);
+  const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
@@ -244,7 +258,8 @@ void lib_all_reduce(PyObject* const* a) {
 
 void lib_reduce(PyObject* const* a) {
   constexpr const char* fn = "ncclReduce";
-  const Communicator& c = comm_of(a[6], fn);
+  const Held held = comm_of(a[6], fn);
+  const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
@@ -258,7 +273,8 @@ void lib_reduce(PyObject* const* a) {
 
 void lib_reduce_scatter(PyObject* const* a) {
   constexpr const char* fn = "ncclReduceScatter";
-  const Communicator& c = comm_of(a[5], fn);
+  const Held held = comm_of(a[5], fn);
+  const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
@@ -271,7 +287,8 @@ void lib_reduce_scatter(PyObject* const* a) {
 
 void lib_all_gather(PyObject* const* a) {
   constexpr const char* fn = "ncclAllGather";
-  const Communicator& c = comm_of(a[4], fn);
+  const Held held = comm_of(a[4], fn);
+  const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
@@ -283,7 +300,8 @@ void lib_all_gather(PyObject* const* a) {
 
 void lib_broadcast(PyObject* const* a) {
   constexpr const char* fn = "ncclBroadcast";
-  const Communicator& c = comm_of(a[5], fn);
+  const Held held = comm_of(a[5], fn);
+  const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   void* r = pointer_arg(a[1], fn, "recvbuff");
   const std::size_t n = count_of(a[2], fn);
@@ -296,7 +314,8 @@ void lib_broadcast(PyObject* const* a) {
 
 void lib_send(PyObject* const* a) {
   constexpr const char* fn = "ncclSend";
-  const Communicator& c = comm_of(a[4], fn);
+  const Held held = comm_of(a[4], fn);
+  const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
   const std::size_t n = count_of(a[1], fn);
   const auto t = dtype_of(a[2], fn);
@@ -308,7 +327,8 @@ void lib_send(PyObject* const* a) {
 
 void lib_recv(PyObject* const* a) {
   constexpr const char* fn = "ncclRecv";
-  const Communicator& c = comm_of(a[4], fn);
+  const Held held = comm_of(a[4], fn);
+  const Communicator& c = held.comm;
   void* r = pointer_arg(a[0], fn, "recvbuff");
   const std::size_t n = count_of(a[1], fn);
   const auto t = dtype_of(a[2], fn);
