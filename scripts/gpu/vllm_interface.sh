@@ -64,7 +64,8 @@ ran() {  # ran NAME: a GPU test that skipped (no GPU seen, NCCL refused several 
 T=tests/python/test_vllm_interface_gpu.py::test_vllm_shaped_calls_on_every_rank
 
 # The CPU checks of this work, with the real torch here (the dtype mapping runs only with it).
-run cpu_checks 120 "${PYTEST[@]}" tests/python/test_pynccl_wrapper.py tests/python/test_vllm_class.py
+run cpu_checks 120 "${PYTEST[@]}" tests/python/test_pynccl_wrapper.py tests/python/test_vllm_class.py \
+  tests/python/test_device_api.py tests/python/test_python_paths_table.py
 
 # One rank, PyTorch's own NCCL: every method works; what it lacks is refused naming the release.
 if [ -n "$TORCH_NCCL" ]; then
