@@ -91,8 +91,9 @@ def is_excerpt(code):
 
 
 def python_names(src):
-    names = set()
-    for f in ["python/ncclrt/_ncclrt.pyi", "python/ncclrt/__init__.py", "python/ncclrt/torch.py"]:
+    names = {f.stem for f in (src / "python" / "ncclrt").glob("*.py")}  # its modules
+    for f in ["python/ncclrt/_ncclrt.pyi", "python/ncclrt/__init__.py", "python/ncclrt/torch.py",
+              "python/ncclrt/pynccl_wrapper.py"]:
         text = (src / f).read_text()
         names |= set(re.findall(r"^\s*(?:def|class)\s+(\w+)", text, re.M))
         names |= set(re.findall(r"^(\w+)\s*[:=]", text, re.M))
