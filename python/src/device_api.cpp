@@ -76,12 +76,18 @@ void bind_device_api(nb::module_& m, nb::class_<Communicator>& comm, nb::class_<
           },
           "ncclDevCommDestroy now; raises on failure.")
       .def(
-          "close", [](DevComm& d) { d = DevComm(); }, "Destroys it now, logging a failure.")
+          "close",
+          [](DevComm& d) {
+            nb::gil_scoped_release release;
+            d = DevComm();
+          },
+          "Destroys it now, logging a failure.")
       .def(
           "__enter__", [](DevComm& d) -> DevComm& { return d; }, nb::rv_policy::reference)
       .def(
           "__exit__",
           [](DevComm& d, nb::handle, nb::handle, nb::handle) {
+            nb::gil_scoped_release release;
             d = DevComm();
             return false;
           },
@@ -93,9 +99,14 @@ void bind_device_api(nb::module_& m, nb::class_<Communicator>& comm, nb::class_<
                std::to_string(d.lsa_size()) + ", layout " + d.layout().str() + ")";
       });
 
-  comm.def("properties", &Communicator::properties,
-           "ncclCommQueryProperties (NCCL >= 2.29.2): what this communicator offers the device "
-           "API.")
+  comm.def(
+          "properties",
+          [](const Communicator& c) {
+            nb::gil_scoped_release release;
+            return c.properties();
+          },
+          "ncclCommQueryProperties (NCCL >= 2.29.2): what this communicator offers the device "
+          "API.")
       .def(
           "create_dev_comm",
           [](const Communicator& c, nb::kwargs requirements) {
