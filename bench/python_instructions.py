@@ -52,6 +52,20 @@ PATHS = [
     ("ncclrt tensor in place: all_reduce(x)", "comm.all_reduce(x)"),
     ("ncclrt tensors, stream=int: all_reduce(x, x, stream=int)", "comm.all_reduce(x, x, stream=sp)"),
     ("vLLM class: PyNcclCommunicator.all_reduce(x, x)", "vllm.all_reduce(x, x)"),
+    # ncclrt.pynccl_wrapper.NCCLLibrary (vLLM's NCCL class over ncclrt): NCCL's arguments,
+    # positional, as plain ints (the cheap path), and as the ctypes values vLLM passes.
+    ("NCCLLibrary positional ints: ncclAllReduce(p, p, n, 7, 0, comm, s)",
+     "nccl.ncclAllReduce(xp, xp, n, 7, 0, vcomm, sp)"),
+    ("NCCLLibrary, vLLM's arguments: ncclAllReduce(buffer_type(p), .., comm, cudaStream_t(s))",
+     "nccl.ncclAllReduce(bt(xp), bt(xp), n, 7, 0, vcomm, cs(sp))"),
+    ("NCCLLibrary, ctypes values made beforehand: ncclAllReduce(bp, bp, n, 7, 0, comm, cs)",
+     "nccl.ncclAllReduce(bxp, bxp, n, 7, 0, vcomm, csp)"),
+    ("NCCLLibrary positional ints, recorder off",
+     "nccl.ncclAllReduce(xp, xp, n, 7, 0, vquiet, sp)"),
+    # vLLM's own ctypes class (or its per-call steps, bench/compare/vllm_ctypes.py), called the
+    # same way: what the NCCLLibrary paths replace.
+    ("vLLM's ctypes NCCLLibrary: ncclAllReduce(buffer_type(p), .., comm, cudaStream_t(s))",
+     "cnccl.ncclAllReduce(bt(xp), bt(xp), n, 7, 0, ccomm, cs(sp))"),
     # What the flight recorder (on by default) costs: the same calls on a communicator made with
     # Config(trace_entries=0).
     ("ncclrt raw ints, recorder off", "quiet.all_reduce(xp, xp, count=n, dtype=f32, stream=sp)"),
@@ -66,11 +80,19 @@ PATHS = [
 ]
 OPTIONAL = {"cupy.cuda.nccl raw ints: allReduce(p, p, n, dtype, op, stream)": "cupy_comm",
             "cupy.cuda.nccl raw ints, keywords: allReduce(p, p, count=, datatype=, op=, stream=)":
-                "cupy_comm"}
+                "cupy_comm",
+            # absent from builds before ncclrt.pynccl_wrapper (for a measurement of such a build)
+            "NCCLLibrary positional ints: ncclAllReduce(p, p, n, 7, 0, comm, s)": "nccl",
+            "NCCLLibrary, vLLM's arguments: ncclAllReduce(buffer_type(p), .., comm, "
+            "cudaStream_t(s))": "nccl",
+            "NCCLLibrary, ctypes values made beforehand: ncclAllReduce(bp, bp, n, 7, 0, comm, cs)":
+                "nccl",
+            "NCCLLibrary positional ints, recorder off": "nccl"}
 EMPTY = "empty loop"
 FLOOR = "floor"
 # Paths that reach "NCCL" once per call: checked against the stand-in's own record.
-CALLS_NCCL = [name for name, _ in PATHS if name.startswith(("floor", "ncclrt", "vLLM", "cupy"))]
+CALLS_NCCL = [name for name, _ in PATHS
+              if name.startswith(("floor", "ncclrt", "vLLM", "cupy", "NCCLLibrary"))]
 
 XP, N, SP = 0x7F0000001000, 256, 0x5E01
 
@@ -117,6 +139,8 @@ def child(a):
     import _ncclrt_bench as bench
     import ncclrt
     from ncclrt.torch import PyNcclCommunicator
+    sys.path.insert(0, os.path.join(HERE, "compare"))
+    from vllm_ctypes import vllm_nccl_library
 
     so = ctypes.CDLL(a.stand_in)  # the same loaded copy ncclrt opens: the same record
     lib = ncclrt.Library.open(a.stand_in)
@@ -135,6 +159,19 @@ def child(a):
                        ("device", None), ("comm", comm)):
         setattr(vllm, key, value)
 
+    buffer_type = cudaStream_t = ctypes.c_void_p
+    try:
+        from ncclrt.pynccl_wrapper import NCCLLibrary
+        nccl = NCCLLibrary(a.stand_in)
+        vcomm = nccl.ncclCommInitRank(1, nccl.ncclGetUniqueId(), 0)
+        os.environ["NCCLRT_TRACE_ENTRIES"] = "0"  # read when a communicator is made
+        vquiet = nccl.ncclCommInitRank(1, nccl.ncclGetUniqueId(), 0)
+        del os.environ["NCCLRT_TRACE_ENTRIES"]
+    except ImportError:  # a build before it
+        nccl = vcomm = vquiet = None
+    cnccl, _ = vllm_nccl_library(a.stand_in)
+    ccomm = cnccl.ncclCommInitRank(1, cnccl.ncclGetUniqueId(), 0)
+
     def f():
         pass
 
@@ -146,7 +183,8 @@ def child(a):
 
     env = dict(comm=comm, quiet=quiet, x=x, vllm=vllm, f=f, floor=bench.floor,
                floor_kw=bench.floor_kw, floor_nogil=bench.floor_nogil, xp=XP, n=N, sp=SP, f32=ncclrt.DataType.FLOAT32,
-               zero=bench.zero, dump=bench.dump, cupy_comm=cupy_comm)
+               zero=bench.zero, dump=bench.dump, cupy_comm=cupy_comm, nccl=nccl, vcomm=vcomm, vquiet=vquiet,
+               bt=buffer_type, cs=cudaStream_t, bxp=buffer_type(XP), csp=cudaStream_t(SP), cnccl=cnccl, ccomm=ccomm)
     so.fake_record.restype = ctypes.POINTER(ctypes.c_char * 32)
     done = []
     calls, warm = [None] * a.calls, [None] * 200

@@ -7,7 +7,7 @@ against each on the CPU.
 
 --all means the newest patch release of every minor version from 2.18 on that PyPI has.
 Downloads are cached in $NCCLRT_MATRIX_CACHE (default ~/.cache/ncclrt-matrix): per release only
-libnccl.so.2 and nccl.h are kept.
+libnccl.so.2, nccl.h and the device API's headers (nccl_device.h, nccl_device/) are kept.
 """
 import argparse
 import json
@@ -47,10 +47,12 @@ def newest_per_minor(versions, since=(2, 18)):
 
 
 def fetch(version):
-    """Returns the cache folder holding libnccl.so.2 and nccl.h of `version`."""
+    """Returns the cache folder holding libnccl.so.2, nccl.h and (2.28 on) the device API's
+    headers of `version`."""
     folder = os.path.join(CACHE, version)
     lib, header = os.path.join(folder, "libnccl.so.2"), os.path.join(folder, "nccl.h")
-    if os.path.exists(lib) and os.path.exists(header):
+    done = os.path.join(folder, ".device-headers")  # a folder cached before they were kept
+    if os.path.exists(lib) and os.path.exists(header) and os.path.exists(done):
         return folder
     os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,20 +62,29 @@ def fetch(version):
         if r.returncode != 0 or not wheels:
             raise RuntimeError(f"pip could not download {PACKAGE}=={version}: {r.stderr.strip()}")
         with zipfile.ZipFile(os.path.join(tmp, wheels[0])) as z:
-            for name, dest in (("nvidia/nccl/lib/libnccl.so.2", lib),
-                               ("nvidia/nccl/include/nccl.h", header)):
+            include = "nvidia/nccl/include/"
+            device = [n for n in z.namelist() if n.startswith(include + "nccl_device")
+                      and not n.endswith("/")]
+            for name, dest in [("nvidia/nccl/lib/libnccl.so.2", lib), (include + "nccl.h", header)] + \
+                    [(n, os.path.join(folder, n[len(include):])) for n in device]:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
                 with z.open(name) as src, open(dest + ".part", "wb") as out:
                     while chunk := src.read(1 << 20):
                         out.write(chunk)
                 os.replace(dest + ".part", dest)
+    open(done, "w").close()
     return folder
 
 
 def header_functions(header):
-    """Host functions nccl.h declares (the p-prefixed profiling names left out)."""
-    text = open(header).read()
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    """Host functions nccl.h declares (the p-prefixed profiling names left out), and from 2.29.2
+    on those of the device API's host side in nccl_device/core.h (2.28's were another,
+    unversioned form that ncclrt does not bind)."""
+    text = re.sub(r"/\*.*?\*/", "", open(header).read(), flags=re.S)
     names = re.findall(r"^\s*(?:ncclResult_t|const char\s*\*)\s+(nccl\w+)\s*\(", text, flags=re.M)
+    core = os.path.join(os.path.dirname(header), "nccl_device", "core.h")
+    if header_version(header) >= 22902 and os.path.exists(core):
+        names += re.findall(r"__host__\s+ncclResult_t\s+(nccl\w+)\s*\(", open(core).read())
     return sorted(set(names))
 
 

@@ -27,6 +27,8 @@ import time
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # vllm_ctypes, table
+
 
 def cpp_overhead(tool, lib, calls, rounds):
     """`ncclrt bench overhead` (C++ direct call and ncclrt's C++ API), as JSON rows by size."""
@@ -243,6 +245,25 @@ def in_place_paths(lib_path, skipped):
             "cc.allReduce(xp, xp, count=n, datatype=7, op=0, stream=sp)"
     except Exception as e:  # noqa: BLE001
         skipped["cupy.cuda.nccl"] = f"{type(e).__name__}: {e}"
+
+    # vLLM's NCCL class: ncclrt's (ncclrt.pynccl_wrapper), with plain ints (its cheap path) and
+    # with the ctypes values vLLM's PyNcclCommunicator builds per call; and vLLM's own ctypes
+    # class (or its per-call steps, vllm_ctypes.py), called the same way.
+    from ncclrt.pynccl_wrapper import NCCLLibrary
+    from vllm_ctypes import vllm_nccl_library
+    wrapper = NCCLLibrary(lib_path)
+    vcomm = wrapper.ncclCommInitRank(1, wrapper.ncclGetUniqueId(), 0)
+    theirs, where = vllm_nccl_library(lib_path)
+    tcomm = theirs.ncclCommInitRank(1, theirs.ncclGetUniqueId(), 0)
+    names.update(wrapper=wrapper, vcomm=vcomm, theirs=theirs, tcomm=tcomm)
+    paths["NCCLLibrary (ncclrt.pynccl_wrapper) positional ints"] = (
+        "wrapper.ncclAllReduce(xp, xp, n, 7, 0, vcomm, sp)")
+    vllm_call = ("{}.ncclAllReduce(vp(x.data_ptr()), vp(x.data_ptr()), x.numel(), 7, 0, {}, "
+                 "vp(stream.cuda_stream))")
+    paths["NCCLLibrary (ncclrt.pynccl_wrapper), vLLM's arguments"] = vllm_call.format(
+        "wrapper", "vcomm")
+    paths[f"vLLM's ctypes NCCLLibrary, vLLM's arguments ({where})"] = vllm_call.format(
+        "theirs", "tcomm")
 
     nccl, raw_comm = ctypes_comm(lib_path)  # the pynccl way: ctypes, every result checked
     names.update(nccl=nccl, raw_comm=raw_comm, vp=ctypes.c_void_p, stream=stream)

@@ -177,6 +177,107 @@ typedef struct {
   const char* psk;
 } ncclEncryptionConfig_t;
 
+// The device API's host side (nccl_device/core.h, not nccl.h). Its structs are versioned like
+// ncclConfig_t (size, magic, version first; magic kConfigMagic, NCCL's NCCL_API_MAGIC), but NCCL
+// reads them by `version`, not by `size`: fields were inserted between releases, so a caller
+// passes exactly the layout of the version it declares. ncclrt declares NCCL 2.30.7's layouts,
+// and passes 2.29.2's (the first versioned one, a prefix of these) to releases between.
+
+struct ncclMultimemHandle {
+  void* mcBasePtr;
+};
+typedef ncclMultimemHandle ncclMultimemHandle_t;
+
+// Lists of extra resources and teams a device communicator may ask for; ncclrt passes none.
+struct ncclDevResourceRequirements;
+struct ncclTeamRequirements;
+
+typedef enum {
+  NCCL_GIN_CONNECTION_NONE = 0,
+  NCCL_GIN_CONNECTION_FULL = 1,
+  NCCL_GIN_CONNECTION_RAIL = 2
+} ncclGinConnectionType_t;
+
+// An int from 2.29.4 on; 2.29.2 and 2.29.3 made it one byte (see ncclCommProperties_t).
+typedef enum {
+  NCCL_GIN_TYPE_NONE = 0,
+  NCCL_GIN_TYPE_PROXY = 2,
+  NCCL_GIN_TYPE_GDAKI = 3,
+  NCCL_GIN_TYPE_GPI = 4
+} ncclGinType_t;
+
+// What ncclCommQueryProperties fills (2.29.2). With version 2.29.2 or 2.29.3 NCCL fills the
+// fields up to multimemSupport and writes ginType as one byte at offset 34; nLsaTeams and after
+// are filled for a version above 2.29.3.
+typedef struct ncclCommProperties {
+  std::size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int rank;
+  int nRanks;
+  int cudaDev;
+  int nvmlDev;
+  bool deviceApiSupport;
+  bool multimemSupport;
+  ncclGinType_t ginType;
+  int nLsaTeams;
+  bool hostRmaSupport;
+  ncclGinType_t railedGinType;
+} ncclCommProperties_t;
+constexpr std::size_t kCommPropertiesBytes22902 = 40;  // the 2.29.2 layout, ginType one byte
+constexpr std::size_t kCommPropertiesGinType22902 = 34;
+
+// What ncclDevCommCreate is asked for (2.29.2; the 2.29.2 layout ends at ginCounterCount).
+typedef struct ncclDevCommRequirements {
+  std::size_t size;
+  unsigned int magic;
+  unsigned int version;
+  ncclDevResourceRequirements* resourceRequirementsList;
+  ncclTeamRequirements* teamRequirementsList;
+  bool lsaMultimem;
+  int barrierCount;
+  int lsaBarrierCount;
+  int railGinBarrierCount;
+  int lsaLLA2ABlockCount;
+  int lsaLLA2ASlotCount;
+  bool ginForceEnable;
+  int ginContextCount;
+  int ginSignalCount;
+  int ginCounterCount;
+  ncclGinConnectionType_t ginConnectionType;  // after 2.29.2
+  bool ginExclusiveContexts;
+  int ginQueueDepth;
+  int ginTrafficClass;
+  int worldGinBarrierCount;
+  bool ginStrongSignalsRequired;
+  bool ginVaSignalsRequired;
+} ncclDevCommRequirements_t;
+constexpr std::size_t kDevCommRequirementsBytes22902 = 72;
+
+// The device communicator ncclDevCommCreate writes, for kernels to take by value. NCCL writes
+// the layout of the requirements' version: 2.30's (versioned, 240 bytes in 2.30.7), declared
+// here up to the fields ncclrt reads; or 2.29's (unversioned, 200 bytes), ncclDevComm_v22902.
+typedef struct alignas(8) ncclDevComm {
+  unsigned int magic;
+  unsigned int version;
+  int rank;
+  int nRanks;
+  std::uint32_t nRanks_rcp32;
+  int lsaRank;
+  int lsaSize;
+  std::uint32_t lsaSize_rcp32;
+  unsigned char rest[208];  // windows, barriers and GIN state: NCCL's own
+} ncclDevComm_t;
+typedef struct alignas(8) {
+  int rank;
+  int nRanks;
+  std::uint32_t nRanks_rcp32;
+  int lsaRank;
+  int lsaSize;
+  std::uint32_t lsaSize_rcp32;
+  unsigned char rest[176];
+} ncclDevComm_v22902;
+
 constexpr unsigned kSimInfoMagic = 0x74685283;
 typedef struct {
   std::size_t size;

@@ -14,6 +14,7 @@
 #include "ncclrt/abi.hpp"
 #include "ncclrt/config.hpp"
 #include "ncclrt/detail/export.hpp"
+#include "ncclrt/device_api.hpp"
 #include "ncclrt/group.hpp"
 #include "ncclrt/handles.hpp"
 #include "ncclrt/library.hpp"
@@ -264,6 +265,13 @@ class Communicator {
   [[nodiscard]] Window register_window(void* buf, std::size_t bytes,
                                        WindowFlags flags = WindowFlags::kDefault,
                                        CUstream_st* stream = nullptr) const;
+
+  /// ncclCommQueryProperties (NCCL >= 2.29.2): what this communicator offers the device API.
+  CommProperties properties() const;
+  /// ncclDevCommCreate (NCCL >= 2.29.2): a device communicator for kernels written against
+  /// nccl_device.h. Refused (UnsupportedError) where properties() says the device API is not
+  /// supported, and (UsageError) inside a group or during a visible CUDA-graph capture.
+  [[nodiscard]] DevComm create_dev_comm(const DevCommRequirements& requirements = {}) const;
 
   /// ncclCommGetAsyncError: throws NcclError if the communicator has failed.
   void check() const;

@@ -89,6 +89,16 @@ class Window {
   abi::ncclWindow_t native() const noexcept { return h_.get(); }
   /// ncclWinGetUserPtr (NCCL >= 2.29.2): the buffer this window was registered over.
   void* user_pointer() const;
+  /// The device API's addresses of this window at byte `offset` (NCCL >= 2.29.2, a window
+  /// registered with WindowFlags::kCollSymmetric): ncclGetLsaDevicePointer, the copy of rank
+  /// `lsa_rank` of this rank's load/store-accessible team; ncclGetPeerDevicePointer, the copy of
+  /// communicator rank `peer` (null when it is not load/store-accessible from here).
+  void* lsa_pointer(std::size_t offset, int lsa_rank) const;
+  void* peer_pointer(std::size_t offset, int peer) const;
+  /// ncclGetLsaMultimemDevicePointer / ncclGetMultimemDevicePointer: the NVLink SHARP multicast
+  /// address (null without multicast support); `multimem_base` is a team's multimem handle.
+  void* lsa_multimem_pointer(std::size_t offset) const;
+  void* multimem_pointer(std::size_t offset, void* multimem_base) const;
 
  private:
   friend class Communicator;

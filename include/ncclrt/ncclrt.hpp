@@ -5,6 +5,7 @@
 #include "ncclrt/agreement.hpp"
 #include "ncclrt/communicator.hpp"
 #include "ncclrt/detail/release.hpp"  // generated from the VERSION file
+#include "ncclrt/device_api.hpp"
 #include "ncclrt/error.hpp"
 #include "ncclrt/launch.hpp"
 #include "ncclrt/library.hpp"

@@ -488,6 +488,24 @@ class Window:
 
     def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
 
+    def lsa_pointer(self, offset: int, lsa_rank: int) -> int:
+        """
+        ncclGetLsaDevicePointer (NCCL >= 2.29.2): the window of rank `lsa_rank` of this rank's load/store-accessible team, at byte `offset`.
+        """
+
+    def peer_pointer(self, offset: int, peer: int) -> int:
+        """
+        ncclGetPeerDevicePointer: the window of communicator rank `peer` (0 when it is not load/store-accessible).
+        """
+
+    def lsa_multimem_pointer(self, offset: int) -> int:
+        """ncclGetLsaMultimemDevicePointer (0 without multicast)."""
+
+    def multimem_pointer(self, offset: int, multimem_base: int) -> int:
+        """
+        ncclGetMultimemDevicePointer for a team's multimem handle (its mcBasePtr).
+        """
+
 class MemoryStats:
     """ncclCommMemStats, every statistic by name."""
 
@@ -739,6 +757,16 @@ class Communicator:
         `with comm.trace_label("decode step 42"):` labels the entries recorded in the block (an interned id per entry, no copy of the text).
         """
 
+    def properties(self) -> CommProperties:
+        """
+        ncclCommQueryProperties (NCCL >= 2.29.2): what this communicator offers the device API.
+        """
+
+    def create_dev_comm(self, **kwargs) -> DevComm:
+        """
+        ncclDevCommCreate (NCCL >= 2.29.2); keywords are ncclDevCommRequirements_t's fields in snake_case (none: NCCL's initializer). Raises UnsupportedError where the device API is not supported.
+        """
+
 class TraceLabel:
     """Labels the entries a communicator records inside a `with` block."""
 
@@ -784,3 +812,90 @@ def agree_on_failed_ranks(store: AgreementStore, scope: str, rank: int, size: in
     """
     The ranks that failed, as every survivor agrees: call it on each survivor after revoke() with the same `scope` (new for each failure: a scope this rank used before raises UsageError) and pass the list to shrink(). Each marks itself alive and waits until all have, or `window` seconds pass; the first to finish publishes the ranks that did not. A rank that finds itself listed (too late) gets Error. Returns or raises within window + 1 s whatever the store does: a store call that has not returned by then raises TimeoutError (the call goes on, and the store is kept alive for it).
     """
+
+class CommProperties:
+    """ncclCommQueryProperties: what a communicator offers the device API."""
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def cuda_device(self) -> int: ...
+
+    @property
+    def nvml_device(self) -> int: ...
+
+    @property
+    def device_api_support(self) -> bool: ...
+
+    @property
+    def multimem_support(self) -> bool: ...
+
+    @property
+    def gin_type(self) -> int: ...
+
+    @property
+    def lsa_teams(self) -> int | None:
+        """None where NCCL < 2.30.7 was asked."""
+
+    @property
+    def host_rma_support(self) -> bool | None: ...
+
+    @property
+    def railed_gin_type(self) -> int | None: ...
+
+    @property
+    def layout(self) -> Version:
+        """The layout ncclrt asked with."""
+
+    def __repr__(self) -> str: ...
+
+class DevComm:
+    """
+    A device communicator (ncclDevCommCreate) for kernels written against nccl_device.h; destroyed on close() or when it goes.
+    """
+
+    @property
+    def data(self) -> int:
+        """
+        Host address of the ncclDevComm NCCL wrote (pass its bytes to a kernel by value).
+        """
+
+    @property
+    def bytes(self) -> int: ...
+
+    @property
+    def layout(self) -> Version: ...
+
+    @property
+    def valid(self) -> bool: ...
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def lsa_rank(self) -> int: ...
+
+    @property
+    def lsa_size(self) -> int: ...
+
+    def raw(self) -> bytes:
+        """The ncclDevComm's bytes."""
+
+    def destroy(self) -> None:
+        """ncclDevCommDestroy now; raises on failure."""
+
+    def close(self) -> None:
+        """Destroys it now, logging a failure."""
+
+    def __enter__(self) -> DevComm: ...
+
+    def __exit__(self, exc_type: object | None, exc: object | None, tb: object | None) -> bool: ...
+
+    def __repr__(self) -> str: ...

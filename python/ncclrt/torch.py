@@ -282,6 +282,105 @@ class PyNcclCommunicator:
             raise _nc.UsageError("group_end without group_start")
         self._groups.pop().__exit__(None, None, None)
 
+    @classmethod
+    def from_unique_id_bytes(cls, unique_id_bytes: bytes, rank: int, world_size: int, device,
+                             library_path: str | None = None, **extra) -> "PyNcclCommunicator":
+        """A communicator from an NCCL unique id shared out of band (``ncclGetUniqueId``'s 128
+        bytes, the same on every rank), with no process group (``group`` is None). Every rank
+        must call it at the same time, and then, as vLLM's does, take part in one small
+        all_reduce. `extra`: ``config``, ``timeout``, ``store`` as for the constructor."""
+        raw = bytes(unique_id_bytes)
+        if len(raw) != 128:
+            raise ValueError(f"an NCCL unique id is 128 bytes; got {len(raw)}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is out of range for world_size {world_size}")
+        self = cls(_GivenId(rank, world_size, _nc.UniqueId(raw)), device, library_path, **extra)
+        self.group = None
+        return self
+
+    def destroy(self):
+        """Aborts the communicator (vLLM's shutdown), bounded: the abort runs on a helper thread
+        that is waited for at most 5 s, so that CUDA graphs which captured this communicator's
+        work and are released later on this thread cannot deadlock it. ncclrt's abort is itself
+        bounded ($NCCLRT_ABORT_TIMEOUT_MS). Then every method does nothing, as vLLM's."""
+        if self.disabled:
+            return
+        import threading
+        comm = self.comm  # the thread holds the Communicator, never self
+        helper = threading.Thread(target=comm.abort, name="ncclrt-destroy", daemon=True)
+        helper.start()
+        helper.join(timeout=5.0)
+        self.available = False
+        self.disabled = True
+
+    def reduce(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor, root: int,
+               op=ReduceOp.SUM, stream=None):
+        if self.disabled:
+            return
+        self.comm.reduce(input_tensor, output_tensor, _nccl_op(op), root, stream=stream)
+
+    def scatter(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor, sizes: list[int],
+                root: int = 0, stream=None):
+        """Rows sizes[r] of the root's input_tensor (dim 0, in rank order) to rank r's
+        output_tensor, as vLLM's: sends and receives in one group, the root's own rows copied."""
+        if self.disabled:
+            return
+        if len(sizes) != self.world_size:
+            raise _nc.UsageError(f"scatter: sizes has {len(sizes)} entries; it needs one per rank "
+                                 f"({self.world_size})")
+        if self.rank == root and input_tensor.shape[0] != sum(sizes):
+            raise _nc.UsageError(f"scatter: the root's input has {input_tensor.shape[0]} rows but "
+                                 f"sizes add up to {sum(sizes)}")
+        if output_tensor.shape[0] != sizes[self.rank]:
+            raise _nc.UsageError(f"scatter: output has {output_tensor.shape[0]} rows but "
+                                 f"sizes[{self.rank}] is {sizes[self.rank]}")
+        with _nc.Group(self.lib):
+            if self.rank == root:
+                start = 0
+                for dst, rows in enumerate(sizes):
+                    if rows:
+                        chunk = input_tensor[start:start + rows]
+                        if dst == root:
+                            output_tensor.copy_(chunk)
+                        else:
+                            self.comm.send(chunk, dst, stream=stream)
+                    start += rows
+            elif sizes[self.rank]:
+                self.comm.recv(output_tensor, root, stream=stream)
+
+    def batch_isend_irecv(self, p2p_ops: list, stream=None):
+        """torch.distributed.P2POp's (isend / irecv, tensor, group_peer) in one NCCL group."""
+        if self.disabled:
+            return
+        with _nc.Group(self.lib):
+            for p2p in p2p_ops:
+                peer = getattr(p2p, "group_peer", None)
+                peer = p2p.peer if peer is None else peer
+                if p2p.op is dist.isend:
+                    self.comm.send(p2p.tensor, peer, stream=stream)
+                elif p2p.op is dist.irecv:
+                    self.comm.recv(p2p.tensor, peer, stream=stream)
+                else:
+                    raise _nc.UsageError(f"batch_isend_irecv: op {p2p.op!r} is neither "
+                                         "torch.distributed.isend nor irecv")
+
+    def suspend(self, flags=None):
+        """ncclCommSuspend (NCCL >= 2.29.7; older raises UnsupportedError naming it): releases
+        NCCL's GPU memory until resume(); collective; nothing when already suspended."""
+        if self.disabled:
+            return
+        self.lib.require("ncclCommSuspend")
+        if not self.comm.suspended:
+            self.comm.suspend(_nc.SuspendFlags.MEMORY if flags is None else flags)
+
+    def resume(self):
+        """ncclCommResume (NCCL >= 2.29.7); collective; nothing unless suspended."""
+        if self.disabled:
+            return
+        self.lib.require("ncclCommResume")
+        if self.comm.suspended:
+            self.comm.resume()
+
     # Recovery (not in vLLM's class).
 
     def synchronize(self, stream=None, timeout: float | None = None):
@@ -350,3 +449,13 @@ class PyNcclCommunicator:
     def trace_label(self, text: str):
         """``with pynccl.trace_label("decode step 42"):`` labels the calls inside."""
         return self.comm.trace_label(text)
+
+
+class _GivenId:
+    """The group of from_unique_id_bytes: every rank already holds the id."""
+
+    def __init__(self, rank, world_size, unique_id):
+        self.rank, self.world_size, self._id = rank, world_size, unique_id
+
+    def broadcast_obj(self, obj, src):
+        return self._id

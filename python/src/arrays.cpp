@@ -66,6 +66,7 @@ bool known_dtype(PyObject* dtype, DataType& out) {
   for (int i = 0; i < g_ndtypes; ++i) {
     if (g_dtypes[i].dtype == dtype) {
       out = g_dtypes[i].type;
+      g_last_dtype = {dtype, out};  // held by the table, never let go
       return true;
     }
   }
@@ -534,6 +535,8 @@ void read_array(PyObject* obj, const char* op, const char* role, Buffer& out) {
              "__cuda_array_interface__ or __dlpack__, or a device pointer (int) with count= and "
              "dtype=");
 }
+
+LastDtype g_last_dtype;
 
 DataType read_dtype(PyObject* dtype, const char* op) {
   DataType t;

@@ -60,4 +60,16 @@ CUstream_st* read_stream(PyObject* stream, const Buffer& first, int device);
 /// numpy/cupy dtype or a name ("float32", "bfloat16").
 DataType read_dtype(PyObject* dtype, const char* op);
 
+/// The dtype object read last and its DataType (one of those read_dtype keeps, so its address
+/// names it): a loop's calls pass the same one.
+struct LastDtype {
+  PyObject* dtype = nullptr;
+  DataType type = DataType::kFloat32;
+};
+extern LastDtype g_last_dtype;
+inline DataType read_dtype_fast(PyObject* dtype, const char* op) {
+  if (dtype == g_last_dtype.dtype) return g_last_dtype.type;
+  return read_dtype(dtype, op);
+}
+
 }  // namespace ncclrt::py

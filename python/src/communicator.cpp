@@ -482,6 +482,7 @@ void bind_communicator(nb::module_& m) {
               "ncclCommWindowRegister; refused during a visible capture.");
   bind_operations(cls);
   bind_trace(m, cls);
+  bind_device_api(m, cls, win);
 }
 
 }  // namespace ncclrt::py

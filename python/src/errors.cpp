@@ -4,6 +4,7 @@
 // (spelling.hpp): the library writes `LoadOptions::path`, a Python caller reads
 // `Library.open(path)`.
 #include "bindings.hpp"
+#include "fastcall.hpp"
 #include "spelling.hpp"
 
 namespace ncclrt::py {
@@ -49,6 +50,39 @@ void raise_nccl(const NcclError& e) {
 }
 
 }  // namespace
+
+void raise_nccl_check() noexcept {
+  try {
+    throw;
+  } catch (const NcclError& e) {
+    // NCCL_CHECK's words, and the fields ncclrt's NcclError carries.
+    std::string text = "NCCL error: " + e.result_string();
+    if (!e.last_error().empty()) text += "\nLast error:\n" + e.last_error();
+    try {
+      nb::object exc = nb::handle(g_nccl)(nb::str(text.c_str()));
+      exc.attr("result") = static_cast<int>(e.result());
+      exc.attr("result_name") = to_string(e.result());
+      exc.attr("result_string") = e.result_string();
+      exc.attr("last_error") = e.last_error();
+      exc.attr("call") = e.call();
+      exc.attr("version") = e.version();
+      PyErr_SetObject(g_nccl, exc.ptr());
+    } catch (nb::python_error& err) {
+      err.restore();
+    } catch (...) {
+      PyErr_SetString(g_nccl, text.c_str());
+    }
+  } catch (const Error& e) {
+    PyObject* type = dynamic_cast<const UsageError*>(&e)         ? g_usage
+                     : dynamic_cast<const UnsupportedError*>(&e) ? g_unsupported
+                     : dynamic_cast<const TimeoutError*>(&e)     ? g_timeout
+                     : dynamic_cast<const LoadError*>(&e)        ? g_load
+                                                                 : g_error;
+    PyErr_SetString(type, ("NCCL error: " + util::in_python(e.what())).c_str());
+  } catch (...) {
+    raise_current_exception();
+  }
+}
 
 void bind_errors(nb::module_& m) {
   g_error =

@@ -11,4 +11,5 @@ NB_MODULE(_ncclrt, m) {
   ncclrt::py::bind_communicator(m);
   ncclrt::py::bind_agreement(m);
   ncclrt::py::bind_nccl_allocator(m);
+  ncclrt::py::bind_nccl_library(m);
 }

@@ -42,7 +42,7 @@ struct Operands {
         PyErr_Clear();
         usage(op, "count= must be a non-negative int");
       }
-      type = read_dtype(dtype_arg, op);
+      type = read_dtype_fast(dtype_arg, op);
     } else if (count_arg != Py_None || dtype_arg != Py_None) {
       usage(op,
             "count= and dtype= are for device pointers (ints); an array carries its own size "

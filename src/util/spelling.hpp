@@ -37,7 +37,8 @@ inline constexpr Spelling kSpellings[] = {
     {"UniqueId::to_hex()", "UniqueId.hex()"},
     {"ncclrt::Watchdog::enable()", "ncclrt.Watchdog.enable()"},
     {"Watchdog::enable", "Watchdog.enable"},
-    {"Window::user_pointer", "Window.user_pointer"},
+    {"Window::", "Window.{}"},
+    {"DevComm::", "DevComm.{}"},
     {"NcclMemory::allocate", "NcclMemory.allocate"},
 };
 

@@ -16,6 +16,7 @@ STAND_INS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 # name -> (source, defines)
 BUILDS = {
     "recording_22809": ("recording_nccl.c", ["FAKE_VERSION=22809"]),
+    "recording_22907": ("recording_nccl.c", ["FAKE_VERSION=22907"]),
     "recording_23102": ("recording_nccl.c", ["FAKE_VERSION=23102"]),
     "recording_23203": ("recording_nccl.c", ["FAKE_VERSION=23203"]),
     "recording_22605": ("recording_nccl.c", ["FAKE_VERSION=22605"]),

@@ -555,6 +555,112 @@ int ncclWinGetUserPtr(void* c, void* win, void** out) {
   *out = (char*)win - 2; /* undoes ncclCommWindowRegister's handle */
   return record("ncclWinGetUserPtr", win, NULL, 0, 0, 0, -1, c, NULL);
 }
+
+/* The device API's host side. Properties: every field the caller's version asks for (2.29.2's
+ * layout writes ginType as one byte at offset 34); FAKE_NO_DEVICE_API=1 reports no device-API
+ * support. A device communicator: the caller's layout (version >= 2.30.0: magic and version
+ * first) with rank, nRanks, lsaRank = rank and lsaSize = nRanks; the record's extra = the
+ * requirements' size, version, ginContextCount, barrierCount, and (2.30.7 layout) ginTrafficClass
+ * and ginVaSignalsRequired. Window addresses: the registered buffer + offset + 0x100000 x the
+ * rank asked for (lsa, peer), + 0x40000000 for multicast (+ the multimem base if given). */
+typedef struct {
+  size_t size;
+  unsigned magic, version;
+  int rank, nRanks, cudaDev, nvmlDev;
+  unsigned char deviceApiSupport, multimemSupport;
+  int ginType, nLsaTeams;
+  unsigned char hostRmaSupport;
+  int railedGinType;
+} comm_properties; /* 2.30.7's layout */
+int ncclCommQueryProperties(fake_comm* c, comm_properties* p);
+int ncclCommQueryProperties(fake_comm* c, comm_properties* p) {
+  const int r = record("ncclCommQueryProperties", NULL, NULL, p->size, 0, 0, -1, c, NULL);
+  last()->extra[0] = (long long)p->size;
+  last()->extra[1] = p->version;
+  if (p->magic != 0xcafebeef) return 5; /* ncclInvalidUsage, as NCCL */
+  p->rank = c->rank;
+  p->nRanks = c->nranks;
+  p->cudaDev = c->rank;
+  p->nvmlDev = 10 + c->rank;
+  p->deviceApiSupport = env_int("FAKE_NO_DEVICE_API") ? 0 : 1;
+  p->multimemSupport = 0;
+  if (p->version > 22903) {
+    p->ginType = 3;
+    p->nLsaTeams = 1;
+    p->hostRmaSupport = 1;
+    p->railedGinType = 2;
+  } else {
+    ((unsigned char*)p)[34] = 3;
+  }
+  return r;
+}
+typedef struct {
+  size_t size;
+  unsigned magic, version;
+  void *resources, *teams;
+  unsigned char lsaMultimem;
+  int barrierCount, lsaBarrierCount, railGinBarrierCount, lsaLLA2ABlockCount, lsaLLA2ASlotCount;
+  unsigned char ginForceEnable;
+  int ginContextCount, ginSignalCount, ginCounterCount;
+  int ginConnectionType;
+  unsigned char ginExclusiveContexts;
+  int ginQueueDepth, ginTrafficClass, worldGinBarrierCount;
+  unsigned char ginStrongSignalsRequired, ginVaSignalsRequired;
+} dev_comm_requirements; /* 2.30.7's layout; 2.29.2's ends at ginCounterCount */
+int ncclDevCommCreate(fake_comm* c, const dev_comm_requirements* q, void* out);
+int ncclDevCommCreate(fake_comm* c, const dev_comm_requirements* q, void* out) {
+  const int r = record("ncclDevCommCreate", NULL, out, 0, 0, 0, -1, c, NULL);
+  last()->extra[0] = (long long)q->size;
+  last()->extra[1] = q->version;
+  last()->extra[2] = q->ginContextCount;
+  last()->extra[3] = q->barrierCount;
+  last()->extra[4] = q->size >= sizeof *q ? q->ginTrafficClass : -1;
+  last()->extra[5] = q->size >= sizeof *q ? q->ginVaSignalsRequired : -1;
+  if (q->magic != 0xcafebeef) return 5;
+  int* d = out;
+  if (q->version >= 23000) { /* versioned: magic, version, rank, nRanks, rcp, lsaRank, lsaSize */
+    ((unsigned*)out)[0] = 0xcafebeef;
+    ((unsigned*)out)[1] = q->version;
+    d += 2;
+  }
+  d[0] = c->rank;
+  d[1] = c->nranks;
+  d[3] = c->rank;
+  d[4] = c->nranks;
+  return r;
+}
+int ncclDevCommDestroy(fake_comm* c, const void* d);
+int ncclDevCommDestroy(fake_comm* c, const void* d) {
+  return record("ncclDevCommDestroy", d, NULL, 0, 0, 0, -1, c, NULL);
+}
+/* The window functions take no communicator: they record, and never answer ncclInProgress. */
+static int window_address(const char* fn, void* win, size_t offset, long long rank, void** out) {
+  record(fn, win, NULL, offset, 0, 0, (int)rank, NULL, NULL);
+  if (win == NULL || out == NULL) return 4; /* ncclInvalidArgument */
+  *out = (char*)win - 2 + offset + (size_t)rank * 0x100000u;
+  return 0;
+}
+int ncclGetLsaDevicePointer(void* win, size_t offset, int lsa_rank, void** out);
+int ncclGetLsaDevicePointer(void* win, size_t offset, int lsa_rank, void** out) {
+  if (lsa_rank < 0) return 4;
+  return window_address("ncclGetLsaDevicePointer", win, offset, lsa_rank, out);
+}
+int ncclGetPeerDevicePointer(void* win, size_t offset, int peer, void** out);
+int ncclGetPeerDevicePointer(void* win, size_t offset, int peer, void** out) {
+  if (peer < 0) return 4;
+  return window_address("ncclGetPeerDevicePointer", win, offset, peer, out);
+}
+int ncclGetLsaMultimemDevicePointer(void* win, size_t offset, void** out);
+int ncclGetLsaMultimemDevicePointer(void* win, size_t offset, void** out) {
+  return window_address("ncclGetLsaMultimemDevicePointer", win, offset, 0x400, out);
+}
+typedef struct {
+  void* base;
+} multimem_handle;
+int ncclGetMultimemDevicePointer(void* win, size_t offset, multimem_handle mm, void** out);
+int ncclGetMultimemDevicePointer(void* win, size_t offset, multimem_handle mm, void** out) {
+  return window_address("ncclGetMultimemDevicePointer", win, offset + (size_t)mm.base, 0x400, out);
+}
 #endif
 #if FAKE_VERSION >= 22907
 static int suspended;

@@ -6,6 +6,14 @@
 
 #include <nccl.h>
 
+// The device API's host side is declared in nccl_device/core.h (2.29.2 on; 2.28's is another,
+// unversioned form that ncclrt does not bind). Its headers use CUDA's types without including
+// them.
+#if NCCL_VERSION_CODE >= 22902
+#include <cuda_runtime.h>
+#include <nccl_device.h>
+#endif
+
 #include <cstddef>
 #include <type_traits>
 
@@ -60,6 +68,12 @@ NCCLRT_MAP(::ncclCollConfig_t, nabi::ncclCollConfig_t)
 #endif
 #if NCCLRT_AT_LEAST(2, 32, 3)
 NCCLRT_MAP(::ncclEncryptionConfig_t, nabi::ncclEncryptionConfig_t)
+#endif
+#if NCCLRT_AT_LEAST(2, 29, 2)
+NCCLRT_MAP(::ncclCommProperties, nabi::ncclCommProperties)
+NCCLRT_MAP(::ncclDevCommRequirements, nabi::ncclDevCommRequirements)
+NCCLRT_MAP(::ncclDevComm, nabi::ncclDevComm)
+NCCLRT_MAP(::ncclMultimemHandle, nabi::ncclMultimemHandle)
 #endif
 #undef NCCLRT_MAP
 template <class T>
@@ -215,6 +229,78 @@ static_assert(sizeof(::ncclEncryptionConfig_t) == sizeof(nabi::ncclEncryptionCon
 #endif
 #if NCCL_VERSION_CODE == 23203  // the newest layout ncclrt knows
 static_assert(sizeof(::ncclConfig_t) == sizeof(nabi::ncclConfig_t));
+#endif
+
+// The device API's structs (nccl_device/core.h): the first versioned layout (2.29.2), whose
+// fields ncclrt passes to releases before 2.30.7, and 2.30.7's, which abi.hpp declares.
+#if NCCLRT_AT_LEAST(2, 29, 2)
+static_assert(NCCL_API_MAGIC == nabi::kConfigMagic);
+SAME_OFFSET(ncclCommProperties, size);
+SAME_OFFSET(ncclCommProperties, magic);
+SAME_OFFSET(ncclCommProperties, version);
+SAME_OFFSET(ncclCommProperties, rank);
+SAME_OFFSET(ncclCommProperties, nRanks);
+SAME_OFFSET(ncclCommProperties, cudaDev);
+SAME_OFFSET(ncclCommProperties, nvmlDev);
+SAME_OFFSET(ncclCommProperties, deviceApiSupport);
+SAME_OFFSET(ncclCommProperties, multimemSupport);
+SAME_OFFSET(ncclDevCommRequirements, size);
+SAME_OFFSET(ncclDevCommRequirements, magic);
+SAME_OFFSET(ncclDevCommRequirements, version);
+SAME_OFFSET(ncclDevCommRequirements, resourceRequirementsList);
+SAME_OFFSET(ncclDevCommRequirements, teamRequirementsList);
+SAME_OFFSET(ncclDevCommRequirements, lsaMultimem);
+SAME_OFFSET(ncclDevCommRequirements, barrierCount);
+SAME_OFFSET(ncclDevCommRequirements, lsaBarrierCount);
+SAME_OFFSET(ncclDevCommRequirements, railGinBarrierCount);
+SAME_OFFSET(ncclDevCommRequirements, lsaLLA2ABlockCount);
+SAME_OFFSET(ncclDevCommRequirements, lsaLLA2ASlotCount);
+SAME_OFFSET(ncclDevCommRequirements, ginForceEnable);
+SAME_OFFSET(ncclDevCommRequirements, ginContextCount);
+SAME_OFFSET(ncclDevCommRequirements, ginSignalCount);
+SAME_OFFSET(ncclDevCommRequirements, ginCounterCount);
+SAME_OFFSET(ncclMultimemHandle, mcBasePtr);
+static_assert(sizeof(::ncclMultimemHandle) == sizeof(nabi::ncclMultimemHandle));
+#endif
+#if NCCL_VERSION_CODE == 22902
+static_assert(sizeof(::ncclCommProperties) == nabi::kCommPropertiesBytes22902);
+static_assert(offsetof(::ncclCommProperties, ginType) == nabi::kCommPropertiesGinType22902);
+static_assert(sizeof(::ncclDevCommRequirements) == nabi::kDevCommRequirementsBytes22902);
+static_assert(sizeof(::ncclDevComm) == sizeof(nabi::ncclDevComm_v22902));
+static_assert(offsetof(::ncclDevComm, rank) == offsetof(nabi::ncclDevComm_v22902, rank));
+static_assert(offsetof(::ncclDevComm, nRanks) == offsetof(nabi::ncclDevComm_v22902, nRanks));
+static_assert(offsetof(::ncclDevComm, lsaRank) == offsetof(nabi::ncclDevComm_v22902, lsaRank));
+static_assert(offsetof(::ncclDevComm, lsaSize) == offsetof(nabi::ncclDevComm_v22902, lsaSize));
+#endif
+#if NCCLRT_AT_LEAST(2, 30, 0)
+SAME_OFFSET(ncclDevComm, magic);
+SAME_OFFSET(ncclDevComm, version);
+SAME_OFFSET(ncclDevComm, rank);
+SAME_OFFSET(ncclDevComm, nRanks);
+SAME_OFFSET(ncclDevComm, nRanks_rcp32);
+SAME_OFFSET(ncclDevComm, lsaRank);
+SAME_OFFSET(ncclDevComm, lsaSize);
+SAME_OFFSET(ncclDevComm, lsaSize_rcp32);
+static_assert(alignof(::ncclDevComm) <= alignof(nabi::ncclDevComm));
+#endif
+#if NCCL_VERSION_CODE == 23007  // the newest device-API layouts ncclrt declares
+SAME_OFFSET(ncclCommProperties, ginType);
+SAME_OFFSET(ncclCommProperties, nLsaTeams);
+SAME_OFFSET(ncclCommProperties, hostRmaSupport);
+SAME_OFFSET(ncclCommProperties, railedGinType);
+static_assert(sizeof(::ncclCommProperties) == sizeof(nabi::ncclCommProperties));
+SAME_OFFSET(ncclDevCommRequirements, ginConnectionType);
+SAME_OFFSET(ncclDevCommRequirements, ginExclusiveContexts);
+SAME_OFFSET(ncclDevCommRequirements, ginQueueDepth);
+SAME_OFFSET(ncclDevCommRequirements, ginTrafficClass);
+SAME_OFFSET(ncclDevCommRequirements, worldGinBarrierCount);
+SAME_OFFSET(ncclDevCommRequirements, ginStrongSignalsRequired);
+SAME_OFFSET(ncclDevCommRequirements, ginVaSignalsRequired);
+static_assert(sizeof(::ncclDevCommRequirements) == sizeof(nabi::ncclDevCommRequirements));
+static_assert(sizeof(::ncclDevComm) == sizeof(nabi::ncclDevComm));
+static_assert(static_cast<int>(::NCCL_GIN_TYPE_GPI) == static_cast<int>(nabi::NCCL_GIN_TYPE_GPI));
+static_assert(static_cast<int>(::NCCL_GIN_CONNECTION_RAIL) ==
+              static_cast<int>(nabi::NCCL_GIN_CONNECTION_RAIL));
 #endif
 #undef SAME_OFFSET
 

@@ -172,6 +172,14 @@ std::vector<Case> cases() {
        },
        [](Communicator&, Keep& keep) { keep.back()(); }},
       {"memory_stats", kNew, none, [](Communicator& c, Keep&) { (void)c.memory_stats(); }},
+      {"properties", kNew, none, [](Communicator& c, Keep&) { (void)c.properties(); }},
+      {"create_dev_comm", kNew, none, [](Communicator& c, Keep&) { (void)c.create_dev_comm(); }},
+      {"release DevComm", kNew,
+       [](Communicator& c, Keep& keep) {
+         auto d = std::make_shared<DevComm>(c.create_dev_comm());
+         keep.push_back([d] { *d = DevComm(); });
+       },
+       [](Communicator&, Keep& keep) { keep.back()(); }, true},
       {"grow_id", kNew, none, [](Communicator& c, Keep&) { (void)c.grow_id(); }},
       {"suspend", kNew, none, [](Communicator& c, Keep&) { c.suspend(); }},
       {"resume", kNew, [](Communicator& c, Keep&) { c.suspend(); },

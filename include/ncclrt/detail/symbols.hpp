@@ -27,6 +27,10 @@ struct Symbols {
   using ncclWaitSignalDesc_t = abi::ncclWaitSignalDesc_t;
   using ncclCommMemStat_t = abi::ncclCommMemStat_t;
   using ncclEncryptionConfig_t = abi::ncclEncryptionConfig_t;
+  using ncclCommProperties_t = abi::ncclCommProperties_t;
+  using ncclDevCommRequirements_t = abi::ncclDevCommRequirements_t;
+  using ncclDevComm_t = abi::ncclDevComm_t;
+  using ncclMultimemHandle_t = abi::ncclMultimemHandle_t;
   using size_t = std::size_t;
   using int8_t = std::int8_t;
   using int16_t = std::int16_t;

@@ -23,10 +23,12 @@ class device:
 
 
 class FakeTensor:
-    def __init__(self, n, dtype=float32):
+    def __init__(self, n, dtype=float32, address=None):
         typestr = {"float32": "<f4", "uint8": "|u1"}[dtype]
         self.dtype, self.shape = dtype, (n,)
-        self.__cuda_array_interface__ = dict(data=(next(_addresses), False), shape=(n,),
+        self.address = next(_addresses) if address is None else address
+        self.copied_from = None
+        self.__cuda_array_interface__ = dict(data=(self.address, False), shape=(n,),
                                              typestr=typestr, version=3, strides=None)
 
     def dim(self):
@@ -34,6 +36,20 @@ class FakeTensor:
 
     def numel(self):
         return self.shape[0]
+
+    def element_size(self):
+        return 4 if self.dtype == float32 else 1
+
+    def data_ptr(self):
+        return self.address
+
+    def __getitem__(self, rows):  # a view of rows [start, stop) of dim 0
+        start, stop, _ = rows.indices(self.shape[0])
+        return FakeTensor(stop - start, self.dtype, self.address + start * self.element_size())
+
+    def copy_(self, other):  # a device copy: remembered, not made
+        self.copied_from = other.address
+        return self
 
 
 def zeros(n, device=None, dtype=float32):

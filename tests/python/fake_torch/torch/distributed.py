@@ -12,3 +12,16 @@ class ReduceOp(enum.Enum):
 
 def is_initialized():
     return False
+
+
+def isend(tensor, dst):  # only its identity matters: P2POp.op
+    raise NotImplementedError
+
+
+def irecv(tensor, src):
+    raise NotImplementedError
+
+
+class P2POp:
+    def __init__(self, op, tensor, peer=None, group=None, tag=0, group_peer=None):
+        self.op, self.tensor, self.peer, self.group_peer = op, tensor, peer, group_peer
