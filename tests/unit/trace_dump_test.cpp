@@ -847,636 +847,630 @@ TEST(TraceDump, ASlowDumpHoldsNoLockThatCommunicatorsNeed) {
   const auto took = Clock::now() - start;
   dumper.join();
   EXPECT_LT(took, std::chrono::milliseconds(500)) << "making a communicator waited for the dump";
+}
 
-  // ---- dumps written by anyone: bounded time, memory and output, whatever they say ----
+// ---- dumps written by anyone: bounded time, memory and output, whatever they say ----
 
-  namespace {
+namespace {
 
-  void write_text(const fs::path& path, const std::string& text) {
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// Rewrites each dump of `dir` through `edit`.
+void edit_dumps(const fs::path& dir, const std::function<void(nlohmann::json&)>& edit) {
+  for (const auto& f : dumps_in(dir)) {
+    auto j = nlohmann::json::parse(read_text(f));
+    edit(j);
+    write_text(f, j.dump());
   }
+}
 
-  // Rewrites each dump of `dir` through `edit`.
-  void edit_dumps(const fs::path& dir, const std::function<void(nlohmann::json&)>& edit) {
-    for (const auto& f : dumps_in(dir)) {
-      auto j = nlohmann::json::parse(read_text(f));
-      edit(j);
-      write_text(f, j.dump());
-    }
+// A dump of `n` all_reduces by hand (a ring as large as the caller likes), ~300 bytes an entry.
+std::string big_dump(int rank, int size, std::size_t n) {
+  std::string s =
+      R"({"schema":"ncclrt-trace","version":1,"ncclrt":"0.1.0","host":"h","pid":1,)"
+      R"("trigger":"request","reason":null,"dump_time_ns":1700000000000000000,)"
+      R"("comm":{"id":"0123456789abcdef","rank":)" +
+      std::to_string(rank) + R"(,"size":)" + std::to_string(size) +
+      R"(,"device":0,"nccl":"2.28.9","origin":"init_rank","parent":null,"root":null,)"
+      R"("root_rank":-1,"lineage":"init_rank from a unique id","aliases":[]},"capacity":)" +
+      std::to_string(n) + R"(,"records":)" + std::to_string(n) + R"(,"collectives":)" +
+      std::to_string(n) +
+      R"(,"point_to_point":0,"progress":null,"progress_problem":null,"notes":[],"entries":[)";
+  for (std::size_t i = 0; i < n; ++i) {
+    s += (i ? ",\n" : "\n");
+    s += R"({"record":)" + std::to_string(i) + R"(,"seq":)" + std::to_string(i + 1) +
+         R"(,"op":"all_reduce","count":256,"type":"float32","redop":"sum","peer":-1,)"
+         R"("send":"0x7f0000001000","recv":"0x7f0000002000","stream":"0x0","result":0,)"
+         R"("thread":12345,"group":0,"group_depth":0,"captured":null,"capture_id":0,)"
+         R"("label":null,"time_ns":)" +
+         std::to_string(1699999999000000000 + i) + R"(,"args":[0,0,0]})";
   }
+  return s + "\n]}\n";
+}
 
-  // A dump of `n` all_reduces by hand (a ring as large as the caller likes), ~300 bytes an entry.
-  std::string big_dump(int rank, int size, std::size_t n) {
-    std::string s =
-        R"({"schema":"ncclrt-trace","version":1,"ncclrt":"0.1.0","host":"h","pid":1,)"
-        R"("trigger":"request","reason":null,"dump_time_ns":1700000000000000000,)"
-        R"("comm":{"id":"0123456789abcdef","rank":)" +
-        std::to_string(rank) + R"(,"size":)" + std::to_string(size) +
-        R"(,"device":0,"nccl":"2.28.9","origin":"init_rank","parent":null,"root":null,)"
-        R"("root_rank":-1,"lineage":"init_rank from a unique id","aliases":[]},"capacity":)" +
-        std::to_string(n) + R"(,"records":)" + std::to_string(n) + R"(,"collectives":)" +
-        std::to_string(n) +
-        R"(,"point_to_point":0,"progress":null,"progress_problem":null,"notes":[],"entries":[)";
-    for (std::size_t i = 0; i < n; ++i) {
-      s += (i ? ",\n" : "\n");
-      s += R"({"record":)" + std::to_string(i) + R"(,"seq":)" + std::to_string(i + 1) +
-           R"(,"op":"all_reduce","count":256,"type":"float32","redop":"sum","peer":-1,)"
-           R"("send":"0x7f0000001000","recv":"0x7f0000002000","stream":"0x0","result":0,)"
-           R"("thread":12345,"group":0,"group_depth":0,"captured":null,"capture_id":0,)"
-           R"("label":null,"time_ns":)" +
-           std::to_string(1699999999000000000 + i) + R"(,"args":[0,0,0]})";
-    }
-    return s + "\n]}\n";
+// Runs the command; its exit code, output and peak resident memory (KiB).
+struct Measured {
+  int rc = -1;
+  std::string out;
+  long max_rss_kb = 0;
+};
+Measured measure_tool(const std::vector<std::string>& args) {
+  TempDir tmp;
+  const std::string out = (tmp.path() / "out").string();
+  Measured m;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> argv = {const_cast<char*>(NCCLRT_TOOL)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(NCCLRT_TOOL, argv.data());
+    ::_exit(127);
   }
+  int status = 0;
+  struct rusage ru {};
+  ::wait4(pid, &status, 0, &ru);
+  m.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  m.out = read_text(out);
+  m.max_rss_kb = ru.ru_maxrss;
+  return m;
+}
 
-  // Runs the command; its exit code, output and peak resident memory (KiB).
-  struct Measured {
-    int rc = -1;
-    std::string out;
-    long max_rss_kb = 0;
-  };
-  Measured measure_tool(const std::vector<std::string>& args) {
-    TempDir tmp;
-    const std::string out = (tmp.path() / "out").string();
-    Measured m;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> argv = {const_cast<char*>(NCCLRT_TOOL)};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(NCCLRT_TOOL, argv.data());
-      ::_exit(127);
-    }
-    int status = 0;
-    struct rusage ru {};
-    ::wait4(pid, &status, 0, &ru);
-    m.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    m.out = read_text(out);
-    m.max_rss_kb = ru.ru_maxrss;
-    return m;
-  }
-
-  bool sanitized_build() {
+bool sanitized_build() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    return true;
+  return true;
 #else
-    return false;
+  return false;
 #endif
+}
+
+std::string first_line_of(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
+
+TEST(TraceFiles, HeaderCountsBoundNothing) {
+  // Under timeout(1): the command used to loop over 1..count, for ever.
+  const auto within = [](const std::string& args, int* rc) {
+    return run_tool_cmd("timeout 60 " + std::string(NCCLRT_TOOL) + " " + args, rc);
+  };
+  TempDir dir;
+  Job job(2);
+  job.all_reduce_all(3);
+  dump_traces(dir.path().string());
+  // Counts no ring can hold: the analysis visits the collectives the files hold, not 1..count.
+  edit_dumps(dir.path(), [](nlohmann::json& j) {
+    j["collectives"] = j["comm"]["rank"] == 0 ? 18446744073709551615ull : 5000000000ull;
+  });
+  int rc = 0;
+  const auto start = Clock::now();
+  std::string out = within("trace analyze " + dir.path().string(), &rc);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("first disagreement: collective #5000000001"), std::string::npos) << out;
+  EXPECT_NE(out.find("likely culprit: rank 1 - collective #5000000001"), std::string::npos) << out;
+  out = within("trace export " + dir.path().string() + " " + (dir.path() / "torch").string(), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  // Both ranks say 2^64-1 and hold the same three: they agree.
+  edit_dumps(dir.path(), [](nlohmann::json& j) { j["collectives"] = 18446744073709551615ull; });
+  out = within("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("issued the same 18446744073709551615 collectives"), std::string::npos) << out;
+}
+
+TEST(TraceFiles, DeepNestingIsRefusedWithoutRecursion) {
+  TempDir dir;
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  // Under a field it reads, under one it ignores, inside an entry, and nothing but nesting.
+  const std::string texts[] = {
+      R"({"schema":)" + deep + "}",
+      R"({"unknown":)" + deep + R"(,"schema":"ncclrt-trace"})",
+      R"({"schema":"ncclrt-trace","entries":[{"label":)" + deep + "}]}",
+      deep,
+      std::string(200000, '{'),
+  };
+  for (const std::string& text : texts) {
+    const std::string what =
+        expect_error<TraceFileError>([&] { (void)parse_dump(text, "deep.json"); }, {"deep.json: "});
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   }
+  expect_error<TraceFileError>([&] { (void)parse_dump(texts[0], "deep.json"); },
+                               {"nested more than 64 deep"});
+  // The command, as a user runs it: one line, exit 1; show, analyze and export alike.
+  const fs::path file = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
+  write_text(file, texts[0]);
+  int rc = 0;
+  std::string out = run_tool("trace show " + file.string(), &rc);
+  EXPECT_EQ(rc, 1) << out.substr(0, 300);
+  EXPECT_NE(out.find("nested more than 64 deep"), std::string::npos) << out.substr(0, 300);
+  out = run_tool("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1) << out.substr(0, 300);
+  EXPECT_NE(out.find("cannot read " + file.string()), std::string::npos) << out.substr(0, 300);
+  out = run_tool("trace export " + dir.path().string() + " " + (dir.path() / "t").string(), &rc);
+  EXPECT_EQ(rc, 1) << out.substr(0, 300);
+  EXPECT_EQ(first_line_of(out), "ncclrt trace: " + file.string() +
+                                    ": arrays and objects nested more than 64 deep (a dump "
+                                    "nests 4)");
+}
 
-  std::string first_line_of(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-  }  // namespace
-
-  TEST(TraceFiles, HeaderCountsBoundNothing) {
-    // Under timeout(1): the command used to loop over 1..count, for ever.
-    const auto within = [](const std::string& args, int* rc) {
-      return run_tool_cmd("timeout 60 " + std::string(NCCLRT_TOOL) + " " + args, rc);
-    };
-    TempDir dir;
-    Job job(2);
-    job.all_reduce_all(3);
-    dump_traces(dir.path().string());
-    // Counts no ring can hold: the analysis visits the collectives the files hold, not 1..count.
-    edit_dumps(dir.path(), [](nlohmann::json& j) {
-      j["collectives"] = j["comm"]["rank"] == 0 ? 18446744073709551615ull : 5000000000ull;
-    });
-    int rc = 0;
-    const auto start = Clock::now();
-    std::string out = within("trace analyze " + dir.path().string(), &rc);
-    EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
-    EXPECT_EQ(rc, 1) << out;
-    EXPECT_NE(out.find("first disagreement: collective #5000000001"), std::string::npos) << out;
-    EXPECT_NE(out.find("likely culprit: rank 1 - collective #5000000001"), std::string::npos)
-        << out;
-    out =
-        within("trace export " + dir.path().string() + " " + (dir.path() / "torch").string(), &rc);
-    EXPECT_EQ(rc, 0) << out;
-    // Both ranks say 2^64-1 and hold the same three: they agree.
-    edit_dumps(dir.path(), [](nlohmann::json& j) { j["collectives"] = 18446744073709551615ull; });
-    out = within("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 0) << out;
-    EXPECT_NE(out.find("issued the same 18446744073709551615 collectives"), std::string::npos)
-        << out;
+TEST(TraceFiles, EveryTextOutIsValidUtf8OnOneLine) {
+  TempDir dir;
+  Job job(2);
+  job.all_reduce_all(2);
+  {
+    TraceLabel l(job.ranks[0], "step \x1b[31m1\nred");  // a terminal's escape and a line break
+    job.all_reduce(0);
   }
-
-  TEST(TraceFiles, DeepNestingIsRefusedWithoutRecursion) {
-    TempDir dir;
-    const std::string deep = std::string(200000, '[') + std::string(200000, ']');
-    // Under a field it reads, under one it ignores, inside an entry, and nothing but nesting.
-    const std::string texts[] = {
-        R"({"schema":)" + deep + "}",
-        R"({"unknown":)" + deep + R"(,"schema":"ncclrt-trace"})",
-        R"({"schema":"ncclrt-trace","entries":[{"label":)" + deep + "}]}",
-        deep,
-        std::string(200000, '{'),
-    };
-    for (const std::string& text : texts) {
-      const std::string what = expect_error<TraceFileError>(
-          [&] { (void)parse_dump(text, "deep.json"); }, {"deep.json: "});
-      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
-    }
-    expect_error<TraceFileError>([&] { (void)parse_dump(texts[0], "deep.json"); },
-                                 {"nested more than 64 deep"});
-    // The command, as a user runs it: one line, exit 1; show, analyze and export alike.
-    const fs::path file = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
-    write_text(file, texts[0]);
-    int rc = 0;
-    std::string out = run_tool("trace show " + file.string(), &rc);
-    EXPECT_EQ(rc, 1) << out.substr(0, 300);
-    EXPECT_NE(out.find("nested more than 64 deep"), std::string::npos) << out.substr(0, 300);
-    out = run_tool("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1) << out.substr(0, 300);
-    EXPECT_NE(out.find("cannot read " + file.string()), std::string::npos) << out.substr(0, 300);
-    out = run_tool("trace export " + dir.path().string() + " " + (dir.path() / "t").string(), &rc);
-    EXPECT_EQ(rc, 1) << out.substr(0, 300);
-    EXPECT_EQ(first_line_of(out), "ncclrt trace: " + file.string() +
-                                      ": arrays and objects nested more than 64 deep (a dump "
-                                      "nests 4)");
-  }
-
-  TEST(TraceFiles, EveryTextOutIsValidUtf8OnOneLine) {
-    TempDir dir;
-    Job job(2);
-    job.all_reduce_all(2);
-    {
-      TraceLabel l(job.ranks[0], "step \x1b[31m1\nred");  // a terminal's escape and a line break
-      job.all_reduce(0);
-    }
-    job.all_reduce(1);
-    dump_traces(dir.path().string());
-    // An error text cut inside a character ("unknown operation" quotes 40 bytes of it)...
-    std::string bad_op = "a";
-    for (int i = 0; i < 30; ++i) bad_op += "\xce\xbb";
-    write_text(
-        dir.path() / "ncclrt-trace-00000000000000aa-r0-p1-1.json",
-        R"({"schema":"ncclrt-trace","version":1,"ncclrt":"x","host":"h","pid":1,)"
-        R"("trigger":"request","reason":null,"dump_time_ns":0,"comm":{"id":"00000000000000aa",)"
-        R"("rank":0,"size":1,"device":0,"nccl":"x","origin":"x","parent":null,"root":null,)"
-        R"("root_rank":-1,"lineage":"x","aliases":[]},"capacity":1,"records":1,)"
-        R"("collectives":0,"point_to_point":0,"progress":null,"progress_problem":null,)"
-        R"("notes":[],"entries":[{"record":0,"seq":0,"op":")" +
-            bad_op + R"("}]})");
-    // ... and a file whose name is not UTF-8.
-    write_text(dir.path() / "ncclrt-trace-\xff\xfe-r0.json", "{");
-    int rc = 0;
-    const std::string json_out = run_tool("trace analyze --json " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1) << json_out;
-    nlohmann::json j;
-    ASSERT_NO_THROW(j = nlohmann::json::parse(json_out)) << json_out;
-    ASSERT_EQ(j["errors"].size(), 2u) << json_out;
-    std::string errors = j["errors"].dump();
-    EXPECT_NE(errors.find("unknown operation"), std::string::npos) << errors;
-    EXPECT_NE(errors.find("ncclrt-trace-?\?-r0.json: not valid JSON"), std::string::npos) << errors;
-    EXPECT_EQ(j["communicators"].size(), 1u);
-    const std::string text = run_tool("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1) << text;
-    EXPECT_EQ(printable(text.substr(0, text.find('\n'))), text.substr(0, text.find('\n')));
-    for (const std::string& out :
-         {text, run_tool("trace show " + dumps_in(dir.path())[0], &rc), json_out}) {
-      EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
-      EXPECT_EQ(out.find('\xff'), std::string::npos) << out;
-      std::size_t at = 0;
-      while (at < out.size()) {  // every line is printable as it is
-        const std::size_t end = std::min(out.find('\n', at), out.size());
-        EXPECT_EQ(printable(out.substr(at, end - at)), out.substr(at, end - at));
-        at = end + 1;
-      }
-    }
-    EXPECT_NE(text.find("labels differ from collective #3: rank 0 says 'step ?[31m1?red'"),
-              std::string::npos)
-        << text;
-    // The helpers: characters are cut whole; ill-formed bytes and controls become '?'.
-    EXPECT_EQ(utf8_prefix("a\xce\xbb", 2), "a");
-    EXPECT_EQ(utf8_prefix("a\xce\xbb", 3), "a\xce\xbb");
-    EXPECT_EQ(printable("\xce\xbb \xff \xed\xa0\x80 \xc2\x9b \t\xe2\x82"),
-              "\xce\xbb ? ?\?? ? ?\??");
-  }
-
-  TEST(TraceFiles, MemoryStaysInProportionToTheInput) {
-    TempDir dir;
-    // ~18 MB a dump (a sanitizer's build reads a small one: only that nothing fails is checked).
-    const std::size_t n = sanitized_build() ? 3000 : 60000;
-    const fs::path one = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
-    write_text(one, big_dump(0, 3, n));
-    write_text(dir.path() / "ncclrt-trace-0123456789abcdef-r1-p1-1.json", big_dump(1, 3, n));
-    write_text(dir.path() / "ncclrt-trace-0123456789abcdef-r2-p1-1.json", big_dump(2, 3, n));
-    const auto bytes = static_cast<long>(fs::file_size(one));
-    const Measured show = measure_tool({"trace", "show", "--last", "1", one.string()});
-    EXPECT_EQ(show.rc, 0) << show.out.substr(0, 300);
-    const Measured analyze = measure_tool({"trace", "analyze", dir.path().string()});
-    EXPECT_EQ(analyze.rc, 0) << analyze.out;
-    EXPECT_NE(analyze.out.find("all ranks with a dump issued the same " + std::to_string(n) +
-                               " collectives"),
-              std::string::npos)
-        << analyze.out;
-    std::printf("peak RSS for a %ld MB dump: show %ld MB, analyze of three %ld MB\n", bytes >> 20,
-                show.max_rss_kb >> 10, analyze.max_rss_kb >> 10);
-    if (sanitized_build()) return;  // a sanitizer's own memory would be measured too
-    // About the text once and its entries once (not 9 times the text); analyze reads one dump at
-    // a time (not all three at once).
-    EXPECT_LT(show.max_rss_kb * 1024, 3 * bytes + (32l << 20));
-    EXPECT_LT(analyze.max_rss_kb * 1024, 3 * bytes + (32l << 20));
-  }
-
-  TEST(TraceFiles, OutOfMemoryIsOneLineNamingTheFile) {
-    if (sanitized_build()) GTEST_SKIP() << "a sanitizer needs more address space than the limit";
-    TempDir dir;
-    const fs::path file = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
-    write_text(file, big_dump(0, 1, 60000));  // ~18 MB: more than 24 MB of address space holds
-    int rc = 0;
-    for (const std::string& args :
-         {"trace show " + file.string(), "trace analyze " + dir.path().string(),
-          "trace export " + dir.path().string() + " " + (dir.path() / "t").string()}) {
-      const std::string out =
-          run_tool_cmd("ulimit -v 24000; " + std::string(NCCLRT_TOOL) + " " + args, &rc);
-      EXPECT_EQ(rc, 1) << args << "\n" << out;
-      EXPECT_NE(out.find(file.string() + ": "), std::string::npos) << args << "\n" << out;
-      EXPECT_NE(out.find("out of memory"), std::string::npos) << args << "\n" << out;
-      EXPECT_EQ(out.find("terminate"), std::string::npos) << args << "\n" << out;
+  job.all_reduce(1);
+  dump_traces(dir.path().string());
+  // An error text cut inside a character ("unknown operation" quotes 40 bytes of it)...
+  std::string bad_op = "a";
+  for (int i = 0; i < 30; ++i) bad_op += "\xce\xbb";
+  write_text(
+      dir.path() / "ncclrt-trace-00000000000000aa-r0-p1-1.json",
+      R"({"schema":"ncclrt-trace","version":1,"ncclrt":"x","host":"h","pid":1,)"
+      R"("trigger":"request","reason":null,"dump_time_ns":0,"comm":{"id":"00000000000000aa",)"
+      R"("rank":0,"size":1,"device":0,"nccl":"x","origin":"x","parent":null,"root":null,)"
+      R"("root_rank":-1,"lineage":"x","aliases":[]},"capacity":1,"records":1,)"
+      R"("collectives":0,"point_to_point":0,"progress":null,"progress_problem":null,)"
+      R"("notes":[],"entries":[{"record":0,"seq":0,"op":")" +
+          bad_op + R"("}]})");
+  // ... and a file whose name is not UTF-8.
+  write_text(dir.path() / "ncclrt-trace-\xff\xfe-r0.json", "{");
+  int rc = 0;
+  const std::string json_out = run_tool("trace analyze --json " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1) << json_out;
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(json_out)) << json_out;
+  ASSERT_EQ(j["errors"].size(), 2u) << json_out;
+  std::string errors = j["errors"].dump();
+  EXPECT_NE(errors.find("unknown operation"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("ncclrt-trace-?\?-r0.json: not valid JSON"), std::string::npos) << errors;
+  EXPECT_EQ(j["communicators"].size(), 1u);
+  const std::string text = run_tool("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1) << text;
+  EXPECT_EQ(printable(text.substr(0, text.find('\n'))), text.substr(0, text.find('\n')));
+  for (const std::string& out :
+       {text, run_tool("trace show " + dumps_in(dir.path())[0], &rc), json_out}) {
+    EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+    EXPECT_EQ(out.find('\xff'), std::string::npos) << out;
+    std::size_t at = 0;
+    while (at < out.size()) {  // every line is printable as it is
+      const std::size_t end = std::min(out.find('\n', at), out.size());
+      EXPECT_EQ(printable(out.substr(at, end - at)), out.substr(at, end - at));
+      at = end + 1;
     }
   }
+  EXPECT_NE(text.find("labels differ from collective #3: rank 0 says 'step ?[31m1?red'"),
+            std::string::npos)
+      << text;
+  // The helpers: characters are cut whole; ill-formed bytes and controls become '?'.
+  EXPECT_EQ(utf8_prefix("a\xce\xbb", 2), "a");
+  EXPECT_EQ(utf8_prefix("a\xce\xbb", 3), "a\xce\xbb");
+  EXPECT_EQ(printable("\xce\xbb \xff \xed\xa0\x80 \xc2\x9b \t\xe2\x82"), "\xce\xbb ? ?\?? ? ?\??");
+}
 
-  TEST(TraceFiles, AFifoIsRefusedNotWaitedOn) {
-    TempDir dir;
-    const fs::path fifo = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
-    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-    int rc = 0;
-    const std::string out = run_tool_cmd(
-        "timeout 20 " + std::string(NCCLRT_TOOL) + " trace show " + fifo.string(), &rc);
-    EXPECT_EQ(rc, 1) << out;
-    EXPECT_EQ(first_line_of(out), "ncclrt trace: " + fifo.string() + ": is not a regular file");
-  }
+TEST(TraceFiles, MemoryStaysInProportionToTheInput) {
+  TempDir dir;
+  // ~18 MB a dump (a sanitizer's build reads a small one: only that nothing fails is checked).
+  const std::size_t n = sanitized_build() ? 3000 : 60000;
+  const fs::path one = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
+  write_text(one, big_dump(0, 3, n));
+  write_text(dir.path() / "ncclrt-trace-0123456789abcdef-r1-p1-1.json", big_dump(1, 3, n));
+  write_text(dir.path() / "ncclrt-trace-0123456789abcdef-r2-p1-1.json", big_dump(2, 3, n));
+  const auto bytes = static_cast<long>(fs::file_size(one));
+  const Measured show = measure_tool({"trace", "show", "--last", "1", one.string()});
+  EXPECT_EQ(show.rc, 0) << show.out.substr(0, 300);
+  const Measured analyze = measure_tool({"trace", "analyze", dir.path().string()});
+  EXPECT_EQ(analyze.rc, 0) << analyze.out;
+  EXPECT_NE(analyze.out.find("all ranks with a dump issued the same " + std::to_string(n) +
+                             " collectives"),
+            std::string::npos)
+      << analyze.out;
+  std::printf("peak RSS for a %ld MB dump: show %ld MB, analyze of three %ld MB\n", bytes >> 20,
+              show.max_rss_kb >> 10, analyze.max_rss_kb >> 10);
+  if (sanitized_build()) return;  // a sanitizer's own memory would be measured too
+  // About the text once and its entries once (not 9 times the text); analyze reads one dump at
+  // a time (not all three at once).
+  EXPECT_LT(show.max_rss_kb * 1024, 3 * bytes + (32l << 20));
+  EXPECT_LT(analyze.max_rss_kb * 1024, 3 * bytes + (32l << 20));
+}
 
-  TEST(TraceFiles, ShapesThatCostMoreThanTheirBytesAreRefusedEarly) {
-    // 20 million "{}" entries took 2 GB to build before their first was checked.
-    std::string dense = R"({"schema":"ncclrt-trace","entries":[)";
-    for (int i = 0; i < 1000; ++i) dense += "{},";
-    dense += "{}]}";
-    expect_error<TraceFileError>([&] { (void)parse_dump(dense, "d.json"); },
-                                 {"d.json: entries[0]: missing \"record\""});
-    std::string notes = R"({"schema":"ncclrt-trace","notes":[)";
-    for (int i = 0; i < 1100; ++i) notes += "\"\",";
-    notes += "\"\"]}";
-    expect_error<TraceFileError>([&] { (void)parse_dump(notes, "n.json"); },
-                                 {"n.json: notes: more than 1024 notes"});
-    expect_error<TraceFileError>(
-        [&] { (void)parse_dump(R"({"schema":"ncclrt-trace","notes":[{}]})", "n.json"); },
-        {"n.json: notes: expected strings"});
-    expect_error<TraceFileError>(
-        [&] {
-          (void)parse_dump(R"({"schema":"ncclrt-trace","entries":[{"args":[1,2,3,4]}]})", "a.json");
-        },
-        {"a.json: entries[0].args: expected 3 numbers, got more"});
-    expect_error<TraceFileError>([&] { (void)parse_dump("[1,2]", "x.json"); },
-                                 {"x.json: expected a JSON object, got an array"});
-  }
-
-  TEST(TraceFiles, CapsPerFileAndPerDirectory) {
-    TempDir dir;
-    // Sparse files: their size is all that is read before they are refused.
-    const fs::path big = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
-    write_text(big, "");
-    fs::resize_file(big, kMaxDumpBytes + 1);
-    expect_error<TraceFileError>(
-        [&] { (void)read_dump(big.string()); },
-        {big.string().c_str(), "more than ncclrt trace reads of one dump", "64 MiB"});
-    for (int r = 1; r < 17; ++r) {
-      const fs::path f =
-          dir.path() / ("ncclrt-trace-0123456789abcdef-r" + std::to_string(r) + "-p1-1.json");
-      write_text(f, "");
-      fs::resize_file(f, kMaxDumpBytes);
-    }
-    int rc = 0;
-    const std::string out = run_tool("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1) << out;
-    EXPECT_NE(out.find(dir.path().string() + ": "), std::string::npos) << out;
-    EXPECT_NE(out.find("more than ncclrt trace reads of one directory (1 GiB). Try"),
-              std::string::npos)
-        << out;
-  }
-
-  TEST(TraceFiles, ADirectoryOrAMissingOneSaysWhatToTry) {
-    TempDir dir;
-    int rc = 0;
-    std::string out = run_tool("trace show " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1) << out;
-    EXPECT_EQ(first_line_of(out), "ncclrt trace: " + dir.path().string() +
-                                      ": is a directory, not a dump. Try `ncclrt trace analyze " +
-                                      dir.path().string() + "` for the dumps in it");
-    out = run_tool("trace analyze /nonexistent-ncclrt-dir", &rc);
-    EXPECT_EQ(rc, 1) << out;
-    EXPECT_EQ(
-        first_line_of(out),
-        "ncclrt trace: /nonexistent-ncclrt-dir: cannot open the directory: No such file or "
-        "directory. Try the directory NCCLRT_TRACE_DIR named for the job, or the one given to "
-        "ncclrt::dump_traces");
-    const std::string analyzed = run_tool("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1);
-    const std::string exported =
-        run_tool("trace export " + dir.path().string() + " " + (dir.path() / "t").string(), &rc);
-    EXPECT_EQ(rc, 1);
-    EXPECT_EQ(exported, analyzed);  // the same hint
-    EXPECT_NE(exported.find("no ncclrt-trace-*.json files (set NCCLRT_TRACE_DIR for the job"),
-              std::string::npos)
-        << exported;
-    EXPECT_FALSE(fs::exists(dir.path() / "t"));
-  }
-
-  TEST(TraceFiles, AnalyzeAndExportGroupCommunicatorsAlike) {
-    TempDir dir;
-    Job job(3);
-    job.all_reduce_all(2);
-    dump_traces(dir.path().string());
-    // Three names of one communicator, chained: rank 0's lists rank 1's, rank 1's lists rank 2's.
-    const std::string ids[] = {"00000000000000a0", "00000000000000a1", "00000000000000a2"};
-    edit_dumps(dir.path(), [&](nlohmann::json& j) {
-      const int r = j["comm"]["rank"];
-      j["comm"]["id"] = ids[r];
-      j["comm"]["aliases"] = r < 2 ? nlohmann::json::array({ids[r + 1]}) : nlohmann::json::array();
-    });
-    const Analysis a = analyze_dir(dir.path().string());
-    ASSERT_EQ(a.comms.size(), 1u);
-    EXPECT_EQ(a.comms[0].id, ids[0]);
-    EXPECT_EQ(a.comms[0].ranks, (std::vector<int>{0, 1, 2}));
-    EXPECT_FALSE(a.comms[0].problem);
-    std::vector<DumpFile> dumps;
-    for (const auto& f : dumps_in(dir.path())) dumps.push_back(read_dump(f));
-    const auto pickles = export_torch(dumps, (dir.path() / "torch").string());
-    ASSERT_EQ(pickles.size(), 3u);
-    for (const auto& p : pickles) {  // one process group, named as analyze names it
-      const std::string bytes = read_text(p);
-      EXPECT_NE(bytes.find(ids[0]), std::string::npos) << p;
-      EXPECT_EQ(bytes.find(ids[1]), std::string::npos) << p;
-      EXPECT_EQ(bytes.find(ids[2]), std::string::npos) << p;
-    }
-  }
-
-  TEST(TraceFiles, ACommunicatorsSizeListsNoMoreThanTheInputHolds) {
-    TempDir dir;
-    Job job(1);
-    job.all_reduce_all(1);
-    dump_traces(dir.path().string());
-    edit_dumps(dir.path(), [](nlohmann::json& j) { j["comm"]["size"] = 16777216; });
-    const Analysis a = analyze_dir(dir.path().string());
-    const CommVerdict& v = only(a);
-    EXPECT_EQ(v.missing_count, 16777215u);
-    EXPECT_EQ(v.missing.size(), kMaxListedRanks);
-    EXPECT_EQ(v.lines.back(),
-              "  likely culprit: ranks 1-16777215 - no dump: it may have died "
-              "(killed, crashed) or hung before it could write one");
-    std::vector<DumpFile> dumps;
-    for (const auto& f : dumps_in(dir.path())) dumps.push_back(read_dump(f));
-    expect_error<TraceFileError>(
-        [&] { (void)export_torch(dumps, (dir.path() / "torch").string()); },
-        {"of 16777216 ranks: the pickles would list 16777216 ranks", "Try"});
-    EXPECT_FALSE(fs::exists(dir.path() / "torch"));  // nothing half-made
-  }
-
-  // ---- which dump speaks for a rank, and graphs replayed ----
-
-  TEST(TraceAnalyze, TheDumpWrittenAtTheFailureSpeaksForItsRank) {
-    TempDir dir;
-    Job job(2);
-    job.all_reduce_all(4);
-    job.all_reduce(0);  // rank 0 issues #5; rank 1 has not when the job fails
-    const auto at_failure = dump_traces(dir.path().string());
-    for (const auto& f : at_failure) {
-      auto j = nlohmann::json::parse(read_text(f));
-      j["trigger"] = "failure";
-      write_text(f, j.dump());
-    }
-    job.all_reduce(1);  // later (while the job is torn down, say) rank 1 issues #5 too
-    const auto later = dump_traces(dir.path().string());
-    int rc = 0;
-    const std::string out = run_tool("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1) << out;
-    EXPECT_NE(out.find("likely culprit: rank 1 - collective #5"), std::string::npos) << out;
-    for (int r = 0; r < 2; ++r) {
-      const std::string& used = read_dump(at_failure[0]).rank == r ? at_failure[0] : at_failure[1];
-      EXPECT_NE(out.find("rank " + std::to_string(r) + " has 2 dumps: used " +
-                         fs::path(used).filename().string() + " (the first written at a failure)"),
-                std::string::npos)
-          << out;
-    }
-    const auto j =
-        nlohmann::json::parse(run_tool("trace analyze --json " + dir.path().string(), &rc));
-    ASSERT_EQ(j["communicators"][0]["dumps_used"].size(), 2u);
-    EXPECT_EQ(j["communicators"][0]["dumps_used"][0]["trigger"], "failure");
-    EXPECT_EQ(j["communicators"][0]["dumps_used"][0]["dumps"], 2);
-    // No dump written at a failure: the latest speaks, and there all agree.
-    for (const auto& f : at_failure) {
-      auto k = nlohmann::json::parse(read_text(f));
-      k["trigger"] = "signal";
-      write_text(f, k.dump());
-    }
-    const std::string latest = run_tool("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 0) << latest;
-    EXPECT_NE(latest.find("has 2 dumps: used " + fs::path(later[0]).filename().string()),
-              std::string::npos)
-        << latest;
-    EXPECT_NE(latest.find("(the latest)"), std::string::npos) << latest;
-  }
-
-  TEST(TraceAnalyze, OfTwoFailuresTheEarlierSpeaks) {
-    std::vector<DumpFile> dumps(3);
-    for (std::size_t i = 0; i < 3; ++i) {
-      DumpHeader& d = dumps[i];
-      d.path = "d" + std::to_string(i);
-      d.comm_id = "0123456789abcdef";
-      d.rank = 0;
-      d.size = 1;
-      d.trigger = i == 2 ? "exit" : "failure";
-      d.dump_time_ns = 100 - static_cast<std::int64_t>(i) * 10;  // d1 is the earlier failure
-    }
-    const auto groups = group_dumps({&dumps[0], &dumps[1], &dumps[2]});
-    ASSERT_EQ(groups.size(), 1u);
-    ASSERT_EQ(groups[0].ranks.size(), 1u);
-    EXPECT_EQ(groups[0].ranks[0].used, 1u);
-    EXPECT_EQ(groups[0].ranks[0].of, 3u);
-  }
-
-  namespace {
-
-  // Progress mode's record on each rank: where its GPU is, and the replays of a graph that holds
-  // collectives #3-#12.
-  void set_progress(const fs::path& dir, const std::map<int, std::array<std::uint64_t, 3>>& at) {
-    edit_dumps(dir, [&](nlohmann::json& j) {
-      const auto& [started, completed, launches] = at.at(j["comm"]["rank"].get<int>());
-      j["progress"] = {
-          {"collective_started", started},
-          {"collective_completed", completed},
-          {"p2p_started", 0},
-          {"p2p_completed", 0},
-          {"write_failures", 0},
-          {"graphs",
-           {{{"capture_id", 7}, {"first_seq", 3}, {"last_seq", 12}, {"launches", launches}}}}};
-    });
-  }
-
-  }  // namespace
-
-  TEST(TraceAnalyze, ARankBehindInAGraphsReplays) {
-    TempDir dir;
-    Job job(4);
-    job.all_reduce_all(12);  // #1, #2 eager; #3..#12 what a captured graph replays
-    dump_traces(dir.path().string());
-    // Replay 6 has begun on ranks 0-2 (their GPUs idle after its #3, say, waiting for the next
-    // launch of their stream's work); rank 3's GPU finished replay 5 and never began 6.
-    set_progress(dir.path(), {{0, {3, 3, 6}}, {1, {3, 3, 6}}, {2, {3, 3, 6}}, {3, {12, 12, 5}}});
-    const CommVerdict v = only(analyze_dir(dir.path().string()));
-    EXPECT_TRUE(v.problem);
-    EXPECT_EQ(v.first_disagreement, 0u);
-    EXPECT_TRUE(v.gpu_culprits.empty());  // every GPU is idle: progress alone says nothing
-    EXPECT_EQ(v.culprits, std::vector<int>{3});
-    ASSERT_EQ(v.replays.size(), 1u);
-    EXPECT_EQ(v.replays[0].behind, std::vector<int>{3});
-    EXPECT_EQ(v.replays[0].what,
-              "rank 3 stopped after replay 5 of the graph holding collectives #3-#12; ranks 0-2 "
-              "are in replay 6");
-    int rc = 0;
-    const std::string out = run_tool("trace analyze " + dir.path().string(), &rc);
-    EXPECT_EQ(rc, 1) << out;
-    EXPECT_NE(out.find("GPUs: rank 0 idle after #3 in replay 6;"), std::string::npos) << out;
-    EXPECT_NE(out.find("rank 3 idle after #12 in replay 5"), std::string::npos) << out;
-    EXPECT_NE(out.find("likely culprit: rank 3 - stopped after replay 5 of the graph holding "
-                       "collectives #3-#12; ranks 0-2 are in replay 6"),
-              std::string::npos)
-        << out;
-    const auto j =
-        nlohmann::json::parse(run_tool("trace analyze --json " + dir.path().string(), &rc));
-    EXPECT_EQ(rc, 1);
-    EXPECT_EQ(j["communicators"][0]["culprits"], nlohmann::json::array({3}));
-    EXPECT_EQ(j["communicators"][0]["replays"][0]["behind"], nlohmann::json::array({3}));
-    EXPECT_EQ(j["communicators"][0]["replays"][0]["launches"][3]["launches"], 5);
-    // Inside the graph, still in an earlier replay: behind too.
-    set_progress(dir.path(), {{0, {4, 3, 6}}, {1, {4, 3, 6}}, {2, {4, 3, 6}}, {3, {8, 7, 5}}});
-    const CommVerdict inside = only(analyze_dir(dir.path().string()));
-    EXPECT_EQ(inside.culprits, std::vector<int>{3});
-    EXPECT_EQ(inside.replays.at(0).what,
-              "rank 3 is still in replay 5 of the graph holding collectives #3-#12; ranks 0-2 are "
-              "in replay 6");
-    // The same replays everywhere: nothing to say.
-    set_progress(dir.path(),
-                 {{0, {12, 12, 6}}, {1, {12, 12, 6}}, {2, {12, 12, 6}}, {3, {12, 12, 6}}});
-    const CommVerdict same = only(analyze_dir(dir.path().string()));
-    EXPECT_FALSE(same.problem);
-    EXPECT_TRUE(same.replays.empty());
-  }
-
-  TEST(TraceAnalyze, GpusOrderedByReplayThenCollective) {
-    TempDir dir;
-    Job job(4);
-    job.all_reduce_all(12);
-    dump_traces(dir.path().string());
-    // What progress mode shows in the graph scenario (scripts/trace_scenarios.sh), graphs known:
-    // ranks 0-2 wait inside #3 of replay 8; rank 3's GPU finished replay 7. The GPUs' rule speaks
-    // as without graphs; the replays are said too.
-    set_progress(dir.path(), {{0, {3, 12, 8}}, {1, {3, 12, 8}}, {2, {3, 12, 8}}, {3, {12, 12, 7}}});
-    const CommVerdict v = only(analyze_dir(dir.path().string()));
-    EXPECT_EQ(v.gpu_culprits, std::vector<int>{3});
-    EXPECT_EQ(v.culprits, std::vector<int>{3});
-    EXPECT_EQ(v.culprit_op.rfind("collective #3 (all_reduce 256 x float32 sum), which the GPUs of "
-                                 "ranks 0-2 wait in",
-                                 0),
-              0u)
-        << v.culprit_op;
-    ASSERT_EQ(v.replays.size(), 1u);
-    EXPECT_EQ(v.replays[0].behind, std::vector<int>{3});
-    // Rank 3 waits inside #7 of replay 5; ranks 0-2 are idle in replay 6: idle, but ahead.
-    set_progress(dir.path(), {{0, {3, 3, 6}}, {1, {3, 3, 6}}, {2, {3, 3, 6}}, {3, {7, 6, 5}}});
-    const CommVerdict ahead = only(analyze_dir(dir.path().string()));
-    EXPECT_TRUE(ahead.gpu_culprits.empty());
-    EXPECT_EQ(ahead.culprits, std::vector<int>{3});
-    EXPECT_EQ(
-        ahead.culprit_op,
-        "still in replay 5 of the graph holding collectives #3-#12; ranks 0-2 are in replay 6");
-  }
-
-  TEST(TraceFiles, MalformedGraphsAreRefused) {
-    TempDir dir;
-    Job job(1);
-    job.all_reduce_all(3);
-    const std::string good = read_text(dump_traces(dir.path().string())[0]);
-    auto with_graphs = [&](const nlohmann::json& graphs) {
-      auto j = nlohmann::json::parse(good);
-      j["progress"] = {{"collective_started", 3}, {"collective_completed", 3}, {"p2p_started", 0},
-                       {"p2p_completed", 0},      {"write_failures", 0},       {"graphs", graphs}};
-      return j.dump();
-    };
-    const DumpFile d = parse_dump(
-        with_graphs(
-            nlohmann::json::parse(R"([{"capture_id":9,"first_seq":2,"last_seq":3,"launches":4}])")),
-        "g.json");
-    ASSERT_TRUE(d.progress.has_value());
-    ASSERT_EQ(d.progress->graphs.size(), 1u);
-    EXPECT_EQ(d.progress->graphs[0].capture_id, 9u);
-    EXPECT_EQ(d.progress->graphs[0].launches, 4u);
-    EXPECT_NE(dump_text(d, 0).find("CUDA graph 9: collectives #2-#3, replay began 4 time(s)"),
-              std::string::npos);
-    auto refused = [&](const std::string& graphs, std::initializer_list<const char*> words) {
-      expect_error<TraceFileError>(
-          [&] { (void)parse_dump(with_graphs(nlohmann::json::parse(graphs)), "g.json"); }, words);
-    };
-    refused("5", {"g.json: progress.graphs: expected an array, got a number"});
-    refused("[5]", {"progress.graphs[0]: expected an object, got a number"});
-    refused(R"([{"capture_id":1,"first_seq":3,"last_seq":2,"launches":1}])",
-            {"progress.graphs[0]", "not a range"});
-    refused(R"([{"capture_id":1,"first_seq":2,"last_seq":99,"launches":1}])",
-            {"progress.graphs[0]", "collective #99 is outside 1..3"});
-    refused(R"([{"capture_id":1,"first_seq":2,"last_seq":3}])",
-            {"progress.graphs[0]: missing \"launches\""});
-  }
-
-  TEST(TraceExport, ADumpWithoutEntries) {
-    TempDir dir;
-    Job job(2);
-    job.all_reduce_all(2);
-    dump_traces(dir.path().string());
-    edit_dumps(dir.path(), [](nlohmann::json& j) {
-      if (j["comm"]["rank"] == 1) j["entries"] = nlohmann::json::array();
-    });
-    int rc = 0;
+TEST(TraceFiles, OutOfMemoryIsOneLineNamingTheFile) {
+  if (sanitized_build()) GTEST_SKIP() << "a sanitizer needs more address space than the limit";
+  TempDir dir;
+  const fs::path file = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
+  write_text(file, big_dump(0, 1, 60000));  // ~18 MB: more than 24 MB of address space holds
+  int rc = 0;
+  for (const std::string& args :
+       {"trace show " + file.string(), "trace analyze " + dir.path().string(),
+        "trace export " + dir.path().string() + " " + (dir.path() / "t").string()}) {
     const std::string out =
-        run_tool("trace export " + dir.path().string() + " " + (dir.path() / "t").string(), &rc);
-    EXPECT_EQ(rc, 0) << out;
-    EXPECT_NE(out.find("2 pickle(s) written"), std::string::npos) << out;
-    EXPECT_TRUE(fs::exists(dir.path() / "t" / (std::string(kTorchPrefix) + "1")));
+        run_tool_cmd("ulimit -v 24000; " + std::string(NCCLRT_TOOL) + " " + args, &rc);
+    EXPECT_EQ(rc, 1) << args << "\n" << out;
+    EXPECT_NE(out.find(file.string() + ": "), std::string::npos) << args << "\n" << out;
+    EXPECT_NE(out.find("out of memory"), std::string::npos) << args << "\n" << out;
+    EXPECT_EQ(out.find("terminate"), std::string::npos) << args << "\n" << out;
   }
+}
 
-  TEST(TraceAnalyze, TimeInProportionToTheEntriesWhateverTheirNumbers) {
-    // 1000 ranks, each holding every 1000th of 100,000 collectives: the walk visits each number
-    // with the ranks that hold it, not every rank at every number.
-    const int ranks = 1000;
-    const std::uint64_t per_rank = 100;
-    std::vector<DumpFile> dumps(ranks);
-    for (int r = 0; r < ranks; ++r) {
-      DumpFile& d = dumps[static_cast<std::size_t>(r)];
-      d.path = "r" + std::to_string(r);
-      d.comm_id = "0123456789abcdef";
-      d.rank = r;
-      d.size = ranks;
-      d.trigger = "request";
-      d.collectives = d.records = per_rank * ranks;
-      for (std::uint64_t k = 0; k < per_rank; ++k) {
-        DumpEntry e;
-        e.seq = static_cast<std::uint64_t>(r) + 1 + k * ranks;
-        e.record = e.seq - 1;
-        e.op = "all_reduce";
-        e.op_kind = 1;
-        e.count = 8;
-        e.result = 0;
-        d.entries.push_back(e);
-      }
-    }
-    const auto start = Clock::now();
-    const Analysis a = analyze_dumps(dumps);
-    const double s = std::chrono::duration<double>(Clock::now() - start).count();
-    EXPECT_FALSE(only(a).problem);
-    EXPECT_EQ(only(a).last_seq, 100000u);
-    std::printf("analyze of 1000 ranks x 100 interleaved entries: %.3f s\n", s);
-    EXPECT_LT(s, sanitized_build() ? 20.0 : 2.0);
+TEST(TraceFiles, AFifoIsRefusedNotWaitedOn) {
+  TempDir dir;
+  const fs::path fifo = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int rc = 0;
+  const std::string out =
+      run_tool_cmd("timeout 20 " + std::string(NCCLRT_TOOL) + " trace show " + fifo.string(), &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_EQ(first_line_of(out), "ncclrt trace: " + fifo.string() + ": is not a regular file");
+}
+
+TEST(TraceFiles, ShapesThatCostMoreThanTheirBytesAreRefusedEarly) {
+  // 20 million "{}" entries took 2 GB to build before their first was checked.
+  std::string dense = R"({"schema":"ncclrt-trace","entries":[)";
+  for (int i = 0; i < 1000; ++i) dense += "{},";
+  dense += "{}]}";
+  expect_error<TraceFileError>([&] { (void)parse_dump(dense, "d.json"); },
+                               {"d.json: entries[0]: missing \"record\""});
+  std::string notes = R"({"schema":"ncclrt-trace","notes":[)";
+  for (int i = 0; i < 1100; ++i) notes += "\"\",";
+  notes += "\"\"]}";
+  expect_error<TraceFileError>([&] { (void)parse_dump(notes, "n.json"); },
+                               {"n.json: notes: more than 1024 notes"});
+  expect_error<TraceFileError>(
+      [&] { (void)parse_dump(R"({"schema":"ncclrt-trace","notes":[{}]})", "n.json"); },
+      {"n.json: notes: expected strings"});
+  expect_error<TraceFileError>(
+      [&] {
+        (void)parse_dump(R"({"schema":"ncclrt-trace","entries":[{"args":[1,2,3,4]}]})", "a.json");
+      },
+      {"a.json: entries[0].args: expected 3 numbers, got more"});
+  expect_error<TraceFileError>([&] { (void)parse_dump("[1,2]", "x.json"); },
+                               {"x.json: expected a JSON object, got an array"});
+}
+
+TEST(TraceFiles, CapsPerFileAndPerDirectory) {
+  TempDir dir;
+  // Sparse files: their size is all that is read before they are refused.
+  const fs::path big = dir.path() / "ncclrt-trace-0123456789abcdef-r0-p1-1.json";
+  write_text(big, "");
+  fs::resize_file(big, kMaxDumpBytes + 1);
+  expect_error<TraceFileError>(
+      [&] { (void)read_dump(big.string()); },
+      {big.string().c_str(), "more than ncclrt trace reads of one dump", "64 MiB"});
+  for (int r = 1; r < 17; ++r) {
+    const fs::path f =
+        dir.path() / ("ncclrt-trace-0123456789abcdef-r" + std::to_string(r) + "-p1-1.json");
+    write_text(f, "");
+    fs::resize_file(f, kMaxDumpBytes);
   }
+  int rc = 0;
+  const std::string out = run_tool("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find(dir.path().string() + ": "), std::string::npos) << out;
+  EXPECT_NE(out.find("more than ncclrt trace reads of one directory (1 GiB). Try"),
+            std::string::npos)
+      << out;
+}
+
+TEST(TraceFiles, ADirectoryOrAMissingOneSaysWhatToTry) {
+  TempDir dir;
+  int rc = 0;
+  std::string out = run_tool("trace show " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_EQ(first_line_of(out), "ncclrt trace: " + dir.path().string() +
+                                    ": is a directory, not a dump. Try `ncclrt trace analyze " +
+                                    dir.path().string() + "` for the dumps in it");
+  out = run_tool("trace analyze /nonexistent-ncclrt-dir", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_EQ(first_line_of(out),
+            "ncclrt trace: /nonexistent-ncclrt-dir: cannot open the directory: No such file or "
+            "directory. Try the directory NCCLRT_TRACE_DIR named for the job, or the one given to "
+            "ncclrt::dump_traces");
+  const std::string analyzed = run_tool("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1);
+  const std::string exported =
+      run_tool("trace export " + dir.path().string() + " " + (dir.path() / "t").string(), &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(exported, analyzed);  // the same hint
+  EXPECT_NE(exported.find("no ncclrt-trace-*.json files (set NCCLRT_TRACE_DIR for the job"),
+            std::string::npos)
+      << exported;
+  EXPECT_FALSE(fs::exists(dir.path() / "t"));
+}
+
+TEST(TraceFiles, AnalyzeAndExportGroupCommunicatorsAlike) {
+  TempDir dir;
+  Job job(3);
+  job.all_reduce_all(2);
+  dump_traces(dir.path().string());
+  // Three names of one communicator, chained: rank 0's lists rank 1's, rank 1's lists rank 2's.
+  const std::string ids[] = {"00000000000000a0", "00000000000000a1", "00000000000000a2"};
+  edit_dumps(dir.path(), [&](nlohmann::json& j) {
+    const int r = j["comm"]["rank"];
+    j["comm"]["id"] = ids[r];
+    j["comm"]["aliases"] = r < 2 ? nlohmann::json::array({ids[r + 1]}) : nlohmann::json::array();
+  });
+  const Analysis a = analyze_dir(dir.path().string());
+  ASSERT_EQ(a.comms.size(), 1u);
+  EXPECT_EQ(a.comms[0].id, ids[0]);
+  EXPECT_EQ(a.comms[0].ranks, (std::vector<int>{0, 1, 2}));
+  EXPECT_FALSE(a.comms[0].problem);
+  std::vector<DumpFile> dumps;
+  for (const auto& f : dumps_in(dir.path())) dumps.push_back(read_dump(f));
+  const auto pickles = export_torch(dumps, (dir.path() / "torch").string());
+  ASSERT_EQ(pickles.size(), 3u);
+  for (const auto& p : pickles) {  // one process group, named as analyze names it
+    const std::string bytes = read_text(p);
+    EXPECT_NE(bytes.find(ids[0]), std::string::npos) << p;
+    EXPECT_EQ(bytes.find(ids[1]), std::string::npos) << p;
+    EXPECT_EQ(bytes.find(ids[2]), std::string::npos) << p;
+  }
+}
+
+TEST(TraceFiles, ACommunicatorsSizeListsNoMoreThanTheInputHolds) {
+  TempDir dir;
+  Job job(1);
+  job.all_reduce_all(1);
+  dump_traces(dir.path().string());
+  edit_dumps(dir.path(), [](nlohmann::json& j) { j["comm"]["size"] = 16777216; });
+  const Analysis a = analyze_dir(dir.path().string());
+  const CommVerdict& v = only(a);
+  EXPECT_EQ(v.missing_count, 16777215u);
+  EXPECT_EQ(v.missing.size(), kMaxListedRanks);
+  EXPECT_EQ(v.lines.back(),
+            "  likely culprit: ranks 1-16777215 - no dump: it may have died "
+            "(killed, crashed) or hung before it could write one");
+  std::vector<DumpFile> dumps;
+  for (const auto& f : dumps_in(dir.path())) dumps.push_back(read_dump(f));
+  expect_error<TraceFileError>([&] { (void)export_torch(dumps, (dir.path() / "torch").string()); },
+                               {"of 16777216 ranks: the pickles would list 16777216 ranks", "Try"});
+  EXPECT_FALSE(fs::exists(dir.path() / "torch"));  // nothing half-made
+}
+
+// ---- which dump speaks for a rank, and graphs replayed ----
+
+TEST(TraceAnalyze, TheDumpWrittenAtTheFailureSpeaksForItsRank) {
+  TempDir dir;
+  Job job(2);
+  job.all_reduce_all(4);
+  job.all_reduce(0);  // rank 0 issues #5; rank 1 has not when the job fails
+  const auto at_failure = dump_traces(dir.path().string());
+  for (const auto& f : at_failure) {
+    auto j = nlohmann::json::parse(read_text(f));
+    j["trigger"] = "failure";
+    write_text(f, j.dump());
+  }
+  job.all_reduce(1);  // later (while the job is torn down, say) rank 1 issues #5 too
+  const auto later = dump_traces(dir.path().string());
+  int rc = 0;
+  const std::string out = run_tool("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("likely culprit: rank 1 - collective #5"), std::string::npos) << out;
+  for (int r = 0; r < 2; ++r) {
+    const std::string& used = read_dump(at_failure[0]).rank == r ? at_failure[0] : at_failure[1];
+    EXPECT_NE(out.find("rank " + std::to_string(r) + " has 2 dumps: used " +
+                       fs::path(used).filename().string() + " (the first written at a failure)"),
+              std::string::npos)
+        << out;
+  }
+  const auto j =
+      nlohmann::json::parse(run_tool("trace analyze --json " + dir.path().string(), &rc));
+  ASSERT_EQ(j["communicators"][0]["dumps_used"].size(), 2u);
+  EXPECT_EQ(j["communicators"][0]["dumps_used"][0]["trigger"], "failure");
+  EXPECT_EQ(j["communicators"][0]["dumps_used"][0]["dumps"], 2);
+  // No dump written at a failure: the latest speaks, and there all agree.
+  for (const auto& f : at_failure) {
+    auto k = nlohmann::json::parse(read_text(f));
+    k["trigger"] = "signal";
+    write_text(f, k.dump());
+  }
+  const std::string latest = run_tool("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 0) << latest;
+  EXPECT_NE(latest.find("has 2 dumps: used " + fs::path(later[0]).filename().string()),
+            std::string::npos)
+      << latest;
+  EXPECT_NE(latest.find("(the latest)"), std::string::npos) << latest;
+}
+
+TEST(TraceAnalyze, OfTwoFailuresTheEarlierSpeaks) {
+  std::vector<DumpFile> dumps(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    DumpHeader& d = dumps[i];
+    d.path = "d" + std::to_string(i);
+    d.comm_id = "0123456789abcdef";
+    d.rank = 0;
+    d.size = 1;
+    d.trigger = i == 2 ? "exit" : "failure";
+    d.dump_time_ns = 100 - static_cast<std::int64_t>(i) * 10;  // d1 is the earlier failure
+  }
+  const auto groups = group_dumps({&dumps[0], &dumps[1], &dumps[2]});
+  ASSERT_EQ(groups.size(), 1u);
+  ASSERT_EQ(groups[0].ranks.size(), 1u);
+  EXPECT_EQ(groups[0].ranks[0].used, 1u);
+  EXPECT_EQ(groups[0].ranks[0].of, 3u);
+}
+
+namespace {
+
+// Progress mode's record on each rank: where its GPU is, and the replays of a graph that holds
+// collectives #3-#12.
+void set_progress(const fs::path& dir, const std::map<int, std::array<std::uint64_t, 3>>& at) {
+  edit_dumps(dir, [&](nlohmann::json& j) {
+    const auto& [started, completed, launches] = at.at(j["comm"]["rank"].get<int>());
+    j["progress"] = {
+        {"collective_started", started},
+        {"collective_completed", completed},
+        {"p2p_started", 0},
+        {"p2p_completed", 0},
+        {"write_failures", 0},
+        {"graphs",
+         {{{"capture_id", 7}, {"first_seq", 3}, {"last_seq", 12}, {"launches", launches}}}}};
+  });
+}
+
+}  // namespace
+
+TEST(TraceAnalyze, ARankBehindInAGraphsReplays) {
+  TempDir dir;
+  Job job(4);
+  job.all_reduce_all(12);  // #1, #2 eager; #3..#12 what a captured graph replays
+  dump_traces(dir.path().string());
+  // Replay 6 has begun on ranks 0-2 (their GPUs idle after its #3, say, waiting for the next
+  // launch of their stream's work); rank 3's GPU finished replay 5 and never began 6.
+  set_progress(dir.path(), {{0, {3, 3, 6}}, {1, {3, 3, 6}}, {2, {3, 3, 6}}, {3, {12, 12, 5}}});
+  const CommVerdict v = only(analyze_dir(dir.path().string()));
+  EXPECT_TRUE(v.problem);
+  EXPECT_EQ(v.first_disagreement, 0u);
+  EXPECT_TRUE(v.gpu_culprits.empty());  // every GPU is idle: progress alone says nothing
+  EXPECT_EQ(v.culprits, std::vector<int>{3});
+  ASSERT_EQ(v.replays.size(), 1u);
+  EXPECT_EQ(v.replays[0].behind, std::vector<int>{3});
+  EXPECT_EQ(v.replays[0].what,
+            "rank 3 stopped after replay 5 of the graph holding collectives #3-#12; ranks 0-2 "
+            "are in replay 6");
+  int rc = 0;
+  const std::string out = run_tool("trace analyze " + dir.path().string(), &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("GPUs: rank 0 idle after #3 in replay 6;"), std::string::npos) << out;
+  EXPECT_NE(out.find("rank 3 idle after #12 in replay 5"), std::string::npos) << out;
+  EXPECT_NE(out.find("likely culprit: rank 3 - stopped after replay 5 of the graph holding "
+                     "collectives #3-#12; ranks 0-2 are in replay 6"),
+            std::string::npos)
+      << out;
+  const auto j =
+      nlohmann::json::parse(run_tool("trace analyze --json " + dir.path().string(), &rc));
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(j["communicators"][0]["culprits"], nlohmann::json::array({3}));
+  EXPECT_EQ(j["communicators"][0]["replays"][0]["behind"], nlohmann::json::array({3}));
+  EXPECT_EQ(j["communicators"][0]["replays"][0]["launches"][3]["launches"], 5);
+  // Inside the graph, still in an earlier replay: behind too.
+  set_progress(dir.path(), {{0, {4, 3, 6}}, {1, {4, 3, 6}}, {2, {4, 3, 6}}, {3, {8, 7, 5}}});
+  const CommVerdict inside = only(analyze_dir(dir.path().string()));
+  EXPECT_EQ(inside.culprits, std::vector<int>{3});
+  EXPECT_EQ(inside.replays.at(0).what,
+            "rank 3 is still in replay 5 of the graph holding collectives #3-#12; ranks 0-2 are "
+            "in replay 6");
+  // The same replays everywhere: nothing to say.
+  set_progress(dir.path(),
+               {{0, {12, 12, 6}}, {1, {12, 12, 6}}, {2, {12, 12, 6}}, {3, {12, 12, 6}}});
+  const CommVerdict same = only(analyze_dir(dir.path().string()));
+  EXPECT_FALSE(same.problem);
+  EXPECT_TRUE(same.replays.empty());
+}
+
+TEST(TraceAnalyze, GpusOrderedByReplayThenCollective) {
+  TempDir dir;
+  Job job(4);
+  job.all_reduce_all(12);
+  dump_traces(dir.path().string());
+  // What progress mode shows in the graph scenario (scripts/trace_scenarios.sh), graphs known:
+  // ranks 0-2 wait inside #3 of replay 8; rank 3's GPU finished replay 7. The GPUs' rule speaks
+  // as without graphs; the replays are said too.
+  set_progress(dir.path(), {{0, {3, 12, 8}}, {1, {3, 12, 8}}, {2, {3, 12, 8}}, {3, {12, 12, 7}}});
+  const CommVerdict v = only(analyze_dir(dir.path().string()));
+  EXPECT_EQ(v.gpu_culprits, std::vector<int>{3});
+  EXPECT_EQ(v.culprits, std::vector<int>{3});
+  EXPECT_EQ(v.culprit_op.rfind("collective #3 (all_reduce 256 x float32 sum), which the GPUs of "
+                               "ranks 0-2 wait in",
+                               0),
+            0u)
+      << v.culprit_op;
+  ASSERT_EQ(v.replays.size(), 1u);
+  EXPECT_EQ(v.replays[0].behind, std::vector<int>{3});
+  // Rank 3 waits inside #7 of replay 5; ranks 0-2 are idle in replay 6: idle, but ahead.
+  set_progress(dir.path(), {{0, {3, 3, 6}}, {1, {3, 3, 6}}, {2, {3, 3, 6}}, {3, {7, 6, 5}}});
+  const CommVerdict ahead = only(analyze_dir(dir.path().string()));
+  EXPECT_TRUE(ahead.gpu_culprits.empty());
+  EXPECT_EQ(ahead.culprits, std::vector<int>{3});
+  EXPECT_EQ(ahead.culprit_op,
+            "still in replay 5 of the graph holding collectives #3-#12; ranks 0-2 are in replay 6");
+}
+
+TEST(TraceFiles, MalformedGraphsAreRefused) {
+  TempDir dir;
+  Job job(1);
+  job.all_reduce_all(3);
+  const std::string good = read_text(dump_traces(dir.path().string())[0]);
+  auto with_graphs = [&](const nlohmann::json& graphs) {
+    auto j = nlohmann::json::parse(good);
+    j["progress"] = {{"collective_started", 3}, {"collective_completed", 3}, {"p2p_started", 0},
+                     {"p2p_completed", 0},      {"write_failures", 0},       {"graphs", graphs}};
+    return j.dump();
+  };
+  const DumpFile d = parse_dump(
+      with_graphs(
+          nlohmann::json::parse(R"([{"capture_id":9,"first_seq":2,"last_seq":3,"launches":4}])")),
+      "g.json");
+  ASSERT_TRUE(d.progress.has_value());
+  ASSERT_EQ(d.progress->graphs.size(), 1u);
+  EXPECT_EQ(d.progress->graphs[0].capture_id, 9u);
+  EXPECT_EQ(d.progress->graphs[0].launches, 4u);
+  EXPECT_NE(dump_text(d, 0).find("CUDA graph 9: collectives #2-#3, replay began 4 time(s)"),
+            std::string::npos);
+  auto refused = [&](const std::string& graphs, std::initializer_list<const char*> words) {
+    expect_error<TraceFileError>(
+        [&] { (void)parse_dump(with_graphs(nlohmann::json::parse(graphs)), "g.json"); }, words);
+  };
+  refused("5", {"g.json: progress.graphs: expected an array, got a number"});
+  refused("[5]", {"progress.graphs[0]: expected an object, got a number"});
+  refused(R"([{"capture_id":1,"first_seq":3,"last_seq":2,"launches":1}])",
+          {"progress.graphs[0]", "not a range"});
+  refused(R"([{"capture_id":1,"first_seq":2,"last_seq":99,"launches":1}])",
+          {"progress.graphs[0]", "collective #99 is outside 1..3"});
+  refused(R"([{"capture_id":1,"first_seq":2,"last_seq":3}])",
+          {"progress.graphs[0]: missing \"launches\""});
+}
+
+TEST(TraceExport, ADumpWithoutEntries) {
+  TempDir dir;
+  Job job(2);
+  job.all_reduce_all(2);
+  dump_traces(dir.path().string());
+  edit_dumps(dir.path(), [](nlohmann::json& j) {
+    if (j["comm"]["rank"] == 1) j["entries"] = nlohmann::json::array();
+  });
+  int rc = 0;
+  const std::string out =
+      run_tool("trace export " + dir.path().string() + " " + (dir.path() / "t").string(), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("2 pickle(s) written"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(dir.path() / "t" / (std::string(kTorchPrefix) + "1")));
+}
+
+TEST(TraceAnalyze, TimeInProportionToTheEntriesWhateverTheirNumbers) {
+  // 1000 ranks, each holding every 1000th of 100,000 collectives: the walk visits each number
+  // with the ranks that hold it, not every rank at every number.
+  const int ranks = 1000;
+  const std::uint64_t per_rank = 100;
+  std::vector<DumpFile> dumps(ranks);
+  for (int r = 0; r < ranks; ++r) {
+    DumpFile& d = dumps[static_cast<std::size_t>(r)];
+    d.path = "r" + std::to_string(r);
+    d.comm_id = "0123456789abcdef";
+    d.rank = r;
+    d.size = ranks;
+    d.trigger = "request";
+    d.collectives = d.records = per_rank * ranks;
+    for (std::uint64_t k = 0; k < per_rank; ++k) {
+      DumpEntry e;
+      e.seq = static_cast<std::uint64_t>(r) + 1 + k * ranks;
+      e.record = e.seq - 1;
+      e.op = "all_reduce";
+      e.op_kind = 1;
+      e.count = 8;
+      e.result = 0;
+      d.entries.push_back(e);
+    }
+  }
+  const auto start = Clock::now();
+  const Analysis a = analyze_dumps(dumps);
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_FALSE(only(a).problem);
+  EXPECT_EQ(only(a).last_seq, 100000u);
+  std::printf("analyze of 1000 ranks x 100 interleaved entries: %.3f s\n", s);
+  EXPECT_LT(s, sanitized_build() ? 20.0 : 2.0);
+}
