@@ -58,6 +58,19 @@ from ._ncclrt import (  # noqa: F401
 )
 
 
+def _hand_over_the_environment():
+    # Discovery looks for pip's NCCL (nvidia/nccl/lib) in this interpreter's own package
+    # directories, read here in-process: no interpreter is started to ask, and the NCCL found is
+    # the one PyTorch in the same environment loads.
+    import os
+    import sys
+    from . import _ncclrt
+    _ncclrt._set_python_environment([os.path.abspath(p or os.curdir) for p in sys.path])
+
+
+_hand_over_the_environment()
+
+
 def group(lib=None, timeout=None):
     """``with ncclrt.group(lib):`` issues ncclGroupStart, and ncclGroupEnd on leaving.
 

@@ -700,6 +700,14 @@ void bind_library(nb::module_& m) {
                ")";
       });
 
+  m.def(
+      "_set_python_environment",
+      [](std::vector<std::string> package_dirs) {
+        set_python_environment(std::move(package_dirs));
+      },
+      nb::arg("package_dirs"),
+      "Hands discovery this interpreter's package directories (ncclrt's __init__ does it on "
+      "import): their nvidia/nccl/lib comes right after an NCCL already loaded.");
   m.def("max_ctas_for_shared_gpu", &max_ctas_for_shared_gpu, nb::arg("device"), nb::arg("ranks"),
         "The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` "
         "may use so that all their kernels are resident at once: SMs // ranks rounded down to "

@@ -1,6 +1,7 @@
 """The module on the CPU: import, Library (real NCCL and stand-ins), UniqueId, Config, errors."""
 import os
 import pickle
+import sys
 
 import pytest
 
@@ -141,6 +142,27 @@ def test_discovery_lists_every_place_tried(tmp_path):
     assert "LoadError" in r.stdout and str(tmp_path) in r.stdout
     with pytest.raises(ncclrt.UsageError, match="unknown source 'nowhere'"):
         ncclrt.Library.open(sources=["nowhere"])
+
+
+def test_discovery_reads_this_pythons_environment_first(stand_ins, tmp_path):
+    # pip's NCCL in a directory on sys.path (as nvidia-nccl-cu12 in site-packages): found right
+    # after an NCCL already loaded, before the loader's search, as PyTorch's would be; nothing
+    # but the probe is started to find it (no python3 on PATH here to ask).
+    site = tmp_path / "site-packages"
+    nccl = site / "nvidia" / "nccl" / "lib"
+    nccl.mkdir(parents=True)
+    (nccl / "libnccl.so.2").write_bytes(open(stand_ins["recording_22809"], "rb").read())
+    r = run_python(
+        "import ncclrt\n"
+        "l = ncclrt.Library.open()\n"
+        "print(l.found_by, l.path, l.version)\n"
+        "print([s.source for s in l.search_log])\n",
+        env={"NCCLRT_NCCL_LIB": None, "PATH": str(tmp_path),
+             "PYTHONPATH": os.pathsep.join([str(site)] + [p for p in sys.path if p])})
+    assert r.returncode == 0, r.stderr
+    found, tried = r.stdout.split("\n")[:2]
+    assert found.split() == ["python", os.path.realpath(nccl / "libnccl.so.2"), "2.28.9"]
+    assert "loader_search" not in tried, tried
 
 
 def test_probe(stand_ins):
