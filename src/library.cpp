@@ -16,6 +16,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "environment.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/error.hpp"
@@ -77,18 +78,14 @@ std::string env(const char* name) {
 }
 
 bool env_flag(const char* name, bool fallback) {
-  const std::string v = env(name);
-  if (v.empty()) return fallback;
-  return !(v == "0" || v == "false" || v == "off" || v == "no");
+  const auto v = detail::variable(name);
+  return v ? *detail::flag_value(*v) : fallback;
 }
 
 std::chrono::milliseconds probe_timeout(const LoadOptions& o) {
   if (o.probe_timeout) return *o.probe_timeout;
-  const std::string v = env("NCCLRT_PROBE_TIMEOUT_MS");
-  char* end = nullptr;
-  const long ms = v.empty() ? 0 : std::strtol(v.c_str(), &end, 10);
-  if (!v.empty() && end && *end == '\0' && ms > 0) return std::chrono::milliseconds(ms);
-  return std::chrono::milliseconds(10000);
+  const auto v = detail::variable("NCCLRT_PROBE_TIMEOUT_MS");
+  return std::chrono::milliseconds(v ? std::strtoll(v->c_str(), nullptr, 10) : 10000);
 }
 
 bool is_nccl_name(const char* path) {
@@ -379,8 +376,8 @@ class Loader {
                                              std::vector<SearchStep>& log) {
     std::string file = cand.file;
     std::optional<double> probe_seconds;
-    const bool do_probe =
-        cand.source != Source::kAlreadyLoaded && o.probe.value_or(env_flag("NCCLRT_PROBE", true));
+    const bool do_probe = cand.source != Source::kAlreadyLoaded &&
+                          (o.probe ? *o.probe : env_flag("NCCLRT_PROBE", true));
     if (file.find('/') != std::string::npos) {
       struct stat st {};
       if (::stat(file.c_str(), &st) != 0) {
@@ -449,7 +446,7 @@ class Loader {
     if (o.disabled_functions) {
       names = *o.disabled_functions;
     } else if (const char* v = std::getenv("NCCLRT_DISABLE_FUNCTIONS")) {
-      std::istringstream in(v);
+      std::istringstream in(v);  // checked name by name below, with the nearest known name
       for (std::string name; std::getline(in, name, ',');) {
         name.erase(0, name.find_first_not_of(" \t"));
         name.erase(name.find_last_not_of(" \t") + 1);
@@ -462,10 +459,12 @@ class Loader {
       const std::string knob =
           o.disabled_functions ? "LoadOptions::disabled_functions" : "NCCLRT_DISABLE_FUNCTIONS";
       if (e == nullptr) {
+        const std::string near = detail::nearest_function(name);
         throw LoadError(
-            knob + " names '" + name +
-            "', which is not an NCCL function ncclrt knows. Try: a name `ncclrt info --all` "
-            "lists, such as ncclAlltoAll");
+            knob + " names '" + name + "', which is not an NCCL function ncclrt knows" +
+            (near.empty() ? ". Try: a name `ncclrt info --all` lists, such as "
+                            "ncclAlltoAll"
+                          : "; did you mean " + near + "? Try: a name `ncclrt info --all` lists"));
       }
       if (e->required) {
         throw LoadError(knob + " names " + name +
@@ -518,8 +517,9 @@ class Loader {
                       ". The file is damaged or not NCCL");
     }
     if (!missing_claimed.empty()) {
-      const bool allow =
-          o.allow_missing_functions.value_or(env_flag("NCCLRT_ALLOW_MISSING_FUNCTIONS", false));
+      const bool allow = o.allow_missing_functions
+                             ? *o.allow_missing_functions
+                             : env_flag("NCCLRT_ALLOW_MISSING_FUNCTIONS", false);
       const std::string what = impl.path + " reports NCCL " + impl.version.str() +
                                " but lacks functions that version has: " + join(missing_claimed);
       if (!allow) {
@@ -542,7 +542,21 @@ std::shared_ptr<const Library> Library::open(const std::string& path) {
 
 std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
   std::lock_guard<std::mutex> lock(registry_mutex());
-  (void)Loader::disabled_functions(o);  // a bad name is the user's mistake, not the file's
+  // A bad name or value is the user's mistake, not the file's: said once, before any search.
+  (void)Loader::disabled_functions(o);
+  if (!o.probe) (void)env_flag("NCCLRT_PROBE", true);
+  if (!o.probe_timeout) (void)probe_timeout(o);
+  if (!o.allow_missing_functions) (void)env_flag("NCCLRT_ALLOW_MISSING_FUNCTIONS", false);
+  static const bool log_checked = [] {
+    const char* v = std::getenv("NCCLRT_LOG");
+    if (v && *v && !detail::log_level_named(v)) {
+      detail::log(LogLevel::kWarn, std::string("NCCLRT_LOG=") + v +
+                                       " is not off, error, warn, info or debug (or 0-4); "
+                                       "logging warnings and errors");
+    }
+    return true;
+  }();
+  (void)log_checked;
   std::vector<SearchStep> log;
   // Explicit choices are the user's: when they fail, say so rather than load some other NCCL.
   // The message names the file once, the knob the user set, and what to try.

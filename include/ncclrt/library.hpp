@@ -184,6 +184,18 @@ class Library {
   std::unique_ptr<Impl> impl_;
 };
 
+/// An NCCLRT_* variable in this process's environment that ncclrt cannot use.
+struct VariableProblem {
+  std::string name;                  ///< "NCCLRT_NCCL_LIBS"
+  std::string value;                 ///< as set
+  std::string problem;               ///< "not ncclrt's" (ncclrt does not read it), or the values it takes
+  std::vector<std::string> nearest;  ///< for an unknown name: the closest names ncclrt reads
+};
+/// Every NCCLRT_* variable set here that ncclrt does not read (a typo: with the nearest names it
+/// does read) or whose value it does not take. Library::open refuses such a value of the variables
+/// it reads with a LoadError; `ncclrt info` lists them all.
+std::vector<VariableProblem> ncclrt_environment_problems();
+
 /// For a Python host (the ncclrt module calls it when imported): the interpreter's package
 /// directories (its sys.path). Discovery then looks for pip's NCCL (nvidia/nccl/lib) in them, right
 /// after the NCCL already loaded and before the dynamic loader's search, so that a Python program

@@ -287,6 +287,12 @@ TEST(CommunicatorArgs, DisabledNativeCallsUseTheGroupedForms) {
     ScopedEnv typo("NCCLRT_DISABLE_FUNCTIONS", "ncclAllToAll");
     expect_error<LoadError>([] { (void)Library::open(RECORDING_NCCL_22809); },
                             {"NCCLRT_DISABLE_FUNCTIONS names 'ncclAllToAll'", "Try:"});
+    // A typo is answered with the nearest name, not with an example.
+    ScopedEnv near("NCCLRT_DISABLE_FUNCTIONS", "ncclAllreduce");
+    const std::string m =
+        expect_error<LoadError>([] { (void)Library::open(RECORDING_NCCL_22809); },
+                                {"'ncclAllreduce'", "did you mean ncclAllReduce?", "Try:"});
+    EXPECT_EQ(m.find("ncclAlltoAll"), std::string::npos) << m;
   }
   o.disabled_functions = {"ncclCommInitRank"};
   expect_error<LoadError>([&] { (void)Library::open(o); },
