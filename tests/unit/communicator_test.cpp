@@ -44,6 +44,15 @@ TEST(CommunicatorRealNccl, InitWithoutGpuFailsWithNcclsText) {
                             "NCCL's last error", "Try:"}) {
         EXPECT_NE(what.find(w), std::string::npos) << w << " missing in: " << what;
       }
+      // What to try names what ncclrt knows: no driver, rather than NCCL's "driver version is
+      // insufficient".
+      if (::dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD) == nullptr &&
+          ::dlopen("libcuda.so.1", RTLD_NOW) == nullptr) {
+        EXPECT_NE(what.find("Try: run on a machine with an NVIDIA GPU and its driver; here: no "
+                            "CUDA driver (libcuda.so.1 could not be loaded)"),
+                  std::string::npos)
+            << what;
+      }
     }
   }
   // The process goes on: the library still works.
