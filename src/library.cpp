@@ -361,6 +361,19 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// A shared library by its first bytes (ELF), whatever it is named.
+bool is_library(const std::string& file) {
+  std::FILE* f = std::fopen(file.c_str(), "rbe");
+  if (f == nullptr) return false;
+  char magic[4] = {};
+  const bool elf = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic,
+                                                                  "\x7f"
+                                                                  "ELF",
+                                                                  4) == 0;
+  std::fclose(f);
+  return elf && is_file(file);
+}
+
 struct Attempt {
   std::shared_ptr<const Library> lib;
   std::string outcome;  // why it failed
@@ -389,7 +402,15 @@ class Loader {
     }
     if (do_probe) {
       ProbeResult pr = probe(file, probe_timeout(o));
-      if (!pr.ok()) throw LoadError(pr.message());
+      if (!pr.ok()) {
+        // The deadline the caller set is the one to raise, in the caller's words.
+        std::string m = pr.message();
+        const std::string var = "NCCLRT_PROBE_TIMEOUT_MS";
+        if (const auto at = m.find(var); o.probe_timeout && at != std::string::npos) {
+          m.replace(at, var.size(), "LoadOptions::probe_timeout");
+        }
+        throw LoadError(m);
+      }
       if (!pr.cached) probe_seconds = pr.seconds;
       if (!pr.resolved.empty()) file = pr.resolved;  // what the loader really picked
     }
@@ -571,11 +592,16 @@ std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
       std::string m = "cannot load NCCL from " + label +
                       (why.find(file) == std::string::npos ? " (" + file + ")" : "") + ": " + why;
       if (why.find("Try:") == std::string::npos) {
-        m += ". Try: give the path of libnccl.so.2 itself (pip's nvidia-nccl-cu12/cu13 put it in "
-             "site-packages/nvidia/nccl/lib/), or leave " +
-             knob +
-             " unset so that ncclrt searches the usual places (`ncclrt info` shows what it "
-             "finds)";
+        // A library that loaded, or crashed, hung or exited loading, is the wrong NCCL, not the
+        // wrong kind of file.
+        const std::string leave = "leave " + knob + " unset";
+        m += (is_library(file) ? ". Try: another NCCL file (pip's nvidia-nccl-cu12/cu13 put one "
+                                 "in site-packages/nvidia/nccl/lib/), or "
+                               : ". Try: give the path of libnccl.so.2 itself (pip's "
+                                 "nvidia-nccl-cu12/cu13 put it in "
+                                 "site-packages/nvidia/nccl/lib/), or ") +
+             leave +
+             " so that ncclrt searches the usual places (`ncclrt info` shows what it finds)";
       }
       throw LoadError(m);
     }

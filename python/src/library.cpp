@@ -89,7 +89,7 @@ void set_config_field(Config& c, const std::string& key, nb::handle value) {
   }
 #include "ncclrt/detail/config_fields.def"
   if (key == "timeout") {
-    c.timeout = seconds(value, "Config.timeout");
+    c.timeout = seconds(value, "Config(timeout=...)");
     return;
   }
   if (key == "trace_entries") {
@@ -216,10 +216,11 @@ std::optional<std::chrono::milliseconds> seconds(nb::handle value, const char* w
     }
   }
   if (!(s >= 0) || std::isinf(s) || s > 1e9) {
+    // The value as Python writes it (-1, -0.5, inf, datetime.timedelta(...)).
     throw UsageError(std::string(what) +
-                     ": the timeout must be a finite, non-negative number of "
-                     "seconds; got " +
-                     std::to_string(s));
+                     ": the timeout must be a finite, non-negative number of seconds (at most "
+                     "1e9); got " +
+                     nb::cast<std::string>(nb::repr(value)));
   }
   return std::chrono::milliseconds(static_cast<long long>(std::llround(s * 1000.0)));
 }
@@ -449,7 +450,7 @@ void bind_library(nb::module_& m) {
             if (path) o.path = *path;
             o.sources = sources_mask(sources);
             o.probe = probe;
-            o.probe_timeout = seconds(probe_timeout, "Library.open");
+            o.probe_timeout = seconds(probe_timeout, "Library.open(probe_timeout=...)");
             o.allow_missing_functions = allow_missing_functions;
             o.disabled_functions = std::move(disabled_functions);
             nb::gil_scoped_release release;
