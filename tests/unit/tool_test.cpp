@@ -260,6 +260,18 @@ TEST(Tool, BenchRejectsBadArgumentsBeforeTouchingAGpu) {
   expect_has(average.out, {"--average"});
 }
 
+// bench takes the names Python takes: the arguments pass (exit 1 without a GPU, never 2).
+TEST(Tool, BenchTakesEveryTypeAndOpName) {
+  for (const char* args : {"-d float32 -o sum", "-d float -o SUM", "-d half -o max",
+                           "-d bfloat16 -o avg", "-d float8_e4m3fn", "-d double -o Prod"}) {
+    const ToolRun r = run(std::string("bench all_reduce -b 8 -e 8 ") + args);
+    EXPECT_NE(r.code, 2) << args << "\n" << r.out;
+  }
+  const ToolRun bad = run("bench all_reduce -d quad");
+  EXPECT_EQ(bad.code, 2);
+  expect_has(bad.out, {"unknown data type 'quad'", "float32 (float)", "float16 (half)"});
+}
+
 TEST(Tool, BenchWithoutAGpuSaysSo) {
   ToolRun r = run("bench all_reduce -b 8 -e 8");
   if (r.code == 0) GTEST_SKIP() << "this machine has a GPU";
