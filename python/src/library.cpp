@@ -4,6 +4,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <map>
 
 #include "bindings.hpp"
+#include "nearest.hpp"
 #include "spelling.hpp"
 
 namespace ncclrt::py {
@@ -34,16 +36,30 @@ const std::map<std::string, Named>& table_names() {
   return names;
 }
 
-Named lookup(const std::string& name) {
+// "'ncclCommGrw' is no NCCL function or feature ncclrt knows; did you mean ncclCommGrow?"
+std::string unknown_name(const std::string& name) {
+  std::vector<std::string> all;
+  for (const auto& [known, n] : table_names()) all.push_back(known);
+  auto near = util::nearest_names(name, all, std::max<std::size_t>(2, name.size() / 3), 1);
+  if (near.empty()) {
+    near = util::nearest_names("nccl" + name, all, std::max<std::size_t>(2, name.size() / 3), 1);
+  }
+  return "'" + name + "' is no NCCL function or feature ncclrt knows" +
+         (near.empty() ? "; Library.capabilities() lists the names"
+                       : "; did you mean " + near.front() + "?");
+}
+
+std::optional<Named> find_name(const std::string& name) {
   const auto& names = table_names();
   auto it = names.find(name);
   if (it == names.end()) it = names.find("nccl" + name);  // "CommShrink" -> "ncclCommShrink"
-  if (it == names.end()) {
-    throw UsageError("'" + name +
-                     "' is no NCCL function or feature ncclrt knows; see "
-                     "Library.capabilities() for the names");
-  }
+  if (it == names.end()) return std::nullopt;
   return it->second;
+}
+
+Named lookup(const std::string& name) {
+  if (auto n = find_name(name)) return *n;
+  throw UsageError(unknown_name(name));
 }
 
 unsigned sources_mask(nb::handle sources) {
@@ -477,12 +493,19 @@ void bind_library(nb::module_& m) {
       .def(
           "has",
           [](const PyLibrary& l, const std::string& name) {
-            const Named n = lookup(name);
-            return n.is_function ? l.lib->has(static_cast<Function>(n.value))
-                                 : l.lib->has(static_cast<Feature>(n.value));
+            const auto n = find_name(name);
+            if (!n) {
+              // No such function is usable: False, and a warning naming the nearest one.
+              const std::string why = unknown_name(name) + " (has() answers False)";
+              if (PyErr_WarnEx(PyExc_UserWarning, why.c_str(), 1) != 0) throw nb::python_error();
+              return false;
+            }
+            return n->is_function ? l.lib->has(static_cast<Function>(n->value))
+                                  : l.lib->has(static_cast<Feature>(n->value));
           },
           nb::arg("name"),
-          "Whether a function ('ncclCommShrink') or feature ('bfloat16') is usable.")
+          "Whether a function ('ncclCommShrink') or feature ('bfloat16') is usable. A name "
+          "ncclrt does not know answers False, with a UserWarning naming the nearest one.")
       .def(
           "require",
           [](const PyLibrary& l, const std::string& name) {
@@ -493,7 +516,9 @@ void bind_library(nb::module_& m) {
               l.lib->require(static_cast<Feature>(n.value));
             }
           },
-          nb::arg("name"), "Raises UnsupportedError, naming the release needed, if it is not.")
+          nb::arg("name"),
+          "Raises UnsupportedError, naming the release needed, if it is not usable; UsageError, "
+          "naming the nearest name, if ncclrt does not know it.")
       .def("capabilities", [](const PyLibrary& l) { return l.lib->capabilities(); })
       .def(
           "unique_id", [](const PyLibrary& l) { return l.lib->unique_id(); },

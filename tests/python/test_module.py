@@ -67,8 +67,10 @@ def test_real_nccl(real_nccl):
     assert "invalid usage" in lib.error_string(5)
     assert isinstance(lib.last_error(), str)
     assert ncclrt.Library.open(path) == lib  # the same file gives the same Library
+    with pytest.warns(UserWarning, match="no NCCL function or feature"):
+        assert lib.has("ncclFrobnicate") is False
     with pytest.raises(ncclrt.UsageError, match="no NCCL function or feature"):
-        lib.has("ncclFrobnicate")
+        lib.require("ncclFrobnicate")
 
 
 def test_a_function_the_release_lacks(real_nccl):
@@ -301,3 +303,15 @@ def test_type_stubs_name_every_public_attribute():
     comm = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Communicator")
     methods = {n.name for n in comm.body if isinstance(n, ast.FunctionDef)}
     assert {k for k in dir(ext.Communicator) if not k.startswith("_")} <= methods
+
+
+def test_has_an_unknown_name_answers_false_and_names_the_nearest(stand_ins):
+    lib = ncclrt.Library.open(stand_ins["recording_22809"])
+    with pytest.warns(UserWarning, match=r"'ncclCommGrw' is no NCCL function .*did you mean "
+                                         r"ncclCommGrow\?"):
+        assert lib.has("ncclCommGrw") is False
+    with pytest.warns(UserWarning, match=r"did you mean ncclAllReduce\?"):
+        assert lib.has("AllReduse") is False
+    with pytest.raises(ncclrt.UsageError, match=r"did you mean ncclCommShrink\?"):
+        lib.require("ncclCommShrnk")
+    assert lib.has("CommShrink") is True  # the short name still works, without a warning
