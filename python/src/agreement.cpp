@@ -4,6 +4,7 @@
 #include <nanobind/stl/vector.h>
 #include <nanobind/trampoline.h>
 
+#include "annotated.hpp"
 #include "bindings.hpp"
 
 namespace ncclrt::py {
@@ -38,13 +39,13 @@ void bind_agreement(nb::module_& m) {
       "An AgreementStore in a directory every rank sees (/tmp or /dev/shm of one machine, or a "
       "shared file system); each key a file created once.")
       .def(nb::init<std::string>(), nb::arg("directory"))
-      .def_prop_ro("directory", &DirectoryStore::directory)
+      .def_prop_ro("directory", &DirectoryStore::directory, "The directory that holds the records.")
       .def("__repr__", [](const DirectoryStore& s) {
         return "ncclrt.DirectoryStore('" + s.directory() + "')";
       });
   m.def(
       "agree_on_failed_ranks",
-      [](AgreementStore& store, const std::string& scope, int rank, int size, nb::handle window) {
+      [](AgreementStore& store, const std::string& scope, int rank, int size, SecondsArg window) {
         const auto w = seconds(window, "agree_on_failed_ranks").value_or(std::chrono::seconds(5));
         if (dynamic_cast<DirectoryStore*>(&store) != nullptr) {
           nb::gil_scoped_release release;  // no Python inside: other threads may run

@@ -315,3 +315,30 @@ def test_has_an_unknown_name_answers_false_and_names_the_nearest(stand_ins):
     with pytest.raises(ncclrt.UsageError, match=r"did you mean ncclCommShrink\?"):
         lib.require("ncclCommShrnk")
     assert lib.has("CommShrink") is True  # the short name still works, without a warning
+
+
+def test_help_shows_static_methods_signatures_and_what_each_property_is():
+    import pydoc
+    import inspect
+    text = pydoc.render_doc(ncclrt.Library, renderer=pydoc.plaintext)
+    statics = text[text.index("Static methods defined here"):]
+    assert "open(path: str | None = None, *, sources: collections.abc.Sequence[str] | None = " \
+           "None, probe: bool | None = None, probe_timeout: float | datetime.timedelta | None = " \
+           "None" in statics, statics[:800]
+    assert "Finds and opens NCCL" in statics
+    assert "nb_func object" not in text
+    sig = inspect.signature(ncclrt.Communicator.init_rank)
+    assert str(sig).startswith("(lib: Library, nranks: int, rank: int"), sig
+    assert ncclrt.Library.open.__doc__.startswith("Finds and opens NCCL")
+    assert "nb_func object" not in pydoc.render_doc(ncclrt.Communicator, renderer=pydoc.plaintext)
+    assert "nb_func object" not in pydoc.render_doc(ncclrt, renderer=pydoc.plaintext)
+    # Every property says what it is, not only its type.
+    bare = [f"{cls.__name__}.{name}" for cls in vars(ncclrt._ncclrt).values()
+            if isinstance(cls, type) for name, p in vars(cls).items()
+            if isinstance(p, property) and (p.__doc__ or "").startswith("(self)")]
+    assert bare == [], bare
+    # Still called as before: keywords, defaults and errors are the binding's.
+    with pytest.raises(ncclrt.UsageError, match="unknown source 'nowhere'"):
+        ncclrt.Library.open(sources=["nowhere"])
+    with pytest.raises(TypeError):
+        ncclrt.Library.open(sources="python")
