@@ -188,7 +188,7 @@ class Library {
 struct VariableProblem {
   std::string name;                  ///< "NCCLRT_NCCL_LIBS"
   std::string value;                 ///< as set
-  std::string problem;               ///< "not ncclrt's" (ncclrt does not read it), or the values it takes
+  std::string problem;               ///< "not ncclrt's" (not read by ncclrt), or what it takes
   std::vector<std::string> nearest;  ///< for an unknown name: the closest names ncclrt reads
 };
 /// Every NCCLRT_* variable set here that ncclrt does not read (a typo: with the nearest names it
