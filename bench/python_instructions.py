@@ -232,8 +232,7 @@ def parse_dumps(prefix):
 def measure(a):
     valgrind = shutil.which("valgrind")
     if valgrind is None:
-        print("python_instructions.py: valgrind is not installed (apt-get install valgrind); "
-              "nothing measured", file=sys.stderr)
+        print("SKIPPED: valgrind is not installed (apt-get install valgrind); nothing measured")
         return None
     work = tempfile.mkdtemp(prefix="ncclrt-instructions-")
     try:

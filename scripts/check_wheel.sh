@@ -7,14 +7,51 @@
 #
 #   scripts/check_wheel.sh WHEEL [WORK_DIR]
 #
-# The interpreter is $PYTHON (default python3); it must match the wheel's tag. The tests' stand-in
-# libraries are built first, before PATH is emptied: they are the tests' fixtures, not the wheel's.
+# The interpreter is $PYTHON, else the first of python3, python3.N, ... on PATH that the wheel's tag
+# takes (cp312-abi3: CPython 3.12 or newer; cp311-cp311: 3.11). The tests' stand-in libraries are
+# built first, before PATH is emptied: they are the tests' fixtures, not the wheel's.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 wheel=$(cd "$(dirname "${1:?usage: check_wheel.sh WHEEL [WORK_DIR]}")" && pwd)/$(basename "$1")
 work=${2:-$src/build/wheel-check}
-python=${PYTHON:-python3}
 [ -f "$wheel" ] || { echo "check_wheel.sh: no such wheel: $wheel" >&2; exit 2; }
+
+# The CPython versions the wheel's tag takes: "cp312-abi3" -> 3.12 and newer, "cp311-cp311" -> 3.11.
+tag=$(basename "$wheel" .whl | cut -d- -f3-4)
+case $tag in
+  cp3*-abi3) min=${tag%%-*}; min=${min#cp3}; exact= ;;
+  cp3*-cp3*) min=${tag%%-*}; min=${min#cp3}; exact=$min ;;
+  *) echo "check_wheel.sh: cannot read the Python tag of $(basename "$wheel") ($tag)" >&2; exit 2 ;;
+esac
+takes() {  # takes PYTHON: whether that interpreter is a CPython the wheel installs on
+  "$1" -c "import sys, platform
+m = sys.version_info[1]
+ok = platform.python_implementation() == 'CPython' and sys.version_info[0] == 3 and m >= $min
+sys.exit(0 if ok and ('$exact' == '' or m == int('${exact:-0}')) else 1)" 2>/dev/null
+}
+if [ -n "$exact" ]; then wants="CPython 3.$min"; else wants="CPython 3.$min or newer"; fi
+if [ -n "${PYTHON:-}" ]; then
+  python=$PYTHON
+  takes "$python" || {
+    echo "check_wheel.sh: $(basename "$wheel") needs $wants; PYTHON=$python is not one" >&2
+    exit 2
+  }
+else
+  python=
+  # python3, then python3.N on PATH, then pyenv's installed versions (its shims run only the
+  # versions it has selected).
+  for p in python3 $(for m in $(seq "$min" 20); do echo "python3.$m"; done) \
+    $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*/bin/python3 2>/dev/null | sort -V); do
+    if command -v "$p" >/dev/null && takes "$p"; then python=$(command -v "$p"); break; fi
+  done
+  [ -n "$python" ] || {
+    echo "check_wheel.sh: $(basename "$wheel") needs $wants, and neither python3 ($(python3 -V \
+      2>&1)) nor a python3.N on PATH or in pyenv is one. Try: PYTHON=/path/to/python3.$min" \
+      "$0 $*" >&2
+    exit 2
+  }
+fi
+echo "== $(basename "$wheel") ($wants) with $python ($("$python" -V 2>&1))"
 rm -rf "$work"
 mkdir -p "$work"
 work=$(cd "$work" && pwd)

@@ -20,7 +20,8 @@ from typing import Any, TypeAlias
 Buffer: TypeAlias = Any
 # torch.cuda.Stream, a cupy stream, anything with __cuda_stream__, an int handle, or None.
 StreamLike: TypeAlias = Any
-# An ncclrt.DataType (or its int), a torch or numpy dtype, or a name such as "bfloat16".
+# An ncclrt.DataType (or its int), a torch or numpy dtype, or a name: "bfloat16", "float32", or
+# NCCL's and nccl-tests' "float", "half", "double" (the names `ncclrt bench -d` takes).
 DTypeLike: TypeAlias = Any
 # Seconds (int or float) or a datetime.timedelta.
 Seconds: TypeAlias = float | Any
@@ -33,7 +34,7 @@ PARAMS = [
     (r"stream: object \| None = None", "stream: StreamLike = None"),
     (r"count: object \| None = None", "count: int | None = None"),
     (r"dtype: object \| None = None", "dtype: DTypeLike | None = None"),
-    (r"op: object \| None = ReduceOp.SUM", "op: ReduceOp | PreMulSum | int = ReduceOp.SUM"),
+    (r"op: object \| None = ReduceOp.SUM", "op: ReduceOp | PreMulSum | int | str = ReduceOp.SUM"),
     (r"counts: object \| None", "counts: Sequence[int]"),
     (r"displs: object \| None = None", "displs: Sequence[int] | None = None"),
     (r"scalar: object \| None", "scalar: float | Buffer"),

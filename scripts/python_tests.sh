@@ -3,6 +3,9 @@
 # `pip install ".[test]"` from this source tree (scikit-build-core and nanobind come from PyPI),
 # then pytest on tests/python from outside the source tree. No torch is installed, so the GPU
 # tests report themselves skipped with the reason; on a GPU machine with torch, run pytest there.
+# The module is built by pip here, not taken from a CMake build: what is tested is the package as
+# `pip install` makes it (Release, the stable ABI, the command inside it). WORK_DIR/build is kept
+# between runs.
 #   scripts/python_tests.sh [WORK_DIR] [pytest args...]
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)

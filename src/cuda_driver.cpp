@@ -111,6 +111,14 @@ StreamState state_of(int rc) noexcept {
 
 }  // namespace
 
+std::string driver_problem() noexcept {
+  try {
+    return loaded().problem;
+  } catch (...) {
+    return "the CUDA driver could not be asked";
+  }
+}
+
 int cuda_device_count() {
   int n = 0;
   if (int rc = driver().cuDeviceGetCount(&n); rc != 0) {

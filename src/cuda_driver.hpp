@@ -5,11 +5,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 struct CUstream_st;
 
 namespace ncclrt::detail {
 
+/// Why the CUDA driver cannot be used here ("no CUDA driver (libcuda.so.1 could not be
+/// loaded)", a cuInit failure), or "" when it can.
+std::string driver_problem() noexcept;
 /// Number of GPUs the driver sees; throws Error with the reason when there is no driver or GPU.
 int cuda_device_count();
 /// Makes `device`'s primary context current on this thread (what cudaSetDevice does), so NCCL

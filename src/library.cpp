@@ -7,18 +7,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <sstream>
 
+#include "environment.hpp"
 #include "log_internal.hpp"
 #include "nccl_error.hpp"
 #include "ncclrt/error.hpp"
 #include "ncclrt/probe.hpp"
-#include "spawn.hpp"
 
 namespace ncclrt {
 
@@ -76,18 +78,14 @@ std::string env(const char* name) {
 }
 
 bool env_flag(const char* name, bool fallback) {
-  const std::string v = env(name);
-  if (v.empty()) return fallback;
-  return !(v == "0" || v == "false" || v == "off" || v == "no");
+  const auto v = detail::variable(name);
+  return v ? *detail::flag_value(*v) : fallback;
 }
 
 std::chrono::milliseconds probe_timeout(const LoadOptions& o) {
   if (o.probe_timeout) return *o.probe_timeout;
-  const std::string v = env("NCCLRT_PROBE_TIMEOUT_MS");
-  char* end = nullptr;
-  const long ms = v.empty() ? 0 : std::strtol(v.c_str(), &end, 10);
-  if (!v.empty() && end && *end == '\0' && ms > 0) return std::chrono::milliseconds(ms);
-  return std::chrono::milliseconds(10000);
+  const auto v = detail::variable("NCCLRT_PROBE_TIMEOUT_MS");
+  return std::chrono::milliseconds(v ? std::strtoll(v->c_str(), nullptr, 10) : 10000);
 }
 
 bool is_nccl_name(const char* path) {
@@ -121,7 +119,30 @@ std::vector<std::string> glob_paths(const std::string& pattern) {
 
 std::string parent_dir(const std::string& p) {
   const auto pos = p.find_last_of('/');
-  return pos == std::string::npos ? std::string(".") : p.substr(0, pos);
+  return pos == std::string::npos ? std::string(".") : pos == 0 ? "/" : p.substr(0, pos);
+}
+
+bool is_dir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// The first line of a small text file, trimmed; empty when there is none.
+std::string first_line_of(const std::string& file) {
+  std::FILE* f = std::fopen(file.c_str(), "re");
+  if (f == nullptr) return {};
+  char buf[512] = {};
+  const bool got = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  std::string line = got ? buf : "";
+  line.erase(0, line.find_first_not_of(" \t"));
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  return line;
 }
 
 constexpr const char* kPythonNccl = "/nvidia/nccl/lib/libnccl.so.2";
@@ -133,81 +154,189 @@ struct Candidate {
   std::string absent = {};  // set when the place is known to hold no NCCL: why, for the log
 };
 
-// A Python prefix's NCCL files; a prefix without one is logged as its lib directory and what was
-// looked for under it, never as a glob pattern.
-void add_python_prefix(const std::string& prefix, const std::string& label,
-                       std::vector<Candidate>& out) {
-  const auto hits = glob_paths(prefix + "/lib/python3*/site-packages" + kPythonNccl);
-  if (hits.empty()) {
-    out.push_back({Source::kPython, prefix + "/lib", label,
-                   "no python3.N/site-packages/nvidia/nccl/lib/libnccl.so.2 under it"});
+// Python environments, each a prefix (its packages are under lib/python3.N/site-packages) and
+// where it came from. Found from the file system only: no interpreter is started.
+struct PythonPrefix {
+  std::string prefix;
+  std::string label;
+};
+
+// pyenv's shim directory (ROOT/shims, beside ROOT/versions) holds scripts, not interpreters: the
+// version they run is named by $PYENV_VERSION, else the nearest .python-version from the current
+// directory up, else ROOT/version (pyenv's own order). Not a shim directory: nullopt.
+std::optional<std::vector<PythonPrefix>> pyenv_prefixes(const std::string& dir,
+                                                        const std::string& exe) {
+  const std::string root = parent_dir(dir);
+  if (dir.size() < 6 || dir.compare(dir.size() - 6, 6, "/shims") != 0 ||
+      !is_dir(root + "/versions")) {
+    return std::nullopt;
   }
-  for (const auto& h : hits) out.push_back({Source::kPython, h, label});
+  std::string names = env("PYENV_VERSION");
+  std::string from = "$PYENV_VERSION";
+  if (names.empty()) {
+    char cwd[PATH_MAX];
+    for (std::string d = ::getcwd(cwd, sizeof cwd) ? cwd : ""; !d.empty(); d = parent_dir(d)) {
+      names = first_line_of(d + "/.python-version");
+      if (!names.empty()) {
+        from = d + "/.python-version";
+        break;
+      }
+      if (d == "/") break;
+    }
+  }
+  if (names.empty()) {
+    names = first_line_of(root + "/version");
+    from = root + "/version";
+  }
+  std::vector<PythonPrefix> out;
+  std::istringstream list(names);
+  for (std::string v; std::getline(list, v, ':');) {
+    if (v.empty() || v == "system") continue;  // "system": the next python3 on PATH
+    out.push_back({root + "/versions/" + v,
+                   "python3 on PATH (" + exe + ", pyenv " + v + " from " + from + ")"});
+  }
+  return out;
 }
 
-// Python environments, in search order.
-std::vector<Candidate> python_candidates() {
-  std::vector<Candidate> out;
-  if (std::string v = env("VIRTUAL_ENV"); !v.empty()) add_python_prefix(v, "$VIRTUAL_ENV", out);
-  if (std::string c = env("CONDA_PREFIX"); !c.empty()) add_python_prefix(c, "$CONDA_PREFIX", out);
-  // The python3 found on PATH: its prefix, unresolved (a venv) and resolved (the base install).
-  std::string path_env = env("PATH");
-  std::istringstream dirs(path_env);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
+std::vector<PythonPrefix> python_prefixes() {
+  std::vector<PythonPrefix> out;
+  if (std::string v = env("VIRTUAL_ENV"); !v.empty()) out.push_back({v, "$VIRTUAL_ENV"});
+  if (std::string c = env("CONDA_PREFIX"); !c.empty()) out.push_back({c, "$CONDA_PREFIX"});
+  // The python3 found on PATH: its prefix, unresolved (a venv) and resolved (the base install),
+  // or, for a pyenv shim, the version pyenv would run.
+  std::istringstream dirs(env("PATH"));
+  for (std::string dir; std::getline(dirs, dir, ':');) {
     if (dir.empty()) continue;
     const std::string exe = dir + "/python3";
     if (::access(exe.c_str(), X_OK) != 0) continue;
-    const size_t before = out.size();
-    add_python_prefix(parent_dir(dir), "python3 on PATH (" + exe + ")", out);
+    if (auto pyenv = pyenv_prefixes(dir, exe)) {
+      if (pyenv->empty()) continue;  // pyenv's "system" Python
+      out.insert(out.end(), pyenv->begin(), pyenv->end());
+      break;
+    }
+    const std::string label = "python3 on PATH (" + exe + ")";
+    out.push_back({parent_dir(dir), label});
     char real[PATH_MAX];
     if (::realpath(exe.c_str(), real) && parent_dir(parent_dir(real)) != parent_dir(dir)) {
-      add_python_prefix(parent_dir(parent_dir(real)), "python3 on PATH (" + exe + ")", out);
-    }
-    bool any = false;
-    for (size_t i = before; i < out.size(); ++i) any |= out[i].absent.empty();
-    if (!any) {
-      // A shim (pyenv) or an unusual layout: ask the interpreter where its packages live.
-      auto r = detail::run_child(
-          exe, {"-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"},
-          std::chrono::milliseconds(5000));
-      std::string purelib = r.output;
-      while (!purelib.empty() && (purelib.back() == '\n' || purelib.back() == '\r')) {
-        purelib.pop_back();
-      }
-      if (r.exit_code == 0 && !purelib.empty() && purelib.find('\n') == std::string::npos) {
-        out.push_back(
-            {Source::kPython, purelib + kPythonNccl, "python3 on PATH (" + exe + ", sysconfig)"});
-      }
+      out.push_back({parent_dir(parent_dir(real)), label});
     }
     break;  // only the first python3 on PATH is the one a user runs
   }
   return out;
 }
 
-// The automatic places, in order. Explicit ones (path in code, $NCCLRT_NCCL_LIB) are handled
-// before these and never fall through to them.
-std::vector<Candidate> automatic_candidates(unsigned sources) {
-  std::vector<Candidate> c;
-  auto want = [&](Source s) { return sources & s; };
-  if (want(Source::kAlreadyLoaded)) {
-    for (auto& p : already_loaded()) c.push_back({Source::kAlreadyLoaded, p, "already loaded"});
-  }
-  if (want(Source::kLoaderSearch)) {
-    c.push_back({Source::kLoaderSearch, "libnccl.so.2", "the dynamic loader's search"});
-  }
-  if (want(Source::kCudaHome)) {
-    if (std::string h = env("CUDA_HOME"); !h.empty()) {
-      c.push_back({Source::kCudaHome, h + "/lib64/libnccl.so.2", "$CUDA_HOME"});
-      c.push_back({Source::kCudaHome, h + "/lib/libnccl.so.2", "$CUDA_HOME"});
+// The package directories a Python host handed over (set_python_environment), and whether it did.
+std::mutex& python_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::optional<std::vector<std::string>>& python_host_dirs() {
+  static std::optional<std::vector<std::string>> dirs;
+  return dirs;
+}
+
+// The Python place's candidates. The prefixes are worked out once per process for the same
+// environment (the variables and PATH they come from); which files exist is looked at each time.
+std::vector<Candidate> python_candidates() {
+  std::vector<Candidate> out;
+  {
+    std::lock_guard<std::mutex> lock(python_mutex());
+    if (const auto& host = python_host_dirs()) {
+      for (const auto& dir : *host) {
+        if (is_file(dir + kPythonNccl)) {
+          out.push_back({Source::kPython, dir + kPythonNccl, "this Python's sys.path"});
+        }
+      }
+      if (out.empty()) {
+        out.push_back({Source::kPython, "sys.path", "this Python",
+                       "no nvidia/nccl/lib/libnccl.so.2 in any of its " +
+                           std::to_string(host->size()) + " package directories"});
+      }
+      return out;
     }
   }
-  if (want(Source::kCudaDefault)) {
-    c.push_back({Source::kCudaDefault, "/usr/local/cuda/lib64/libnccl.so.2", "/usr/local/cuda"});
-    c.push_back({Source::kCudaDefault, "/usr/local/cuda/lib/libnccl.so.2", "/usr/local/cuda"});
+  static std::mutex cache_mutex;
+  static std::string cached_key;
+  static std::vector<PythonPrefix> cached;
+  std::vector<PythonPrefix> prefixes;
+  {
+    char cwd[PATH_MAX];
+    const std::string key = env("VIRTUAL_ENV") + '\n' + env("CONDA_PREFIX") + '\n' + env("PATH") +
+                            '\n' + env("PYENV_VERSION") + '\n' + env("PYENV_ROOT") + '\n' +
+                            (::getcwd(cwd, sizeof cwd) ? cwd : "");
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    if (key != cached_key || cached.empty()) {
+      cached = python_prefixes();
+      cached_key = key;
+    }
+    prefixes = cached;
   }
-  if (want(Source::kPython)) {
-    for (auto& p : python_candidates()) c.push_back(std::move(p));
+  // A prefix without NCCL is logged as its lib directory and what was looked for under it, never
+  // as a glob pattern.
+  for (const auto& p : prefixes) {
+    const auto hits = glob_paths(p.prefix + "/lib/python3*/site-packages" + kPythonNccl);
+    if (hits.empty()) {
+      out.push_back({Source::kPython, p.prefix + "/lib", p.label,
+                     "no python3.N/site-packages/nvidia/nccl/lib/libnccl.so.2 under it"});
+    }
+    for (const auto& h : hits) out.push_back({Source::kPython, h, p.label});
+  }
+  return out;
+}
+
+// The automatic places in search order (explicit ones, the path in code and $NCCLRT_NCCL_LIB, are
+// handled before these and never fall through to them). A Python host's own environment comes
+// right after the NCCL already loaded: the one PyTorch loads in the same environment.
+std::vector<Source> automatic_order() {
+  bool python_host = false;
+  {
+    std::lock_guard<std::mutex> lock(python_mutex());
+    python_host = python_host_dirs().has_value();
+  }
+  if (python_host) {
+    return {Source::kAlreadyLoaded, Source::kPython, Source::kLoaderSearch, Source::kCudaHome,
+            Source::kCudaDefault};
+  }
+  return {Source::kAlreadyLoaded, Source::kLoaderSearch, Source::kCudaHome, Source::kCudaDefault,
+          Source::kPython};
+}
+
+// What the loader's search for libnccl.so.2 resolved to: the search path is fixed when the
+// process starts, so the answer holds for the process.
+std::string& loader_search_result() {
+  static std::string path;
+  return path;
+}
+
+// One place's candidates, worked out only when discovery reaches it.
+std::vector<Candidate> candidates_of(Source place) {
+  std::vector<Candidate> c;
+  switch (place) {
+    case Source::kAlreadyLoaded:
+      for (auto& p : already_loaded()) c.push_back({place, p, "already loaded"});
+      break;
+    case Source::kLoaderSearch: {
+      const std::string& seen = loader_search_result();
+      c.push_back({place, seen.empty() || !is_file(seen) ? "libnccl.so.2" : seen,
+                   "the dynamic loader's search"});
+      break;
+    }
+    case Source::kCudaHome:
+      if (std::string h = env("CUDA_HOME"); !h.empty()) {
+        c.push_back({place, h + "/lib64/libnccl.so.2", "$CUDA_HOME"});
+        c.push_back({place, h + "/lib/libnccl.so.2", "$CUDA_HOME"});
+      }
+      break;
+    case Source::kCudaDefault:
+      c.push_back({place, "/usr/local/cuda/lib64/libnccl.so.2", "/usr/local/cuda"});
+      c.push_back({place, "/usr/local/cuda/lib/libnccl.so.2", "/usr/local/cuda"});
+      break;
+    case Source::kPython:
+      c = python_candidates();
+      break;
+    case Source::kPath:
+    case Source::kEnvironment:
+      break;
   }
   return c;
 }
@@ -232,6 +361,19 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// A shared library by its first bytes (ELF), whatever it is named.
+bool is_library(const std::string& file) {
+  std::FILE* f = std::fopen(file.c_str(), "rbe");
+  if (f == nullptr) return false;
+  char magic[4] = {};
+  const bool elf = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic,
+                                                                  "\x7f"
+                                                                  "ELF",
+                                                                  4) == 0;
+  std::fclose(f);
+  return elf && is_file(file);
+}
+
 struct Attempt {
   std::shared_ptr<const Library> lib;
   std::string outcome;  // why it failed
@@ -247,8 +389,8 @@ class Loader {
                                              std::vector<SearchStep>& log) {
     std::string file = cand.file;
     std::optional<double> probe_seconds;
-    const bool do_probe =
-        cand.source != Source::kAlreadyLoaded && o.probe.value_or(env_flag("NCCLRT_PROBE", true));
+    const bool do_probe = cand.source != Source::kAlreadyLoaded &&
+                          (o.probe ? *o.probe : env_flag("NCCLRT_PROBE", true));
     if (file.find('/') != std::string::npos) {
       struct stat st {};
       if (::stat(file.c_str(), &st) != 0) {
@@ -260,7 +402,15 @@ class Loader {
     }
     if (do_probe) {
       ProbeResult pr = probe(file, probe_timeout(o));
-      if (!pr.ok()) throw LoadError(pr.message());
+      if (!pr.ok()) {
+        // The deadline the caller set is the one to raise, in the caller's words.
+        std::string m = pr.message();
+        const std::string var = "NCCLRT_PROBE_TIMEOUT_MS";
+        if (const auto at = m.find(var); o.probe_timeout && at != std::string::npos) {
+          m.replace(at, var.size(), "LoadOptions::probe_timeout");
+        }
+        throw LoadError(m);
+      }
       if (!pr.cached) probe_seconds = pr.seconds;
       if (!pr.resolved.empty()) file = pr.resolved;  // what the loader really picked
     }
@@ -301,7 +451,9 @@ class Loader {
       ::dlclose(handle);
       throw;
     }
-    log.push_back({cand.source, impl->path, "loaded NCCL " + impl->version.str(), true});
+    // Which environment, where the place has several (a venv, conda, pyenv's version).
+    const std::string from = cand.source == Source::kPython ? " (" + cand.label + ")" : "";
+    log.push_back({cand.source, impl->path, "loaded NCCL " + impl->version.str() + from, true});
     impl->search_log = log;
     std::shared_ptr<const Library> lib(new Library(std::move(impl)));
     registry()[lib->path() + variant] = lib;
@@ -315,7 +467,7 @@ class Loader {
     if (o.disabled_functions) {
       names = *o.disabled_functions;
     } else if (const char* v = std::getenv("NCCLRT_DISABLE_FUNCTIONS")) {
-      std::istringstream in(v);
+      std::istringstream in(v);  // checked name by name below, with the nearest known name
       for (std::string name; std::getline(in, name, ',');) {
         name.erase(0, name.find_first_not_of(" \t"));
         name.erase(name.find_last_not_of(" \t") + 1);
@@ -328,10 +480,12 @@ class Loader {
       const std::string knob =
           o.disabled_functions ? "LoadOptions::disabled_functions" : "NCCLRT_DISABLE_FUNCTIONS";
       if (e == nullptr) {
+        const std::string near = detail::nearest_function(name);
         throw LoadError(
-            knob + " names '" + name +
-            "', which is not an NCCL function ncclrt knows. Try: a name `ncclrt info --all` "
-            "lists, such as ncclAlltoAll");
+            knob + " names '" + name + "', which is not an NCCL function ncclrt knows" +
+            (near.empty() ? ". Try: a name `ncclrt info --all` lists, such as "
+                            "ncclAlltoAll"
+                          : "; did you mean " + near + "? Try: a name `ncclrt info --all` lists"));
       }
       if (e->required) {
         throw LoadError(knob + " names " + name +
@@ -384,8 +538,9 @@ class Loader {
                       ". The file is damaged or not NCCL");
     }
     if (!missing_claimed.empty()) {
-      const bool allow =
-          o.allow_missing_functions.value_or(env_flag("NCCLRT_ALLOW_MISSING_FUNCTIONS", false));
+      const bool allow = o.allow_missing_functions
+                             ? *o.allow_missing_functions
+                             : env_flag("NCCLRT_ALLOW_MISSING_FUNCTIONS", false);
       const std::string what = impl.path + " reports NCCL " + impl.version.str() +
                                " but lacks functions that version has: " + join(missing_claimed);
       if (!allow) {
@@ -408,7 +563,21 @@ std::shared_ptr<const Library> Library::open(const std::string& path) {
 
 std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
   std::lock_guard<std::mutex> lock(registry_mutex());
-  (void)Loader::disabled_functions(o);  // a bad name is the user's mistake, not the file's
+  // A bad name or value is the user's mistake, not the file's: said once, before any search.
+  (void)Loader::disabled_functions(o);
+  if (!o.probe) (void)env_flag("NCCLRT_PROBE", true);
+  if (!o.probe_timeout) (void)probe_timeout(o);
+  if (!o.allow_missing_functions) (void)env_flag("NCCLRT_ALLOW_MISSING_FUNCTIONS", false);
+  static const bool log_checked = [] {
+    const char* v = std::getenv("NCCLRT_LOG");
+    if (v && *v && !detail::log_level_named(v)) {
+      detail::log(LogLevel::kWarn, std::string("NCCLRT_LOG=") + v +
+                                       " is not off, error, warn, info or debug (or 0-4); "
+                                       "logging warnings and errors");
+    }
+    return true;
+  }();
+  (void)log_checked;
   std::vector<SearchStep> log;
   // Explicit choices are the user's: when they fail, say so rather than load some other NCCL.
   // The message names the file once, the knob the user set, and what to try.
@@ -423,11 +592,16 @@ std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
       std::string m = "cannot load NCCL from " + label +
                       (why.find(file) == std::string::npos ? " (" + file + ")" : "") + ": " + why;
       if (why.find("Try:") == std::string::npos) {
-        m += ". Try: give the path of libnccl.so.2 itself (pip's nvidia-nccl-cu12/cu13 put it in "
-             "site-packages/nvidia/nccl/lib/), or leave " +
-             knob +
-             " unset so that ncclrt searches the usual places (`ncclrt info` shows what it "
-             "finds)";
+        // A library that loaded, or crashed, hung or exited loading, is the wrong NCCL, not the
+        // wrong kind of file.
+        const std::string leave = "leave " + knob + " unset";
+        m += (is_library(file) ? ". Try: another NCCL file (pip's nvidia-nccl-cu12/cu13 put one "
+                                 "in site-packages/nvidia/nccl/lib/), or "
+                               : ". Try: give the path of libnccl.so.2 itself (pip's "
+                                 "nvidia-nccl-cu12/cu13 put it in "
+                                 "site-packages/nvidia/nccl/lib/), or ") +
+             leave +
+             " so that ncclrt searches the usual places (`ncclrt info` shows what it finds)";
       }
       throw LoadError(m);
     }
@@ -439,17 +613,23 @@ std::shared_ptr<const Library> Library::open(const LoadOptions& o) {
       return explicit_choice(Source::kEnvironment, env_path, "NCCLRT_NCCL_LIB");
     log.push_back({Source::kEnvironment, "", "set but empty; ignored", false});
   }
-  for (const Candidate& c : automatic_candidates(o.sources)) {
-    if (!c.absent.empty()) {
-      log.push_back({c.source, c.file, c.label + ": " + c.absent, false});
-      continue;
-    }
-    try {
-      return Loader::load(c, o, log);
-    } catch (const LoadError& e) {
-      log.push_back({c.source, c.file, c.label + ": " + e.what(), false});
-      detail::log(LogLevel::kInfo,
-                  std::string("discovery passed over ") + c.file + ": " + e.what());
+  // Place by place, each worked out only when reached; the first file that works ends it.
+  for (const Source place : automatic_order()) {
+    if (!(o.sources & place)) continue;
+    for (const Candidate& c : candidates_of(place)) {
+      if (!c.absent.empty()) {
+        log.push_back({c.source, c.file, c.label + ": " + c.absent, false});
+        continue;
+      }
+      try {
+        auto lib = Loader::load(c, o, log);
+        if (place == Source::kLoaderSearch) loader_search_result() = lib->path();
+        return lib;
+      } catch (const LoadError& e) {
+        log.push_back({c.source, c.file, c.label + ": " + e.what(), false});
+        detail::log(LogLevel::kInfo,
+                    std::string("discovery passed over ") + c.file + ": " + e.what());
+      }
     }
   }
   std::ostringstream m;
@@ -587,6 +767,19 @@ const char* id_of(Source source) noexcept {
       return "python";
   }
   return "unknown";
+}
+
+void set_python_environment(std::vector<std::string> package_dirs) {
+  std::lock_guard<std::mutex> lock(python_mutex());
+  python_host_dirs() = std::move(package_dirs);
+}
+
+std::vector<SearchStep> python_environment_nccl() {
+  std::vector<SearchStep> out;
+  for (const Candidate& c : python_candidates()) {
+    if (c.absent.empty()) out.push_back({Source::kPython, c.file, c.label, false});
+  }
+  return out;
 }
 
 const char* name_of(Function f) noexcept { return kFunctions[static_cast<int>(f)].name; }

@@ -7,19 +7,22 @@
 #include <mutex>
 #include <string>
 
+#include "environment.hpp"
 #include "log_internal.hpp"
 
 namespace ncclrt {
 namespace {
 
+// A value that is no level still asked for diagnostics: warnings and errors, the first of which
+// (Library::open's) says what was wrong with it.
 LogLevel level_from_environment() noexcept {
   const char* v = std::getenv("NCCLRT_LOG");
   if (v == nullptr || *v == '\0') return LogLevel::kOff;
-  if (std::strcmp(v, "error") == 0 || std::strcmp(v, "1") == 0) return LogLevel::kError;
-  if (std::strcmp(v, "warn") == 0 || std::strcmp(v, "2") == 0) return LogLevel::kWarn;
-  if (std::strcmp(v, "info") == 0 || std::strcmp(v, "3") == 0) return LogLevel::kInfo;
-  if (std::strcmp(v, "debug") == 0 || std::strcmp(v, "4") == 0) return LogLevel::kDebug;
-  return LogLevel::kOff;
+  try {
+    return detail::log_level_named(v).value_or(LogLevel::kWarn);
+  } catch (...) {
+    return LogLevel::kWarn;
+  }
 }
 
 std::atomic<int>& level_storage() noexcept {

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "cuda_driver.hpp"
 #include "ncclrt/error.hpp"
 
 namespace ncclrt::detail {
@@ -45,7 +46,17 @@ void throw_nccl_error(const Library& lib, abi::ncclResult_t result, const char* 
   if (!where.empty()) m << " (" << where << ")";
   m << ": " << text << " [" << static_cast<int>(result) << "]";
   if (!last.empty()) m << "; NCCL's last error: " << last;
-  m << "; NCCL " << lib.version().str() << " from " << lib.path() << ". Try: " << hint_for(result);
+  m << "; NCCL " << lib.version().str() << " from " << lib.path() << ". Try: ";
+  // NCCL's CUDA runtime reports a missing driver as "driver version is insufficient": say what
+  // ncclrt knows instead.
+  const std::string driver =
+      result == abi::ncclUnhandledCudaError ? driver_problem() : std::string();
+  if (!driver.empty()) {
+    m << "run on a machine with an NVIDIA GPU and its driver; here: " << driver
+      << ". `ncclrt info` shows what ncclrt sees";
+  } else {
+    m << hint_for(result);
+  }
   throw NcclError(m.str(), result, text, last, call, lib.version().str());
 }
 

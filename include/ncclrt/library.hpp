@@ -35,7 +35,8 @@ enum class Source : unsigned {
   kLoaderSearch = 1u << 3,   ///< the dynamic loader's search for libnccl.so.2
   kCudaHome = 1u << 4,       ///< $CUDA_HOME/lib64, $CUDA_HOME/lib
   kCudaDefault = 1u << 5,    ///< /usr/local/cuda/lib64, /usr/local/cuda/lib
-  kPython = 1u << 6,         ///< nvidia/nccl/lib of $VIRTUAL_ENV, $CONDA_PREFIX, python3 on PATH
+  kPython = 1u << 6,         ///< nvidia/nccl/lib of a Python host's sys.path, else of $VIRTUAL_ENV,
+                             ///< $CONDA_PREFIX, the python3 on PATH (pyenv's shims followed)
 };
 constexpr unsigned kAllSources = 0x7f;
 /// Masks of places for LoadOptions::sources: `Source::kEnvironment | Source::kPython`, or
@@ -182,6 +183,30 @@ class Library {
   explicit Library(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// An NCCLRT_* variable in this process's environment that ncclrt cannot use.
+struct VariableProblem {
+  std::string name;                  ///< "NCCLRT_NCCL_LIBS"
+  std::string value;                 ///< as set
+  std::string problem;               ///< "not ncclrt's" (not read by ncclrt), or what it takes
+  std::vector<std::string> nearest;  ///< for an unknown name: the closest names ncclrt reads
+};
+/// Every NCCLRT_* variable set here that ncclrt does not read (a typo: with the nearest names it
+/// does read) or whose value it does not take. Library::open refuses such a value of the variables
+/// it reads with a LoadError; `ncclrt info` lists them all.
+std::vector<VariableProblem> ncclrt_environment_problems();
+
+/// For a Python host (the ncclrt module calls it when imported): the interpreter's package
+/// directories (its sys.path). Discovery then looks for pip's NCCL (nvidia/nccl/lib) in them, right
+/// after the NCCL already loaded and before the dynamic loader's search, so that a Python program
+/// loads the NCCL that PyTorch in the same environment loads; $VIRTUAL_ENV, $CONDA_PREFIX and the
+/// python3 on PATH are then not read.
+void set_python_environment(std::vector<std::string> package_dirs);
+
+/// The NCCL files pip installed into the Python environment discovery reads (the place
+/// Source::kPython), in search order, found on the file system without loading or probing any:
+/// `path` is the file, `outcome` which environment it belongs to ("$VIRTUAL_ENV", ...).
+std::vector<SearchStep> python_environment_nccl();
 
 /// Information about a known function or feature, independent of any loaded library.
 const char* name_of(Function f) noexcept;

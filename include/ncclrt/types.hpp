@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -56,6 +58,14 @@ constexpr std::size_t size_of(DataType t) noexcept {
 /// "float32", "bfloat16", ...
 const char* to_string(DataType t) noexcept;
 
+/// The DataType a name stands for, in every vocabulary a user brings: ncclrt's and PyTorch's
+/// ("float32", "bfloat16", "float8_e4m3fn"), NCCL's and nccl-tests' ("float", "half", "double",
+/// "int", "char", "f8e4m3", "fp8_e4m3"). "float" and "int" are 32-bit, as ncclFloat, ncclInt and
+/// torch.float are (numpy's are 64-bit). nullopt for a name NCCL has no type for.
+std::optional<DataType> data_type_named(std::string_view name) noexcept;
+/// The names data_type_named takes, for messages: "int8 (char), uint8, int32 (int), ...".
+const char* data_type_names() noexcept;
+
 /// The DataType of a C++ arithmetic type (for the typed overloads). Half, bfloat16 and fp8 have no
 /// standard C++ type: pass DataType explicitly for them.
 template <class T>
@@ -90,6 +100,9 @@ inline constexpr int kNumBuiltinOps = abi::ncclNumOps;
 
 /// "sum", "prod", "max", "min", "avg", or "premulsum#N".
 const char* to_string(ReduceOp op) noexcept;
+/// The built-in ReduceOp a name stands for: "sum", "prod", "max", "min", "avg", in any case
+/// ("SUM", as Python's ReduceOp.SUM); nullopt for another name.
+std::optional<ReduceOp> reduce_op_named(std::string_view name) noexcept;
 
 /// Where the scalar of a PreMulSum op lives.
 enum class ScalarResidence : int {

@@ -20,7 +20,8 @@ from typing import Any, TypeAlias
 Buffer: TypeAlias = Any
 # torch.cuda.Stream, a cupy stream, anything with __cuda_stream__, an int handle, or None.
 StreamLike: TypeAlias = Any
-# An ncclrt.DataType (or its int), a torch or numpy dtype, or a name such as "bfloat16".
+# An ncclrt.DataType (or its int), a torch or numpy dtype, or a name: "bfloat16", "float32", or
+# NCCL's and nccl-tests' "float", "half", "double" (the names `ncclrt bench -d` takes).
 DTypeLike: TypeAlias = Any
 # Seconds (int or float) or a datetime.timedelta.
 Seconds: TypeAlias = float | Any
@@ -693,19 +694,19 @@ class Communicator:
     def register_window(self, buf: Buffer, nbytes: int | None = None, flags: int = 0, *, stream: StreamLike = None) -> Window:
         """ncclCommWindowRegister; refused during a visible capture."""
 
-    def all_reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
+    def all_reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int | str = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv=None reduces in place. Returns recv."""
 
     def broadcast(self, send: Buffer, recv: Buffer | None = None, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv=None is in place. Returns recv."""
 
-    def reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
+    def reduce(self, send: Buffer, recv: Buffer | None = None, op: ReduceOp | PreMulSum | int | str = ReduceOp.SUM, root: int = 0, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv=None is in place; recv matters on the root only."""
 
     def all_gather(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """recv holds size x send elements."""
 
-    def reduce_scatter(self, send: Buffer, recv: Buffer, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
+    def reduce_scatter(self, send: Buffer, recv: Buffer, op: ReduceOp | PreMulSum | int | str = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
         """send holds size x recv elements."""
 
     def all_to_all(self, send: Buffer, recv: Buffer, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None, config: object | None = None) -> Buffer:
@@ -722,7 +723,7 @@ class Communicator:
         Rank r's counts[r] elements land at recv[displs[r]] (packed when displs=None).
         """
 
-    def reduce_scatterv(self, send: Buffer, recv: Buffer, counts: Sequence[int], displs: Sequence[int] | None = None, op: ReduceOp | PreMulSum | int = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
+    def reduce_scatterv(self, send: Buffer, recv: Buffer, counts: Sequence[int], displs: Sequence[int] | None = None, op: ReduceOp | PreMulSum | int | str = ReduceOp.SUM, *, stream: StreamLike = None, count: int | None = None, dtype: DTypeLike | None = None) -> Buffer:
         """
         Block r of send (counts[r] elements at displs[r]) is reduced into rank r's recv.
         """

@@ -4,6 +4,7 @@
 #include <nanobind/stl/vector.h>
 #include <nanobind/trampoline.h>
 
+#include "annotated.hpp"
 #include "bindings.hpp"
 
 namespace ncclrt::py {
@@ -47,10 +48,11 @@ void bind_agreement(nb::module_& m) {
                                                                 : DirectoryStore::Access::kShared);
           },
           nb::arg("directory"), nb::kw_only(), nb::arg("private") = false)
-      .def_prop_ro("directory", &DirectoryStore::directory)
+      .def_prop_ro("directory", &DirectoryStore::directory, "The directory that holds the records.")
       .def_prop_ro(
           "private",
-          [](const DirectoryStore& s) { return s.access() == DirectoryStore::Access::kPrivate; })
+          [](const DirectoryStore& s) { return s.access() == DirectoryStore::Access::kPrivate; },
+          "Whether the directory is this user's alone (private=True).")
       .def("__repr__", [](const DirectoryStore& s) {
         return "ncclrt.DirectoryStore('" + s.directory() + "'" +
                (s.access() == DirectoryStore::Access::kPrivate ? ", private=True" : "") + ")";
@@ -60,7 +62,7 @@ void bind_agreement(nb::module_& m) {
   m.def(
       "agree_on_failed_ranks",
       [module](AgreementStore& store, const std::string& scope, int rank, int size,
-               nb::handle window) {
+               SecondsArg window) {
         const auto w = seconds(window, "agree_on_failed_ranks").value_or(std::chrono::seconds(5));
         try {
           // The store is called from a helper thread; a Python store takes the GIL there.

@@ -23,34 +23,12 @@ namespace {
 
 // ---- data types ----
 
-struct NamedType {
-  const char* name;
-  DataType type;
-};
-constexpr NamedType kTypeNames[] = {
-    {"float32", DataType::kFloat32},
-    {"float64", DataType::kFloat64},
-    {"float16", DataType::kFloat16},
-    {"bfloat16", DataType::kBfloat16},
-    {"int8", DataType::kInt8},
-    {"uint8", DataType::kUint8},
-    {"int32", DataType::kInt32},
-    {"uint32", DataType::kUint32},
-    {"int64", DataType::kInt64},
-    {"uint64", DataType::kUint64},
-    {"float8_e4m3fn", DataType::kFloat8e4m3},
-    {"float8_e5m2", DataType::kFloat8e5m2},
-};
-
+// A name ("float32", "torch.bfloat16", NCCL's "float" or "half"): the library's one table.
 bool type_from_name(std::string name, DataType& out) {
   if (name.rfind("torch.", 0) == 0) name.erase(0, 6);
-  for (const auto& t : kTypeNames) {
-    if (name == t.name) {
-      out = t.type;
-      return true;
-    }
-  }
-  return false;
+  const auto t = data_type_named(name);
+  if (t) out = *t;
+  return t.has_value();
 }
 
 // dtype objects (torch.float32, numpy.dtype('float32'), ncclrt.DataType.FLOAT32) seen so far, by
@@ -557,9 +535,8 @@ DataType read_dtype(PyObject* dtype, const char* op) {
     std::string name;
     if (dtype_object(dtype, t, &name)) return t;
   }
-  throw UsageError(std::string(op) + ": dtype " + text_of(dtype) +
-                   " is not a type NCCL has (int8, uint8, int32, uint32, int64, uint64, float16, "
-                   "bfloat16, float32, float64, float8_e4m3fn, float8_e5m2)");
+  throw UsageError(std::string(op) + ": dtype " + text_of(dtype) + " is not a type NCCL has (" +
+                   data_type_names() + ")");
 }
 
 }  // namespace ncclrt::py

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "annotated.hpp"
 #include "bindings.hpp"
 #include "buffers.hpp"
 #include "operands.hpp"
@@ -116,7 +117,9 @@ nb::object optional_comm(Communicator&& c) {
 void bind_communicator(nb::module_& m) {
   auto pms = nb::class_<PreMulSum>(m, "PreMulSum",
                                    "A PreMulSum reduce op; pass it as op=. Destroyed on close().")
-                 .def_prop_ro("op", [](const PreMulSum& p) { return static_cast<int>(p.op()); })
+                 .def_prop_ro(
+                     "op", [](const PreMulSum& p) { return static_cast<int>(p.op()); },
+                     "The reduce op's value, as NCCL knows it (pass the PreMulSum itself as op=).")
                  .def("__int__", [](const PreMulSum& p) { return static_cast<int>(p.op()); })
                  .def("__repr__", [](const PreMulSum& p) {
                    // A closed handle holds op 0, which no PreMulSum op is (built-ins are 0-4).
@@ -131,7 +134,8 @@ void bind_communicator(nb::module_& m) {
                                "on close().")
           .def_prop_ro(
               "handle",
-              [](const Registration& r) { return reinterpret_cast<std::uintptr_t>(r.handle()); })
+              [](const Registration& r) { return reinterpret_cast<std::uintptr_t>(r.handle()); },
+              "NCCL's registration handle, as an int.")
           .def("__repr__", [](const Registration& r) {
             return r.handle() == nullptr ? std::string("Registration(closed)")
                                          : "Registration(handle=" + address(r.handle()) + ")";
@@ -140,8 +144,10 @@ void bind_communicator(nb::module_& m) {
   auto win =
       nb::class_<Window>(m, "Window",
                          "A window from ncclCommWindowRegister; deregistered on close().")
-          .def_prop_ro("native",
-                       [](const Window& w) { return reinterpret_cast<std::uintptr_t>(w.native()); })
+          .def_prop_ro(
+              "native",
+              [](const Window& w) { return reinterpret_cast<std::uintptr_t>(w.native()); },
+              "NCCL's ncclWindow_t as an int.")
           .def_prop_ro(
               "user_pointer",
               [](const Window& w) { return reinterpret_cast<std::uintptr_t>(w.user_pointer()); },
@@ -153,10 +159,13 @@ void bind_communicator(nb::module_& m) {
   context_manager<Window>(win);
 
   nb::class_<MemoryStats>(m, "MemoryStats", "ncclCommMemStats, every statistic by name.")
-      .def_ro("suspendable_bytes", &MemoryStats::suspendable_bytes)
-      .def_ro("persistent_bytes", &MemoryStats::persistent_bytes)
-      .def_ro("total_bytes", &MemoryStats::total_bytes)
-      .def_ro("suspended", &MemoryStats::suspended)
+      .def_ro("suspendable_bytes", &MemoryStats::suspendable_bytes,
+              "GPU memory suspend(MEMORY) would release.")
+      .def_ro("persistent_bytes", &MemoryStats::persistent_bytes,
+              "GPU memory kept while suspended.")
+      .def_ro("total_bytes", &MemoryStats::total_bytes,
+              "All GPU memory NCCL holds for the communicator.")
+      .def_ro("suspended", &MemoryStats::suspended, "Whether the communicator is suspended.")
       .def("__repr__", [](const MemoryStats& s) {
         return "MemoryStats(suspendable_bytes=" + std::to_string(s.suspendable_bytes) +
                ", persistent_bytes=" + std::to_string(s.persistent_bytes) +
@@ -175,10 +184,11 @@ void bind_communicator(nb::module_& m) {
           },
           nb::arg("peer"), nb::arg("signal_index") = 0, nb::arg("count") = 1,
           nb::arg("context") = 0)
-      .def_rw("peer", &SignalWait::peer)
-      .def_rw("signal_index", &SignalWait::signal_index)
-      .def_rw("count", &SignalWait::count)
-      .def_rw("context", &SignalWait::context)
+      .def_rw("peer", &SignalWait::peer, "The rank whose signals to wait for.")
+      .def_rw("signal_index", &SignalWait::signal_index, "Which of the window's signals.")
+      .def_rw("count", &SignalWait::count, "How many signals to wait for.")
+      .def_rw("context", &SignalWait::context,
+              "NCCL's context for the wait (0 unless NCCL says otherwise).")
       .def("__repr__", [](const SignalWait& w) {
         return "SignalWait(peer=" + std::to_string(w.peer) +
                ", signal_index=" + std::to_string(w.signal_index) +
@@ -220,7 +230,7 @@ void bind_communicator(nb::module_& m) {
           "current stream for torch tensors, else the default stream.")
           .def_static(
               "init_rank",
-              [](nb::handle lib, int nranks, int rank, const UniqueId& id,
+              [](LibraryArg lib, int nranks, int rank, const UniqueId& id,
                  std::optional<Config> config) {
                 auto l = library_or_default(lib);
                 nb::gil_scoped_release release;
@@ -232,7 +242,7 @@ void bind_communicator(nb::module_& m) {
               "ncclCommInitRank(Config) on the current CUDA device.")
           .def_static(
               "init_all",
-              [](nb::handle lib, const std::vector<int>& devices, std::optional<Config> config) {
+              [](LibraryArg lib, const std::vector<int>& devices, std::optional<Config> config) {
                 auto l = library_or_default(lib);
                 std::vector<Communicator> comms;
                 {
@@ -249,7 +259,7 @@ void bind_communicator(nb::module_& m) {
               "max_ctas=max_ctas_for_shared_gpu(device, ranks on it) unless config sets it.")
           .def_static(
               "from_environment",
-              [](nb::handle lib, std::optional<Config> config) {
+              [](LibraryArg lib, std::optional<Config> config) {
                 auto l = library_or_default(lib);
                 nb::gil_scoped_release release;
                 return Communicator::from_environment(std::move(l), config.value_or(Config{}));
@@ -283,7 +293,7 @@ void bind_communicator(nb::module_& m) {
               "ncclCommShrink: a new communicator without the excluded ranks.")
           .def(
               "revoke",
-              [](C& c, nb::handle timeout) {
+              [](C& c, SecondsArg timeout) {
                 auto t = seconds(timeout, "revoke");
                 nb::gil_scoped_release release;
                 c.revoke(t);
@@ -306,7 +316,7 @@ void bind_communicator(nb::module_& m) {
               "ncclCommGrow on every existing rank; the rank that made the id passes it.")
           .def_static(
               "join",
-              [](nb::handle lib, int nranks, int rank, const UniqueId& id,
+              [](LibraryArg lib, int nranks, int rank, const UniqueId& id,
                  std::optional<Config> config) {
                 auto l = library_or_default(lib);
                 nb::gil_scoped_release release;
@@ -339,19 +349,24 @@ void bind_communicator(nb::module_& m) {
               nb::arg("flags") = SuspendFlags::kMemory, nb::keep_alive<0, 1>(),
               "`with comm.suspension():` suspends for the block and resumes after it.")
           .def("memory_stats", &C::memory_stats, "ncclCommMemStats (NCCL >= 2.29.7).")
-          .def_prop_ro("revoked", &C::revoked)
-          .def_prop_ro("suspended", &C::suspended)
-          .def_prop_ro("valid", &C::valid)
+          .def_prop_ro("revoked", &C::revoked,
+                       "revoke() was called: only destroy, abort, split and shrink remain.")
+          .def_prop_ro("suspended", &C::suspended,
+                       "suspend() was called and resume() not yet: operations are refused.")
+          .def_prop_ro("valid", &C::valid, "Not yet destroyed or aborted (and not moved from).")
           .def("__bool__", &C::valid)
-          .def_prop_ro("rank", &C::rank)
-          .def_prop_ro("size", &C::size)
-          .def_prop_ro("device", &C::device)
-          .def_prop_ro("library", [](const C& c) { return PyLibrary{c.library()}; })
-          .def_prop_ro("native",
-                       [](const C& c) { return reinterpret_cast<std::uintptr_t>(c.native()); })
+          .def_prop_ro("rank", &C::rank, "This rank, 0 .. size - 1.")
+          .def_prop_ro("size", &C::size, "The number of ranks.")
+          .def_prop_ro("device", &C::device, "The CUDA device the communicator was made on.")
+          .def_prop_ro(
+              "library", [](const C& c) { return PyLibrary{c.library()}; },
+              "The Library (the NCCL file) the communicator uses.")
+          .def_prop_ro(
+              "native", [](const C& c) { return reinterpret_cast<std::uintptr_t>(c.native()); },
+              "NCCL's ncclComm_t as an int, for calling NCCL directly.")
           .def(
               "finalize",
-              [](C& c, nb::handle timeout) {
+              [](C& c, SecondsArg timeout) {
                 auto t = seconds(timeout, "finalize");
                 nb::gil_scoped_release release;
                 c.finalize(t);
@@ -359,7 +374,7 @@ void bind_communicator(nb::module_& m) {
               nb::arg("timeout").none() = nb::none())
           .def(
               "destroy",
-              [](C& c, nb::handle timeout) {
+              [](C& c, SecondsArg timeout) {
                 auto t = seconds(timeout, "destroy");
                 nb::gil_scoped_release release;
                 c.destroy(t);
@@ -381,7 +396,7 @@ void bind_communicator(nb::module_& m) {
               "Raises NcclError if the communicator has failed asynchronously.")
           .def(
               "synchronize",
-              [](const C& c, nb::handle stream, nb::handle timeout, bool abort) {
+              [](const C& c, nb::handle stream, SecondsArg timeout, bool abort) {
                 CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
                 const auto t = seconds(timeout, "synchronize");
                 if (!t) throw UsageError("synchronize: needs a timeout in seconds");
@@ -394,7 +409,7 @@ void bind_communicator(nb::module_& m) {
               "communicator first unless abort=False (then revoke() and shrink() it).")
           .def(
               "watch",
-              [](const C& c, nb::handle stream, nb::handle timeout) {
+              [](const C& c, nb::handle stream, SecondsArg timeout) {
                 CUstream_st* st = read_stream(stream.ptr(), Buffer{}, -1);
                 const auto t = seconds(timeout, "watch");
                 if (!t) throw UsageError("watch: needs a timeout in seconds");

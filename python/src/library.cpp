@@ -4,13 +4,16 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <map>
 
+#include "annotated.hpp"
 #include "bindings.hpp"
+#include "nearest.hpp"
 #include "spelling.hpp"
 
 namespace ncclrt::py {
@@ -34,23 +37,36 @@ const std::map<std::string, Named>& table_names() {
   return names;
 }
 
-Named lookup(const std::string& name) {
+// "'ncclCommGrw' is no NCCL function or feature ncclrt knows; did you mean ncclCommGrow?"
+std::string unknown_name(const std::string& name) {
+  std::vector<std::string> all;
+  for (const auto& [known, n] : table_names()) all.push_back(known);
+  auto near = util::nearest_names(name, all, std::max<std::size_t>(2, name.size() / 3), 1);
+  if (near.empty()) {
+    near = util::nearest_names("nccl" + name, all, std::max<std::size_t>(2, name.size() / 3), 1);
+  }
+  return "'" + name + "' is no NCCL function or feature ncclrt knows" +
+         (near.empty() ? "; Library.capabilities() lists the names"
+                       : "; did you mean " + near.front() + "?");
+}
+
+std::optional<Named> find_name(const std::string& name) {
   const auto& names = table_names();
   auto it = names.find(name);
   if (it == names.end()) it = names.find("nccl" + name);  // "CommShrink" -> "ncclCommShrink"
-  if (it == names.end()) {
-    throw UsageError("'" + name +
-                     "' is no NCCL function or feature ncclrt knows; see "
-                     "Library.capabilities() for the names");
-  }
+  if (it == names.end()) return std::nullopt;
   return it->second;
 }
 
-unsigned sources_mask(nb::handle sources) {
-  if (sources.is_none()) return kAllSources;
+Named lookup(const std::string& name) {
+  if (auto n = find_name(name)) return *n;
+  throw UsageError(unknown_name(name));
+}
+
+unsigned sources_mask(const std::optional<std::vector<std::string>>& sources) {
+  if (!sources) return kAllSources;
   unsigned mask = 0;
-  for (nb::handle s : sources) {
-    const std::string name = nb::cast<std::string>(s);
+  for (const std::string& name : *sources) {
     bool found = false;
     for (unsigned bit = 1; bit <= kAllSources; bit <<= 1) {
       if (name == id_of(static_cast<Source>(bit))) {
@@ -89,7 +105,7 @@ void set_config_field(Config& c, const std::string& key, nb::handle value) {
   }
 #include "ncclrt/detail/config_fields.def"
   if (key == "timeout") {
-    c.timeout = seconds(value, "Config.timeout");
+    c.timeout = seconds(value, "Config(timeout=...)");
     return;
   }
   if (key == "trace_entries") {
@@ -216,10 +232,11 @@ std::optional<std::chrono::milliseconds> seconds(nb::handle value, const char* w
     }
   }
   if (!(s >= 0) || std::isinf(s) || s > 1e9) {
+    // The value as Python writes it (-1, -0.5, inf, datetime.timedelta(...)).
     throw UsageError(std::string(what) +
-                     ": the timeout must be a finite, non-negative number of "
-                     "seconds; got " +
-                     std::to_string(s));
+                     ": the timeout must be a finite, non-negative number of seconds (at most "
+                     "1e9); got " +
+                     nb::cast<std::string>(nb::repr(value)));
   }
   return std::chrono::milliseconds(static_cast<long long>(std::llround(s * 1000.0)));
 }
@@ -279,10 +296,11 @@ void bind_library(nb::module_& m) {
           nb::arg("major"), nb::arg("minor"), nb::arg("patch") = 0)
       .def_static("from_code", &Version::from_code, nb::arg("code"),
                   "Decodes ncclGetVersion's code (both encodings).")
-      .def_ro("major", &Version::major)
-      .def_ro("minor", &Version::minor)
-      .def_ro("patch", &Version::patch)
-      .def_prop_ro("code", &Version::code)
+      .def_ro("major", &Version::major, "The major release number (2 in 2.28.9).")
+      .def_ro("minor", &Version::minor, "The minor release number (28 in 2.28.9).")
+      .def_ro("patch", &Version::patch, "The patch number (9 in 2.28.9).")
+      .def_prop_ro("code", &Version::code,
+                   "NCCL's version code (22809 for 2.28.9; 2804 for 2.8.4).")
       .def("__str__", &Version::str)
       .def("__repr__",
            [](const Version& v) {
@@ -332,11 +350,12 @@ void bind_library(nb::module_& m) {
           "from_hex", [](const std::string& text) { return UniqueId::from_hex(text); },
           nb::arg("text"))
       .def("hex", &UniqueId::to_hex, "256 lower-case hex digits.")
-      .def_prop_ro("bytes",
-                   [](const UniqueId& id) {
-                     return nb::bytes(reinterpret_cast<const char*>(id.bytes().data()),
-                                      UniqueId::kBytes);
-                   })
+      .def_prop_ro(
+          "bytes",
+          [](const UniqueId& id) {
+            return nb::bytes(reinterpret_cast<const char*>(id.bytes().data()), UniqueId::kBytes);
+          },
+          "The 128 bytes, for sending to the other ranks.")
       .def("__bytes__",
            [](const UniqueId& id) {
              return nb::bytes(reinterpret_cast<const char*>(id.bytes().data()), UniqueId::kBytes);
@@ -364,11 +383,17 @@ void bind_library(nb::module_& m) {
       });
 
   nb::class_<SearchStep>(m, "SearchStep", "One place discovery tried, and what happened there.")
-      .def_prop_ro("source", [](const SearchStep& s) { return id_of(s.source); })
-      .def_prop_ro("source_text", [](const SearchStep& s) { return to_string(s.source); })
-      .def_ro("path", &SearchStep::path)
-      .def_prop_ro("outcome", [](const SearchStep& s) { return util::in_python(s.outcome); })
-      .def_ro("loaded", &SearchStep::loaded)
+      .def_prop_ro(
+          "source", [](const SearchStep& s) { return id_of(s.source); },
+          "The place, as found_by names it ('loader_search', ...).")
+      .def_prop_ro(
+          "source_text", [](const SearchStep& s) { return to_string(s.source); },
+          "The place, in words.")
+      .def_ro("path", &SearchStep::path, "The file or library name tried there.")
+      .def_prop_ro(
+          "outcome", [](const SearchStep& s) { return util::in_python(s.outcome); },
+          "'loaded NCCL x.y.z', or why it was passed over.")
+      .def_ro("loaded", &SearchStep::loaded, "Whether this is the file that was loaded.")
       .def("__repr__", [](const SearchStep& s) {
         return "SearchStep(source=" + quoted(id_of(s.source)) + ", path=" + quoted(s.path) +
                ", outcome=" + quoted(util::in_python(s.outcome)) +
@@ -376,12 +401,18 @@ void bind_library(nb::module_& m) {
       });
 
   nb::class_<Capability>(m, "Capability", "A function or feature, and whether it is usable.")
-      .def_ro("name", &Capability::name)
-      .def_ro("since", &Capability::since)
-      .def_ro("is_function", &Capability::is_function)
-      .def_ro("required", &Capability::required)
-      .def_ro("available", &Capability::available)
-      .def_prop_ro("why_not", [](const Capability& c) { return util::in_python(c.why_not); })
+      .def_ro("name", &Capability::name,
+              "The function's C name ('ncclCommShrink') or the feature's ('bfloat16').")
+      .def_ro("since", &Capability::since, "The first NCCL release that has it.")
+      .def_ro("is_function", &Capability::is_function,
+              "True for an NCCL function, False for a feature that comes with a version.")
+      .def_ro("required", &Capability::required,
+              "Every NCCL has it; ncclrt needs it to load a file.")
+      .def_ro("available", &Capability::available, "Usable with the loaded NCCL.")
+      .def_prop_ro(
+          "why_not", [](const Capability& c) { return util::in_python(c.why_not); },
+          "Why it is not available ('' when it is): the release it needs, or that it was turned "
+          "off.")
       .def("__repr__", [](const Capability& c) {
         return "Capability(" + quoted(c.name) + ", " +
                (c.available ? std::string("available") : quoted(util::in_python(c.why_not))) + ")";
@@ -403,15 +434,25 @@ void bind_library(nb::module_& m) {
             return r.ok();
           },
           "Deprecated: ProbeResult.usable.")
-      .def_prop_ro("verdict", [](const ProbeResult& r) { return to_string(r.verdict); })
-      .def_ro("file", &ProbeResult::file)
-      .def_ro("resolved", &ProbeResult::resolved)
-      .def_ro("version", &ProbeResult::version)
-      .def_ro("signal", &ProbeResult::signal)
-      .def_ro("exit_code", &ProbeResult::exit_code)
-      .def_ro("detail", &ProbeResult::detail)
-      .def_ro("seconds", &ProbeResult::seconds)
-      .def_ro("cached", &ProbeResult::cached)
+      .def_prop_ro(
+          "verdict", [](const ProbeResult& r) { return to_string(r.verdict); },
+          "'ok', 'not found', 'not a file', 'load failed', 'not NCCL', 'crashed', 'timed out', "
+          "'exited' or 'probe could not run'.")
+      .def_ro("file", &ProbeResult::file,
+              "What was probed: a path, or a name for the loader to search.")
+      .def_ro("resolved", &ProbeResult::resolved,
+              "The file the loader actually mapped, when known.")
+      .def_ro("version", &ProbeResult::version,
+              "The NCCL release the file reported; None when it reported none.")
+      .def_ro("signal", &ProbeResult::signal,
+              "The signal that killed the probe process (verdict 'crashed').")
+      .def_ro("exit_code", &ProbeResult::exit_code,
+              "The probe process's exit status (verdict 'exited').")
+      .def_ro("detail", &ProbeResult::detail,
+              "The loader's error, or the end of what the process printed.")
+      .def_ro("seconds", &ProbeResult::seconds, "Wall time of the probe process.")
+      .def_ro("cached", &ProbeResult::cached,
+              "The verdict came from this process's cache (same path, size and time).")
       .def("message", [](const ProbeResult& r) { return util::in_python(r.message()); })
       .def("__repr__", [](const ProbeResult& r) {
         std::string s = "ProbeResult(usable=" + std::string(r.ok() ? "True" : "False") +
@@ -430,7 +471,7 @@ void bind_library(nb::module_& m) {
       });
   m.def(
       "probe",
-      [](const std::string& file, nb::handle timeout) {
+      [](const std::string& file, SecondsArg timeout) {
         const auto t = seconds(timeout, "probe").value_or(std::chrono::milliseconds(10000));
         nb::gil_scoped_release release;
         return probe(file, t);
@@ -442,14 +483,15 @@ void bind_library(nb::module_& m) {
   nb::class_<PyLibrary>(m, "Library", "One opened libnccl file: version, functions, ids.")
       .def_static(
           "open",
-          [](std::optional<std::string> path, nb::handle sources, std::optional<bool> probe,
-             nb::handle probe_timeout, std::optional<bool> allow_missing_functions,
+          [](std::optional<std::string> path, std::optional<std::vector<std::string>> sources,
+             std::optional<bool> probe, SecondsArg probe_timeout,
+             std::optional<bool> allow_missing_functions,
              std::optional<std::vector<std::string>> disabled_functions) {
             LoadOptions o;
             if (path) o.path = *path;
             o.sources = sources_mask(sources);
             o.probe = probe;
-            o.probe_timeout = seconds(probe_timeout, "Library.open");
+            o.probe_timeout = seconds(probe_timeout, "Library.open(probe_timeout=...)");
             o.allow_missing_functions = allow_missing_functions;
             o.disabled_functions = std::move(disabled_functions);
             nb::gil_scoped_release release;
@@ -463,25 +505,47 @@ void bind_library(nb::module_& m) {
           "Finds and opens NCCL: `path`, else $NCCLRT_NCCL_LIB, else discovery. Raises LoadError "
           "naming every place tried. `disabled_functions` (default $NCCLRT_DISABLE_FUNCTIONS) "
           "turns NCCL functions off, e.g. ['ncclAlltoAll'] to use the grouped send/recv form.")
-      .def_prop_ro("path", [](const PyLibrary& l) { return l.lib->path(); })
-      .def_prop_ro("version", [](const PyLibrary& l) { return l.lib->version(); })
-      .def_prop_ro("found_by", [](const PyLibrary& l) { return id_of(l.lib->found_by()); })
-      .def_prop_ro("found_by_text", [](const PyLibrary& l) { return to_string(l.lib->found_by()); })
-      .def_prop_ro("search_log", [](const PyLibrary& l) { return l.lib->search_log(); })
-      .def_prop_ro("probe_seconds", [](const PyLibrary& l) { return l.lib->probe_seconds(); })
-      .def_prop_ro("missing_functions",
-                   [](const PyLibrary& l) { return l.lib->missing_functions(); })
-      .def_prop_ro("disabled_functions",
-                   [](const PyLibrary& l) { return l.lib->disabled_functions(); })
+      .def_prop_ro(
+          "path", [](const PyLibrary& l) { return l.lib->path(); },
+          "The file actually loaded (absolute, links resolved).")
+      .def_prop_ro(
+          "version", [](const PyLibrary& l) { return l.lib->version(); },
+          "The NCCL release of the file, as ncclGetVersion reports it.")
+      .def_prop_ro(
+          "found_by", [](const PyLibrary& l) { return id_of(l.lib->found_by()); },
+          "How the file was found: 'path', 'environment', 'already_loaded', 'loader_search', "
+          "'cuda_home', 'cuda_default' or 'python'.")
+      .def_prop_ro(
+          "found_by_text", [](const PyLibrary& l) { return to_string(l.lib->found_by()); },
+          "How the file was found, in words ('the dynamic loader's search').")
+      .def_prop_ro(
+          "search_log", [](const PyLibrary& l) { return l.lib->search_log(); },
+          "Every place discovery tried, in order, with what happened there.")
+      .def_prop_ro(
+          "probe_seconds", [](const PyLibrary& l) { return l.lib->probe_seconds(); },
+          "Seconds the out-of-process probe took; None when it was off, cached or not needed.")
+      .def_prop_ro(
+          "missing_functions", [](const PyLibrary& l) { return l.lib->missing_functions(); },
+          "Functions the version implies but the file lacks (allow_missing_functions=True).")
+      .def_prop_ro(
+          "disabled_functions", [](const PyLibrary& l) { return l.lib->disabled_functions(); },
+          "Functions turned off by disabled_functions= or $NCCLRT_DISABLE_FUNCTIONS.")
       .def(
           "has",
           [](const PyLibrary& l, const std::string& name) {
-            const Named n = lookup(name);
-            return n.is_function ? l.lib->has(static_cast<Function>(n.value))
-                                 : l.lib->has(static_cast<Feature>(n.value));
+            const auto n = find_name(name);
+            if (!n) {
+              // No such function is usable: False, and a warning naming the nearest one.
+              const std::string why = unknown_name(name) + " (has() answers False)";
+              if (PyErr_WarnEx(PyExc_UserWarning, why.c_str(), 1) != 0) throw nb::python_error();
+              return false;
+            }
+            return n->is_function ? l.lib->has(static_cast<Function>(n->value))
+                                  : l.lib->has(static_cast<Feature>(n->value));
           },
           nb::arg("name"),
-          "Whether a function ('ncclCommShrink') or feature ('bfloat16') is usable.")
+          "Whether a function ('ncclCommShrink') or feature ('bfloat16') is usable. A name "
+          "ncclrt does not know answers False, with a UserWarning naming the nearest one.")
       .def(
           "require",
           [](const PyLibrary& l, const std::string& name) {
@@ -492,7 +556,9 @@ void bind_library(nb::module_& m) {
               l.lib->require(static_cast<Feature>(n.value));
             }
           },
-          nb::arg("name"), "Raises UnsupportedError, naming the release needed, if it is not.")
+          nb::arg("name"),
+          "Raises UnsupportedError, naming the release needed, if it is not usable; UsageError, "
+          "naming the nearest name, if ncclrt does not know it.")
       .def("capabilities", [](const PyLibrary& l) { return l.lib->capabilities(); })
       .def(
           "unique_id", [](const PyLibrary& l) { return l.lib->unique_id(); },
@@ -614,7 +680,7 @@ void bind_library(nb::module_& m) {
       "wins over one from ending the group (which is then logged).")
       .def(
           "__init__",
-          [](PyGroup* g, nb::handle lib, nb::handle timeout) {
+          [](PyGroup* g, LibraryArg lib, SecondsArg timeout) {
             new (g) PyGroup{library_or_default(lib), nullptr, seconds(timeout, "group")};
           },
           nb::arg("lib").none() = nb::none(), nb::arg("timeout").none() = nb::none())
@@ -654,7 +720,7 @@ void bind_library(nb::module_& m) {
                        "deadline or which report an error. Off by default.")
       .def_static(
           "enable",
-          [](nb::handle poll) { Watchdog::enable(seconds(poll, "Watchdog.enable").value()); },
+          [](SecondsArg poll) { Watchdog::enable(seconds(poll, "Watchdog.enable").value()); },
           nb::arg("poll") = 0.1)
       .def_static("disable", &Watchdog::disable)
       .def_static("enabled", &Watchdog::enabled);
@@ -664,25 +730,28 @@ void bind_library(nb::module_& m) {
                          "on close(). Usable as a uint8 array wherever a buffer is taken.")
       .def_static(
           "allocate",
-          [](nb::handle lib, std::size_t nbytes) {
+          [](LibraryArg lib, std::size_t nbytes) {
             auto l = library_or_default(lib);
             return NcclMemory::allocate(std::move(l), nbytes);
           },
           nb::arg("lib"), nb::arg("nbytes"))
       .def_prop_ro(
-          "ptr", [](const NcclMemory& mem) { return reinterpret_cast<std::uintptr_t>(mem.get()); })
-      .def_prop_ro("nbytes", &NcclMemory::size)
-      .def_prop_ro("__cuda_array_interface__",
-                   [](const NcclMemory& mem) {
-                     if (mem.get() == nullptr) throw UsageError("NcclMemory: already freed");
-                     nb::dict d;
-                     d["shape"] = nb::make_tuple(mem.size());
-                     d["typestr"] = "|u1";
-                     d["data"] = nb::make_tuple(reinterpret_cast<std::uintptr_t>(mem.get()), false);
-                     d["version"] = 3;
-                     d["strides"] = nb::none();
-                     return d;
-                   })
+          "ptr", [](const NcclMemory& mem) { return reinterpret_cast<std::uintptr_t>(mem.get()); },
+          "The device address, as an int (0 once freed).")
+      .def_prop_ro("nbytes", &NcclMemory::size, "The size in bytes.")
+      .def_prop_ro(
+          "__cuda_array_interface__",
+          [](const NcclMemory& mem) {
+            if (mem.get() == nullptr) throw UsageError("NcclMemory: already freed");
+            nb::dict d;
+            d["shape"] = nb::make_tuple(mem.size());
+            d["typestr"] = "|u1";
+            d["data"] = nb::make_tuple(reinterpret_cast<std::uintptr_t>(mem.get()), false);
+            d["version"] = 3;
+            d["strides"] = nb::none();
+            return d;
+          },
+          "The memory as a uint8 array, for any library that reads __cuda_array_interface__.")
       .def(
           "close", [](NcclMemory& mem) { mem = NcclMemory(); }, "Frees the memory now.")
       .def(
@@ -700,6 +769,14 @@ void bind_library(nb::module_& m) {
                ")";
       });
 
+  m.def(
+      "_set_python_environment",
+      [](std::vector<std::string> package_dirs) {
+        set_python_environment(std::move(package_dirs));
+      },
+      nb::arg("package_dirs"),
+      "Hands discovery this interpreter's package directories (ncclrt's __init__ does it on "
+      "import): their nvidia/nccl/lib comes right after an NCCL already loaded.");
   m.def("max_ctas_for_shared_gpu", &max_ctas_for_shared_gpu, nb::arg("device"), nb::arg("ranks"),
         "The most CTAs (Config.max_ctas) each of `ranks` ranks of this process sharing `device` "
         "may use so that all their kernels are resident at once: SMs // ranks rounded down to "

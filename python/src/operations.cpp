@@ -44,8 +44,12 @@ ReduceOp read_op(nb::handle op, const char* name) {
     PyErr_Clear();
   } else if (nb::isinstance<PreMulSum>(op)) {
     return nb::cast<const PreMulSum&>(op).op();
+  } else if (PyUnicode_Check(op.ptr())) {  // "sum", as `ncclrt bench -o sum`
+    if (auto named = reduce_op_named(nb::cast<std::string>(op))) return *named;
   }
-  throw UsageError(std::string(name) + ": op must be an ncclrt.ReduceOp or a PreMulSum; got " +
+  throw UsageError(std::string(name) +
+                   ": op must be an ncclrt.ReduceOp, its name ('sum', 'prod', 'max', 'min', "
+                   "'avg') or a PreMulSum; got " +
                    nb::cast<std::string>(nb::repr(op)));
 }
 

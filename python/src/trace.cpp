@@ -74,7 +74,9 @@ void bind_trace(nb::module_& m, nb::class_<Communicator>& cls) {
             return false;
           },
           nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none())
-      .def_prop_ro("text", [](const PyTraceLabel& l) { return trace_label_text(l.label); });
+      .def_prop_ro(
+          "text", [](const PyTraceLabel& l) { return trace_label_text(l.label); },
+          "The label recorded with the calls made inside the block.");
 
   cls.def(
          "trace",

@@ -22,6 +22,7 @@ struct Spelling {
 // Longer rows first where one begins another ("Config::blocking = false" before "Config::").
 // A row whose C++ side ends in "::" is a prefix: it carries the identifier after it over.
 inline constexpr Spelling kSpellings[] = {
+    {"leave LoadOptions::path unset", "call Library.open() without a path"},
     {"LoadOptions::path", "Library.open(path)"},
     {"LoadOptions::", "Library.open({}=...)"},
     {"Config::blocking = false", "Config(blocking=False)"},

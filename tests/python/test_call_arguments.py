@@ -81,3 +81,25 @@ def test_signature_is_the_parameters():
     assert "reduces in place" in ncclrt.Communicator.all_reduce.__doc__
     assert list(inspect.signature(ncclrt.Communicator.send).parameters) == [
         "self", "buf", "peer", "stream", "count", "dtype"]
+
+
+def test_type_and_op_names_are_the_commands_too(recorder):
+    # `ncclrt bench -d float -o sum` and Python take the same names: ncclrt's, torch's, NCCL's.
+    c = recorder.comm(1, 0)
+    for name, code in [("float32", 7), ("float", 7), ("torch.float32", 7), ("half", 6),
+                       ("float16", 6), ("double", 8), ("int", 2), ("char", 0),
+                       ("bfloat16", 9), ("fp8_e4m3", 10), ("float8_e4m3fn", 10)]:
+        c.all_reduce(A, B, count=4, dtype=name)
+        assert last(recorder)[4] == code, name
+    for name, op in [("sum", ncclrt.ReduceOp.SUM), ("max", ncclrt.ReduceOp.MAX),
+                     ("AVG", ncclrt.ReduceOp.AVG), ("prod", ncclrt.ReduceOp.PROD)]:
+        c.all_reduce(A, B, name, count=4, dtype="float")
+        assert last(recorder)[5] == int(op), name
+        c.reduce(A, B, op=name, root=0, count=4, dtype="float")
+        assert last(recorder)[5] == int(op), name
+    before = recorder.calls()
+    with pytest.raises(ncclrt.UsageError, match=r"'sum', 'prod', 'max', 'min', 'avg'"):
+        c.all_reduce(A, B, "xor", count=4, dtype="float")
+    with pytest.raises(ncclrt.UsageError, match=r"float32 \(float\)"):
+        c.all_reduce(A, B, count=4, dtype="quad")
+    assert recorder.calls() == before

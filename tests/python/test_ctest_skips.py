@@ -48,6 +48,43 @@ def test_summary_groups_by_reason(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sys.argv", ["ctest_skips.py", str(tmp_path)])
     assert ctest_skips.main() == 0
     out = capsys.readouterr().out
-    assert "Skipped: 3 test(s), by reason:" in out
+    assert "Skipped: 3 ctest test(s), by reason:" in out
     assert "   2  needs 1 GPU(s)" in out and "OneGpu.A, OneGpu.B" in out
     assert "   1  needs a GPU, found none" in out
+
+
+PYTEST = """4/4 Test: Python.pytest
+Output:
+----------------------------------------------------------
+........ssss
+=========================== short test summary info ============================
+SKIPPED [12] ../../tests/python/test_gpu.py:40: no GPU: torch is not installed
+SKIPPED [1] ../../tests/python/test_exchange.py:77: no GPU: torch is not installed
+SKIPPED [2] ../../tests/python/test_nccl_matrix_facts.py:31: needs NCCL 2.30.4
+300 passed, 15 skipped in 30.1s
+<end of output>
+Test time =  30.20 sec
+----------------------------------------------------------
+Test Passed."""
+
+
+def test_pytests_skips_inside_a_passed_test_are_listed_with_their_reasons(tmp_path, capsys,
+                                                                           monkeypatch):
+    found = list(ctest_skips.pytest_skips(SEP.join([GTEST, PYTEST, PASSED])))
+    assert found == [
+        ("Python.pytest", "../../tests/python/test_gpu.py:40", 12, "no GPU: torch is not installed"),
+        ("Python.pytest", "../../tests/python/test_exchange.py:77", 1,
+         "no GPU: torch is not installed"),
+        ("Python.pytest", "../../tests/python/test_nccl_matrix_facts.py:31", 2, "needs NCCL 2.30.4"),
+    ]
+    log = tmp_path / "Testing" / "Temporary" / "LastTest.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(SEP.join([GTEST, PYTEST]))
+    monkeypatch.setattr("sys.argv", ["ctest_skips.py", str(tmp_path)])
+    assert ctest_skips.main() == 0
+    out = capsys.readouterr().out
+    assert "Skipped: 1 ctest test(s), by reason:" in out
+    assert "Skipped inside Python.pytest (pytest): 15 test(s), by reason:" in out
+    assert "    13  no GPU: torch is not installed" in out
+    assert "test_gpu.py:40, ../../tests/python/test_exchange.py:77" in out
+    assert "     2  needs NCCL 2.30.4" in out

@@ -1,6 +1,8 @@
 """The module on the CPU: import, Library (real NCCL and stand-ins), UniqueId, Config, errors."""
+import ctypes
 import os
 import pickle
+import sys
 
 import pytest
 
@@ -65,8 +67,10 @@ def test_real_nccl(real_nccl):
     assert "invalid usage" in lib.error_string(5)
     assert isinstance(lib.last_error(), str)
     assert ncclrt.Library.open(path) == lib  # the same file gives the same Library
+    with pytest.warns(UserWarning, match="no NCCL function or feature"):
+        assert lib.has("ncclFrobnicate") is False
     with pytest.raises(ncclrt.UsageError, match="no NCCL function or feature"):
-        lib.has("ncclFrobnicate")
+        lib.require("ncclFrobnicate")
 
 
 def test_a_function_the_release_lacks(real_nccl):
@@ -82,6 +86,14 @@ def test_a_function_the_release_lacks(real_nccl):
     assert isinstance(e.value, NotImplementedError)
 
 
+def _cuda_driver_loads():
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return False
+
+
 def test_init_without_a_gpu_gives_nccls_error(real_nccl):
     lib = ncclrt.Library.open(real_nccl[0])
     try:
@@ -92,6 +104,10 @@ def test_init_without_a_gpu_gives_nccls_error(real_nccl):
         assert "unhandled cuda error" in e.result_string
         assert e.last_error != ""
         assert "rank 0 of 1" in str(e) and "Try:" in str(e)
+        if not _cuda_driver_loads():
+            # What to try names what ncclrt knows, not NCCL's "driver version is insufficient".
+            assert "Try: run on a machine with an NVIDIA GPU and its driver; here: no CUDA " \
+                   "driver (libcuda.so.1 could not be loaded)" in str(e), str(e)
         # The process goes on: the library still works.
         assert lib.unique_id() != lib.unique_id()
     else:  # a machine with a GPU: then it is a working communicator
@@ -141,6 +157,27 @@ def test_discovery_lists_every_place_tried(tmp_path):
     assert "LoadError" in r.stdout and str(tmp_path) in r.stdout
     with pytest.raises(ncclrt.UsageError, match="unknown source 'nowhere'"):
         ncclrt.Library.open(sources=["nowhere"])
+
+
+def test_discovery_reads_this_pythons_environment_first(stand_ins, tmp_path):
+    # pip's NCCL in a directory on sys.path (as nvidia-nccl-cu12 in site-packages): found right
+    # after an NCCL already loaded, before the loader's search, as PyTorch's would be; nothing
+    # but the probe is started to find it (no python3 on PATH here to ask).
+    site = tmp_path / "site-packages"
+    nccl = site / "nvidia" / "nccl" / "lib"
+    nccl.mkdir(parents=True)
+    (nccl / "libnccl.so.2").write_bytes(open(stand_ins["recording_22809"], "rb").read())
+    r = run_python(
+        "import ncclrt\n"
+        "l = ncclrt.Library.open()\n"
+        "print(l.found_by, l.path, l.version)\n"
+        "print([s.source for s in l.search_log])\n",
+        env={"NCCLRT_NCCL_LIB": None, "PATH": str(tmp_path),
+             "PYTHONPATH": os.pathsep.join([str(site)] + [p for p in sys.path if p])})
+    assert r.returncode == 0, r.stderr
+    found, tried = r.stdout.split("\n")[:2]
+    assert found.split() == ["python", os.path.realpath(nccl / "libnccl.so.2"), "2.28.9"]
+    assert "loader_search" not in tried, tried
 
 
 def test_probe(stand_ins):
@@ -266,3 +303,42 @@ def test_type_stubs_name_every_public_attribute():
     comm = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Communicator")
     methods = {n.name for n in comm.body if isinstance(n, ast.FunctionDef)}
     assert {k for k in dir(ext.Communicator) if not k.startswith("_")} <= methods
+
+
+def test_has_an_unknown_name_answers_false_and_names_the_nearest(stand_ins):
+    lib = ncclrt.Library.open(stand_ins["recording_22809"])
+    with pytest.warns(UserWarning, match=r"'ncclCommGrw' is no NCCL function .*did you mean "
+                                         r"ncclCommGrow\?"):
+        assert lib.has("ncclCommGrw") is False
+    with pytest.warns(UserWarning, match=r"did you mean ncclAllReduce\?"):
+        assert lib.has("AllReduse") is False
+    with pytest.raises(ncclrt.UsageError, match=r"did you mean ncclCommShrink\?"):
+        lib.require("ncclCommShrnk")
+    assert lib.has("CommShrink") is True  # the short name still works, without a warning
+
+
+def test_help_shows_static_methods_signatures_and_what_each_property_is():
+    import pydoc
+    import inspect
+    text = pydoc.render_doc(ncclrt.Library, renderer=pydoc.plaintext)
+    statics = text[text.index("Static methods defined here"):]
+    assert "open(path: str | None = None, *, sources: collections.abc.Sequence[str] | None = " \
+           "None, probe: bool | None = None, probe_timeout: float | datetime.timedelta | None = " \
+           "None" in statics, statics[:800]
+    assert "Finds and opens NCCL" in statics
+    assert "nb_func object" not in text
+    sig = inspect.signature(ncclrt.Communicator.init_rank)
+    assert str(sig).startswith("(lib: Library, nranks: int, rank: int"), sig
+    assert ncclrt.Library.open.__doc__.startswith("Finds and opens NCCL")
+    assert "nb_func object" not in pydoc.render_doc(ncclrt.Communicator, renderer=pydoc.plaintext)
+    assert "nb_func object" not in pydoc.render_doc(ncclrt, renderer=pydoc.plaintext)
+    # Every property says what it is, not only its type.
+    bare = [f"{cls.__name__}.{name}" for cls in vars(ncclrt._ncclrt).values()
+            if isinstance(cls, type) for name, p in vars(cls).items()
+            if isinstance(p, property) and (p.__doc__ or "").startswith("(self)")]
+    assert bare == [], bare
+    # Still called as before: keywords, defaults and errors are the binding's.
+    with pytest.raises(ncclrt.UsageError, match="unknown source 'nowhere'"):
+        ncclrt.Library.open(sources=["nowhere"])
+    with pytest.raises(TypeError):
+        ncclrt.Library.open(sources="python")

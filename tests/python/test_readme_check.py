@@ -35,3 +35,14 @@ def test_an_excerpt_must_match_the_example_it_names():
     assert "not in examples/fault_tolerant_loop.cpp" in check_readme.check_excerpt(drifted, ROOT)
     gone = "# from examples/nope.py\nx = 1"
     assert "no such file: examples/nope.py" in check_readme.check_excerpt(gone, ROOT)
+
+
+def test_docs_speak_of_the_software_not_of_how_it_was_made():
+    # What a user reads says what was verified and on what; never how the work was organised.
+    words = ["was lent", "lent machine", "device time", "issue 22", "the issue's", "(issue"]
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        for w in words:
+            assert w not in text, f"{doc.name} says {w!r}"
+    python_md = (ROOT / "docs" / "python.md").read_text()
+    assert "(`ncclrt info`, `probe`, `bench`, `trace`, `version`)" in python_md

@@ -334,7 +334,7 @@ def _cases():
         ("scatterv displs", lambda c: c.reduce_scatterv(f((4,)), g((2,)), [1, 1, 2, 1],
                                                          [0, 1, 2, 9]), ["block 3", "at 9"]),
         ("made-up op", lambda c: c.all_reduce(f(), op=17), ["17", "not a reduce op"]),
-        ("op type", lambda c: c.all_reduce(f(), op="sum"), ["op must be"]),
+        ("op name", lambda c: c.all_reduce(f(), op="xor"), ["op must be", "'sum', 'prod'"]),
         ("negative op", lambda c: c.all_reduce(f(), op=-1), ["op must be"]),
         ("bad root", lambda c: c.broadcast(f(), root=4), ["root 4", "outside 0..3"]),
         ("bad peer", lambda c: c.send(f(), -1), ["peer -1"]),

@@ -25,8 +25,29 @@ def test_a_file_that_is_not_a_library_names_library_open_path():
         ncclrt.Library.open("/etc/passwd")
     text = str(e.value)
     assert "cannot load NCCL from Library.open(path)" in text
-    assert "leave Library.open(path) unset" in text
+    assert "or call Library.open() without a path so that ncclrt searches" in text
     no_cpp_names(text)
+
+
+def test_load_errors_name_what_was_given_in_python(stand_ins):
+    # probe_timeout= given: that is what to raise, not the variable it overrode.
+    with pytest.raises(ncclrt.LoadError) as e:
+        ncclrt.Library.open(stand_ins["hang"], probe_timeout=0.3)
+    assert "Raise Library.open(probe_timeout=...)" in str(e.value), str(e.value)
+    assert "NCCLRT_PROBE_TIMEOUT_MS" not in str(e.value)
+    no_cpp_names(str(e.value))
+    # A library that crashes loading: another NCCL is what to try, not "the path of libnccl".
+    with pytest.raises(ncclrt.LoadError) as e:
+        ncclrt.Library.open(stand_ins["crash"])
+    assert "Try: another NCCL file" in str(e.value), str(e.value)
+    assert "give the path of libnccl.so.2 itself" not in str(e.value)
+    # A bad timeout is written as Python writes the value.
+    with pytest.raises(ncclrt.UsageError) as e:
+        ncclrt.Config(timeout=-1)
+    assert str(e.value).startswith("Config(timeout=...): the timeout must be") and \
+        str(e.value).endswith("; got -1"), str(e.value)
+    with pytest.raises(ncclrt.UsageError, match=r"got -0\.5$"):
+        ncclrt.Library.open(stand_ins["recording_22809"], probe_timeout=-0.5)
 
 
 def test_a_deadline_on_a_blocking_creation_names_config_keywords(recorder):

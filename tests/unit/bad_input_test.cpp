@@ -453,3 +453,28 @@ TEST_P(BadInput, ClearErrorNothingReachesNcclNothingLeaks) {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, BadInput, ::testing::ValuesIn(cases()),
                          [](const auto& p) { return p.param.name; });
+
+// One vocabulary of type and op names for the command and Python, from the library.
+TEST(Names, TypesAndOpsInEveryVocabulary) {
+  using ncclrt::DataType;
+  using ncclrt::ReduceOp;
+  EXPECT_EQ(ncclrt::data_type_named("float32"), DataType::kFloat32);
+  EXPECT_EQ(ncclrt::data_type_named("float"), DataType::kFloat32);
+  EXPECT_EQ(ncclrt::data_type_named("half"), DataType::kFloat16);
+  EXPECT_EQ(ncclrt::data_type_named("double"), DataType::kFloat64);
+  EXPECT_EQ(ncclrt::data_type_named("int"), DataType::kInt32);
+  EXPECT_EQ(ncclrt::data_type_named("float8_e4m3fn"), DataType::kFloat8e4m3);
+  EXPECT_EQ(ncclrt::data_type_named("f8e5m2"), DataType::kFloat8e5m2);
+  // Every type's own name reads back as itself.
+  for (int t = 0; t < ncclrt::kNumDataTypes; ++t) {
+    EXPECT_EQ(ncclrt::data_type_named(ncclrt::to_string(static_cast<DataType>(t))),
+              static_cast<DataType>(t));
+  }
+  EXPECT_FALSE(ncclrt::data_type_named("quad"));
+  EXPECT_FALSE(ncclrt::data_type_named(""));
+  EXPECT_EQ(ncclrt::reduce_op_named("sum"), ReduceOp::kSum);
+  EXPECT_EQ(ncclrt::reduce_op_named("SUM"), ReduceOp::kSum);
+  EXPECT_EQ(ncclrt::reduce_op_named("Avg"), ReduceOp::kAvg);
+  EXPECT_FALSE(ncclrt::reduce_op_named("xor"));
+  EXPECT_FALSE(ncclrt::reduce_op_named("summation"));
+}

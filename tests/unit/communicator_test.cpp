@@ -44,6 +44,15 @@ TEST(CommunicatorRealNccl, InitWithoutGpuFailsWithNcclsText) {
                             "NCCL's last error", "Try:"}) {
         EXPECT_NE(what.find(w), std::string::npos) << w << " missing in: " << what;
       }
+      // What to try names what ncclrt knows: no driver, rather than NCCL's "driver version is
+      // insufficient".
+      if (::dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD) == nullptr &&
+          ::dlopen("libcuda.so.1", RTLD_NOW) == nullptr) {
+        EXPECT_NE(what.find("Try: run on a machine with an NVIDIA GPU and its driver; here: no "
+                            "CUDA driver (libcuda.so.1 could not be loaded)"),
+                  std::string::npos)
+            << what;
+      }
     }
   }
   // The process goes on: the library still works.
@@ -287,6 +296,12 @@ TEST(CommunicatorArgs, DisabledNativeCallsUseTheGroupedForms) {
     ScopedEnv typo("NCCLRT_DISABLE_FUNCTIONS", "ncclAllToAll");
     expect_error<LoadError>([] { (void)Library::open(RECORDING_NCCL_22809); },
                             {"NCCLRT_DISABLE_FUNCTIONS names 'ncclAllToAll'", "Try:"});
+    // A typo is answered with the nearest name, not with an example.
+    ScopedEnv near("NCCLRT_DISABLE_FUNCTIONS", "ncclAllreduce");
+    const std::string m =
+        expect_error<LoadError>([] { (void)Library::open(RECORDING_NCCL_22809); },
+                                {"'ncclAllreduce'", "did you mean ncclAllReduce?", "Try:"});
+    EXPECT_EQ(m.find("ncclAlltoAll"), std::string::npos) << m;
   }
   o.disabled_functions = {"ncclCommInitRank"};
   expect_error<LoadError>([&] { (void)Library::open(o); },

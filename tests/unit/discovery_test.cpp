@@ -1,5 +1,6 @@
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <fstream>
 #include <ncclrt/ncclrt.hpp>
 
@@ -183,4 +184,124 @@ TEST(DiscoveryOrder, NothingFoundListsEveryPlace) {
        "no such file", "NCCLRT_NCCL_LIB", "pip install nvidia-nccl"});
   // A place that holds nothing is named as a directory, never as an unexpanded pattern.
   EXPECT_EQ(m.find('*'), std::string::npos) << m;
+}
+
+namespace {
+
+// An executable shell script at `dir/relative` that leaves `marker` behind when it runs.
+void script(const fs::path& dir, const std::string& relative, const fs::path& marker) {
+  const fs::path p = dir / relative;
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << "#!/bin/sh\ntouch '" << marker.string() << "'\nexit 1\n";
+  fs::permissions(p, fs::perms::owner_all);
+}
+
+}  // namespace
+
+// Discovery reads Python environments from the file system: no interpreter (or a pyenv shim) is
+// ever started, even when the python3 on PATH has no layout ncclrt knows.
+TEST(DiscoveryOrder, NoPythonIsStarted) {
+  TempDir dir;
+  const fs::path ran = dir.path() / "python3-ran";
+  script(dir.path(), "odd/bin/python3", ran);
+  ScopedEnv env("NCCLRT_NCCL_LIB", std::nullopt);
+  ScopedEnv venv("VIRTUAL_ENV", std::nullopt);
+  ScopedEnv conda("CONDA_PREFIX", std::nullopt);
+  ScopedEnv path("PATH", (dir.path() / "odd/bin").string());
+  expect_error<LoadError>([] { (void)Library::open(only(mask_of(Source::kPython))); },
+                          {"no usable NCCL library found", "python3 on PATH"});
+  EXPECT_FALSE(fs::exists(ran)) << "discovery ran " << (dir.path() / "odd/bin/python3");
+}
+
+// pyenv's shims are scripts: the version they would run is read from pyenv's own files.
+TEST(DiscoveryOrder, PyenvShimsLeadToTheVersionPyenvRuns) {
+  TempDir dir;
+  const fs::path root = dir.path() / "pyenv";
+  const fs::path ran = dir.path() / "shim-ran";
+  script(root, "shims/python3", ran);
+  const std::string v12 =
+      place(root, "versions/3.12.1/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2",
+            FAKE_NCCL_OLD);
+  const std::string v11 =
+      place(root, "versions/3.11.7/lib/python3.11/site-packages/nvidia/nccl/lib/libnccl.so.2",
+            RECORDING_NCCL_22809);
+  std::ofstream(root / "version") << "3.11.7\n";
+  ScopedEnv venv("VIRTUAL_ENV", std::nullopt);
+  ScopedEnv conda("CONDA_PREFIX", std::nullopt);
+  ScopedEnv path("PATH", (root / "shims").string());
+  {
+    ScopedEnv pick("PYENV_VERSION", "3.12.1");  // pyenv shell 3.12.1
+    auto lib = Library::open(only(mask_of(Source::kPython)));
+    EXPECT_EQ(lib->path(), fs::canonical(v12).string());
+    EXPECT_NE(lib->search_log().back().outcome.find("pyenv 3.12.1 from $PYENV_VERSION"),
+              std::string::npos)
+        << lib->search_log().back().outcome;
+  }
+  {
+    ScopedEnv pick("PYENV_VERSION", std::nullopt);  // pyenv global: ROOT/version
+    bool local = false;  // a .python-version above the test's directory wins, as for pyenv
+    for (fs::path d = fs::current_path(); !local; d = d.parent_path()) {
+      local = fs::exists(d / ".python-version");
+      if (d == d.root_path()) break;
+    }
+    if (!local) {
+      auto lib = Library::open(only(mask_of(Source::kPython)));
+      EXPECT_EQ(lib->path(), fs::canonical(v11).string());
+      EXPECT_EQ(lib->version(), (Version{2, 28, 9}));
+    }
+  }
+  {
+    ScopedEnv pick("PYENV_VERSION", "system");  // the next python3 on PATH: none here
+    expect_error<LoadError>([] { (void)Library::open(only(mask_of(Source::kPython))); },
+                            {"no usable NCCL library found"});
+  }
+  EXPECT_FALSE(fs::exists(ran)) << "discovery ran pyenv's shim";
+}
+
+// A Python host hands its sys.path over: its environment's NCCL comes right after the one already
+// loaded, before the dynamic loader's search, as PyTorch's would.
+TEST_F(Discovery, APythonHostsEnvironmentComesBeforeTheLoadersSearch) {
+  auto body = [] {
+    TempDir dir;
+    const std::string file =
+        place(dir.path(), "site-packages/nvidia/nccl/lib/libnccl.so.2", RECORDING_NCCL_22809);
+    ScopedEnv unset("NCCLRT_NCCL_LIB", std::nullopt);
+    set_python_environment(
+        {(dir.path() / "elsewhere").string(), (dir.path() / "site-packages").string()});
+    auto lib = Library::open();
+    const auto& log = lib->search_log();
+    const bool ok =
+        lib->found_by() == Source::kPython && lib->path() == fs::canonical(file).string() &&
+        std::none_of(log.begin(), log.end(),
+                     [](const SearchStep& s) { return s.source == Source::kLoaderSearch; }) &&
+        python_environment_nccl().size() == 1 && python_environment_nccl()[0].path == file;
+    std::fprintf(stderr, "found by %s: %s\n", to_string(lib->found_by()), lib->path().c_str());
+    std::exit(ok ? 0 : 1);
+  };
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "found by the Python environment");
+}
+
+// The search stops at the first place that works: later places are not even worked out.
+TEST_F(Discovery, LaterPlacesAreNotLookedAtOnceOneWorks) {
+  NCCLRT_NEED_REAL_NCCL();
+  auto body = [] {
+    TempDir dir;
+    const fs::path ran = dir.path() / "python3-ran";
+    script(dir.path(), "bin/python3", ran);
+    ScopedEnv unset("NCCLRT_NCCL_LIB", std::nullopt);
+    ScopedEnv venv("VIRTUAL_ENV", (dir.path() / "venv").string());
+    ScopedEnv path("PATH", (dir.path() / "bin").string());
+    ScopedEnv home("CUDA_HOME", std::nullopt);
+    LoadOptions o;
+    o.sources = Source::kCudaHome | Source::kCudaDefault | Source::kPython;
+    auto lib = Library::open(o);
+    bool python = false;
+    for (const auto& s : lib->search_log()) python |= s.source == Source::kPython;
+    std::exit(lib->found_by() == Source::kCudaDefault && !python && !fs::exists(ran) ? 0 : 1);
+  };
+  if (!fs::exists("/usr/local/cuda/lib64/libnccl.so.2") &&
+      !fs::exists("/usr/local/cuda/lib/libnccl.so.2")) {
+    GTEST_SKIP() << "no NCCL in /usr/local/cuda/lib64 or lib";
+  }
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "");
 }

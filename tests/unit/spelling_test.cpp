@@ -14,7 +14,9 @@
 using ncclrt::util::in_python;
 
 TEST(Spelling, NamesInPythonsSpelling) {
-  EXPECT_EQ(in_python("leave LoadOptions::path unset"), "leave Library.open(path) unset");
+  EXPECT_EQ(in_python("or leave LoadOptions::path unset so"),
+            "or call Library.open() without a path so");
+  EXPECT_EQ(in_python("leave LoadOptions::path"), "leave Library.open(path)");
   EXPECT_EQ(in_python("LoadOptions::disabled_functions names it"),
             "Library.open(disabled_functions=...) names it");
   EXPECT_EQ(in_python("raise Config::timeout"), "raise Config(timeout=...)");
@@ -58,8 +60,31 @@ TEST(Spelling, RealMessagesReadInBothLanguages) {
     EXPECT_NE(cpp.find("LoadOptions::path"), std::string::npos) << cpp;
     const std::string py = in_python(cpp);
     EXPECT_NE(py.find("cannot load NCCL from Library.open(path)"), std::string::npos) << py;
-    EXPECT_NE(py.find("leave Library.open(path) unset"), std::string::npos) << py;
+    EXPECT_NE(py.find("call Library.open() without a path"), std::string::npos) << py;
     EXPECT_EQ(py.find("::"), std::string::npos) << py;
+  }
+  // A deadline set in code is the one to raise, named as set: never the variable it overrode.
+  o.path = FAKE_NCCL_HANG;
+  o.probe_timeout = std::chrono::milliseconds(200);
+  try {
+    (void)ncclrt::Library::open(o);
+    FAIL() << "a hanging file opened";
+  } catch (const ncclrt::LoadError& e) {
+    const std::string cpp = e.what();
+    EXPECT_NE(cpp.find("Raise LoadOptions::probe_timeout"), std::string::npos) << cpp;
+    EXPECT_EQ(cpp.find("NCCLRT_PROBE_TIMEOUT_MS"), std::string::npos) << cpp;
+    EXPECT_NE(in_python(cpp).find("Raise Library.open(probe_timeout=...)"), std::string::npos);
+  }
+  // A library that crashes loading is the wrong NCCL, not the wrong kind of file.
+  o.path = FAKE_NCCL_CRASH;
+  o.probe_timeout.reset();
+  try {
+    (void)ncclrt::Library::open(o);
+    FAIL() << "a crashing file opened";
+  } catch (const ncclrt::LoadError& e) {
+    const std::string cpp = e.what();
+    EXPECT_NE(cpp.find("Try: another NCCL file"), std::string::npos) << cpp;
+    EXPECT_EQ(cpp.find("give the path of libnccl.so.2 itself"), std::string::npos) << cpp;
   }
   try {
     (void)ncclrt::UniqueId::from_hex("zz");

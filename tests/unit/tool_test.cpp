@@ -5,8 +5,10 @@
 #include <array>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <ncclrt/ncclrt.hpp>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "procedure.hpp"
 #include "rotation.hpp"
@@ -31,8 +33,8 @@ ToolRun run(const std::string& args) {
   return r;
 }
 
-void expect_has(const std::string& text, std::initializer_list<const char*> words) {
-  for (const char* w : words) {
+void expect_has(const std::string& text, std::initializer_list<std::string> words) {
+  for (const std::string& w : words) {
     EXPECT_NE(text.find(w), std::string::npos) << "missing \"" << w << "\" in:\n" << text;
   }
 }
@@ -46,7 +48,7 @@ TEST(Tool, InfoWithRealNccl) {
   const std::string version = "NCCL " + ncclrt_test::real_nccl_version() + " (code " +
                               std::to_string(ncclrt_test::real_version().code()) + ")";
   // A summary first, the functions a newer NCCL would bring by release, the full list on --all.
-  expect_has(r.out, {version.c_str(), "found by:   the path given in code",
+  expect_has(r.out, {version.c_str(), "found by:   --nccl-lib",
                      "probe:", "ms in a separate process", "functions:  ", " available",
                      "features:   ", "GPUs:", "Variables in effect:", "ncclrt info --all"});
   // The summary only: the lists are behind --all.
@@ -256,6 +258,18 @@ TEST(Tool, BenchRejectsBadArgumentsBeforeTouchingAGpu) {
   ToolRun average = run("bench all_reduce -a 4");
   EXPECT_EQ(average.code, 2) << average.out;
   expect_has(average.out, {"--average"});
+}
+
+// bench takes the names Python takes: the arguments pass (exit 1 without a GPU, never 2).
+TEST(Tool, BenchTakesEveryTypeAndOpName) {
+  for (const char* args : {"-d float32 -o sum", "-d float -o SUM", "-d half -o max",
+                           "-d bfloat16 -o avg", "-d float8_e4m3fn", "-d double -o Prod"}) {
+    const ToolRun r = run(std::string("bench all_reduce -b 8 -e 8 ") + args);
+    EXPECT_NE(r.code, 2) << args << "\n" << r.out;
+  }
+  const ToolRun bad = run("bench all_reduce -d quad");
+  EXPECT_EQ(bad.code, 2);
+  expect_has(bad.out, {"unknown data type 'quad'", "float32 (float)", "float16 (half)"});
 }
 
 TEST(Tool, BenchWithoutAGpuSaysSo) {
@@ -475,12 +489,12 @@ TEST(Tool, AFileThatIsNotALibraryNamesTheKnobUsedOnceAndWhatToTry) {
     }
     return n;
   };
-  ToolRun flag = run("info --nccl-lib /etc/passwd");
+  ToolRun flag = run("info --json --nccl-lib /etc/passwd");
   EXPECT_EQ(flag.code, 1);
-  expect_has(flag.out, {"cannot load NCCL from --nccl-lib: the dynamic loader refused /etc/passwd",
-                        "Try: give the path of libnccl.so.2 itself", "leave --nccl-lib unset"});
-  const std::string line = flag.out.substr(flag.out.find("No usable NCCL"));
-  EXPECT_EQ(count(line.substr(0, line.find('\n')), "/etc/passwd"), 1u) << line;
+  const std::string error = nlohmann::json::parse(flag.out)["error"].get<std::string>();
+  expect_has(error, {"cannot load NCCL from --nccl-lib: the dynamic loader refused /etc/passwd",
+                     "Try: give the path of libnccl.so.2 itself", "leave --nccl-lib unset"});
+  EXPECT_EQ(count(error, "/etc/passwd"), 1u) << error;
   {
     ncclrt_test::ScopedEnv env("NCCLRT_NCCL_LIB", "/etc/passwd");
     ToolRun var = run("info");
@@ -503,6 +517,175 @@ TEST(Tool, AHintNamesTheFlagWhenTheFlagWasGiven) {
   ncclrt_test::ScopedEnv env("NCCLRT_PROBE_TIMEOUT_MS", "300");
   ToolRun var = run(std::string("info --nccl-lib ") + FAKE_NCCL_HANG);
   expect_has(var.out, {"Raise NCCLRT_PROBE_TIMEOUT_MS"});
+}
+
+// Each line of `text`, for the checks of width and length.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// A bad number for --timeout-ms or --rounds is said in words, not as a range of doubles.
+TEST(Tool, ABadCountIsSaidInWords) {
+  for (const char* args : {"probe /x --timeout-ms 0", "probe /x --timeout-ms -5",
+                           "probe /x --timeout-ms abc", "bench overhead --rounds 0"}) {
+    const ToolRun r = run(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    expect_has(r.out, {"is not a whole number >= 1"});
+    EXPECT_LE(lines_of(r.out).front().size(), 80u) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("17976931348623157"), std::string::npos) << args << "\n" << r.out;
+  }
+}
+
+// --nccl-lib may come before the command too, and `version` takes it; usage lines name the
+// whole command; unexpected arguments are listed in the order they were typed.
+TEST(Tool, NcclLibBeforeOrAfterTheCommand) {
+  const std::string old = FAKE_NCCL_OLD;
+  for (const std::string& args : {"--nccl-lib " + old + " info", "info --nccl-lib " + old}) {
+    const ToolRun r = run(args);
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
+    expect_has(r.out, {"ncclrt " + std::string(ncclrt::kVersionString) + ": NCCL 2.12.3",
+                       "found by:   --nccl-lib"});
+  }
+  for (const std::string& args : {"--nccl-lib " + old + " version", "version --nccl-lib " + old,
+                                  "--nccl-lib " + old + " --version"}) {
+    const ToolRun r = run(args);
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
+    expect_has(r.out, {"would load: NCCL 2.12.3", "(found by --nccl-lib)"});
+  }
+  const ToolRun missing = run("--nccl-lib /nonexistent/libnccl.so.2 info");
+  EXPECT_EQ(missing.code, 1) << missing.out;
+  expect_has(missing.out, {"cannot load NCCL from --nccl-lib", "/nonexistent/libnccl.so.2"});
+  const ToolRun twice = run("--nccl-lib /a info --nccl-lib /b");
+  EXPECT_EQ(twice.code, 2) << twice.out;
+  expect_has(twice.out, {"--nccl-lib given twice"});
+  const ToolRun probe = run("--nccl-lib /a probe /b");
+  EXPECT_EQ(probe.code, 2) << probe.out;
+  expect_has(probe.out, {"--nccl-lib applies to version, info and bench", "ncclrt probe PATH"});
+  const ToolRun extras = run("info a b");
+  EXPECT_EQ(extras.code, 2) << extras.out;
+  expect_has(extras.out, {"ncclrt info: the following arguments were not expected: a b\n",
+                          "Usage: ncclrt info [OPTIONS]"});
+  expect_has(run("probe").out, {"Usage: ncclrt probe [OPTIONS] path"});
+}
+
+// ncclrt's own variables are checked as NCCL's are: a name it does not read gets the nearest one
+// it does, a value it does not take is said, and one Library::open reads stops it.
+TEST(Tool, NcclrtVariablesAreChecked) {
+  const std::string old = FAKE_NCCL_OLD;
+  {
+    ncclrt_test::ScopedEnv a("NCCLRT_NCCL_LIBS", "/x/libnccl.so.2");
+    ncclrt_test::ScopedEnv b("NCCLRT_PROBE_TIMEOUT", "3");
+    const ToolRun r = run("info --nccl-lib " + old);
+    EXPECT_EQ(r.code, 0) << r.out;
+    expect_has(r.out, {"NCCLRT_NCCL_LIBS=/x/libnccl.so.2\n    <- not ncclrt's; did you mean "
+                       "NCCLRT_NCCL_LIB?",
+                       "NCCLRT_PROBE_TIMEOUT=3  <- not ncclrt's; did you mean "
+                       "NCCLRT_PROBE_TIMEOUT_MS?"});
+    const auto j = nlohmann::json::parse(run("info --json --nccl-lib " + old).out);
+    std::map<std::string, nlohmann::json> problems;
+    for (const auto& p : j["ncclrt_environment"]) problems[p["name"].get<std::string>()] = p;
+    EXPECT_EQ(problems["NCCLRT_NCCL_LIBS"]["nearest"][0], "NCCLRT_NCCL_LIB");
+    EXPECT_EQ(problems["NCCLRT_PROBE_TIMEOUT"]["nearest"][0], "NCCLRT_PROBE_TIMEOUT_MS");
+    expect_has(run("version").out, {"note: NCCLRT_NCCL_LIBS=/x/libnccl.so.2: not ncclrt's; did "
+                                    "you mean NCCLRT_NCCL_LIB?"});
+  }
+  {
+    // A level that is none: flagged, and logging shows warnings and says why.
+    ncclrt_test::ScopedEnv c("NCCLRT_LOG", "verbose");
+    const ToolRun r = run("info --nccl-lib " + old);
+    EXPECT_EQ(r.code, 0) << r.out;
+    expect_has(r.out, {"NCCLRT_LOG=verbose\n    <- NCCLRT_LOG takes off, error, warn, info or "
+                       "debug (or 0-4)",
+                       "NCCLRT_LOG=verbose is not off, error, warn, info or debug (or 0-4); "
+                       "logging warnings and errors"});
+  }
+  for (const auto& [name, value, words] :
+       {std::tuple<const char*, const char*, const char*>{
+            "NCCLRT_PROBE", "maybe",
+            "NCCLRT_PROBE=maybe cannot be used: NCCLRT_PROBE takes 1 or 0"},
+        {"NCCLRT_PROBE_TIMEOUT_MS", "abc",
+         "NCCLRT_PROBE_TIMEOUT_MS=abc cannot be used: NCCLRT_PROBE_TIMEOUT_MS takes a whole "
+         "number of milliseconds > 0"},
+        {"NCCLRT_ALLOW_MISSING_FUNCTIONS", "sure", "NCCLRT_ALLOW_MISSING_FUNCTIONS=sure"}}) {
+    ncclrt_test::ScopedEnv bad(name, value);
+    const ToolRun r = run("info --json --nccl-lib " + old);
+    EXPECT_EQ(r.code, 1) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_NE(j["error"].get<std::string>().find(words), std::string::npos) << j["error"];
+  }
+  ncclrt_test::ScopedEnv fine("NCCLRT_PROBE", "off");
+  EXPECT_EQ(run("info --nccl-lib " + old).code, 0);
+}
+
+// `info` fits one screen (80 columns, under 20 lines) when nothing is found and with several
+// flagged variables; what does not fit is counted, the flagged ones shown first.
+TEST(Tool, InfoFitsOneScreenWhenNothingIsFoundAndWithFlaggedVariables) {
+  NCCLRT_NEED_REAL_NCCL();  // it knows which NCCL_* variables it reads
+  const ToolRun none = run("info --nccl-lib /nonexistent/dir/libnccl.so.2");
+  EXPECT_EQ(none.code, 1);
+  for (const auto& line : lines_of(none.out)) EXPECT_LE(line.size(), 80u) << none.out;
+  expect_has(none.out, {"No usable NCCL: cannot load NCCL from --nccl-lib"});
+  ncclrt_test::ScopedEnv a("NCCL_SOCKET_IFNAM", "lo");
+  ncclrt_test::ScopedEnv b("NCCL_IB_HCAA", "mlx5");
+  ncclrt_test::ScopedEnv c("NCCLRT_NCCL_LIBS", "/x");
+  ncclrt_test::ScopedEnv d("NCCL_DEBUG", "WARN");
+  std::vector<std::unique_ptr<ncclrt_test::ScopedEnv>> many;
+  for (const char* v : {"NCCL_ALGO", "NCCL_PROTO", "NCCL_NTHREADS", "NCCL_MIN_NCHANNELS",
+                        "NCCL_MAX_NCHANNELS", "NCCL_BUFFSIZE"}) {
+    many.push_back(std::make_unique<ncclrt_test::ScopedEnv>(v, "1"));
+  }
+  const ToolRun r = run("info --nccl-lib " + ncclrt_test::real_nccl());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto lines = lines_of(r.out);
+  EXPECT_LT(lines.size(), 20u) << r.out;
+  for (const auto& line : lines) EXPECT_LE(line.size(), 80u) << r.out;
+  expect_has(r.out, {"NCCL_SOCKET_IFNAM=lo", "NCCL_IB_HCAA=mlx5", "NCCLRT_NCCL_LIBS=/x",
+                     "more (--all lists them)"});
+  const ToolRun all = run("info --all --nccl-lib " + ncclrt_test::real_nccl());
+  expect_has(all.out, {"NCCL_BUFFSIZE=1", "NCCL_MAX_NCHANNELS=1"});
+  // An old NCCL's many releases are summed up, not listed, in the summary.
+  const ToolRun old = run(std::string("info --nccl-lib ") + FAKE_NCCL_OLD);
+  expect_has(old.out, {"49 need a newer NCCL (2.13.0 to 2.32.3)\n"});
+  EXPECT_LT(lines_of(old.out).size(), 20u) << old.out;
+}
+
+// The NCCL of the Python environment the command runs from, when it is another file than the
+// one the command loads: `version` and `info` name both.
+TEST(Tool, VersionAndInfoNameThePythonEnvironmentsNcclWhenItDiffers) {
+  ncclrt_test::TempDir dir;
+  const auto venv = dir.path() / "venv";
+  const auto file = venv / "lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2";
+  std::filesystem::create_directories(file.parent_path());
+  std::filesystem::copy_file(FAKE_NCCL_OLD, file);
+  ncclrt_test::ScopedEnv unset("NCCLRT_NCCL_LIB", std::nullopt);
+  ncclrt_test::ScopedEnv env("VIRTUAL_ENV", venv.string());
+  ncclrt_test::ScopedEnv cuda("CUDA_HOME", (dir.path() / "cuda").string());
+  // The command itself loads another NCCL: the recording stand-in, through $CUDA_HOME.
+  std::filesystem::create_directories(dir.path() / "cuda/lib64");
+  std::filesystem::copy_file(RECORDING_NCCL_22809, dir.path() / "cuda/lib64/libnccl.so.2");
+  const ToolRun v = run("version");
+  ASSERT_EQ(v.code, 0) << v.out;
+  expect_has(v.out, {"Python here: NCCL 2.12.3 from " + file.string() + " ($VIRTUAL_ENV)",
+                     "what a Python program here loads"});
+  const auto j = nlohmann::json::parse(run("version --json").out);
+  EXPECT_EQ(j["python_environment"]["version"], "2.12.3");
+  EXPECT_EQ(j["python_environment"]["found_in"], "$VIRTUAL_ENV");
+  const ToolRun info = run("info");
+  ASSERT_EQ(info.code, 0) << info.out;
+  expect_has(info.out, {"  Python:     NCCL 2.12.3 from"});
+  EXPECT_LT(lines_of(info.out).size(), 20u) << info.out;
+  // The same file, or a file chosen for both: nothing to add.
+  EXPECT_EQ(run("version --nccl-lib " + file.string()).out.find("Python here"), std::string::npos);
+  ncclrt_test::ScopedEnv pick("NCCLRT_NCCL_LIB", file.string());
+  EXPECT_EQ(run("version").out.find("Python here"), std::string::npos);
 }
 
 // ncclrt bench's buffer rotation (nccl-tests' startColl), checked without a GPU.

@@ -64,32 +64,14 @@ struct Fail : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The library's names, the same everywhere (Python's dtype= and op= take them too).
 ncclrt::DataType parse_type(const std::string& s) {
-  using ncclrt::DataType;
-  static const std::pair<const char*, DataType> names[] = {
-      {"int8", DataType::kInt8},           {"uint8", DataType::kUint8},
-      {"int32", DataType::kInt32},         {"int", DataType::kInt32},
-      {"uint32", DataType::kUint32},       {"int64", DataType::kInt64},
-      {"uint64", DataType::kUint64},       {"half", DataType::kFloat16},
-      {"float16", DataType::kFloat16},     {"float", DataType::kFloat32},
-      {"float32", DataType::kFloat32},     {"double", DataType::kFloat64},
-      {"float64", DataType::kFloat64},     {"bfloat16", DataType::kBfloat16},
-      {"fp8_e4m3", DataType::kFloat8e4m3}, {"fp8_e5m2", DataType::kFloat8e5m2}};
-  for (auto& [name, t] : names) {
-    if (s == name) return t;
-  }
-  throw Fail("unknown data type '" + s +
-             "' (int8 uint8 int32 uint32 int64 uint64 half float double bfloat16 fp8_e4m3 "
-             "fp8_e5m2)");
+  if (auto t = ncclrt::data_type_named(s)) return *t;
+  throw Fail("unknown data type '" + s + "' (" + ncclrt::data_type_names() + ")");
 }
 
 ncclrt::ReduceOp parse_op(const std::string& s) {
-  using ncclrt::ReduceOp;
-  if (s == "sum") return ReduceOp::kSum;
-  if (s == "prod") return ReduceOp::kProd;
-  if (s == "max") return ReduceOp::kMax;
-  if (s == "min") return ReduceOp::kMin;
-  if (s == "avg") return ReduceOp::kAvg;
+  if (auto op = ncclrt::reduce_op_named(s)) return *op;
   throw Fail("unknown reduce op '" + s + "' (sum prod max min avg)");
 }
 
@@ -584,7 +566,7 @@ int run_sweep(Setup& su) {
     json r{{"size", bytes},
            {"count", count},
            {"type", ncclrt::to_string(su.type)},
-           {"redop", s.reduces ? a.redop : "none"},
+           {"redop", s.reduces ? ncclrt::to_string(su.op) : "none"},
            {"root", s.rooted ? a.root : -1},
            {"out_of_place", row(oop)}};
     total_wrong += oop.wrong;
@@ -620,7 +602,7 @@ int run_sweep(Setup& su) {
     }
     const json& o = r["out_of_place"];
     std::printf("  %10zu %12zu %8s %6s %6d %8.2f %7.2f %7.2f %6s %s\n", bytes, count,
-                ncclrt::to_string(su.type), s.reduces ? a.redop.c_str() : "none",
+                ncclrt::to_string(su.type), s.reduces ? ncclrt::to_string(su.op) : "none",
                 s.rooted ? a.root : -1, o["time_us"].get<double>(), o["algbw"].get<double>(),
                 o["busbw"].get<double>(),
                 a.check ? std::to_string(o["wrong"].get<long>()).c_str() : "N/A", tail.c_str());

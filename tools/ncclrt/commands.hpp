@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,14 @@ inline std::string for_cli(std::string message, const std::string& flag) {
   }
   return message;
 }
+
+/// The NCCL a Python program started here would load when it is not the file `loaded` (the
+/// real path of the one this command loads; "" for none): pip's NCCL in the Python environment
+/// ($VIRTUAL_ENV, $CONDA_PREFIX, the python3 on PATH), probed for its version. Null when there is
+/// none, when it is the same file, or when $NCCLRT_NCCL_LIB chooses for both.
+nlohmann::json python_environment(const std::string& loaded);
+/// One line of text for it.
+std::string python_environment_line(const nlohmann::json& p);
 
 struct InfoArgs {
   std::string nccl_lib;

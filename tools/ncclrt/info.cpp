@@ -1,3 +1,6 @@
+#include <limits.h>
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cstring>
 #include <iomanip>
@@ -151,31 +154,47 @@ bool older(const std::string& a, const std::string& b) {
   return parts(a) < parts(b);
 }
 
-constexpr std::size_t kWidth = 80;  // the default output fits a terminal of 80 columns
+constexpr std::size_t kWidth = 80;     // the default output fits a terminal of 80 columns
+constexpr std::size_t kMaxLines = 19;  // and one screen: under 20 lines without --all
 
-// `lead` then `text`, wrapped at kWidth columns on spaces, continuation lines indented as far as
-// `lead` (or by `indent`). A word longer than a line (a path) stays whole.
-void print_wrapped(const std::string& lead, const std::string& text,
-                   std::size_t indent = std::string::npos) {
-  const std::string pad(indent == std::string::npos ? lead.size() : indent, ' ');
-  std::string line = lead;
-  std::size_t at = 0;
-  bool first_word = true;
-  while (at <= text.size()) {
-    std::size_t end = text.find(' ', at);
-    if (end == std::string::npos) end = text.size();
-    const std::string word = text.substr(at, end - at);
-    if (!first_word && line.size() + 1 + word.size() > kWidth) {
-      std::cout << line << "\n";
-      line = pad + word;
-    } else {
-      line += (first_word ? "" : " ") + word;
+// The text output, line by line, so that the summary can be fitted to one screen.
+struct Screen {
+  std::vector<std::string> lines;
+
+  // `lead` then `text`, wrapped at kWidth columns on spaces, continuation lines indented as far
+  // as `lead` (or by `indent`). A word longer than a line (a path) stays whole. A line break in
+  // `text` starts a new line at the same indent.
+  void wrapped(const std::string& lead, const std::string& text,
+               std::size_t indent = std::string::npos) {
+    const std::string pad(indent == std::string::npos ? lead.size() : indent, ' ');
+    std::string line = lead;
+    bool first_word = true;
+    std::size_t at = 0;
+    while (at <= text.size()) {
+      std::size_t end = text.find_first_of(" \n", at);
+      if (end == std::string::npos) end = text.size();
+      const std::string word = text.substr(at, end - at);
+      if (!first_word && line.size() + 1 + word.size() > kWidth) {
+        lines.push_back(line);
+        line = pad + word;
+      } else {
+        line += (first_word ? "" : " ") + word;
+      }
+      first_word = false;
+      if (end < text.size() && text[end] == '\n') {
+        lines.push_back(line);
+        line = pad;
+        first_word = true;
+      }
+      at = end + 1;
     }
-    first_word = false;
-    at = end + 1;
+    lines.push_back(line);
   }
-  std::cout << line << "\n";
-}
+  void add(const std::string& line) { lines.push_back(line); }
+  void print() const {
+    for (const auto& l : lines) std::cout << l << "\n";
+  }
+};
 
 // "1st", "2nd", "3rd", "4th", ... for the place discovery found NCCL at.
 std::string ordinal(std::size_t n) {
@@ -203,10 +222,47 @@ std::string gpus_line(const json& g) {
   return out;
 }
 
-// The default output is a summary in at most 80 columns and about 15 lines; --all adds every
-// place searched, every function and feature, the functions by release and each GPU.
+// "NCCL 2.28.9 from PATH ($VIRTUAL_ENV): what a Python program here loads, as PyTorch does".
+std::string python_line(const json& p) {
+  const std::string what = p.contains("version") ? "NCCL " + p["version"].get<std::string>()
+                                                 : "an NCCL that is not usable";
+  return what + " from " + p["path"].get<std::string>() + " (" + p["found_in"].get<std::string>() +
+         "): what a Python program here loads, as PyTorch does" +
+         (p.contains("problem") ? "; " + p["problem"].get<std::string>() : "");
+}
+
+// Why a variable is flagged, or "" when it is not: an NCCL_* one the loaded NCCL never reads, an
+// NCCLRT_* one ncclrt does not read or whose value it does not take.
+std::string flag_of(const json& r, const std::string& name) {
+  auto nearest = [](const json& names) {
+    std::string out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      out += (i ? " or " : " ") + names[i].get<std::string>();
+    }
+    return out;
+  };
+  if (r.contains("unknown_environment")) {
+    for (const auto& u : r["unknown_environment"]) {
+      if (u["name"] != name) continue;
+      return u["nearest"].empty()
+                 ? "not read by this NCCL (a typo, or another program's variable)"
+                 : "not read by this NCCL; did you mean" + nearest(u["nearest"]) + "?";
+    }
+  }
+  for (const auto& p : r["ncclrt_environment"]) {
+    if (p["name"] != name) continue;
+    return p["nearest"].empty()
+               ? p["problem"].get<std::string>()
+               : p["problem"].get<std::string>() + "; did you mean" + nearest(p["nearest"]) + "?";
+  }
+  return {};
+}
+
+// The default output is a summary in at most 80 columns and under 20 lines (the variables beyond
+// what fits are counted, flagged ones shown first); --all adds every place searched, every
+// function and feature, the functions by release, each GPU and every variable.
 void print_text(const json& r, bool all) {
-  std::cout << "ncclrt " << r["ncclrt_version"].get<std::string>() << "\n\n";
+  Screen top;
   const json& g = r["gpus"];
   if (r.contains("library")) {
     const json& l = r["library"];
@@ -233,12 +289,13 @@ void print_text(const json& r, bool all) {
       ++place;
       if (s["loaded"].get<bool>()) break;
     }
-    std::cout << "NCCL " << l["version"].get<std::string>() << " (code " << l["version_code"]
-              << ")\n";
-    print_wrapped("  file:       ", l["path"].get<std::string>());
-    print_wrapped("  found by:   ",
-                  l["found_by_text"].get<std::string>() +
-                      (place > 1 ? ", the " + ordinal(place) + " place tried" : std::string()));
+    top.add("ncclrt " + r["ncclrt_version"].get<std::string>() + ": NCCL " +
+            l["version"].get<std::string>() + " (code " +
+            std::to_string(l["version_code"].get<int>()) + ")");
+    top.wrapped("  file:       ", l["path"].get<std::string>());
+    top.wrapped("  found by:   ",
+                for_cli(l["found_by_text"].get<std::string>(), "--nccl-lib") +
+                    (place > 1 ? ", the " + ordinal(place) + " place tried" : std::string()));
     std::ostringstream probe;
     if (l["probe_seconds"].is_null()) {
       probe << "not run (off, cached, or the library was already loaded)";
@@ -246,21 +303,31 @@ void print_text(const json& r, bool all) {
       probe << std::fixed << std::setprecision(1) << l["probe_seconds"].get<double>() * 1000
             << " ms in a separate process";
     }
-    print_wrapped("  probe:      ", probe.str());
-    print_wrapped("  functions:  ",
-                  std::to_string(usable) + " of " + std::to_string(functions) + " available" +
-                      (needing > 0 ? "; " + std::to_string(needing) + " need a newer NCCL: " + needs
-                                   : std::string()));
-    print_wrapped("  features:   ", features.empty() ? "none" : joined(features));
-    print_wrapped("  GPUs:       ", gpus_line(g));
+    top.wrapped("  probe:      ", probe.str());
+    const std::string available =
+        std::to_string(usable) + " of " + std::to_string(functions) + " available";
+    Screen by_release;
+    by_release.wrapped(
+        "  functions:  ",
+        available + (needing > 0 ? "; " + std::to_string(needing) + " need a newer NCCL: " + needs
+                                 : std::string()));
+    if (by_release.lines.size() > 2 && !all) {  // an old NCCL: the releases are in --all
+      top.wrapped("  functions:  ", available + "; " + std::to_string(needing) +
+                                        " need a newer NCCL (" + releases.front() + " to " +
+                                        releases.back() + ")");
+    } else {
+      top.lines.insert(top.lines.end(), by_release.lines.begin(), by_release.lines.end());
+    }
+    top.wrapped("  features:   ", features.empty() ? "none" : joined(features));
+    top.wrapped("  GPUs:       ", gpus_line(g));
     if (r.contains("ranks_per_gpu")) {
       const json& m = r["ranks_per_gpu"];
       std::string why = m.contains("why_not") ? m["why_not"].get<std::string>() : "";
       const std::string prefix = "several ranks per GPU ";
       if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
-      print_wrapped("  ranks/GPU:  ", m["allowed"].get<bool>()
-                                          ? "several allowed (rank r runs on GPU r % GPUs)"
-                                          : "one (several: " + why + ")");
+      top.wrapped("  ranks/GPU:  ", m["allowed"].get<bool>()
+                                        ? "several allowed (rank r runs on GPU r % GPUs)"
+                                        : "one (several: " + why + ")");
     }
     for (const auto& [id, title] : {std::pair<const char*, const char*>{
                                         "disabled", "turned off by NCCLRT_DISABLE_FUNCTIONS: "},
@@ -270,84 +337,140 @@ void print_text(const json& r, bool all) {
       std::vector<std::string> names;
       for (const auto& [v, n] : off_by_release(l, id))
         names.insert(names.end(), n.begin(), n.end());
-      if (!names.empty()) print_wrapped("  ", std::string(title) + joined(names), 4);
+      if (!names.empty()) top.wrapped("  ", std::string(title) + joined(names), 4);
+    }
+    if (r.contains("python_environment")) {
+      top.wrapped("  Python:     ", python_line(r["python_environment"]));
     }
     if (all) {
-      std::cout << "\nPlaces searched, in order:\n";
+      top.add("");
+      top.add("Places searched, in order:");
       for (const auto& s : l["search_log"]) {
-        print_wrapped(std::string("  ") + (s["loaded"].get<bool>() ? "* " : "- "),
-                      s["source_text"].get<std::string>() + ": " + s["path"].get<std::string>() +
-                          " -> " + s["outcome"].get<std::string>(),
-                      6);
+        top.wrapped(std::string("  ") + (s["loaded"].get<bool>() ? "* " : "- "),
+                    for_cli(s["source_text"].get<std::string>(), "--nccl-lib") + ": " +
+                        s["path"].get<std::string>() + " -> " + s["outcome"].get<std::string>(),
+                    6);
       }
-      std::cout << "\nEvery function and feature:\n";
+      top.add("");
+      top.add("Every function and feature:");
       for (const auto& f : l["capabilities"]) {
-        std::cout << "  " << (f["available"].get<bool>() ? "[yes] " : "[no]  ") << std::left
-                  << std::setw(30) << f["name"].get<std::string>() << " since "
-                  << f["since"].get<std::string>();
-        if (f.contains("why_not_id"))
-          std::cout << "  (" << f["why_not_id"].get<std::string>() << ")";
-        std::cout << "\n";
+        std::ostringstream line;
+        line << "  " << (f["available"].get<bool>() ? "[yes] " : "[no]  ") << std::left
+             << std::setw(30) << f["name"].get<std::string>() << " since "
+             << f["since"].get<std::string>();
+        if (f.contains("why_not_id")) line << "  (" << f["why_not_id"].get<std::string>() << ")";
+        top.add(line.str());
       }
       if (needing > 0) {
-        std::cout << "\nNeed a newer NCCL than " << l["version"].get<std::string>()
-                  << " (load one with NCCLRT_NCCL_LIB or --nccl-lib):\n";
-        for (const auto& v : releases) print_wrapped("  " + v + ": ", joined(newer[v]), 4);
+        top.add("");
+        top.add("Need a newer NCCL than " + l["version"].get<std::string>() +
+                " (load one with NCCLRT_NCCL_LIB or --nccl-lib):");
+        for (const auto& v : releases) top.wrapped("  " + v + ": ", joined(newer[v]), 4);
       }
     }
   } else {
-    // Not wrapped: a path or a search list is read (and searched for) as it is.
-    std::cout << "No usable NCCL: " << r["error"].get<std::string>() << "\n";
-    std::cout << "GPUs: " << gpus_line(g) << "\n";
+    top.add("ncclrt " + r["ncclrt_version"].get<std::string>());
+    top.add("");
+    top.wrapped("No usable NCCL: ", r["error"].get<std::string>(), 2);
+    top.wrapped("GPUs: ", gpus_line(g), 2);
+    if (r.contains("python_environment")) {
+      top.wrapped("Python: ", python_line(r["python_environment"]), 2);
+    }
   }
   if (all) {
     for (const auto& d : g["devices"]) {
-      std::cout << "  GPU " << d["index"] << ": " << d["name"].get<std::string>() << ", "
-                << d["memory_bytes"].get<std::size_t>() / (1024 * 1024) << " MiB, "
-                << d["pci_bus_id"].get<std::string>() << "\n";
+      top.add("  GPU " + std::to_string(d["index"].get<int>()) + ": " +
+              d["name"].get<std::string>() + ", " +
+              std::to_string(d["memory_bytes"].get<std::size_t>() / (1024 * 1024)) + " MiB, " +
+              d["pci_bus_id"].get<std::string>());
     }
   }
-  std::map<std::string, std::vector<std::string>> unknown;
-  if (r.contains("unknown_environment")) {
-    for (const auto& u : r["unknown_environment"]) {
-      unknown[u["name"].get<std::string>()] = u["nearest"].get<std::vector<std::string>>();
-    }
-  }
-  std::cout << "\nVariables in effect:" << (r["variables"].empty() ? " none" : "") << "\n";
+
+  // The variables: each with its flag on the same line where it fits; flagged ones first when
+  // not all fit.
+  std::vector<Screen> vars;
+  std::vector<Screen> flagged;
   for (const auto& [k, v] : r["variables"].items()) {
-    print_wrapped("  ", k + "=" + v.get<std::string>(), 4);
-    auto u = unknown.find(k);
-    if (u == unknown.end()) continue;
-    std::string why = "not read by this NCCL";
-    if (u->second.empty()) {
-      why += " (a typo, or another program's variable)";
+    Screen one;
+    const std::string why = flag_of(r, k);
+    const std::string set = "  " + k + "=" + v.get<std::string>();
+    if (why.empty()) {
+      one.wrapped("  ", k + "=" + v.get<std::string>(), 4);
+    } else if (set.size() + 5 + why.size() <= kWidth) {
+      one.add(set + "  <- " + why);  // the flag on the same line where it fits
     } else {
-      why += "; did you mean";
-      for (std::size_t i = 0; i < u->second.size(); ++i) why += (i ? " or " : " ") + u->second[i];
-      why += "?";
+      one.wrapped("  ", k + "=" + v.get<std::string>(), 4);
+      one.wrapped("    <- ", why, 7);
     }
-    print_wrapped("    <- ", why, 7);
+    (why.empty() ? vars : flagged).push_back(one);
   }
+  vars.insert(vars.begin(), flagged.begin(), flagged.end());
+  Screen bottom;
   if (r.contains("parameters")) {
     const json& p = r["parameters"];
-    std::cout << "\nParameters:";
+    bottom.add("");
     if (!p["available"].get<bool>()) {
-      std::cout << " not available from this NCCL:\n";
-      print_wrapped("  ", p["why_not"].get<std::string>(), 4);
-      return;
-    }
-    std::cout << " " << p["values"].size() << "\n";
-    for (const auto& [k, v] : p["values"].items()) {
-      std::cout << "  " << std::left << std::setw(36) << k << " " << v.get<std::string>() << "\n";
+      bottom.add("Parameters: not available from this NCCL:");
+      bottom.wrapped("  ", p["why_not"].get<std::string>(), 4);
+    } else {
+      bottom.add("Parameters: " + std::to_string(p["values"].size()));
+      for (const auto& [k, v] : p["values"].items()) {
+        std::ostringstream line;
+        line << "  " << std::left << std::setw(36) << k << " " << v.get<std::string>();
+        bottom.add(line.str());
+      }
     }
   }
+  const bool summary = !all && !r.contains("parameters");
   if (!all && r.contains("library")) {
-    std::cout << "\n`ncclrt info --all`: every place searched, function and feature; --params:\n"
-                 "NCCL's parameters (2.30.4+); --json: all of it for programs\n";
+    bottom.add("");
+    bottom.add("More: `ncclrt info --all` (every place, function, feature), --params, --json");
   }
+
+  top.add("");
+  top.add(std::string("Variables in effect:") + (vars.empty() ? " none" : ""));
+  std::size_t room = std::string::npos;
+  if (summary) {
+    const std::size_t used = top.lines.size() + bottom.lines.size();
+    room = used < kMaxLines ? kMaxLines - used : 0;
+  }
+  std::size_t shown = 0;
+  for (const auto& one : vars) {
+    const bool last = shown + 1 == vars.size();
+    if (one.lines.size() + (last ? 0 : 1) > room) break;  // keep a line for "... more"
+    top.lines.insert(top.lines.end(), one.lines.begin(), one.lines.end());
+    room -= one.lines.size();
+    ++shown;
+  }
+  if (shown < vars.size()) {
+    top.add("  ... and " + std::to_string(vars.size() - shown) + " more (--all lists them)");
+  }
+  top.print();
+  bottom.print();
 }
 
 }  // namespace
+
+json python_environment(const std::string& loaded) {
+  if (std::getenv("NCCLRT_NCCL_LIB") && *std::getenv("NCCLRT_NCCL_LIB")) {
+    return nullptr;  // a Python program started here is given the same file
+  }
+  const auto files = ncclrt::python_environment_nccl();
+  if (files.empty()) return nullptr;
+  const std::string& path = files.front().path;
+  char real[PATH_MAX];
+  if (!loaded.empty() && ::realpath(path.c_str(), real) && loaded == real) return nullptr;
+  json p{{"path", path}, {"found_in", files.front().outcome}};
+  const ncclrt::ProbeResult probe = ncclrt::probe(path, std::chrono::milliseconds(10000));
+  if (probe.ok() && probe.version) {
+    p["version"] = probe.version->str();
+  } else {
+    p["problem"] = probe.message();
+  }
+  return p;
+}
+
+std::string python_environment_line(const json& p) { return python_line(p); }
 
 int run_info(const InfoArgs& args) {
   json r;
@@ -358,6 +481,9 @@ int run_info(const InfoArgs& args) {
     o.path = args.nccl_lib;
     auto lib = ncclrt::Library::open(o);
     r["library"] = library_json(*lib);
+    if (args.nccl_lib.empty()) {
+      if (json p = python_environment(lib->path()); !p.is_null()) r["python_environment"] = p;
+    }
     r["unknown_environment"] = unknown_environment(*lib);
     std::string why_not;
     r["ranks_per_gpu"] = {{"allowed", lib->allows_ranks_per_gpu(&why_not)}};
@@ -368,6 +494,14 @@ int run_info(const InfoArgs& args) {
     r["ok"] = false;
     r["error"] = for_cli(e.what(), "--nccl-lib");
     rc = 1;
+    if (args.nccl_lib.empty()) {
+      if (json p = python_environment(""); !p.is_null()) r["python_environment"] = p;
+    }
+  }
+  r["ncclrt_environment"] = json::array();
+  for (const auto& p : ncclrt::ncclrt_environment_problems()) {
+    r["ncclrt_environment"].push_back(
+        {{"name", p.name}, {"value", p.value}, {"problem", p.problem}, {"nearest", p.nearest}});
   }
   r["gpus"] = gpus_json(list_gpus());
   r["variables"] = variables();

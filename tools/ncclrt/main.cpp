@@ -6,9 +6,11 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <iostream>
 #include <ncclrt/ncclrt.hpp>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,30 +47,84 @@ std::string plain(const CLI::Error& e) {
   return m;
 }
 
+// A whole number >= 1, said in those words (CLI11's PositiveNumber prints its range as doubles,
+// the top one 309 digits long).
+const CLI::Validator kAtLeastOne(
+    [](std::string& v) {
+      char* end = nullptr;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      return !v.empty() && end && *end == '\0' && n >= 1 ? std::string()
+                                                         : "'" + v + "' is not a whole number >= 1";
+    },
+    "POSITIVE");
+
+// CLI11 lists unexpected arguments last first: put them back in the order they were typed.
+std::string in_typed_order(const std::string& message, int argc, char** argv) {
+  const std::string lead = "the following arguments were not expected: ";
+  if (message.rfind(lead, 0) != 0) return message;
+  std::vector<std::string> words;
+  std::istringstream in(message.substr(lead.size()));
+  for (std::string w; in >> w;) words.push_back(w);
+  auto position = [&](const std::string& w) {
+    for (int i = 1; i < argc; ++i) {
+      if (w == argv[i]) return i;
+    }
+    return argc;
+  };
+  std::stable_sort(words.begin(), words.end(), [&](const std::string& a, const std::string& b) {
+    return position(a) < position(b);
+  });
+  std::string out = lead;
+  for (std::size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
+  return out;
+}
+
 // What `ncclrt version` and `ncclrt --version` print. Exit 1, as `ncclrt info`'s, when the NCCL it
 // would load is not usable; the reason names the file and the knob that chose it.
-int run_version(bool json) {
+int run_version(bool json, const std::string& nccl_lib) {
   nlohmann::json out{{"ncclrt", ncclrt::kVersionString}, {"commit", NCCLRT_COMMIT}};
   std::string nccl_line;
+  std::string loaded;
   int rc = 0;
   try {
-    auto lib = ncclrt::Library::open();
+    ncclrt::LoadOptions o;
+    o.path = nccl_lib;
+    auto lib = ncclrt::Library::open(o);
+    loaded = lib->path();
     out["nccl"] = {{"version", lib->version().str()},
                    {"path", lib->path()},
                    {"found_by", ncclrt::id_of(lib->found_by())}};
     nccl_line = "NCCL " + lib->version().str() + " from " + lib->path() + " (found by " +
-                ncclrt::to_string(lib->found_by()) + ")";
+                ncclrt_tool::for_cli(ncclrt::to_string(lib->found_by()), "--nccl-lib") + ")";
   } catch (const ncclrt::Error& e) {
     out["nccl"] = nullptr;
-    out["nccl_error"] = e.what();
-    nccl_line = std::string("no usable NCCL: ") + e.what();
+    out["nccl_error"] = ncclrt_tool::for_cli(e.what(), "--nccl-lib");
+    nccl_line = "no usable NCCL: " + out["nccl_error"].get<std::string>();
     rc = 1;
+  }
+  // What a Python program here would load, where that is another file.
+  nlohmann::json python = nccl_lib.empty() ? ncclrt_tool::python_environment(loaded) : nullptr;
+  if (!python.is_null()) out["python_environment"] = python;
+  // ncclrt's own variables that it does not read (typos) or whose values it does not take.
+  std::vector<std::string> notes;
+  out["ncclrt_environment"] = nlohmann::json::array();
+  for (const auto& p : ncclrt::ncclrt_environment_problems()) {
+    out["ncclrt_environment"].push_back(
+        {{"name", p.name}, {"value", p.value}, {"problem", p.problem}, {"nearest", p.nearest}});
+    std::string near;
+    for (std::size_t i = 0; i < p.nearest.size(); ++i) near += (i ? " or " : " ") + p.nearest[i];
+    notes.push_back(p.name + "=" + p.value + ": " + p.problem +
+                    (near.empty() ? "" : "; did you mean" + near + "?"));
   }
   if (json) {
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << "ncclrt " << ncclrt::kVersionString << " (commit " << NCCLRT_COMMIT << ")\n"
               << "would load: " << nccl_line << "\n";
+    if (!python.is_null()) {
+      std::cout << "Python here: " << ncclrt_tool::python_environment_line(python) << "\n";
+    }
+    for (const auto& n : notes) std::cout << "note: " << n << "\n";
   }
   return rc;
 }
@@ -80,11 +136,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   bool show_version = false;
   app.add_flag("--version", show_version, "Print ncclrt's version and the NCCL it would load");
+  // Also before the command (`ncclrt --nccl-lib PATH info`), for version, info and bench.
+  std::string nccl_lib;
+  app.add_option("--nccl-lib", nccl_lib, "The libnccl file for version, info and bench");
 
   bool version_json = false;
+  std::string version_lib;
   auto* version_cmd =
       app.add_subcommand("version", "ncclrt's version and commit, and the NCCL it would load");
   version_cmd->add_flag("--json", version_json, "Write JSON to stdout");
+  version_cmd->add_option("--nccl-lib", version_lib, "Use this libnccl file instead of searching");
 
   ncclrt_tool::InfoArgs info;
   auto* info_cmd =
@@ -100,7 +161,7 @@ int main(int argc, char** argv) {
       app.add_subcommand("probe", "Load one file in a separate process and report the verdict");
   probe_cmd->add_option("path", probe.path, "The libnccl file to check")->required();
   probe_cmd->add_option("--timeout-ms", probe.timeout_ms, "Deadline for the probe process")
-      ->check(CLI::PositiveNumber);
+      ->check(kAtLeastOne);
   probe_cmd->add_flag("--json", probe.json, "Write JSON to stdout");
 
   ncclrt_tool::BenchArgs bench;
@@ -147,7 +208,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--direct", bench.direct,
                       "Also run each size through the raw NCCL call; print the busbw ratio");
   bench_cmd->add_option("--rounds", bench.rounds, "overhead: interleaved batches")
-      ->check(CLI::PositiveNumber);
+      ->check(kAtLeastOne);
 
   ncclrt_tool::TraceArgs trace;
   auto* trace_cmd = ncclrt_tool::add_trace_command(app, trace);
@@ -168,12 +229,16 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // The innermost command given ("ncclrt trace show"): the error names it, its help follows.
     const CLI::App* where = &app;
-    for (const CLI::App* sub : app.get_subcommands()) where = sub;
-    const std::string who = where == &app ? "ncclrt" : "ncclrt " + where->get_name();
+    std::string who = "ncclrt";
+    for (auto subs = app.get_subcommands(); !subs.empty(); subs = where->get_subcommands()) {
+      where = subs.front();
+      who += " " + where->get_name();
+    }
     // The error, then the nearest option to a misspelt one, then the help: the hint first, where
     // it is seen.
-    std::cerr << who << ": " << plain(e) << "\n";
+    std::cerr << who << ": " << in_typed_order(plain(e), argc, argv) << "\n";
     const auto names = option_names(where);
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -186,11 +251,29 @@ int main(int argc, char** argv) {
                 << "'?\n";
       break;
     }
-    std::cerr << "\n" << where->help();
+    std::cerr << "\n" << app.help();  // "Usage: ncclrt info [OPTIONS]": the whole command
     return kUsage;
   }
-  if (show_version) return run_version(false);
-  if (*version_cmd) return run_version(version_json);
+  // --nccl-lib before the command is the command's own, for those that load NCCL.
+  if (!nccl_lib.empty()) {
+    std::string* own = *version_cmd || show_version ? &version_lib
+                       : *info_cmd                  ? &info.nccl_lib
+                       : *bench_cmd                 ? &bench.nccl_lib
+                                                    : nullptr;
+    if (own == nullptr) {
+      std::cerr << "ncclrt: --nccl-lib applies to version, info and bench"
+                << (*probe_cmd ? "; probe takes the file as its argument: ncclrt probe PATH" : "")
+                << "\n";
+      return kUsage;
+    }
+    if (!own->empty() && *own != nccl_lib) {
+      std::cerr << "ncclrt: --nccl-lib given twice, as " << nccl_lib << " and " << *own << "\n";
+      return kUsage;
+    }
+    *own = nccl_lib;
+  }
+  if (show_version) return run_version(false, version_lib);
+  if (*version_cmd) return run_version(version_json, version_lib);
   if (*info_cmd) return ncclrt_tool::run_info(info);
   if (*probe_cmd) return ncclrt_tool::run_probe(probe);
   if (*bench_cmd) return ncclrt_tool::run_bench(bench);
