@@ -25,16 +25,20 @@ std::string optional_text(const std::optional<T>& v) {
 void bind_device_api(nb::module_& m, nb::class_<Communicator>& comm, nb::class_<Window>& win) {
   nb::class_<CommProperties>(m, "CommProperties",
                              "ncclCommQueryProperties: what a communicator offers the device API.")
-      .def_ro("rank", &CommProperties::rank)
-      .def_ro("size", &CommProperties::size)
-      .def_ro("cuda_device", &CommProperties::cuda_device)
-      .def_ro("nvml_device", &CommProperties::nvml_device)
-      .def_ro("device_api_support", &CommProperties::device_api_support)
-      .def_ro("multimem_support", &CommProperties::multimem_support)
-      .def_ro("gin_type", &CommProperties::gin_type)
+      .def_ro("rank", &CommProperties::rank, "This rank in the communicator.")
+      .def_ro("size", &CommProperties::size, "The number of ranks.")
+      .def_ro("cuda_device", &CommProperties::cuda_device, "The CUDA device of this rank.")
+      .def_ro("nvml_device", &CommProperties::nvml_device, "The NVML index of that device.")
+      .def_ro("device_api_support", &CommProperties::device_api_support,
+              "Whether NCCL's device API (create_dev_comm) works on this communicator.")
+      .def_ro("multimem_support", &CommProperties::multimem_support,
+              "Whether NVLink multicast (multimem) memory is available.")
+      .def_ro("gin_type", &CommProperties::gin_type, "The GPU-initiated networking type (0: none).")
       .def_ro("lsa_teams", &CommProperties::lsa_teams, "None where NCCL < 2.30.7 was asked.")
-      .def_ro("host_rma_support", &CommProperties::host_rma_support)
-      .def_ro("railed_gin_type", &CommProperties::railed_gin_type)
+      .def_ro("host_rma_support", &CommProperties::host_rma_support,
+              "Whether one-sided operations from the host are supported.")
+      .def_ro("railed_gin_type", &CommProperties::railed_gin_type,
+              "The railed GPU-initiated networking type (0: none).")
       .def_ro("layout", &CommProperties::layout, "The layout ncclrt asked with.")
       .def("__repr__", [](const CommProperties& p) {
         return "CommProperties(rank=" + std::to_string(p.rank) +
@@ -54,13 +58,15 @@ void bind_device_api(nb::module_& m, nb::class_<Communicator>& comm, nb::class_<
       .def_prop_ro(
           "data", [](const DevComm& d) { return as_int(d.data()); },
           "Host address of the ncclDevComm NCCL wrote (pass its bytes to a kernel by value).")
-      .def_prop_ro("bytes", &DevComm::bytes)
-      .def_prop_ro("layout", &DevComm::layout)
-      .def_prop_ro("valid", &DevComm::valid)
-      .def_prop_ro("rank", &DevComm::rank)
-      .def_prop_ro("size", &DevComm::size)
-      .def_prop_ro("lsa_rank", &DevComm::lsa_rank)
-      .def_prop_ro("lsa_size", &DevComm::lsa_size)
+      .def_prop_ro("bytes", &DevComm::bytes,
+                   "The size of the device communicator NCCL made, in bytes.")
+      .def_prop_ro("layout", &DevComm::layout,
+                   "The layout (NCCL release) of the device communicator.")
+      .def_prop_ro("valid", &DevComm::valid, "Whether it exists (not yet closed).")
+      .def_prop_ro("rank", &DevComm::rank, "This rank in the device communicator.")
+      .def_prop_ro("size", &DevComm::size, "The number of ranks.")
+      .def_prop_ro("lsa_rank", &DevComm::lsa_rank, "This rank in its load/store-accessible team.")
+      .def_prop_ro("lsa_size", &DevComm::lsa_size, "The size of that team.")
       .def(
           "raw",
           [](const DevComm& d) {
