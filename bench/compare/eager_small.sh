@@ -44,7 +44,9 @@ for op in ("all_reduce", "all_gather"):
     runs = {w: [rows(p) for p in sorted(glob.glob(f"{out}/{op}.{w}.*.txt"))]
             for w in ("nccl", "ncclrt", "ncclrt_off")}
     print(f"{op}: out-of-place time (us), median [min-max] of {reps} runs; ratio of medians")
-    for size in sorted(runs["nccl"][0]):
+    # Only the sizes every program printed (nccl-tests starts all_gather at 0 bytes for one rank).
+    sizes = set.intersection(*(set(r) for rs in runs.values() for r in rs))
+    for size in sorted(s for s in sizes if s > 0):
         cell = {}
         for w, rs in runs.items():
             v = [r[size] for r in rs if size in r]
