@@ -60,7 +60,8 @@ def skip(p, rank, stream):
     return 0
 
 
-def graph(p, rank, stream):
+def captured(p, stream):
+    """One eager all_reduce, then a CUDA graph of 10 captured all_reduces."""
     x = torch.zeros(1 << 16, device="cuda")
     p.all_reduce(x, x, stream=stream)
     p.comm.synchronize(stream, timeout=DEADLINE)
@@ -68,6 +69,11 @@ def graph(p, rank, stream):
     with torch.cuda.graph(g, stream=stream):
         for _ in range(10):
             p.all_reduce(x, x)
+    return g
+
+
+def graph(p, rank, stream):
+    g = captured(p, stream)
     for replay in range(20):
         if rank == 3 and replay == 8:
             info = p.trace_info()
@@ -92,13 +98,7 @@ def graph(p, rank, stream):
 
 
 def graph_abort(p, rank, stream):
-    x = torch.zeros(1 << 16, device="cuda")
-    p.all_reduce(x, x, stream=stream)
-    p.comm.synchronize(stream, timeout=DEADLINE)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g, stream=stream):
-        for _ in range(10):
-            p.all_reduce(x, x)
+    g = captured(p, stream)
     for replay in range(20):
         if rank == 3 and replay == 5:
             print(f"rank {rank}: stops replaying after {replay} replays", flush=True)
