@@ -19,6 +19,8 @@ import tempfile
 import zipfile
 
 PACKAGE = "nvidia-nccl-cu12"
+FUNCTIONS_DEF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "include", "ncclrt", "detail", "nccl_functions.def")
 CACHE = os.environ.get("NCCLRT_MATRIX_CACHE", os.path.expanduser("~/.cache/ncclrt-matrix"))
 
 
@@ -78,13 +80,21 @@ def fetch(version):
 
 def header_functions(header):
     """Host functions nccl.h declares (the p-prefixed profiling names left out), and from 2.29.2
-    on those of the device API's host side in nccl_device/core.h (2.28's were another,
+    on those of the device API's host side in nccl_device/ (2.28's were another,
     unversioned form that ncclrt does not bind)."""
     text = re.sub(r"/\*.*?\*/", "", open(header).read(), flags=re.S)
     names = re.findall(r"^\s*(?:ncclResult_t|const char\s*\*)\s+(nccl\w+)\s*\(", text, flags=re.M)
-    core = os.path.join(os.path.dirname(header), "nccl_device", "core.h")
-    if header_version(header) >= 22902 and os.path.exists(core):
-        names += re.findall(r"__host__\s+ncclResult_t\s+(nccl\w+)\s*\(", open(core).read())
+    # 2.29-2.31 declare them in nccl_device/core.h (`__host__ ncclResult_t ...`), 2.32 in
+    # nccl_device/host.h (`NCCL_EXTERN_C ncclResult_t ...`). Only the ones ncclrt's table lists
+    # count: the rest of the device API (2.32's requirement builders and LE queries among them)
+    # is left out of the table on purpose, as its comment says.
+    listed = set(re.findall(r"^NCCLRT_FN\((nccl\w+),", open(FUNCTIONS_DEF).read(), flags=re.M))
+    for part in ("core.h", "host.h"):
+        path = os.path.join(os.path.dirname(header), "nccl_device", part)
+        if header_version(header) >= 22902 and os.path.exists(path):
+            found = re.findall(r"(?:__host__|NCCL_EXTERN_C)\s+ncclResult_t\s+(nccl\w+)\s*\(",
+                               open(path).read())
+            names += [n for n in found if n in listed]
     return sorted(set(names))
 
 
