@@ -2,7 +2,6 @@
 #include "ncclrt/agreement.hpp"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,17 +27,16 @@ namespace ncclrt {
 namespace detail {
 namespace {
 
-// 8 random bytes as hex: getrandom, else /dev/urandom, else the clock (the rest of the name
-// still tells this process's calls apart).
+// 8 random bytes as hex: from /dev/urandom (getrandom() is not in glibc 2.17, which the
+// manylinux wheels build against), else the clock (the rest of the name still tells this
+// process's calls apart).
 std::string random_hex() {
   unsigned char bytes[8] = {};
-  bool got = ::getrandom(bytes, sizeof bytes, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof bytes);
-  if (!got) {
-    const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      got = ::read(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
-      ::close(fd);
-    }
+  bool got = false;
+  const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    got = ::read(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
+    ::close(fd);
   }
   if (!got) {
     auto t =
