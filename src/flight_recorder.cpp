@@ -68,7 +68,7 @@ TraceCall::TraceCall(TraceRing* ring, TraceOp op, std::int64_t a0, std::int64_t 
     : ring_(ring), exceptions_(std::uncaught_exceptions()) {
   if (ring_ == nullptr) return;
   slot_ = ring_->push(op, buffer, nullptr, count, type, -1, -1, nullptr, a0, a1);
-  record_ = slot_->w[kWordRecord].load(std::memory_order_relaxed) - 1;
+  record_ = ring_->records() - 1;
 }
 
 TraceCall::TraceCall(const CommState& state, TraceOp op, std::int64_t a0) noexcept
@@ -79,9 +79,7 @@ TraceCall::TraceCall(const CommState& state, TraceOp op, std::int64_t a0) noexce
 // The owner's slot only while it still holds this entry (a tiny ring may have reused it).
 void TraceCall::arg(int index, std::int64_t value) noexcept {
   if (slot_ != nullptr) {
-    if (slot_->w[kWordRecord].load(std::memory_order_relaxed) == record_ + 1) {
-      TraceRing::set_arg(slot_, index, value);
-    }
+    ring_->set_arg(record_, index, value);
   } else if (record_ != 0) {
     ring_->set_arg_foreign(record_, index, value);
   }
@@ -90,9 +88,7 @@ void TraceCall::arg(int index, std::int64_t value) noexcept {
 TraceCall::~TraceCall() {
   const int r = std::uncaught_exceptions() > exceptions_ ? kTraceFailed : result_;
   if (slot_ != nullptr) {
-    if (slot_->w[kWordRecord].load(std::memory_order_relaxed) == record_ + 1) {
-      ring_->finish(slot_, r);
-    }
+    if (ring_->holds(record_)) ring_->finish(slot_, r);
   } else if (record_ != 0) {
     ring_->finish_foreign(record_, r);
   }

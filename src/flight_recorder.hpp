@@ -138,13 +138,20 @@ E dumped(E e, CommState& state) {
 }
 
 /// ncclrt::Group's bookkeeping: which group the thread's entries belong to.
+inline void trace_group_set(TraceThread& t, std::uint32_t group) noexcept {
+  t.ctx = (t.ctx & 0xffffffffu) | (static_cast<std::uint64_t>(group) << 32);
+  t.depth_bits = static_cast<std::uint64_t>(t.depth < 1023 ? t.depth : 1023) << 54;
+}
 inline void trace_group_enter() noexcept {
   TraceThread& t = t_trace_thread;
-  if (t.depth++ == 0) t.group = ++t.groups;
+  const bool outer = t.depth++ == 0;
+  trace_group_set(t, outer ? ++t.groups : static_cast<std::uint32_t>(t.ctx >> 32));
 }
 inline void trace_group_exit() noexcept {
   TraceThread& t = t_trace_thread;
-  if (t.depth > 0 && --t.depth == 0) t.group = 0;
+  if (t.depth == 0) return;
+  --t.depth;
+  trace_group_set(t, t.depth == 0 ? 0 : static_cast<std::uint32_t>(t.ctx >> 32));
 }
 
 }  // namespace ncclrt::detail

@@ -1,41 +1,193 @@
 #include "trace/ring.hpp"
 
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 namespace ncclrt {
 namespace detail {
-std::uint32_t trace_thread_id() noexcept {
+
+// ---- time: the word the helper thread refreshes ----
+
+namespace {
+
+struct Ticker {
+  std::mutex m;
+  std::condition_variable wake_cv;
+  bool running = false;  // a helper thread exists (in this process: fork clears it)
+  bool wake = false;     // a push found the word at 0 while the thread slept
+  bool failed = false;   // the thread could not be started: pushes read the clock themselves
+  std::vector<const TraceRing*> rings;  // whose activity keeps the thread ticking
+};
+// Never destroyed: the detached thread and late pushes may use it during exit.
+Ticker& ticker() {
+  static auto* t = new Ticker;
+  return *t;
+}
+
+// The thread parks after this long without a new entry in any ring.
+constexpr std::uint64_t kIdleNs = 100'000'000;
+
+void tick_loop() noexcept {
+  ::pthread_setname_np(::pthread_self(), "ncclrt-clock");
+  const auto period = std::chrono::nanoseconds(trace_tick_ns());
+  const std::uint64_t idle_ticks = kIdleNs / trace_tick_ns() + 1;
+  Ticker& k = ticker();
+  std::unique_lock<std::mutex> lock(k.m);
+  std::uint64_t last = ~std::uint64_t{0}, idle = 0;
+  for (;;) {
+    std::uint64_t sum = k.rings.size();
+    for (const TraceRing* r : k.rings) sum += r->begun();
+    if (sum != last) {
+      last = sum;
+      idle = 0;
+    } else if (++idle >= idle_ticks) {
+      // Nobody is recording: sleep until a push finds the word at 0 and wakes us.
+      g_trace_now.store(0, std::memory_order_relaxed);
+      k.wake_cv.wait(lock, [&] { return k.wake; });
+      k.wake = false;
+      idle = 0;
+    }
+    g_trace_now.store(trace_clock_ns(), std::memory_order_relaxed);
+    lock.unlock();
+    std::this_thread::sleep_for(period);
+    lock.lock();
+  }
+}
+
+// fork(): the child has no helper thread; its pushes read the clock until one starts there.
+void before_fork() noexcept { ticker().m.lock(); }
+void after_fork_parent() noexcept { ticker().m.unlock(); }
+void after_fork_child() noexcept {
+  Ticker& k = ticker();
+  new (&k.m) std::mutex;  // the parent's lock, held across fork(), is not the child's to undo
+  new (&k.wake_cv) std::condition_variable;
+  k.running = false;
+  k.wake = false;
+  g_trace_now.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::uint64_t trace_tick_ns() noexcept {
+  static const std::uint64_t tick = [] {
+    timespec res{};
+    std::uint64_t ns = 4'000'000;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0) {
+      ns = static_cast<std::uint64_t>(res.tv_sec) * 1000000000u +
+           static_cast<std::uint64_t>(res.tv_nsec);
+    }
+    return std::min<std::uint64_t>(std::max<std::uint64_t>(ns, 1'000'000), 10'000'000);
+  }();
+  return tick;
+}
+
+std::uint64_t trace_now_slow() noexcept {
+  static std::atomic<bool> no_thread{false};
+  const std::uint64_t now = trace_clock_ns();
+  if (no_thread.load(std::memory_order_relaxed)) return now;
+  std::uint64_t expected = 0;
+  // One push (the first to see 0) wakes or starts the thread; the others use its reading.
+  if (!g_trace_now.compare_exchange_strong(expected, now, std::memory_order_relaxed)) {
+    return now;
+  }
+  Ticker& k = ticker();
+  std::lock_guard<std::mutex> lock(k.m);
+  if (k.running) {
+    k.wake = true;
+    k.wake_cv.notify_one();
+  } else if (!k.failed) {
+    try {
+      static std::once_flag at_fork;
+      std::call_once(at_fork,
+                     [] { ::pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
+      std::thread(tick_loop).detach();
+      k.running = true;
+    } catch (...) {
+      k.failed = true;  // e.g. a limit on threads: every entry reads the clock from now on
+      no_thread.store(true, std::memory_order_relaxed);
+    }
+  }
+  if (!k.running) g_trace_now.store(0, std::memory_order_relaxed);
+  return now;
+}
+
+std::uint64_t trace_thread_ctx() noexcept {
   TraceThread& t = t_trace_thread;
-  if (t.tid == 0) t.tid = static_cast<std::uint32_t>(::syscall(SYS_gettid));
-  return t.tid;
+  if (static_cast<std::uint32_t>(t.ctx) == 0) {
+    t.ctx |= static_cast<std::uint32_t>(::syscall(SYS_gettid));
+  }
+  return t.ctx;
 }
 
 TraceRing::TraceRing(std::size_t capacity)
-    : slots_(new TraceSlot[capacity]),
-      capacity_(capacity),
-      inbox_size_(std::min(capacity, kInboxSlots)) {
-  for (std::size_t i = 0; i < capacity; ++i) {
-    for (auto& w : slots_[i].w) w.store(0, std::memory_order_relaxed);
-  }
+    : slots_(nullptr),
+      extra_(nullptr),
+      capacity_(std::size_t{1} << (capacity <= 1 ? 0 : 64 - __builtin_clzll(capacity - 1))),
+      mask_(capacity_ - 1),
+      inbox_size_(std::min(capacity_, kInboxSlots)) {
   try {
+    slots_ = new TraceSlot[capacity_];
+    extra_ = new TraceExtra[capacity_];
     inbox_.reset(new InboxEntry[inbox_size_]);
+    std::lock_guard<std::mutex> lock(ticker().m);
+    ticker().rings.push_back(this);
   } catch (...) {
     delete[] slots_;
+    delete[] extra_;
     throw;
+  }
+  for (std::size_t i = 0; i < capacity_; ++i) {
+    TraceSlot& s = slots_[i];
+    for (auto& w : s.w) w.store(0, std::memory_order_relaxed);
+    s.peer.store(0, std::memory_order_relaxed);
+    s.reduce_op.store(0, std::memory_order_relaxed);
+    s.result.store(0, std::memory_order_relaxed);
+    s.spare.store(0, std::memory_order_relaxed);
+    s.ctx.store(0, std::memory_order_relaxed);
+    for (auto& w : extra_[i].w) w.store(0, std::memory_order_relaxed);
   }
 }
 
-TraceRing::~TraceRing() { delete[] slots_; }
+TraceRing::~TraceRing() {
+  {
+    Ticker& k = ticker();
+    std::lock_guard<std::mutex> lock(k.m);
+    k.rings.erase(std::remove(k.rings.begin(), k.rings.end(), this), k.rings.end());
+  }
+  delete[] slots_;
+  delete[] extra_;
+}
+
+// ---- the slow path of push ----
+
+TraceSlot* TraceRing::push_slow(TraceOp op, const void* send, const void* recv, std::size_t count,
+                                int type, int reduce_op, int peer, CUstream_st* stream,
+                                std::int64_t a0, std::int64_t a1, std::int64_t a2) noexcept {
+  if (slow_.load(std::memory_order_relaxed) & kSlowInbox) take_inbox();
+  Capture c;
+  if (progress_ != nullptr) {
+    const std::uint64_t next = is_collective(op) ? collectives_.load(std::memory_order_relaxed) + 1
+                               : is_point_to_point(op)
+                                   ? p2p_.load(std::memory_order_relaxed) + 1
+                                   : collectives_.load(std::memory_order_relaxed);
+    c = begin_progress(op, next, stream);
+  }
+  const std::uint32_t label = label_.load(std::memory_order_relaxed);
+  const bool extra = label != 0 || c.id != 0 || !is_operation(op) || (a0 | a1 | a2) != 0;
+  return write(op, send, recv, count, type, reduce_op, peer, stream, c, extra, label, a0, a1, a2);
+}
 
 // ---- entries from other threads ----
 
@@ -46,18 +198,20 @@ TraceRing::InboxEntry* TraceRing::inbox_entry(std::uint64_t ticket) noexcept {
 
 void TraceRing::update_ready() noexcept {
   const bool ready = inbox_first_ < inbox_next_ && inbox_[(inbox_first_ - 1) % inbox_size_].closed;
-  inbox_ready_.store(ready, std::memory_order_relaxed);  // the owner then takes the lock
+  // The owner's next push then takes the lock.
+  if (ready) {
+    slow_.fetch_or(kSlowInbox, std::memory_order_relaxed);
+  } else {
+    slow_.fetch_and(~kSlowInbox, std::memory_order_relaxed);
+  }
 }
 
 std::uint64_t TraceRing::push_foreign(TraceOp op, const void* buffer, std::size_t count, int type,
                                       std::int64_t a0, std::int64_t a1) noexcept {
   const TraceThread& t = t_trace_thread;
-  const std::uint64_t tid = t.tid != 0 ? t.tid : trace_thread_id();
-  const std::uint64_t depth = t.depth & 0xff, group = t.group;
+  const std::uint64_t ctx = static_cast<std::uint32_t>(t.ctx) != 0 ? t.ctx : trace_thread_ctx();
   const std::uint64_t seq = collectives_.load(std::memory_order_relaxed);
-  Capture c;
-  if (progress_ != nullptr) c = begin_progress(op, seq, nullptr);
-  const std::uint64_t time = trace_clock_ns();
+  const std::uint64_t time = trace_now_ns();
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   if (inbox_next_ - inbox_first_ == inbox_size_) {  // full: the oldest goes
     ++inbox_first_;
@@ -67,24 +221,20 @@ std::uint64_t TraceRing::push_foreign(TraceOp op, const void* buffer, std::size_
   InboxEntry& e = inbox_[(ticket - 1) % inbox_size_];
   e.ticket = ticket;
   e.closed = false;
-  std::uint64_t* w = e.w;
-  w[kWordRecord] = 0;
+  TraceWords& w = e.w;
   w[kWordTime] = time;
-  w[kWordSeq] = seq;
   w[kWordCount] = count;
   w[kWordSend] = reinterpret_cast<std::uintptr_t>(buffer);
   w[kWordRecv] = 0;
   w[kWordStream] = 0;
-  w[kWordCapture] = c.id;
-  w[kWordKind] = kind_word(op, type, c.flags, depth, -1);
-  w[kWordPeer] = std::uint64_t{0xffffffffu} | (tid << 32);  // peer -1
-  w[kWordGroup] =
-      group | (static_cast<std::uint64_t>(label_.load(std::memory_order_relaxed)) << 32);
-  w[kWordResult] = static_cast<std::uint32_t>(kTracePending);
+  w[kWordKind] = kind_word(seq, op, type, kTraceExtra) | t.depth_bits;
+  w[kWordPeer] = peer_word(-1, -1, kTracePending);
+  w[kWordCtx] = ctx;
+  w[kWordLabel] = label_.load(std::memory_order_relaxed);
+  w[kWordCapture] = 0;
   w[kWordArg0] = static_cast<std::uint64_t>(a0);
   w[kWordArg1] = static_cast<std::uint64_t>(a1);
   w[kWordArg2] = 0;
-  w[kWordSpare] = 0;
   update_ready();
   return ticket;
 }
@@ -93,7 +243,8 @@ void TraceRing::finish_foreign(std::uint64_t ticket, int result) noexcept {
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   InboxEntry* e = inbox_entry(ticket);
   if (e == nullptr) return;
-  e->w[kWordResult] = static_cast<std::uint32_t>(result);
+  e->w[kWordPeer] = (e->w[kWordPeer] & ~(std::uint64_t{0xff} << 56)) |
+                    (static_cast<std::uint64_t>(static_cast<std::uint8_t>(result)) << 56);
   e->closed = true;
   update_ready();
 }
@@ -109,25 +260,28 @@ void TraceRing::take_inbox() noexcept {
   for (; inbox_first_ < inbox_next_; ++inbox_first_) {
     const InboxEntry& e = inbox_[(inbox_first_ - 1) % inbox_size_];
     if (!e.closed) break;  // in order: an open entry holds back the ones after it
-    const std::uint64_t record = records_.load(std::memory_order_relaxed);
-    TraceSlot& s = slots_[pos_];
-    if (++pos_ == capacity_) pos_ = 0;
-    s.w[kWordRecord].store(0, std::memory_order_relaxed);
-    for (int i = 1; i < kTraceWords; ++i) s.w[i].store(e.w[i], std::memory_order_release);
-    s.w[kWordRecord].store(record + 1, std::memory_order_release);
+    const std::uint64_t record = head_.load(std::memory_order_relaxed);
+    TraceSlot& s = slots_[record & mask_];
+    TraceExtra& x = extra_[record & mask_];
+    head_.store(record + 1, std::memory_order_relaxed);
+    constexpr auto ordered = std::memory_order_release;
+    for (int i = 0; i < kWordPeer; ++i) s.w[i].store(e.w[i], ordered);
+    s.peer.store(static_cast<std::int32_t>(static_cast<std::uint32_t>(e.w[kWordPeer])), ordered);
+    s.reduce_op.store(static_cast<std::int16_t>(e.w[kWordPeer] >> 32), ordered);
+    s.result.store(static_cast<std::int8_t>(e.w[kWordPeer] >> 56), ordered);
+    s.ctx.store(e.w[kWordCtx], ordered);
+    for (int i = 0; i < kExtraWords; ++i) {
+      x.w[i].store(e.w[kSlotWords + i], std::memory_order_release);
+    }
     records_.store(record + 1, std::memory_order_release);
   }
   update_ready();
 }
 
-std::uint64_t TraceRing::read_inbox(
-    std::vector<std::array<std::uint64_t, kTraceWords>>& out) const {
+std::uint64_t TraceRing::read_inbox(std::vector<TraceWords>& out) const {
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   for (std::uint64_t t = inbox_first_; t < inbox_next_; ++t) {
-    const InboxEntry& e = inbox_[(t - 1) % inbox_size_];
-    std::array<std::uint64_t, kTraceWords> words;
-    std::copy(std::begin(e.w), std::end(e.w), words.begin());
-    out.push_back(words);
+    out.push_back(inbox_[(t - 1) % inbox_size_].w);
   }
   return records_.load(std::memory_order_acquire);
 }
@@ -137,40 +291,50 @@ std::uint64_t TraceRing::inbox_dropped() const {
   return inbox_dropped_;
 }
 
-bool TraceRing::read(std::uint64_t record, std::uint64_t* words) const noexcept {
-  const TraceSlot& s = slots_[record % capacity_];
-  const std::uint64_t before = s.w[kWordRecord].load(std::memory_order_acquire);
-  if (before != record + 1) return false;  // overwritten, or being written
-  // Acquire loads: the second look at word 0 cannot move before them.
-  for (int i = 1; i < kTraceWords; ++i) words[i] = s.w[i].load(std::memory_order_acquire);
-  if (s.w[kWordRecord].load(std::memory_order_relaxed) != before) return false;
-  words[kWordRecord] = before;
-  return true;
+bool TraceRing::read(std::uint64_t record, TraceWords& words) const noexcept {
+  if (record >= records_.load(std::memory_order_acquire)) return false;  // not written yet
+  const TraceSlot& s = slots_[record & mask_];
+  // Acquire loads: the look at head_ below cannot move before them.
+  constexpr auto acquire = std::memory_order_acquire;
+  for (int i = 0; i < kWordPeer; ++i) words[i] = s.w[i].load(acquire);
+  words[kWordPeer] =
+      peer_word(s.peer.load(acquire), s.reduce_op.load(acquire), s.result.load(acquire));
+  words[kWordCtx] = s.ctx.load(acquire);
+  if ((words[kWordKind] >> 51) & kTraceExtra) {
+    const TraceExtra& x = extra_[record & mask_];
+    for (int i = 0; i < kExtraWords; ++i) {
+      words[kSlotWords + i] = x.w[i].load(std::memory_order_acquire);
+    }
+  } else {
+    for (int i = kSlotWords; i < kTraceWords; ++i) words[i] = 0;
+  }
+  return head_.load(std::memory_order_relaxed) - record <= capacity_;  // else reused meanwhile
 }
 
-void decode_slot(const std::uint64_t* w, TraceEntry& e) noexcept {
-  e.record = w[kWordRecord] - 1;
-  e.seq = w[kWordSeq];
+void decode_slot(std::uint64_t record, const TraceWords& w, TraceEntry& e) noexcept {
+  e.record = record;
+  const std::uint64_t kind = w[kWordKind];
+  e.seq = kind & ((std::uint64_t{1} << 40) - 1);
+  e.op = static_cast<TraceOp>((kind >> 40) & 0x3f);
+  const auto type = static_cast<int>((kind >> 46) & 0x1f);
+  e.type = type == 0x1f ? -1 : type;
+  const std::uint64_t flags = (kind >> 51) & 0x7;
+  e.captured = (flags & kTraceCaptureKnown) == 0 ? TraceCapture::kUnknown
+               : (flags & kTraceCaptured)        ? TraceCapture::kYes
+                                                 : TraceCapture::kNo;
+  e.group_depth = static_cast<std::uint32_t>(kind >> 54);
   e.count = static_cast<std::size_t>(w[kWordCount]);
   e.send = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(w[kWordSend]));
   e.recv = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(w[kWordRecv]));
   e.stream = reinterpret_cast<CUstream_st*>(static_cast<std::uintptr_t>(w[kWordStream]));
+  const std::uint64_t peer = w[kWordPeer];
+  e.peer = static_cast<std::int32_t>(static_cast<std::uint32_t>(peer));
+  e.reduce_op = static_cast<std::int16_t>(static_cast<std::uint16_t>(peer >> 32));  // -1: none
+  e.result = static_cast<std::int8_t>(static_cast<std::uint8_t>(peer >> 56));
+  e.thread = static_cast<std::uint32_t>(w[kWordCtx]);
+  e.group = static_cast<std::uint32_t>(w[kWordCtx] >> 32);
+  e.label = static_cast<std::uint32_t>(w[kWordLabel]);
   e.capture_id = w[kWordCapture];
-  const std::uint64_t kind = w[kWordKind];
-  e.op = static_cast<TraceOp>(kind & 0xff);
-  const auto type = static_cast<int>((kind >> 8) & 0xff);
-  e.type = type == 0xff ? -1 : type;
-  const std::uint64_t flags = (kind >> 16) & 0xff;
-  e.captured = (flags & kTraceCaptureKnown) == 0 ? TraceCapture::kUnknown
-               : (flags & kTraceCaptured)        ? TraceCapture::kYes
-                                                 : TraceCapture::kNo;
-  e.group_depth = static_cast<std::uint32_t>((kind >> 24) & 0xff);
-  e.reduce_op = static_cast<std::int32_t>(static_cast<std::uint32_t>(kind >> 32));
-  e.peer = static_cast<std::int32_t>(static_cast<std::uint32_t>(w[kWordPeer]));
-  e.thread = static_cast<std::uint32_t>(w[kWordPeer] >> 32);
-  e.group = static_cast<std::uint32_t>(w[kWordGroup]);
-  e.label = static_cast<std::uint32_t>(w[kWordGroup] >> 32);
-  e.result = static_cast<std::int32_t>(static_cast<std::uint32_t>(w[kWordResult]));
   e.args[0] = static_cast<std::int64_t>(w[kWordArg0]);
   e.args[1] = static_cast<std::int64_t>(w[kWordArg1]);
   e.args[2] = static_cast<std::int64_t>(w[kWordArg2]);
@@ -308,14 +472,15 @@ std::vector<TraceGraph> trace_graphs(const TraceGraphs& g) {
 }
 
 void TraceRing::end_progress(TraceSlot* s, int result) noexcept {
-  const auto op = static_cast<TraceOp>(s->w[kWordKind].load(std::memory_order_relaxed) & 0xff);
+  const std::uint64_t kind = s->w[kWordKind].load(std::memory_order_relaxed);
+  const auto op = static_cast<TraceOp>((kind >> 40) & 0x3f);
   auto* stream = reinterpret_cast<CUstream_st*>(
       static_cast<std::uintptr_t>(s->w[kWordStream].load(std::memory_order_relaxed)));
-  if (t_trace_thread.depth != 0 || !(is_collective(op) || is_point_to_point(op))) return;
+  if (t_trace_thread.depth != 0 || !is_operation(op)) return;
   if (result != 0 && result != 7) return;  // not enqueued (7: ncclInProgress, still enqueuing)
   TraceProgress& p = *progress_;
   const int word = is_collective(op) ? TraceProgress::kCollCompleted : TraceProgress::kP2pCompleted;
-  const std::uint64_t seq = s->w[kWordSeq].load(std::memory_order_relaxed);
+  const std::uint64_t seq = kind & ((std::uint64_t{1} << 40) - 1);
   if (p.write_value(stream, p.device + 8u * static_cast<unsigned>(word), seq, 0) != 0) {
     p.failures.fetch_add(1, std::memory_order_relaxed);
   }

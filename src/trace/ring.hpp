@@ -2,6 +2,10 @@
 // thread that owns the communicator (one at a time, NCCL's own rule) and read by anyone (a dump
 // from the watchdog, a signal's dump thread, Communicator::trace()) without stopping the writer.
 //
+// An operation's entry is one 64-byte slot of 8 words (one cache line a call). What only some
+// entries carry (a label, a CUDA capture id, a lifecycle call's arguments) goes into a parallel
+// array of 5 words, written only for those entries (flag kTraceExtra).
+//
 // Entries from other threads (a handle released wherever it is dropped) never write the ring: the
 // owner's push takes record numbers and slots with plain increments, and an atomic
 // read-modify-write there would cost 3-4 ns a call (measured with bench/hot_path). They wait in a
@@ -9,10 +13,12 @@
 // first moves the closed ones into the ring, giving them the next record numbers. A reader sees
 // them meanwhile after the ring's entries, numbered where they will go.
 //
-// A slot is 16 words (128 bytes) stored as atomics (release order: plain moves on x86): word 0
-// holds the record number + 1 and is zeroed first and set last, so a reader that sees the same
-// nonzero word 0 before and after copying the other words (acquire order) has a consistent entry
-// (a seqlock per slot). Nothing here allocates, locks, logs or makes a system call on the hot path.
+// Two counters order writer and readers: `head_` (records begun) is raised before a slot is
+// written and `records_` (records complete) after; every slot word is stored with release order
+// (plain moves on x86), so no word of record r + capacity becomes visible before head_ says
+// r's slot is being reused. A reader copies record r's words (acquire loads) if r < records_, and
+// keeps them if head_ <= r + capacity afterwards: a consistent entry, never a torn one. Nothing
+// here allocates, locks, logs or makes a system call on the hot path.
 #pragma once
 
 #include <time.h>
@@ -29,10 +35,8 @@
 
 namespace ncclrt::detail {
 
-/// When an entry is made: CLOCK_MONOTONIC_COARSE, in nanoseconds. Reading it costs a few ns (a
-/// load from the vDSO page); its resolution is the kernel's tick (1-4 ms), plenty to say when a
-/// rank stopped, while the record numbers give the order. The TSC was measured too: rdtsc cost
-/// 10-14 ns a call on this project's build machine (a VM), over the +10 ns budget by itself.
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: the clock of every entry (its resolution is the
+/// kernel's tick, 1-4 ms; the record numbers give the order).
 inline std::uint64_t trace_clock_ns() noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -40,52 +44,78 @@ inline std::uint64_t trace_clock_ns() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-/// What the recorder keeps per thread: its OS id (asked once) and the ncclrt::Group it is in.
+/// trace_clock_ns() as a word that a helper thread ("ncclrt-clock") refreshes every tick of that
+/// clock while some ring is being written, so that an entry's time is one load, not a call of
+/// clock_gettime (about 30 instructions, and the spills around a call). 0 while nobody refreshes
+/// it: the ring has been idle for a while (the thread then sleeps until woken), the process was
+/// just forked, or the thread could not start. An entry's time is then read from the clock.
+inline std::atomic<std::uint64_t> g_trace_now{0};
+/// The clock, read now, when g_trace_now is 0; wakes or starts the helper thread.
+std::uint64_t trace_now_slow() noexcept;
+/// An entry's time: trace_clock_ns() as of the last tick (at most about two ticks behind).
+inline std::uint64_t trace_now_ns() noexcept {
+  const std::uint64_t t = g_trace_now.load(std::memory_order_relaxed);
+  return __builtin_expect(t != 0, 1) ? t : trace_now_slow();
+}
+/// The helper thread's period: the coarse clock's resolution, kept within 1-10 ms.
+std::uint64_t trace_tick_ns() noexcept;
+
+/// What the recorder keeps per thread: its OS id and ncclrt::Group number, as the word an entry
+/// stores (set once per thread and per group, not per entry), and the group's nesting.
 struct TraceThread {
-  std::uint32_t tid = 0;
-  std::uint32_t group = 0;   // the current group's number, 0 outside a group
-  std::uint32_t depth = 0;   // nesting of ncclrt::Group on this thread
-  std::uint32_t groups = 0;  // groups this thread has opened (numbers them)
+  std::uint64_t ctx = 0;         // OS thread id | group << 32 (the id is asked once: 0 until then)
+  std::uint64_t depth_bits = 0;  // min(depth, 1023) in its place in the kind word
+  std::uint32_t depth = 0;       // nesting of ncclrt::Group on this thread
+  std::uint32_t groups = 0;      // groups this thread has opened (numbers them)
 };
-static_assert(sizeof(TraceThread) == 16, "kept small: it lives in the static TLS block");
+static_assert(sizeof(TraceThread) == 24, "kept small: it lives in the static TLS block");
 /// Initial-exec: every push reads these words with one load from the thread pointer, also where
 /// ncclrt is position-independent code loaded by dlopen (libncclrt.so, the Python extension),
-/// instead of a call of __tls_get_addr. Such a module's thread-locals (88 bytes in all in the
+/// instead of a call of __tls_get_addr. Such a module's thread-locals (96 bytes in all in the
 /// Python extension) then come from the surplus of the static TLS block that glibc keeps for
 /// modules loaded later (rtld.optional_static_tls, 512 bytes by default; a module of 1.5 KiB
 /// still loaded into python3.11 here); were it exhausted, loading the module would fail with
 /// "cannot allocate memory in static TLS block".
 __attribute__((tls_model("initial-exec"))) inline thread_local TraceThread t_trace_thread;
-/// gettid(), asked once per thread and kept in t_trace_thread.tid (the slow path of push).
-std::uint32_t trace_thread_id() noexcept;
+/// Asks the OS for this thread's id once and puts it into t_trace_thread.ctx; returns ctx.
+std::uint64_t trace_thread_ctx() noexcept;
 
-/// The slot words (see the file comment).
+/// An entry's words, as readers copy them: the slot's 8, then the extra 5.
 enum TraceWord : int {
-  kWordRecord = 0,  // record + 1; 0 while being written
-  kWordTime,        // trace_clock_ns()
-  kWordSeq,
+  kWordTime = 0,  // trace_now_ns()
   kWordCount,
   kWordSend,
   kWordRecv,
   kWordStream,
-  kWordCapture,  // CUDA's capture id
-  kWordKind,     // op | type << 8 | flags << 16 | depth << 24 | (uint32)reduce_op << 32
-  kWordPeer,     // (uint32)peer | thread << 32
-  kWordGroup,    // group | label << 32
-  kWordResult,   // (uint32)result
+  kWordKind,  // seq (40 bits) | op << 40 (6) | type << 46 (5) | flags << 51 (3) | depth << 54
+  kWordPeer,  // (uint32)peer | (uint16)reduce_op << 32 | (uint8)result << 56 (3 fields in the slot)
+  kWordCtx,   // thread | group << 32 (TraceThread::ctx)
+  kSlotWords,
+  kWordLabel = kSlotWords,  // the extra words: written only with kTraceExtra
+  kWordCapture,             // CUDA's capture id
   kWordArg0,
   kWordArg1,
   kWordArg2,
-  kWordSpare,
   kTraceWords
 };
+inline constexpr int kExtraWords = kTraceWords - kSlotWords;
 struct alignas(64) TraceSlot {
-  std::atomic<std::uint64_t> w[kTraceWords];
+  std::atomic<std::uint64_t> w[kWordPeer];  // kWordTime .. kWordKind
+  // kWordPeer as fields of their own, so that finish() is one store.
+  std::atomic<std::int32_t> peer;
+  std::atomic<std::int16_t> reduce_op;
+  std::atomic<std::int8_t> result;
+  std::atomic<std::uint8_t> spare;
+  std::atomic<std::uint64_t> ctx;  // kWordCtx
 };
-static_assert(sizeof(TraceSlot) == 128, "a trace entry is 128 bytes");
+static_assert(sizeof(TraceSlot) == 64, "an operation's entry is one cache line");
+struct TraceExtra {
+  std::atomic<std::uint64_t> w[kExtraWords];
+};
+using TraceWords = std::array<std::uint64_t, kTraceWords>;
 
 /// Flags of kWordKind.
-enum : std::uint64_t { kTraceCaptureKnown = 1, kTraceCaptured = 2 };
+enum : std::uint64_t { kTraceCaptureKnown = 1, kTraceCaptured = 2, kTraceExtra = 4 };
 /// TraceEntry::result of a call ncclrt gave up on (it threw before NCCL returned success).
 inline constexpr int kTraceFailed = -2;
 
@@ -146,80 +176,54 @@ std::vector<TraceGraph> trace_graphs(const TraceGraphs& graphs);
 
 class TraceRing {
  public:
-  /// `capacity` slots (> 0), zeroed. Throws std::bad_alloc.
+  /// At least `capacity` slots (> 0; rounded up to a power of two), zeroed. Throws
+  /// std::bad_alloc.
   explicit TraceRing(std::size_t capacity);
   ~TraceRing();
   TraceRing(const TraceRing&) = delete;  // the registry and the communicator point at it
   TraceRing& operator=(const TraceRing&) = delete;
 
-  /// Records one entry; the owner thread only. Returns the slot, for finish().
+  /// Records one entry; the owner thread only. Returns the slot, for finish(). An operation's
+  /// entry (no label set, no progress mode, nothing in the inbox) writes one slot and nothing
+  /// else; the rest goes through push_slow().
   __attribute__((always_inline)) TraceSlot* push(TraceOp op, const void* send, const void* recv,
                                                  std::size_t count, int type, int reduce_op,
                                                  int peer, CUstream_st* stream, std::int64_t a0 = 0,
                                                  std::int64_t a1 = 0,
                                                  std::int64_t a2 = 0) noexcept {
-    if (__builtin_expect(inbox_ready_.load(std::memory_order_relaxed), 0)) take_inbox();
-    std::uint64_t seq;
-    if (is_collective(op)) {
-      seq = collectives_.load(std::memory_order_relaxed) + 1;
-      collectives_.store(seq, std::memory_order_relaxed);
-    } else if (is_point_to_point(op)) {
-      seq = p2p_.load(std::memory_order_relaxed) + 1;
-      p2p_.store(seq, std::memory_order_relaxed);
-    } else {
-      seq = collectives_.load(std::memory_order_relaxed);
+    if (__builtin_expect(slow_.load(std::memory_order_relaxed) != 0, 0) || !is_operation(op)) {
+      return push_slow(op, send, recv, count, type, reduce_op, peer, stream, a0, a1, a2);
     }
-    // The thread's words are read once, before any call: after a call the compiler looks the
-    // thread-local up again (a call of __tls_get_addr where the module was loaded by dlopen).
-    const TraceThread& t = t_trace_thread;
-    std::uint64_t tid = t.tid;
-    const std::uint64_t depth = t.depth & 0xff, group = t.group;
-    if (__builtin_expect(tid == 0, 0)) tid = trace_thread_id();
-    Capture c;
-    if (__builtin_expect(progress_ != nullptr, 0)) c = begin_progress(op, seq, stream);
-    const std::uint64_t record = records_.load(std::memory_order_relaxed);
-    TraceSlot& s = slots_[pos_];
-    if (++pos_ == capacity_) pos_ = 0;
-    // Word 0 is zeroed first; each other word is stored with release order, so none becomes
-    // visible before that zero (plain moves on x86; no standalone fence, which ThreadSanitizer
-    // cannot see).
-    s.w[kWordRecord].store(0, std::memory_order_relaxed);
-    constexpr auto ordered = std::memory_order_release;
-    s.w[kWordTime].store(trace_clock_ns(), ordered);
-    s.w[kWordSeq].store(seq, ordered);
-    s.w[kWordCount].store(count, ordered);
-    s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), ordered);
-    s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), ordered);
-    s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), ordered);
-    s.w[kWordCapture].store(c.id, ordered);
-    s.w[kWordKind].store(kind_word(op, type, c.flags, depth, reduce_op), ordered);
-    s.w[kWordPeer].store(static_cast<std::uint32_t>(peer) | (tid << 32), ordered);
-    s.w[kWordGroup].store(
-        group | (static_cast<std::uint64_t>(label_.load(std::memory_order_relaxed)) << 32),
-        ordered);
-    s.w[kWordResult].store(static_cast<std::uint32_t>(kTracePending), ordered);
-    s.w[kWordArg0].store(static_cast<std::uint64_t>(a0), ordered);
-    s.w[kWordArg1].store(static_cast<std::uint64_t>(a1), ordered);
-    s.w[kWordArg2].store(static_cast<std::uint64_t>(a2), ordered);
-    s.w[kWordRecord].store(record + 1, std::memory_order_release);
-    records_.store(record + 1, std::memory_order_release);
-    return &s;
+    return write(op, send, recv, count, type, reduce_op, peer, stream, Capture{}, false, 0, 0, 0,
+                 0);
   }
 
   /// NCCL's result for the entry `push` returned (and, in progress mode, the "completed" write).
   __attribute__((always_inline)) void finish(TraceSlot* s, int result) noexcept {
-    s->w[kWordResult].store(static_cast<std::uint32_t>(result), std::memory_order_relaxed);
+    s->result.store(static_cast<std::int8_t>(result), std::memory_order_relaxed);
     if (__builtin_expect(progress_ != nullptr, 0)) end_progress(s, result);
   }
-  /// Sets one argument word after the call (a child's id, a handle).
-  static void set_arg(TraceSlot* s, int index, std::int64_t value) noexcept {
-    s->w[kWordArg0 + index].store(static_cast<std::uint64_t>(value), std::memory_order_relaxed);
+  /// Sets one argument word of the entry `record` (in `s`) after the call (a child's id, a
+  /// handle), while the ring still holds it. The owner thread only.
+  void set_arg(std::uint64_t record, int index, std::int64_t value) noexcept {
+    if (!holds(record)) return;
+    extra_[record & mask_].w[kWordArg0 - kSlotWords + index].store(
+        static_cast<std::uint64_t>(value), std::memory_order_relaxed);
+  }
+  /// Whether record `record`'s slot still holds it (a tiny ring may have reused it).
+  bool holds(std::uint64_t record) const noexcept {
+    return head_.load(std::memory_order_relaxed) - record <= capacity_;
   }
 
   /// The label later entries carry; returns the previous one. The owner thread only.
   std::uint32_t set_label(std::uint32_t label) noexcept {
     const std::uint32_t old = label_.load(std::memory_order_relaxed);
     label_.store(label, std::memory_order_relaxed);
+    if (label != 0) {
+      slow_.fetch_or(kSlowLabel, std::memory_order_relaxed);
+    } else {
+      slow_.fetch_and(~kSlowLabel, std::memory_order_relaxed);
+    }
     return old;
   }
 
@@ -233,34 +237,52 @@ class TraceRing {
   void finish_foreign(std::uint64_t ticket, int result) noexcept;
   /// Sets one argument word of the entry of `ticket` while it is open; any thread.
   void set_arg_foreign(std::uint64_t ticket, int index, std::int64_t value) noexcept;
-  /// Copies the entries of the inbox, oldest first, their record word 0; returns records() as
-  /// it was then: the inbox's entries take the record numbers from there on. Any thread.
-  std::uint64_t read_inbox(std::vector<std::array<std::uint64_t, kTraceWords>>& out) const;
+  /// Copies the entries of the inbox, oldest first; returns records() as it was then: the
+  /// inbox's entries take the record numbers from there on. Any thread.
+  std::uint64_t read_inbox(std::vector<TraceWords>& out) const;
   /// Inbox entries overwritten before the owner moved them into the ring.
   std::uint64_t inbox_dropped() const;
   static constexpr std::size_t kInboxSlots = 32;
 
   /// Turns progress mode on (the driver calls are bound by the caller).
-  void set_progress(TraceProgress* progress) noexcept { progress_ = progress; }
+  void set_progress(TraceProgress* progress) noexcept {
+    progress_ = progress;
+    if (progress != nullptr) {
+      slow_.fetch_or(kSlowProgress, std::memory_order_relaxed);
+    } else {
+      slow_.fetch_and(~kSlowProgress, std::memory_order_relaxed);
+    }
+  }
   const TraceProgress* progress() const noexcept { return progress_; }
 
   std::size_t capacity() const noexcept { return capacity_; }
   std::uint64_t records() const noexcept { return records_.load(std::memory_order_acquire); }
+  /// Records begun (records(), or one more while the owner writes one).
+  std::uint64_t begun() const noexcept { return head_.load(std::memory_order_relaxed); }
   std::uint64_t collectives() const noexcept {
     return collectives_.load(std::memory_order_relaxed);
   }
   std::uint64_t point_to_point() const noexcept { return p2p_.load(std::memory_order_relaxed); }
 
-  /// A consistent copy of one record, if the ring still holds it: `words` gets kTraceWords
-  /// words. Safe from any thread while the owner writes; never blocks it.
-  bool read(std::uint64_t record, std::uint64_t* words) const noexcept;
+  /// A consistent copy of one record's words, if the ring still holds it. Safe from any thread
+  /// while the owner writes; never blocks it.
+  bool read(std::uint64_t record, TraceWords& words) const noexcept;
 
  private:
-  static std::uint64_t kind_word(TraceOp op, int type, std::uint64_t flags, std::uint64_t depth,
-                                 int reduce_op) noexcept {
-    return static_cast<std::uint64_t>(op) | (static_cast<std::uint64_t>(type & 0xff) << 8) |
-           (flags << 16) | (depth << 24) |
-           (static_cast<std::uint64_t>(static_cast<std::uint32_t>(reduce_op)) << 32);
+  // Operations (collectives and point-to-point calls) take the fast path; lifecycle entries
+  // carry arguments and go through push_slow().
+  static constexpr bool is_operation(TraceOp op) noexcept {
+    return is_collective(op) || is_point_to_point(op);
+  }
+  static std::uint64_t kind_word(std::uint64_t seq, TraceOp op, int type,
+                                 std::uint64_t flags) noexcept {
+    return seq | (static_cast<std::uint64_t>(op) << 40) |
+           (static_cast<std::uint64_t>(type & 0x1f) << 46) | (flags << 51);
+  }
+  static std::uint64_t peer_word(int peer, int reduce_op, int result) noexcept {
+    return static_cast<std::uint32_t>(peer) |
+           (static_cast<std::uint64_t>(static_cast<std::uint16_t>(reduce_op)) << 32) |
+           (static_cast<std::uint64_t>(static_cast<std::uint8_t>(result)) << 56);
   }
   // What progress mode learnt of the stream's capture (returned in registers: nothing of the
   // push's escapes to memory for it).
@@ -268,17 +290,73 @@ class TraceRing {
     std::uint64_t flags = 0;
     std::uint64_t id = 0;
   };
+
+  // The entry itself, into the next slot (and, with `extra`, its extra words).
+  __attribute__((always_inline)) TraceSlot* write(TraceOp op, const void* send, const void* recv,
+                                                  std::size_t count, int type, int reduce_op,
+                                                  int peer, CUstream_st* stream, Capture c,
+                                                  bool extra, std::uint64_t label, std::int64_t a0,
+                                                  std::int64_t a1, std::int64_t a2) noexcept {
+    std::uint64_t seq;
+    if (is_collective(op)) {
+      seq = collectives_.load(std::memory_order_relaxed) + 1;
+      collectives_.store(seq, std::memory_order_relaxed);
+    } else if (is_point_to_point(op)) {
+      seq = p2p_.load(std::memory_order_relaxed) + 1;
+      p2p_.store(seq, std::memory_order_relaxed);
+    } else {
+      seq = collectives_.load(std::memory_order_relaxed);
+    }
+    const std::uint64_t record = head_.load(std::memory_order_relaxed);
+    TraceSlot& s = slots_[record & mask_];
+    head_.store(record + 1, std::memory_order_relaxed);
+    const TraceThread& t = t_trace_thread;
+    std::uint64_t ctx = t.ctx;
+    const std::uint64_t depth = t.depth_bits;
+    if (__builtin_expect(static_cast<std::uint32_t>(ctx) == 0, 0)) ctx = trace_thread_ctx();
+    // Release order: no word is seen before head_ says the slot is being reused.
+    constexpr auto ordered = std::memory_order_release;
+    s.w[kWordTime].store(trace_now_ns(), ordered);
+    s.w[kWordCount].store(count, ordered);
+    s.w[kWordSend].store(reinterpret_cast<std::uintptr_t>(send), ordered);
+    s.w[kWordRecv].store(reinterpret_cast<std::uintptr_t>(recv), ordered);
+    s.w[kWordStream].store(reinterpret_cast<std::uintptr_t>(stream), ordered);
+    s.w[kWordKind].store(
+        kind_word(seq, op, type,
+                  c.flags | (extra ? std::uint64_t{kTraceExtra} : std::uint64_t{0})) |
+            depth,
+        ordered);
+    s.peer.store(peer, ordered);
+    s.reduce_op.store(static_cast<std::int16_t>(reduce_op), ordered);
+    s.result.store(static_cast<std::int8_t>(kTracePending), ordered);
+    s.ctx.store(ctx, ordered);
+    if (extra) {
+      TraceExtra& x = extra_[record & mask_];
+      x.w[kWordLabel - kSlotWords].store(label, ordered);
+      x.w[kWordCapture - kSlotWords].store(c.id, ordered);
+      x.w[kWordArg0 - kSlotWords].store(static_cast<std::uint64_t>(a0), ordered);
+      x.w[kWordArg1 - kSlotWords].store(static_cast<std::uint64_t>(a1), ordered);
+      x.w[kWordArg2 - kSlotWords].store(static_cast<std::uint64_t>(a2), ordered);
+    }
+    records_.store(record + 1, std::memory_order_release);
+    return &s;
+  }
+  // Everything but an operation's plain entry: the inbox moved in first, progress mode's capture
+  // query, a label, a lifecycle call's arguments.
+  __attribute__((noinline, returns_nonnull)) TraceSlot* push_slow(
+      TraceOp op, const void* send, const void* recv, std::size_t count, int type, int reduce_op,
+      int peer, CUstream_st* stream, std::int64_t a0, std::int64_t a1, std::int64_t a2) noexcept;
   Capture begin_progress(TraceOp op, std::uint64_t seq, CUstream_st* stream) noexcept;
   // The owner: a collective captured into `capture_id`'s graph.
   void note_graph(TraceProgress& p, CUstream_st* stream, std::uint64_t capture_id,
                   std::uint64_t seq) noexcept;
   void end_progress(TraceSlot* s, int result) noexcept;
   // The owner: moves the inbox's closed entries, oldest first, into the ring.
-  __attribute__((noinline, cold)) void take_inbox() noexcept;
+  void take_inbox() noexcept;
 
   // Entries from other threads, kept by ticket (1, 2, ...) at inbox_[(ticket - 1) % size].
   struct InboxEntry {
-    std::uint64_t w[kTraceWords];
+    TraceWords w{};
     std::uint64_t ticket = 0;
     bool closed = false;
   };
@@ -286,15 +364,20 @@ class TraceRing {
   void update_ready() noexcept;
   InboxEntry* inbox_entry(std::uint64_t ticket) noexcept;
 
+  // Why a push must take the slow path (bits of slow_): one load and test on the fast path.
+  enum : std::uint32_t { kSlowInbox = 1, kSlowProgress = 2, kSlowLabel = 4 };
+
   TraceSlot* slots_;
+  TraceExtra* extra_;
   std::size_t capacity_;
-  std::size_t pos_ = 0;  // the owner's next slot
+  std::uint64_t mask_;
+  std::atomic<std::uint32_t> slow_{0};
   std::atomic<std::uint32_t> label_{0};
   TraceProgress* progress_ = nullptr;
-  std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> head_{0};     // records begun
+  std::atomic<std::uint64_t> records_{0};  // records complete
   std::atomic<std::uint64_t> collectives_{0};
   std::atomic<std::uint64_t> p2p_{0};
-  std::atomic<bool> inbox_ready_{false};
   // The inbox on lines of its own: other threads' locking never touches the owner's line.
   alignas(64) mutable std::mutex inbox_mutex_;
   std::unique_ptr<InboxEntry[]> inbox_;
@@ -304,9 +387,8 @@ class TraceRing {
   std::uint64_t inbox_dropped_ = 0;
 };
 
-/// Decodes copied slot words into an entry (time_ns still trace_clock_ns(): see TraceClock).
-void decode_slot(const std::uint64_t* words, TraceEntry& out) noexcept;
-
+/// Decodes an entry's copied words (time_ns still trace_clock_ns(): see TraceClock).
+void decode_slot(std::uint64_t record, const TraceWords& words, TraceEntry& out) noexcept;
 /// trace_clock_ns() to nanoseconds since the Unix epoch, from both clocks read once when made.
 class TraceClock {
  public:

@@ -175,27 +175,24 @@ Trace TraceState::snapshot() const {
   }
   const std::uint64_t first = n > t.capacity ? n - t.capacity : 0;
   t.entries.reserve(static_cast<std::size_t>(n - first));
-  auto add = [&](const std::uint64_t* words) {
+  auto add = [&](std::uint64_t record, const TraceWords& words) {
     TraceEntry e;
-    decode_slot(words, e);
+    decode_slot(record, words, e);
     e.time_ns = clock.unix_ns(static_cast<std::uint64_t>(e.time_ns));
     t.entries.push_back(e);
   };
-  std::uint64_t words[kTraceWords];
+  TraceWords words;
   for (std::uint64_t r = first; r < n; ++r) {
-    if (ring_->read(r, words)) add(words);  // else overwritten while we read
+    if (ring_->read(r, words)) add(r, words);  // else overwritten while we read
   }
   // Entries from other threads the owner has not moved into the ring yet, numbered where they
   // will go; the ring's entries recorded meanwhile come before them.
-  std::vector<std::array<std::uint64_t, kTraceWords>> inbox;
+  std::vector<TraceWords> inbox;
   const std::uint64_t now = ring_->read_inbox(inbox);
   for (std::uint64_t r = std::max(n, now > t.capacity ? now - t.capacity : 0); r < now; ++r) {
-    if (ring_->read(r, words)) add(words);
+    if (ring_->read(r, words)) add(r, words);
   }
-  for (std::size_t i = 0; i < inbox.size(); ++i) {
-    inbox[i][kWordRecord] = now + i + 1;
-    add(inbox[i].data());
-  }
+  for (std::size_t i = 0; i < inbox.size(); ++i) add(now + i, inbox[i]);
   t.records = now + inbox.size();
   t.collectives = ring_->collectives();
   t.point_to_point = ring_->point_to_point();

@@ -2,6 +2,9 @@
 // exactly what it passed, the ring wraps, communicators keep their own rings and ids, children's
 // ids agree across ranks, labels and groups land in the entries, and threads record side by side.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -244,6 +247,112 @@ TEST(Trace, TheRingWrapsAndKeepsTheNewest) {
     EXPECT_EQ(t.entries[i].seq, 13 + i);
     EXPECT_EQ(t.entries[i].count, 13 + i);
   }
+}
+
+TEST(Trace, RingsHoldAPowerOfTwoOfEntries) {
+  EXPECT_EQ(detail::TraceRing(1).capacity(), 1u);
+  EXPECT_EQ(detail::TraceRing(5).capacity(), 8u);
+  EXPECT_EQ(detail::TraceRing(2048).capacity(), 2048u);
+  EXPECT_EQ(detail::TraceRing(2049).capacity(), 4096u);
+  Fake f(RECORDING_NCCL_22809);
+  EXPECT_EQ(f.comm(4, 2, entries(100)).trace().capacity, 128u);
+}
+
+TEST(Trace, GroupsNestedAndEndedLeaveTheThreadsWordsAsTheyWere) {
+  Fake f(RECORDING_NCCL_22809);
+  Communicator c = f.comm(4, 2);
+  {
+    Group outer(*f.lib);
+    {
+      Group inner(*f.lib);
+      c.all_reduce(dev(), dev(), 1, DataType::kFloat32, ReduceOp::kSum, nullptr);
+      inner.end();
+    }
+    c.all_reduce(dev(), dev(), 2, DataType::kFloat32, ReduceOp::kSum, nullptr);
+    outer.end();
+  }
+  c.all_reduce(dev(), dev(), 3, DataType::kFloat32, ReduceOp::kMax, nullptr);
+  const Trace t = c.trace();
+  ASSERT_EQ(t.entries.size(), 4u);
+  EXPECT_EQ(t.entries[1].group_depth, 2u);
+  EXPECT_EQ(t.entries[2].group_depth, 1u);
+  EXPECT_NE(t.entries[1].group, 0u);
+  EXPECT_EQ(t.entries[1].group, t.entries[2].group);  // one outermost group
+  EXPECT_EQ(t.entries[3].group, 0u);
+  EXPECT_EQ(t.entries[3].group_depth, 0u);
+  EXPECT_EQ(t.entries[3].reduce_op, static_cast<int>(ReduceOp::kMax));
+  EXPECT_EQ(t.entries[3].thread, t.entries[1].thread);
+  EXPECT_NE(t.entries[3].thread, 0u);
+}
+
+namespace {
+
+std::uint64_t clock_resolution_ns() {
+  timespec res{};
+  clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+  return static_cast<std::uint64_t>(res.tv_sec) * 1000000000u +
+         static_cast<std::uint64_t>(res.tv_nsec);
+}
+
+// One all_reduce entry pushed on `ring`; returns its time (trace_clock_ns()).
+std::uint64_t pushed_time(detail::TraceRing& ring) {
+  detail::TraceSlot* s = ring.push(TraceOp::kAllReduce, dev(), dev(), 1, 0, 0, -1, nullptr);
+  ring.finish(s, 0);
+  detail::TraceWords w{};
+  EXPECT_TRUE(ring.read(ring.records() - 1, w));
+  return w[detail::kWordTime];
+}
+
+}  // namespace
+
+// An entry's time is a word the clock thread refreshes every tick while entries come: within two
+// ticks (and the clock's resolution) of when the entry was made. After a quiet spell the thread
+// sleeps, and the first entry reads the clock itself (not a stale word) and wakes it.
+TEST(TraceClock, EntriesCarryTheTimeTheyWereMade) {
+  detail::TraceRing ring(64);
+  const std::uint64_t slack = 2 * detail::trace_tick_ns() + clock_resolution_ns();
+  auto steady = [&](int entries) {
+    for (int i = 0; i < entries; ++i) {
+      const std::uint64_t before = detail::trace_clock_ns();
+      const std::uint64_t t = pushed_time(ring);
+      EXPECT_LE(t, detail::trace_clock_ns());
+      EXPECT_GE(t + slack, before) << "entry " << i << " is " << (before - t) / 1000 << " us old";
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  steady(150);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(detail::g_trace_now.load(), 0u) << "the clock thread should sleep when nothing comes";
+  const std::uint64_t before = detail::trace_clock_ns();
+  EXPECT_GE(pushed_time(ring), before);
+  steady(50);  // the thread ticks again
+  EXPECT_NE(detail::g_trace_now.load(), 0u);
+}
+
+// fork(): the child has no clock thread, so it must not keep the parent's last word.
+TEST(TraceClock, AForkedChildsEntriesCarryItsOwnTime) {
+  detail::TraceRing ring(64);
+  for (int i = 0; i < 5; ++i) {
+    pushed_time(ring);
+    std::this_thread::sleep_for(std::chrono::nanoseconds(detail::trace_tick_ns()));
+  }
+  ASSERT_NE(detail::g_trace_now.load(), 0u);  // the thread runs and the word is set
+  const std::uint64_t slack = 2 * detail::trace_tick_ns() + clock_resolution_ns();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int bad = 0;
+    for (int i = 0; i < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const std::uint64_t before = detail::trace_clock_ns();
+      if (pushed_time(ring) + slack < before) ++bad;
+    }
+    _exit(bad);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "entries made in the child carried a stale time";
 }
 
 TEST(Trace, ZeroEntriesTurnsRecordingOff) {
