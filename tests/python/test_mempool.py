@@ -65,8 +65,10 @@ class FakeCuda:
         monkeypatch.setattr(torch.cuda, "MemPool", MemPool)
         monkeypatch.setattr(torch.cuda, "use_mem_pool", use_mem_pool)
         monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: self.capturing)
+        # The legacy default stream: registration asks the CUDA driver, where there is one,
+        # whether the stream is being captured, and a made-up stream handle would crash it.
         monkeypatch.setattr(torch.cuda, "current_stream",
-                            lambda: type("S", (), {"cuda_stream": 0x5})())
+                            lambda: type("S", (), {"cuda_stream": 0})())
         monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
         monkeypatch.setattr(torch._C, "_cuda_endAllocateToPool",
                             lambda d, p: self.pool_calls.append(("end", p)), raising=False)
