@@ -46,8 +46,9 @@ class NcclMemPool:
     (an ncclrt.Communicator, or the vLLM class: its current communicator is used, so a shrink is
     followed). ``window`` picks symmetric windows (default where the loaded NCCL has
     ncclCommWindowRegister) or ncclCommRegister (``False``). ``graph_pool``: while a CUDA graph
-    is captured, torch puts the capture's allocations into the graph's own pool; pass that pool's
-    id (``g.pool()``) and the context, entered inside the capture, steps it aside so that
+    is captured, torch puts the capture's allocations into the graph's own pool; make that pool
+    first (``h = torch.cuda.graph_pool_handle()``, captured with ``torch.cuda.graph(g, pool=h)``)
+    and pass its id ``h`` here: the context, entered inside the capture, steps it aside so that
     allocations come from this pool, as vLLM does. Memory a graph uses must then stay allocated
     while the graph lives: this pool hands freed blocks out again."""
 
