@@ -23,8 +23,9 @@
  *   FAKE_REVOKE_SLEEP_MS=N       ncclCommRevoke takes N ms to return (a blocking revoke stuck)
  *   FAKE_SPLIT_SLEEP_MS=N        ncclCommSplit takes N ms to return (a blocking parent's split
  *                                waiting for a rank that does not come)
- * and through a function (no getenv on every call): fake_set_hang_ms(N) makes every operation
- * sleep N ms inside "NCCL" (a hung call). */
+ * and through functions (no getenv on every call): fake_set_hang_ms(N) makes every operation
+ * sleep N ms inside "NCCL" (a hung call); fake_set_query_us(N) makes ncclCommGetAsyncError take
+ * N us. */
 static int env_int(const char* name) {
   const char* v = getenv(name);
   return v ? atoi(v) : 0;
@@ -249,22 +250,36 @@ int ncclCommCuDevice(const fake_comm* c, int* d) {
   *d = c->rank;
   return 0;
 }
-int ncclCommGetAsyncError(fake_comm* c, int* e);
 static int finalizing;
-int ncclCommGetAsyncError(fake_comm* c, int* e) {
-  use("ncclCommGetAsyncError", c);
+static int async_error(void) {
   if (env_int("FAKE_OP_IN_PROGRESS") == 0) { /* owed polls count only while it is set */
     __atomic_store_n(&pending, 0, __ATOMIC_RELAXED);
   }
   if (__atomic_load_n(&pending, __ATOMIC_RELAXED) > 0) {
-    *e = __atomic_sub_fetch(&pending, 1, __ATOMIC_RELAXED) > 0 ? 7 : env_int("FAKE_OP_FAILS");
-    return 0;
+    return __atomic_sub_fetch(&pending, 1, __ATOMIC_RELAXED) > 0 ? 7 : env_int("FAKE_OP_FAILS");
   }
-  *e = env_int("FAKE_ASYNC_ERROR");
-  if (*e == 0 &&
+  const int e = env_int("FAKE_ASYNC_ERROR");
+  if (e == 0 &&
       (env_int("FAKE_INIT_IN_PROGRESS") ||
        (__atomic_load_n(&finalizing, __ATOMIC_RELAXED) && env_int("FAKE_FINALIZE_IN_PROGRESS")))) {
-    *e = 7; /* ncclInProgress */
+    return 7; /* ncclInProgress */
+  }
+  return e;
+}
+/* The query reads the communicator from its start to its end, as NCCL's does: a communicator
+ * destroyed or aborted while it runs is a use after free too. fake_set_query_us(N) makes each
+ * query take N us, so that another thread's abort has the time to land inside one. */
+static int query_us;
+void fake_set_query_us(int us);
+void fake_set_query_us(int us) { __atomic_store_n(&query_us, us, __ATOMIC_RELAXED); }
+int ncclCommGetAsyncError(fake_comm* c, int* e);
+int ncclCommGetAsyncError(fake_comm* c, int* e) {
+  use("ncclCommGetAsyncError", c);
+  const int us = __atomic_load_n(&query_us, __ATOMIC_RELAXED);
+  if (us > 0) usleep((useconds_t)us);
+  *e = async_error();
+  if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != 1) {
+    misuse("ncclCommGetAsyncError", c, "which was destroyed or aborted while the call ran");
   }
   return 0;
 }
