@@ -120,60 +120,6 @@ struct Wire {
   char findings[kFindingBytes];
 };
 
-std::string clean(std::string s) {
-  for (char& c : s) {
-    if (c == '\x1e' || c == '\x1f' || c == '\0') c = ' ';
-  }
-  return s;
-}
-
-void pack(Wire& w, const std::vector<Finding>& findings) {
-  w.used = 0;
-  w.dropped = 0;
-  for (const auto& f : findings) {
-    const std::string one = std::to_string(static_cast<int>(f.severity)) + '\x1f' + clean(f.check) +
-                            '\x1f' + clean(f.id) + '\x1f' + clean(f.text) + '\x1f' + clean(f.todo) +
-                            '\x1e';
-    if (w.used + one.size() > kFindingBytes) {
-      ++w.dropped;
-      continue;
-    }
-    std::memcpy(w.findings + w.used, one.data(), one.size());
-    w.used += static_cast<std::uint32_t>(one.size());
-  }
-}
-
-std::vector<Finding> unpack(const Wire& w) {
-  std::vector<Finding> out;
-  const std::string all(w.findings, std::min<std::size_t>(w.used, kFindingBytes));
-  std::size_t at = 0;
-  while (at < all.size()) {
-    std::size_t end = all.find('\x1e', at);
-    if (end == std::string::npos) end = all.size();
-    std::vector<std::string> f;
-    std::size_t p = at;
-    while (f.size() < 5) {
-      const std::size_t q = std::min(all.find('\x1f', p), end);
-      f.push_back(all.substr(p, q - p));
-      if (q >= end) break;
-      p = q + 1;
-    }
-    at = end + 1;
-    if (f.size() != 5) continue;
-    const int s = std::atoi(f[0].c_str());
-    out.push_back({s == 2   ? Severity::kError
-                   : s == 1 ? Severity::kWarn
-                            : Severity::kOk,
-                   f[1], f[2], f[3], f[4]});
-  }
-  if (w.dropped > 0) {
-    out.push_back({Severity::kWarn, "doctor", "doctor_dropped",
-                   std::to_string(w.dropped) + " findings of this rank did not fit its record",
-                   "run `ncclrt doctor` alone on that host to see them all"});
-  }
-  return out;
-}
-
 std::string host_name() {
   char buf[kHostBytes] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
@@ -218,6 +164,9 @@ void live_check(const DoctorArgs& args, DoctorReadings& readings, const ncclrt::
   out.rank = info ? info->rank : 0;
   stage = "init of " + std::to_string(size) + " rank" + (size == 1 ? "" : "s");
   const auto t0 = Clock::now();
+  // Declared before the communicator, so that on a failure the communicator is aborted (its
+  // destructor) before the memory its kernels may still use is freed.
+  std::optional<DeviceBuffers> buffers;
   ncclrt::Communicator comm;
   if (info) {
     comm = ncclrt::Communicator::from_environment(lib, cfg);
@@ -229,7 +178,7 @@ void live_check(const DoctorArgs& args, DoctorReadings& readings, const ncclrt::
   const int rank = comm.rank();
   if (info) cu.set_device(comm.device());  // this thread's context for the copies
 
-  DeviceBuffers mem(cu);
+  DeviceBuffers& mem = buffers.emplace(cu);
   const auto sync = [&] { comm.synchronize(mem.stream, deadline); };
 
   // Which ranks share this host: the /dev/shm check needs the real count.
@@ -321,7 +270,9 @@ void live_check(const DoctorArgs& args, DoctorReadings& readings, const ncclrt::
   w->elements = mine.elements;
   w->all_reduce_wrong = mine.all_reduce_wrong;
   w->ring_wrong = mine.ring_wrong;
-  pack(*w, diagnose(readings));
+  const std::string packed = pack_findings(diagnose(readings), kFindingBytes, &w->dropped);
+  std::memcpy(w->findings, packed.data(), packed.size());
+  w->used = static_cast<std::uint32_t>(packed.size());
   auto* d_w = mem.alloc(sizeof(Wire));
   auto* d_all = mem.alloc(sizeof(Wire) * static_cast<std::size_t>(size));
   mem.put(d_w, w.get(), sizeof(Wire));
@@ -336,7 +287,15 @@ void live_check(const DoctorArgs& args, DoctorReadings& readings, const ncclrt::
   std::vector<RankReport> reports;
   for (auto& x : all) {
     x.host[kHostBytes - 1] = '\0';
-    reports.push_back({x.rank, x.host, x.device, unpack(x)});
+    auto findings =
+        unpack_findings(std::string(x.findings, std::min<std::size_t>(x.used, kFindingBytes)));
+    if (x.dropped > 0) {
+      findings.push_back(
+          {Severity::kWarn, "doctor", "doctor_dropped",
+           std::to_string(x.dropped) + " findings of this rank did not fit its record",
+           "run `ncclrt doctor` alone on that host to see them all"});
+    }
+    reports.push_back({x.rank, x.host, x.device, std::move(findings)});
     out.live.push_back({x.rank, x.host, x.device, x.init_seconds, x.all_reduce_us, x.ring_us,
                         x.elements, x.all_reduce_wrong, x.ring_wrong});
   }

@@ -13,8 +13,8 @@
 
 namespace ncclrt_tool {
 
-enum class Severity { kOk, kWarn, kError };
-const char* to_string(Severity s) noexcept;  // "ok", "warn", "error"
+enum class Severity { kOk = 0, kWarn = 1, kError = 2 };  // the numbers travel between ranks
+const char* to_string(Severity s) noexcept;              // "ok", "warn", "error"
 
 /// One line of the verdict.
 struct Finding {
@@ -130,6 +130,14 @@ struct MergedFinding {
 /// The findings of every rank, each once: with no ranks named where all ranks have it, else
 /// with the ranks (and their hosts) that do. Order: as rank 0's, then the others' in rank order.
 std::vector<MergedFinding> merge_reports(const std::vector<RankReport>& reports);
+
+/// Findings as text of at most `capacity` bytes, for the all_gather of every rank's record:
+/// fields separated by \x1f, findings by \x1e (those bytes in a text become spaces). `dropped`
+/// counts the findings that did not fit. unpack_findings() reads it back, skipping what is not a
+/// whole finding.
+std::string pack_findings(const std::vector<Finding>& findings, std::size_t capacity,
+                          std::uint32_t* dropped);
+std::vector<Finding> unpack_findings(const std::string& bytes);
 
 /// "rank 3 (host b)", "ranks 0-2, 5 (hosts a, b)".
 std::string where_text(const MergedFinding& f);

@@ -663,6 +663,53 @@ int exit_status(const std::vector<MergedFinding>& findings) noexcept {
   return 0;
 }
 
+namespace {
+std::string clean(std::string s) {
+  for (char& c : s) {
+    if (c == '\x1e' || c == '\x1f' || c == '\0') c = ' ';
+  }
+  return s;
+}
+}  // namespace
+
+std::string pack_findings(const std::vector<Finding>& findings, std::size_t capacity,
+                          std::uint32_t* dropped) {
+  std::string out;
+  std::uint32_t left_out = 0;
+  for (const auto& f : findings) {
+    const std::string one = std::to_string(static_cast<int>(f.severity)) + '\x1f' + clean(f.check) +
+                            '\x1f' + clean(f.id) + '\x1f' + clean(f.text) + '\x1f' + clean(f.todo) +
+                            '\x1e';
+    if (out.size() + one.size() > capacity) {
+      ++left_out;
+      continue;
+    }
+    out += one;
+  }
+  if (dropped) *dropped = left_out;
+  return out;
+}
+
+std::vector<Finding> unpack_findings(const std::string& bytes) {
+  std::vector<Finding> out;
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    const std::size_t end = bytes.find('\x1e', at);
+    if (end == std::string::npos) break;  // a finding cut short
+    std::vector<std::string> f;
+    for (std::size_t p = at; f.size() < 5;) {
+      const std::size_t q = std::min(bytes.find('\x1f', p), end);
+      f.push_back(bytes.substr(p, q - p));
+      if (q >= end) break;
+      p = q + 1;
+    }
+    at = end + 1;
+    if (f.size() != 5 || f[0].size() != 1 || f[0][0] < '0' || f[0][0] > '2') continue;
+    out.push_back({static_cast<Severity>(f[0][0] - '0'), f[1], f[2], f[3], f[4]});
+  }
+  return out;
+}
+
 std::vector<MergedFinding> check_live(const std::vector<LiveResult>& results) {
   std::vector<MergedFinding> out;
   if (results.empty()) return out;
