@@ -133,10 +133,13 @@ std::vector<Finding> check_nccl(const DoctorReadings& r) {
                         "install NCCL (pip install nvidia-nccl-cu13, or the cu12 one for a CUDA "
                         "12 driver) or name a libnccl.so.2 with NCCLRT_NCCL_LIB or --nccl-lib"));
   } else {
-    out.push_back(ok("nccl", "nccl_loaded",
-                     nccl_name(r) + " (built for CUDA " + cuda_text(r.nccl_cuda_version) +
-                         ") from " + r.nccl_path +
-                         (r.nccl_found_by.empty() ? "" : " (found by " + r.nccl_found_by + ")")));
+    out.push_back(
+        ok("nccl", "nccl_loaded",
+           nccl_name(r) +
+               (r.nccl_cuda_version > 0 ? " (built for CUDA " + cuda_text(r.nccl_cuda_version) + ")"
+                                        : std::string()) +
+               " from " + r.nccl_path +
+               (r.nccl_found_by.empty() ? "" : " (found by " + r.nccl_found_by + ")")));
   }
   if (!r.other_nccl_mapped.empty()) {
     out.push_back(
