@@ -574,7 +574,8 @@ TEST(Tool, NcclLibBeforeOrAfterTheCommand) {
   expect_has(twice.out, {"--nccl-lib given twice"});
   const ToolRun probe = run("--nccl-lib /a probe /b");
   EXPECT_EQ(probe.code, 2) << probe.out;
-  expect_has(probe.out, {"--nccl-lib applies to version, info and bench", "ncclrt probe PATH"});
+  expect_has(probe.out,
+             {"--nccl-lib applies to version, info, bench and doctor", "ncclrt probe PATH"});
   const ToolRun extras = run("info a b");
   EXPECT_EQ(extras.code, 2) << extras.out;
   expect_has(extras.out, {"ncclrt info: the following arguments were not expected: a b\n",

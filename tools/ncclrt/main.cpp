@@ -1,5 +1,6 @@
 // The ncclrt command: which NCCL you really have (info), is this file usable (probe), how fast is
-// it (bench), which ncclrt is this (version).
+// it (bench), which ncclrt is this (version), what stands between this machine or launch and a
+// working NCCL (doctor).
 //
 // Exit codes, for every subcommand: 0 success; 1 the thing asked about is not usable or the
 // operation failed; 2 a usage error (unknown command, bad flag, missing or bad value).
@@ -16,6 +17,7 @@
 
 #include "bench.hpp"
 #include "commands.hpp"
+#include "doctor.hpp"
 #include "nearest.hpp"
 #include "trace_command.hpp"
 
@@ -210,6 +212,22 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--rounds", bench.rounds, "overhead: interleaved batches")
       ->check(kAtLeastOne);
 
+  ncclrt_tool::DoctorArgs doctor;
+  auto* doctor_cmd = app.add_subcommand(
+      "doctor", "Check this machine, or every rank of a launch, for what stops NCCL");
+  doctor_cmd->footer(
+      "Alone, or under the launcher (srun ncclrt doctor, torchrun ... ncclrt doctor): the NCCL\n"
+      "found, driver, GPUs, /dev/shm, memlock, NCCL_* variables, interfaces and HCAs, then a\n"
+      "live all_reduce and send/recv ring across the ranks. One line per finding; exit 1 when\n"
+      "any is an error.");
+  doctor_cmd->add_option("--nccl-lib", doctor.nccl_lib, "Use this libnccl file");
+  doctor_cmd->add_flag("--json", doctor.json, "Write JSON to stdout");
+  doctor_cmd
+      ->add_option("--timeout", doctor.timeout_s,
+                   "Seconds the live check's init and each step may take (default 60)")
+      ->check(kAtLeastOne);
+  doctor_cmd->add_flag("--no-live", doctor.no_live, "Skip the live check across the ranks");
+
   ncclrt_tool::TraceArgs trace;
   auto* trace_cmd = ncclrt_tool::add_trace_command(app, trace);
 
@@ -259,9 +277,10 @@ int main(int argc, char** argv) {
     std::string* own = *version_cmd || show_version ? &version_lib
                        : *info_cmd                  ? &info.nccl_lib
                        : *bench_cmd                 ? &bench.nccl_lib
+                       : *doctor_cmd                ? &doctor.nccl_lib
                                                     : nullptr;
     if (own == nullptr) {
-      std::cerr << "ncclrt: --nccl-lib applies to version, info and bench"
+      std::cerr << "ncclrt: --nccl-lib applies to version, info, bench and doctor"
                 << (*probe_cmd ? "; probe takes the file as its argument: ncclrt probe PATH" : "")
                 << "\n";
       return kUsage;
@@ -277,6 +296,7 @@ int main(int argc, char** argv) {
   if (*info_cmd) return ncclrt_tool::run_info(info);
   if (*probe_cmd) return ncclrt_tool::run_probe(probe);
   if (*bench_cmd) return ncclrt_tool::run_bench(bench);
+  if (*doctor_cmd) return ncclrt_tool::run_doctor(doctor);
   if (*trace_cmd) return ncclrt_tool::run_trace(trace);
   std::cerr << "ncclrt: a command is required\n\n" << app.help();
   return kUsage;
