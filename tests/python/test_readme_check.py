@@ -45,4 +45,4 @@ def test_docs_speak_of_the_software_not_of_how_it_was_made():
         for w in words:
             assert w not in text, f"{doc.name} says {w!r}"
     python_md = (ROOT / "docs" / "python.md").read_text()
-    assert "(`ncclrt info`, `probe`, `bench`, `trace`, `version`)" in python_md
+    assert "(`ncclrt info`, `probe`, `bench`, `doctor`, `trace`, `version`)" in python_md
