@@ -209,6 +209,9 @@ int main(int argc, char** argv) {
                       "Also run each size through the raw NCCL call; print the busbw ratio");
   bench_cmd->add_option("--rounds", bench.rounds, "overhead: interleaved batches")
       ->check(kAtLeastOne);
+  bench_cmd->add_option("--launcher", bench.launcher,
+                        "auto: one process per rank where torchrun, mpirun or srun started "
+                        "several; require; ignore");
 
   ncclrt_tool::TraceArgs trace;
   auto* trace_cmd = ncclrt_tool::add_trace_command(app, trace);
