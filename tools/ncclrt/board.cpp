@@ -112,9 +112,13 @@ Blame blame(const std::vector<PeerState>& peers, int me, double stale_after_s,
     what.push_back(std::move(text));
   };
   const int n = static_cast<int>(peers.size());
+  // The furthest step of those still at it (one that finished has left the others behind by
+  // rights: it is not waiting for them).
   int furthest = -1;
   for (int p = 0; p < n; ++p) {
-    if (peers[p].status != PeerState::kUnseen) furthest = std::max(furthest, peers[p].step);
+    const auto st = peers[p].status;
+    if (st == PeerState::kAlive || st == PeerState::kFailed)
+      furthest = std::max(furthest, peers[p].step);
   }
   for (int p = 0; p < n; ++p) {
     if (p != me && peers[p].status == PeerState::kExited) {
