@@ -1172,6 +1172,8 @@ int run_on_gpus(const BenchArgs& args, const Launch& launch) {
         const std::string verdict = board_verdict(su);
         su.board->fail(verdict);
         message += ". " + verdict;
+        // Rank 0's process keeps the board up a while, for the others to read why.
+        if (su.board_server) su.board_server->finish(std::chrono::seconds(5));
       }
       message = process_name(su, su.process) + ": " + message;
     }
