@@ -1166,18 +1166,19 @@ int run_on_gpus(const BenchArgs& args, const Launch& launch) {
     return rc;
   } catch (const std::exception& e) {
     std::string message = for_cli(e.what(), "--nccl-lib");
-    if (su.launch) {
-      // Which rank is missing, from the progress board; told to the board for the others.
-      if (su.board) {
-        const std::string verdict = board_verdict(su);
-        su.board->fail(verdict);
-        message += ". " + verdict;
-        // Rank 0's process keeps the board up a while, for the others to read why.
-        if (su.board_server) su.board_server->finish(std::chrono::seconds(5));
-      }
-      message = process_name(su, su.process) + ": " + message;
+    std::optional<std::string> verdict;
+    if (su.board) {
+      // Which rank is missing, from the progress board (first: the line a reader and a script
+      // look at); told to the board for the others.
+      verdict = board_verdict(su);
+      su.board->fail(*verdict);
+      message = *verdict + ". This process: " + message;
     }
+    if (su.launch) message = process_name(su, su.process) + ": " + message;
     std::cerr << "ncclrt bench: " << message << "\n";
+    std::cerr.flush();
+    // Rank 0's process keeps the board up a while, for the others to read why.
+    if (verdict && su.board_server) su.board_server->finish(std::chrono::seconds(5));
     if (dynamic_cast<const JobAbandoned*>(&e) != nullptr) {
       std::fflush(nullptr);
       std::_Exit(1);  // threads blocked in NCCL cannot be joined; exit() would run under them
