@@ -210,8 +210,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--rounds", bench.rounds, "overhead: interleaved batches")
       ->check(kAtLeastOne);
   bench_cmd->add_option("--launcher", bench.launcher,
-                        "auto: one process per rank where torchrun, mpirun or srun started "
-                        "several; require; ignore");
+                        "auto (one job of the processes a launcher started), require, ignore");
 
   ncclrt_tool::TraceArgs trace;
   auto* trace_cmd = ncclrt_tool::add_trace_command(app, trace);
