@@ -31,6 +31,7 @@
 #ifdef NCCLRT_HAVE_CUDA
 #include <cuda_runtime.h>
 
+#include "bench_setup.hpp"
 #include "gpus.hpp"
 #include "host_values.hpp"
 #include "procedure.hpp"
@@ -63,9 +64,7 @@ std::size_t parse_size(const std::string& text) {
 
 namespace {
 
-struct Fail : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using Fail = BenchError;
 
 // The library's names, the same everywhere (Python's dtype= and op= take them too).
 ncclrt::DataType parse_type(const std::string& s) {
@@ -161,95 +160,7 @@ int run_on_gpus(const BenchArgs&, const Launch&) {
 
 #else
 
-namespace {
-
-using ncclrt::Communicator;
-using ncclrt::DataType;
-using ncclrt::ReduceOp;
-using Clock = std::chrono::steady_clock;
-using nlohmann::json;
-
-void cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw Fail(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-// What each operation moves and must produce: collectives.hpp, shared with the GPU tests.
-using Op = Collective;
-
-struct Rank {
-  Communicator* comm = nullptr;
-  int device = 0;
-  cudaStream_t stream = nullptr;
-  void* send = nullptr;  // both of -e bytes, as nccl-tests allocates them
-  void* recv = nullptr;
-  char* small = nullptr;  // the exchanges between ranks: a record at 0, every rank's at kGathered
-};
-
-// Who a rank is, as every rank tells the others at start-up (for the header, the JSON and the
-// names of missing ranks). Plain bytes through NCCL; each text ends in a NUL.
-struct RankIdentity {
-  std::int32_t rank = 0, process = 0, pid = 0, device = 0;
-  std::int32_t board_port = 0;  // rank 0's: where its progress board listens
-  char host[64] = {};
-  char name[96] = {};
-  char bus_id[32] = {};
-};
-
-constexpr std::size_t kGathered = 256;  // offset of the gathered records in Rank::small
-
-// `from`, cut to fit `to` of `cap` bytes with its NUL.
-void copy_text(char* to, std::size_t cap, const char* from) {
-  const std::size_t n = ::strnlen(from, cap - 1);
-  std::memcpy(to, from, n);
-  to[n] = '\0';
-}
-
-// One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
-void issue(const Op& s, const Rank& k, const void* send, void* recv, std::size_t count, DataType t,
-           ReduceOp op, int root, bool direct) {
-  if (!direct) return s.issue(*k.comm, send, recv, count, t, op, root, k.stream);
-  if (!s.issue_direct || s.issue_direct(*k.comm, send, recv, count, t, op, root, k.stream) !=
-                             ncclrt::abi::ncclSuccess) {
-    throw Fail(std::string("direct ") + s.name + " failed or unsupported");
-  }
-}
-
-struct Setup {
-  BenchArgs args;
-  std::shared_ptr<const ncclrt::Library> lib;
-  std::vector<Communicator> comms;
-  std::vector<Rank> ranks;  // this process's (-t x -g)
-  // The job: one process unless a launcher started several; rank r of it is process r / per.
-  std::optional<ncclrt::LaunchInfo> launch;
-  int processes = 1, process = 0, nranks = 0;
-  std::vector<RankIdentity> identities;       // every rank's, from the start-up exchange
-  std::vector<std::size_t> sizes;             // the sweep's, to say where a step is
-  std::unique_ptr<BoardServer> board_server;  // in rank 0's process, across processes
-  std::unique_ptr<BoardClient> board;
-  bool prints() const { return process == 0; }
-  std::size_t max_bytes = 0;               // -e: the size of every buffer
-  std::vector<ncclrt::NcclMemory> memory;  // the buffers from ncclMemAlloc (as nccl-tests)
-  std::vector<void*> cuda_memory;          // or from cudaMalloc (--cuda-malloc, NCCL < 2.19)
-  DataType type = DataType::kFloat32;
-  ReduceOp op = ReduceOp::kSum;
-  std::chrono::seconds timeout{0};
-  Setup() = default;
-  Setup(const Setup&) = delete;
-  Setup& operator=(const Setup&) = delete;
-  ~Setup() {
-    for (void* p : cuda_memory) cudaFree(p);
-  }
-};
-
-// nccl-tests built against NCCL >= 2.28 creates its communicators with nvlinkCentricSched = 1;
-// so does bench where the loaded NCCL has the field.
-bool nvlink_centric(const ncclrt::Library& lib) {
-  return lib.version() >= ncclrt::Version{2, 28, 0};
-}
-
-const char* memory_name(const Setup& su) {
-  return su.cuda_memory.empty() && !su.memory.empty() ? "ncclMemAlloc" : "cudaMalloc";
-}
+namespace bench_cuda {
 
 // As nccl-tests' testStreamSynchronize: polls the streams of thread t's ranks, checks each
 // communicator for an asynchronous error while its stream is busy, and yields when nothing
@@ -299,7 +210,7 @@ void wait_streams(Setup& su, int t) {
 
 // Runs body(t) on one thread per -t (each on its first GPU); the first failure is rethrown. A
 // thread that fails breaks `barrier`, so that the others do not wait for it there.
-void on_threads(Setup& su, const std::function<void(int)>& body, Barrier* barrier = nullptr) {
+void on_threads(Setup& su, const std::function<void(int)>& body, Barrier* barrier) {
   const int n = su.args.threads;
   std::vector<std::string> errors(static_cast<std::size_t>(n));
   std::vector<std::thread> threads;
@@ -323,48 +234,31 @@ void on_threads(Setup& su, const std::function<void(int)>& body, Barrier* barrie
   }
 }
 
-// Every rank's record, each rank of thread t giving mine[g]: an all_gather of bytes on the bench's
-// communicator, waited for as the sweep waits (-T, the progress board).
-template <class T>
-std::vector<T> exchange(Setup& su, int t, const std::vector<T>& mine) {
-  static_assert(sizeof(T) <= kGathered, "a record fits before the gathered ones");
-  const int gpus = su.args.gpus;
-  auto rank = [&](int g) -> Rank& { return su.ranks[static_cast<std::size_t>(t * gpus + g)]; };
-  for (int g = 0; g < gpus; ++g) {
-    cuda(cudaMemcpyAsync(rank(g).small, &mine[static_cast<std::size_t>(g)], sizeof(T),
-                         cudaMemcpyHostToDevice, rank(g).stream),
-         "upload");
+}  // namespace bench_cuda
+
+namespace {
+
+using namespace bench_cuda;
+using nlohmann::json;
+
+// One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
+void issue(const Op& s, const Rank& k, const void* send, void* recv, std::size_t count, DataType t,
+           ReduceOp op, int root, bool direct) {
+  if (!direct) return s.issue(*k.comm, send, recv, count, t, op, root, k.stream);
+  if (!s.issue_direct || s.issue_direct(*k.comm, send, recv, count, t, op, root, k.stream) !=
+                             ncclrt::abi::ncclSuccess) {
+    throw Fail(std::string("direct ") + s.name + " failed or unsupported");
   }
-  {
-    std::optional<ncclrt::Group> group;
-    if (gpus > 1) group.emplace(*su.lib);
-    for (int g = 0; g < gpus; ++g) {
-      const Rank& k = rank(g);
-      k.comm->all_gather(k.small, k.small + kGathered, sizeof(T), DataType::kUint8, k.stream);
-    }
-    if (group) group->end();
-  }
-  wait_streams(su, t);
-  std::vector<T> all(static_cast<std::size_t>(su.nranks));
-  cuda(cudaMemcpy(all.data(), rank(0).small + kGathered, all.size() * sizeof(T),
-                  cudaMemcpyDeviceToHost),
-       "readback");
-  return all;
 }
 
-// nccl-tests' MPI_Barrier between processes, without MPI: a one-byte all_reduce of every rank,
-// waited for. Only where the job spans processes (threads meet at their own barrier).
-void sync_processes(Setup& su, int t) {
-  if (su.processes == 1) return;
-  const int gpus = su.args.gpus;
-  std::optional<ncclrt::Group> group;
-  if (gpus > 1) group.emplace(*su.lib);
-  for (int g = 0; g < gpus; ++g) {
-    const Rank& k = su.ranks[static_cast<std::size_t>(t * gpus + g)];
-    k.comm->all_reduce(k.small, k.small, 1, DataType::kUint8, ReduceOp::kMax, k.stream);
-  }
-  if (group) group->end();
-  wait_streams(su, t);
+// nccl-tests built against NCCL >= 2.28 creates its communicators with nvlinkCentricSched = 1;
+// so does bench where the loaded NCCL has the field.
+bool nvlink_centric(const ncclrt::Library& lib) {
+  return lib.version() >= ncclrt::Version{2, 28, 0};
+}
+
+const char* memory_name(const Setup& su) {
+  return su.cuda_memory.empty() && !su.memory.empty() ? "ncclMemAlloc" : "cudaMalloc";
 }
 
 // The steps of time_one_size (procedure.hpp) for one size and half on the ranks of thread t.
@@ -635,111 +529,6 @@ void allocate(Setup& su) {
       }
       cuda(cudaMemset(*p, 0, su.max_bytes), "cudaMemset");
     }
-  }
-}
-
-// Where step `step` of the sweep is, for the names of missing ranks: 0 start-up, 1 the warm-up,
-// 2 + i row i.
-std::string step_text(const Setup& su, int step) {
-  if (step <= 0) return "at start-up";
-  if (step == 1) return "in the warm-up";
-  const std::size_t row = static_cast<std::size_t>(step - 2);
-  return row < su.sizes.size() ? "in the " + std::to_string(su.sizes[row]) + "-byte row"
-                               : "at the end";
-}
-
-// "rank 3 (host a, pid 12)": process p's ranks, with where they run once the ranks have met.
-std::string process_name(const Setup& su, int p) {
-  const int per = su.args.threads * su.args.gpus;
-  std::string name = ranks_of(p, per);
-  const std::size_t first = static_cast<std::size_t>(p) * static_cast<std::size_t>(per);
-  if (first < su.identities.size()) {
-    const RankIdentity& r = su.identities[first];
-    name += std::string(" (") + r.host + ", pid " + std::to_string(r.pid) + ")";
-  }
-  return name;
-}
-
-// The ranks meet: each has a small buffer for the exchanges, tells every other who it is, and,
-// where the job spans processes, links to rank 0's progress board (board.hpp) at the launcher's
-// rendezvous host and a port rank 0 picked and told in its record.
-void introduce(Setup& su) {
-  const std::size_t record = std::max(sizeof(RankIdentity), sizeof(RankTime));
-  for (auto& k : su.ranks) {
-    cuda(cudaSetDevice(k.device), "cudaSetDevice");
-    void* p = nullptr;
-    cuda(cudaMalloc(&p, kGathered + record * static_cast<std::size_t>(su.nranks)), "cudaMalloc");
-    su.cuda_memory.push_back(p);
-    k.small = static_cast<char*>(p);
-  }
-  std::string host;
-  if (su.launch) {
-    host = su.launch->comm_id.substr(0, su.launch->comm_id.rfind(':'));
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);  // [IPv6]:port
-    }
-    if (su.process == 0) {
-      try {
-        su.board_server = std::make_unique<BoardServer>(host, su.processes);
-      } catch (const std::exception& e) {  // the job runs on; only the names are lost
-        std::cerr << "ncclrt bench: " << e.what() << "; a missing rank will not be named\n";
-      }
-    }
-  }
-  char hostname[64] = {};
-  ::gethostname(hostname, sizeof hostname - 1);
-  on_threads(su, [&](int t) {
-    std::vector<RankIdentity> mine(static_cast<std::size_t>(su.args.gpus));
-    for (int g = 0; g < su.args.gpus; ++g) {
-      const Rank& k = su.ranks[static_cast<std::size_t>(t * su.args.gpus + g)];
-      RankIdentity& r = mine[static_cast<std::size_t>(g)];
-      r.rank = k.comm->rank();
-      r.process = su.process;
-      r.pid = static_cast<std::int32_t>(::getpid());
-      r.device = k.device;
-      r.board_port = su.board_server ? su.board_server->port() : 0;
-      copy_text(r.host, sizeof r.host, hostname);
-      cudaDeviceProp prop{};
-      cuda(cudaGetDeviceProperties(&prop, k.device), "cudaGetDeviceProperties");
-      copy_text(r.name, sizeof r.name, prop.name);
-      if (cudaDeviceGetPCIBusId(r.bus_id, sizeof r.bus_id, k.device) != cudaSuccess) {
-        std::snprintf(r.bus_id, sizeof r.bus_id, "?");
-      }
-    }
-    auto all = exchange(su, t, mine);
-    if (t == 0) su.identities = std::move(all);
-  });
-  for (RankIdentity& r : su.identities) {  // what came from another process ends in a NUL
-    r.host[sizeof r.host - 1] = r.name[sizeof r.name - 1] = r.bus_id[sizeof r.bus_id - 1] = '\0';
-  }
-  const int port = su.identities.front().board_port;  // 0: rank 0 serves none
-  if (su.launch && port > 0 && port <= 65535) {
-    try {
-      su.board = std::make_unique<BoardClient>(host, port, su.process, std::chrono::seconds(10));
-    } catch (const std::exception& e) {
-      std::cerr << "ncclrt bench: " << process_name(su, su.process) << ": " << e.what()
-                << "; a missing rank will not be named\n";
-    }
-  }
-}
-
-// Whom the progress board blames, asked after this process's wait failed: the board is asked
-// again for up to 2 s while it sees nobody missing, so that a peer that has just stopped
-// has time to fall silent.
-std::string board_verdict(Setup& su) {
-  constexpr double kStaleAfter = 1.5;  // s; each process reports every 0.2 s
-  const auto until = Clock::now() + std::chrono::seconds(2);
-  for (;;) {
-    const auto table = su.board->table(std::chrono::seconds(1));
-    if (!table || table->size() != static_cast<std::size_t>(su.processes)) {
-      return process_name(su, 0) +
-             " does not answer: the progress board it serves is gone (it exited, or stopped)";
-    }
-    const Blame b = blame(
-        *table, su.process, kStaleAfter, [&](int step) { return step_text(su, step); },
-        [&](int p) { return process_name(su, p); });
-    if (b.certain || Clock::now() >= until) return b.text;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
@@ -1044,83 +833,6 @@ std::string why_no_gpu(cudaError_t runtime_error) {
   }
   return std::string("the CUDA runtime cannot use the GPU(s) the driver lists: ") +
          cudaGetErrorString(runtime_error) + ". Try: `nvidia-smi` for the GPU's state";
-}
-
-// This process's ranks of a job that spans processes: ranks process * per + i, one thread each
-// calling init_rank (NCCL makes them only together), with the id every process gets from the
-// launcher's rendezvous address (NCCL_COMM_ID, as Communicator::from_environment does). Ranks
-// of this process that share a GPU get max_ctas as init_all gives them. Past -T the job is given
-// up: NCCL still holds the threads, so the process must end (JobAbandoned).
-struct JobAbandoned : Fail {
-  using Fail::Fail;
-};
-
-std::vector<Communicator> init_job(Setup& su, const std::vector<int>& devices,
-                                   const ncclrt::Config& config) {
-  const ncclrt::LaunchInfo& info = *su.launch;
-  const int per = static_cast<int>(devices.size());
-  const char* old = std::getenv("NCCL_COMM_ID");
-  const std::string saved = old ? old : "";
-  ::setenv("NCCL_COMM_ID", info.comm_id.c_str(), 1);
-  const ncclrt::UniqueId id = su.lib->unique_id();
-  struct Shared {
-    std::mutex m;
-    std::condition_variable cv;
-    int finished = 0;
-    std::vector<Communicator> comms;
-    std::vector<std::string> errors;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->comms.resize(devices.size());
-  shared->errors.resize(devices.size());
-  std::vector<std::thread> threads;
-  for (int i = 0; i < per; ++i) {
-    ncclrt::Config c = config;
-    const int device = devices[static_cast<std::size_t>(i)];
-    const int sharing = static_cast<int>(std::count(devices.begin(), devices.end(), device));
-    if (sharing > 1 && !c.max_ctas) c.max_ctas = ncclrt::max_ctas_for_shared_gpu(device, sharing);
-    threads.emplace_back(
-        [shared, lib = su.lib, c, device, i, id, rank = info.rank * per + i, size = su.nranks] {
-          Communicator comm;
-          std::string error;
-          try {
-            cuda(cudaSetDevice(device), "cudaSetDevice");
-            comm = Communicator::init_rank(lib, size, rank, id, c);
-          } catch (const std::exception& e) {
-            error = e.what();
-          }
-          std::lock_guard<std::mutex> lock(shared->m);
-          shared->comms[static_cast<std::size_t>(i)] = std::move(comm);
-          shared->errors[static_cast<std::size_t>(i)] = error;
-          ++shared->finished;
-          shared->cv.notify_all();
-        });
-  }
-  {
-    std::unique_lock<std::mutex> lock(shared->m);
-    auto all = [&] { return shared->finished == per; };
-    if (su.timeout.count() == 0) {
-      shared->cv.wait(lock, all);
-    } else if (!shared->cv.wait_for(lock, su.timeout, all)) {
-      lock.unlock();
-      for (auto& t : threads) t.detach();
-      throw JobAbandoned("NCCL's init of " + std::to_string(su.nranks) + " ranks at " +
-                         info.comm_id + " did not complete within -T " +
-                         std::to_string(su.timeout.count()) +
-                         " s: not every process of the job joined (each of the " +
-                         std::to_string(info.size) + " the launcher started must run bench)");
-    }
-  }
-  for (auto& t : threads) t.join();
-  if (old) {
-    ::setenv("NCCL_COMM_ID", saved.c_str(), 1);
-  } else {
-    ::unsetenv("NCCL_COMM_ID");
-  }
-  for (const auto& e : shared->errors) {
-    if (!e.empty()) throw Fail(e);
-  }
-  return std::move(shared->comms);
 }
 
 int run_on_gpus(const BenchArgs& args, const Launch& launch) {

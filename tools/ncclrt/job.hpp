@@ -7,12 +7,18 @@
 #include <ncclrt/error.hpp>
 #include <ncclrt/launch.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "procedure.hpp"
 
 namespace ncclrt_tool {
+
+/// What goes wrong in `ncclrt bench`, said to its user as it is (exit 1; 2 before any GPU work).
+struct BenchError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// --launcher: "auto" (the launcher's variables where they name more than one process),
 /// "require" (they must be there) or "ignore" (this process alone).
