@@ -7,7 +7,8 @@
 #      JSON holds every rank's host, pid and device and its time in every row, and -a 0 / 3
 #      report rank 0's time and the most of every rank's;
 #   3. N / 2 processes of -t 2 (ncclrt's variables): two ranks in each process;
-#   4. a rank SIGKILLed mid-sweep: every survivor exits non-zero within -T, naming it ("exited");
+#   4. a rank SIGKILLed mid-sweep: every survivor exits non-zero long before -T, naming it
+#      ("exited");
 #   5. a rank SIGSTOPped mid-sweep: every survivor exits non-zero after -T, naming it ("stopped
 #      responding").
 # The numbers of 1 and 2 are printed side by side; they are held to each other only where every
@@ -163,8 +164,10 @@ lose() {  # signal victim words within deadline
     fail "rank $victim SIG$sig: $named of $((n - 1)) survivors named it ($words), in $took s"
   fi
 }
-lose KILL $((n - 1)) "exited" 20 20
-lose STOP 1 "stopped responding" 15 5
+# A killed rank closes its link to the board: the others hear of it at once, well before -T 60.
+lose KILL $((n - 1)) "exited" 15 60
+# A stopped one falls silent: the others wait out -T 5, then the board names it (aborts bounded).
+lose STOP 1 "stopped responding" 30 5
 
 [ "$worst" -eq 0 ] && echo "ALL OK: bench across $n processes on $gpus GPU(s)"
 exit "$worst"
