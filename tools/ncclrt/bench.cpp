@@ -623,7 +623,10 @@ int run_sweep(Setup& su) {
       Timing d = measure(su, s, count, false, true);
       Timing o2 = measure(su, s, count, false, false);
       Timing d2 = measure(su, s, count, false, true);
-      if (o2.us < oop.us) r["out_of_place"] = row(o2);
+      if (o2.us < oop.us) {
+        r["out_of_place"] = row(o2);
+        note_ranks("out_of_place", o2);
+      }
       if (d2.us < d.us) d = d2;
       r["direct"] = row(d);
       note_ranks("direct", d);
