@@ -260,6 +260,43 @@ TEST(Tool, BenchRejectsBadArgumentsBeforeTouchingAGpu) {
   expect_has(average.out, {"--average"});
 }
 
+// Under a launcher (its variables in the environment) bench runs as one process of a job; what it
+// cannot run that way is a usage error (exit 2) before any GPU work.
+TEST(Tool, BenchUnderALauncherRefusesWhatItCannotRun) {
+  using ncclrt_test::ScopedEnv;
+  std::vector<std::unique_ptr<ScopedEnv>> clean;
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "OMPI_COMM_WORLD_RANK",
+                        "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "NCCLRT_RANK",
+                        "NCCLRT_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NCCL_COMM_ID"}) {
+    clean.push_back(std::make_unique<ScopedEnv>(v, std::nullopt));
+  }
+  ToolRun r = run("bench all_reduce --launcher sometimes");
+  EXPECT_EQ(r.code, 2) << r.out;
+  expect_has(r.out, {"--launcher sometimes is not one of auto, require, ignore"});
+  r = run("bench all_reduce --launcher require");
+  EXPECT_EQ(r.code, 2) << r.out;
+  expect_has(r.out, {"no launcher variables found", "RANK/WORLD_SIZE/LOCAL_RANK (torchrun)"});
+  {
+    ScopedEnv rank("RANK", "1");
+    r = run("bench all_reduce -b 8 -e 8");
+    EXPECT_EQ(r.code, 2) << r.out;
+    expect_has(r.out, {"WORLD_SIZE is not set", "--launcher ignore runs this process alone"});
+    // Told to ignore the launcher, it runs alone (here: no GPU, exit 1).
+    r = run("bench all_reduce -b 8 -e 8 --launcher ignore");
+    EXPECT_NE(r.code, 2) << r.out;
+  }
+  ScopedEnv rank("NCCLRT_RANK", "1"), size("NCCLRT_WORLD_SIZE", "4"),
+      local("NCCLRT_LOCAL_RANK", "1"), id("NCCL_COMM_ID", "127.0.0.1:29999");
+  r = run("bench overhead");
+  EXPECT_EQ(r.code, 2) << r.out;
+  expect_has(r.out, {"overhead measures one rank in one process", "started 4 processes",
+                     "--launcher ignore"});
+  // The arguments pass: what stops it here is the missing GPU (exit 1), never usage.
+  r = run("bench all_reduce -b 8 -e 8 -t 2");
+  EXPECT_EQ(r.code, 1) << r.out;
+  expect_has(r.out, {"ncclrt bench:"});
+}
+
 // bench takes the names Python takes: the arguments pass (exit 1 without a GPU, never 2).
 TEST(Tool, BenchTakesEveryTypeAndOpName) {
   for (const char* args : {"-d float32 -o sum", "-d float -o SUM", "-d half -o max",

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -22,12 +23,15 @@
 #include <vector>
 
 #include "barrier.hpp"
+#include "board.hpp"
 #include "collectives.hpp"
 #include "commands.hpp"
+#include "job.hpp"
 
 #ifdef NCCLRT_HAVE_CUDA
 #include <cuda_runtime.h>
 
+#include "bench_setup.hpp"
 #include "gpus.hpp"
 #include "host_values.hpp"
 #include "procedure.hpp"
@@ -60,9 +64,7 @@ std::size_t parse_size(const std::string& text) {
 
 namespace {
 
-struct Fail : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using Fail = BenchError;
 
 // The library's names, the same everywhere (Python's dtype= and op= take them too).
 ncclrt::DataType parse_type(const std::string& s) {
@@ -119,26 +121,37 @@ void validate(const BenchArgs& a) {
     throw Fail("-a must be 0 (rank 0), 1 (mean), 2 (min) or 3 (max)");
   if (a.gpus < 1 || a.threads < 1) throw Fail("-g and -t must be at least 1");
   if (a.graph > 0 && a.gpus != 1) throw Fail("-G needs -g 1 (one GPU per thread)");
+  if (!launcher_mode_known(a.launcher)) {
+    throw Fail("--launcher " + a.launcher + " is not one of auto, require, ignore");
+  }
 }
 
-int run_on_gpus(const BenchArgs& args);
+using Launch = std::optional<ncclrt::LaunchInfo>;
+int run_on_gpus(const BenchArgs& args, const Launch& launch);
 
 }  // namespace
 
 int run_bench(const BenchArgs& args) {
+  Launch launch;
   try {
     validate(args);
+    launch = bench_launch(args.launcher, [](const char* name) { return std::getenv(name); });
+    if (launch && args.op == "overhead") {
+      throw Fail("overhead measures one rank in one process, but the launcher started " +
+                 std::to_string(launch->size) +
+                 " processes; run it without a launcher, or with --launcher ignore");
+    }
   } catch (const std::exception& e) {
     std::cerr << "ncclrt bench: " << for_cli(e.what(), "--nccl-lib") << "\n";
     return 2;
   }
-  return run_on_gpus(args);
+  return run_on_gpus(args, launch);
 }
 
 #ifndef NCCLRT_HAVE_CUDA
 
 namespace {
-int run_on_gpus(const BenchArgs&) {
+int run_on_gpus(const BenchArgs&, const Launch&) {
   std::cerr << "ncclrt bench: this ncclrt was built without the CUDA toolkit; rebuild where CMake "
                "finds CUDA to measure\n";
   return 1;
@@ -147,72 +160,13 @@ int run_on_gpus(const BenchArgs&) {
 
 #else
 
-namespace {
-
-using ncclrt::Communicator;
-using ncclrt::DataType;
-using ncclrt::ReduceOp;
-using Clock = std::chrono::steady_clock;
-using nlohmann::json;
-
-void cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw Fail(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-// What each operation moves and must produce: collectives.hpp, shared with the GPU tests.
-using Op = Collective;
-
-struct Rank {
-  Communicator* comm = nullptr;
-  int device = 0;
-  cudaStream_t stream = nullptr;
-  void* send = nullptr;  // both of -e bytes, as nccl-tests allocates them
-  void* recv = nullptr;
-};
-
-// One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
-void issue(const Op& s, const Rank& k, const void* send, void* recv, std::size_t count, DataType t,
-           ReduceOp op, int root, bool direct) {
-  if (!direct) return s.issue(*k.comm, send, recv, count, t, op, root, k.stream);
-  if (!s.issue_direct || s.issue_direct(*k.comm, send, recv, count, t, op, root, k.stream) !=
-                             ncclrt::abi::ncclSuccess) {
-    throw Fail(std::string("direct ") + s.name + " failed or unsupported");
-  }
-}
-
-struct Setup {
-  BenchArgs args;
-  std::shared_ptr<const ncclrt::Library> lib;
-  std::vector<Communicator> comms;
-  std::vector<Rank> ranks;
-  std::size_t max_bytes = 0;               // -e: the size of every buffer
-  std::vector<ncclrt::NcclMemory> memory;  // the buffers from ncclMemAlloc (as nccl-tests)
-  std::vector<void*> cuda_memory;          // or from cudaMalloc (--cuda-malloc, NCCL < 2.19)
-  DataType type = DataType::kFloat32;
-  ReduceOp op = ReduceOp::kSum;
-  std::chrono::seconds timeout{0};
-  Setup() = default;
-  Setup(const Setup&) = delete;
-  Setup& operator=(const Setup&) = delete;
-  ~Setup() {
-    for (void* p : cuda_memory) cudaFree(p);
-  }
-};
-
-// nccl-tests built against NCCL >= 2.28 creates its communicators with nvlinkCentricSched = 1;
-// so does bench where the loaded NCCL has the field.
-bool nvlink_centric(const ncclrt::Library& lib) {
-  return lib.version() >= ncclrt::Version{2, 28, 0};
-}
-
-const char* memory_name(const Setup& su) {
-  return su.cuda_memory.empty() && !su.memory.empty() ? "ncclMemAlloc" : "cudaMalloc";
-}
+namespace bench_cuda {
 
 // As nccl-tests' testStreamSynchronize: polls the streams of thread t's ranks, checks each
 // communicator for an asynchronous error while its stream is busy, and yields when nothing
-// finished. Past the -T deadline the communicators of this thread are aborted (each thread aborts
-// only its own; the others reach their own deadline).
+// finished. Past the -T deadline, or when the progress board says another process is gone, the
+// communicators of this thread are aborted (each thread aborts only its own; the others reach
+// their own deadline).
 void wait_streams(Setup& su, int t) {
   const int gpus = su.args.gpus;
   const auto start = Clock::now();
@@ -245,13 +199,18 @@ void wait_streams(Setup& su, int t) {
         throw Fail("timed out after " + std::to_string(su.timeout.count()) +
                    " s (-T); the communicators were aborted");
       }
+      if (su.board && su.board->news()) {
+        abort_all();
+        throw Fail("another process of the job is gone; the communicators were aborted");
+      }
     }
     if (idle) std::this_thread::yield();
   }
 }
 
-// Runs body(t) on one thread per -t (each on its first GPU); the first failure is rethrown.
-void on_threads(Setup& su, const std::function<void(int)>& body) {
+// Runs body(t) on one thread per -t (each on its first GPU); the first failure is rethrown. A
+// thread that fails breaks `barrier`, so that the others do not wait for it there.
+void on_threads(Setup& su, const std::function<void(int)>& body, Barrier* barrier) {
   const int n = su.args.threads;
   std::vector<std::string> errors(static_cast<std::size_t>(n));
   std::vector<std::thread> threads;
@@ -261,8 +220,11 @@ void on_threads(Setup& su, const std::function<void(int)>& body) {
         cuda(cudaSetDevice(su.ranks[static_cast<std::size_t>(t * su.args.gpus)].device),
              "cudaSetDevice");
         body(t);
+      } catch (const BarrierBroken&) {
+        // the thread that broke it says why
       } catch (const std::exception& e) {
         errors[static_cast<std::size_t>(t)] = e.what();
+        if (barrier) barrier->break_all();
       }
     });
   }
@@ -270,6 +232,33 @@ void on_threads(Setup& su, const std::function<void(int)>& body) {
   for (auto& e : errors) {
     if (!e.empty()) throw Fail(e);
   }
+}
+
+}  // namespace bench_cuda
+
+namespace {
+
+using namespace bench_cuda;
+using nlohmann::json;
+
+// One call of `s` on one rank, through ncclrt or through the raw NCCL function pointer.
+void issue(const Op& s, const Rank& k, const void* send, void* recv, std::size_t count, DataType t,
+           ReduceOp op, int root, bool direct) {
+  if (!direct) return s.issue(*k.comm, send, recv, count, t, op, root, k.stream);
+  if (!s.issue_direct || s.issue_direct(*k.comm, send, recv, count, t, op, root, k.stream) !=
+                             ncclrt::abi::ncclSuccess) {
+    throw Fail(std::string("direct ") + s.name + " failed or unsupported");
+  }
+}
+
+// nccl-tests built against NCCL >= 2.28 creates its communicators with nvlinkCentricSched = 1;
+// so does bench where the loaded NCCL has the field.
+bool nvlink_centric(const ncclrt::Library& lib) {
+  return lib.version() >= ncclrt::Version{2, 28, 0};
+}
+
+const char* memory_name(const Setup& su) {
+  return su.cuda_memory.empty() && !su.memory.empty() ? "ncclMemAlloc" : "cudaMalloc";
 }
 
 // The steps of time_one_size (procedure.hpp) for one size and half on the ranks of thread t.
@@ -285,7 +274,7 @@ class CudaSteps {
         t_(t),
         barrier_(barrier),
         elem_(ncclrt::size_of(su.type)),
-        n_(static_cast<int>(su.ranks.size())),
+        n_(su.nranks),
         send_bytes_(s.send_elems(count, n_) * elem_),
         recv_bytes_(s.recv_elems(count, n_) * elem_) {}
   CudaSteps(const CudaSteps&) = delete;
@@ -305,7 +294,10 @@ class CudaSteps {
     if (group) group->end();
   }
   void wait() { wait_streams(su_, t_); }
-  void barrier() { barrier_.wait(); }
+  void barrier() {
+    barrier_.wait();
+    sync_processes(su_, t_);
+  }
   void begin_capture() {
     cuda(cudaStreamBeginCapture(rank(0).stream, cudaStreamCaptureModeThreadLocal),
          "cudaStreamBeginCapture");
@@ -344,6 +336,7 @@ class CudaSteps {
   }
   long verify() {
     long wrong = 0;
+    wrong_by_rank_.assign(static_cast<std::size_t>(su_.args.gpus), 0);
     for (int g = 0; g < su_.args.gpus; ++g) {
       const Rank& k = rank(g);
       const int r = k.comm->rank();
@@ -354,10 +347,17 @@ class CudaSteps {
       cuda(cudaMemcpy(host.data(), rcv, host.size(), cudaMemcpyDeviceToHost), "readback");
       for (std::size_t j = 0; j < recv_n; ++j) {
         const std::optional<double> want = s_.expected(su_.op, r, n_, su_.args.root, j, count_, 0);
-        if (want && load_value(su_.type, &host[j * elem_]) != *want) ++wrong;
+        if (want && load_value(su_.type, &host[j * elem_]) != *want) {
+          ++wrong;
+          ++wrong_by_rank_[static_cast<std::size_t>(g)];
+        }
       }
     }
     return wrong;
+  }
+  // verify()'s count for each of this thread's ranks (none yet: zeros).
+  long wrong_of(int g) const {
+    return wrong_by_rank_.empty() ? 0 : wrong_by_rank_[static_cast<std::size_t>(g)];
   }
 
  private:
@@ -386,15 +386,19 @@ class CudaSteps {
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
   Clock::time_point t0_;
+  std::vector<long> wrong_by_rank_;
 };
 
 struct Timing {
   double us = 0;
   long wrong = 0;
+  int slowest = 0;              // the rank with the longest time
+  std::vector<RankTime> ranks;  // every rank's of the job
 };
 
-// One size and half on every rank (one thread per -t, -g ranks each), timed as nccl-tests'
-// BenchTime times it (procedure.hpp); the threads' times combined as its -a says.
+// One size and half on every rank (one thread per -t, -g ranks each, in every process), timed as
+// nccl-tests' BenchTime times it (procedure.hpp). Then, untimed, every rank's time and wrong
+// elements are gathered through NCCL and combined as -a says (job.hpp).
 Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool direct) {
   const auto& a = su.args;
   TimingPlan plan;
@@ -402,17 +406,27 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
   plan.graph_launches = a.graph;
   plan.graph_warmup = a.graph_warmup;
   plan.check = a.check != 0;
-  std::vector<double> seconds(static_cast<std::size_t>(a.threads), 0);
-  std::vector<long> wrong(static_cast<std::size_t>(a.threads), 0);
+  std::vector<RankTime> all;
   Barrier barrier(a.threads);
-  on_threads(su, [&](int t) {
-    CudaSteps steps(su, s, count, in_place, direct, t, barrier);
-    seconds[static_cast<std::size_t>(t)] =
-        time_one_size(steps, plan, wrong[static_cast<std::size_t>(t)]);
-  });
+  on_threads(
+      su,
+      [&](int t) {
+        CudaSteps steps(su, s, count, in_place, direct, t, barrier);
+        long wrong = 0;
+        const double seconds = time_one_size(steps, plan, wrong);
+        std::vector<RankTime> mine(static_cast<std::size_t>(a.gpus));
+        for (int g = 0; g < a.gpus; ++g)
+          mine[static_cast<std::size_t>(g)] = {seconds, steps.wrong_of(g)};
+        auto gathered = exchange(su, t, mine);
+        if (t == 0) all = std::move(gathered);
+      },
+      &barrier);
+  const RowTime row = combine_ranks(all, a.average);
   Timing out;
-  out.us = combine_threads(seconds, a.average) * 1e6;
-  for (long w : wrong) out.wrong += w;
+  out.us = row.seconds * 1e6;
+  out.wrong = static_cast<long>(row.wrong);
+  out.slowest = row.slowest;
+  out.ranks = std::move(all);
   return out;
 }
 
@@ -421,17 +435,20 @@ Timing measure(Setup& su, const Op& s, std::size_t count, bool in_place, bool di
 void warm_up(Setup& su, const Op& s) {
   const auto& a = su.args;
   const std::size_t elem = ncclrt::size_of(su.type);
-  const int n = static_cast<int>(su.ranks.size());
+  const int n = su.nranks;
   Barrier barrier(a.threads);
-  on_threads(su, [&](int t) {
-    for (std::size_t size : warmup_sizes(parse_size(a.min_bytes), su.max_bytes)) {
-      const std::size_t count = count_for(size, elem, n, s.divided);
-      if (count == 0) continue;  // NCCL does nothing for a count of 0
-      CudaSteps steps(su, s, count, false, false, t, barrier);
-      for (int w = 0; w < a.warmup; ++w) steps.call(w);
-      steps.wait();
-    }
-  });
+  on_threads(
+      su,
+      [&](int t) {
+        for (std::size_t size : warmup_sizes(parse_size(a.min_bytes), su.max_bytes)) {
+          const std::size_t count = count_for(size, elem, n, s.divided);
+          if (count == 0) continue;  // NCCL does nothing for a count of 0
+          CudaSteps steps(su, s, count, false, false, t, barrier);
+          for (int w = 0; w < a.warmup; ++w) steps.call(w);
+          steps.wait();
+        }
+      },
+      &barrier);
 }
 
 std::string fmt(const char* f, double v) {
@@ -453,15 +470,19 @@ json header_json(const Setup& su) {
                {"path", su.lib->path()},
                {"found_by", ncclrt::to_string(su.lib->found_by())}};
   h["devices"] = json::array();
-  for (const auto& k : su.ranks) {
-    cudaDeviceProp p{};
-    cudaGetDeviceProperties(&p, k.device);
-    h["devices"].push_back({{"rank", k.comm->rank()}, {"device", k.device}, {"name", p.name}});
+  for (const RankIdentity& r : su.identities) {
+    h["devices"].push_back({{"rank", r.rank}, {"device", r.device}, {"name", r.name}});
+  }
+  if (su.launch) {
+    h["launcher"] = {{"name", su.launch->launcher},
+                     {"processes", su.processes},
+                     {"rendezvous", su.launch->comm_id}};
   }
   return h;
 }
 
-void print_header(const Setup& su, const json& h) {
+void print_header(const Setup& su) {
+  if (!su.prints()) return;
   const auto& a = su.args;
   if (a.op == "overhead") {
     std::printf(
@@ -471,15 +492,20 @@ void print_header(const Setup& su, const json& h) {
     std::printf(
         "# ncclrt bench %s: nThread %d nGpus %d minBytes %s maxBytes %s step: %s warmup "
         "iters: %d iters: %d validation: %d graph: %d graph warmup: %d average: %d memory: "
-        "%s\n#\n# Using devices\n",
+        "%s\n",
         a.op.c_str(), a.threads, a.gpus, a.min_bytes.c_str(), a.max_bytes.c_str(),
         a.step_factor > 0 ? (fmt("%g", a.step_factor) + "(factor)").c_str()
                           : (a.step_bytes + "(bytes)").c_str(),
         a.warmup, a.iters, a.check, a.graph, a.graph_warmup, a.average, memory_name(su));
+    if (su.launch) {
+      std::printf("# nProcs %d from %s's variables, %d ranks, rendezvous %s\n", su.processes,
+                  su.launch->launcher.c_str(), su.nranks, su.launch->comm_id.c_str());
+    }
+    std::printf("#\n# Using devices\n");
   }
-  for (const auto& d : h["devices"]) {
-    std::printf("#  Rank %2d device %2d %s\n", d["rank"].get<int>(), d["device"].get<int>(),
-                d["name"].get<std::string>().c_str());
+  for (const RankIdentity& r : su.identities) {
+    std::printf("#  Rank %2d Pid %6d on %10s device %2d [%s] %s\n", r.rank, r.pid, r.host, r.device,
+                r.bus_id, r.name);
   }
   std::printf("# NCCL %s from %s (found by %s)\n#\n", su.lib->version().str().c_str(),
               su.lib->path().c_str(), ncclrt::to_string(su.lib->found_by()));
@@ -520,7 +546,7 @@ json method_json(const Setup& su) {
 
 int run_sweep(Setup& su) {
   const auto& a = su.args;
-  const int n = static_cast<int>(su.ranks.size());
+  const int n = su.nranks;
   const Op& s = *find_collective(a.op);  // validate() accepted the name
   if (s.rooted && (a.root < 0 || a.root >= n)) {
     throw Fail("-r " + std::to_string(a.root) + " is outside 0.." + std::to_string(n - 1));
@@ -528,29 +554,38 @@ int run_sweep(Setup& su) {
   if (a.direct && !s.issue_direct) {
     throw Fail("--direct compares single NCCL calls; " + a.op + " has none on this path");
   }
-  const auto sizes = sizes_of(a);
+  const auto& sizes = su.sizes;
   const std::size_t elem = ncclrt::size_of(su.type);
+  const bool prints = su.prints();
   allocate(su);
   json out = header_json(su);
-  print_header(su, out);
+  print_header(su);
+  if (su.board) su.board->set_step(1);
   warm_up(su, s);
   out["op"] = a.op;
   out["nranks"] = n;
   out["graph_launches"] = a.graph;
   out["method"] = method_json(su);
   out["results"] = json::array();
+  // Every rank's time of every row, for the JSON's "ranks".
+  std::vector<json> rank_rows(static_cast<std::size_t>(n), json::array());
   const char* second = a.direct ? "direct NCCL call" : "in-place";
-  std::printf("# %52s %-33s %s\n", "", "out-of-place (ncclrt)", second);
-  std::printf("# %10s %12s %8s %6s %6s %8s %7s %7s %6s %8s %7s %7s %6s\n", "size", "count", "type",
-              "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw",
-              a.direct ? "ratio" : "#wrong");
-  std::printf("# %10s %12s %8s %6s %6s %8s %7s %7s %6s %8s %7s %7s %6s\n", "(B)", "(elements)", "",
-              "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
+  if (prints) {
+    std::printf("# %52s %-33s %s\n", "", "out-of-place (ncclrt)", second);
+    std::printf("# %10s %12s %8s %6s %6s %8s %7s %7s %6s %8s %7s %7s %6s\n", "size", "count",
+                "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw",
+                "busbw", a.direct ? "ratio" : "#wrong");
+    std::printf("# %10s %12s %8s %6s %6s %8s %7s %7s %6s %8s %7s %7s %6s\n", "(B)", "(elements)",
+                "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
+  }
   long total_wrong = 0;
   double bus_sum = 0;
   int bus_count = 0;
+  std::vector<int> slowest_rows(static_cast<std::size_t>(n), 0);  // rows each rank was slowest in
+  int rows = 0;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
-    progress(i, sizes.size(), sizes[i]);
+    if (su.board) su.board->set_step(2 + static_cast<int>(i));
+    if (prints) progress(i, sizes.size(), sizes[i]);
     // nccl-tests' count and size of a row: the count each rank passes, the larger buffer's bytes.
     const std::size_t count = count_for(sizes[i], elem, n, s.divided);
     if (count == 0) continue;  // too small to split across the ranks in 16-byte pieces
@@ -560,9 +595,19 @@ int run_sweep(Setup& su) {
       return json{{"time_us", t.us},
                   {"algbw", algbw},
                   {"busbw", algbw * s.bus_factor(n)},
-                  {"wrong", a.check ? json(t.wrong) : json(nullptr)}};
+                  {"wrong", a.check ? json(t.wrong) : json(nullptr)},
+                  {"slowest_rank", t.slowest}};
+    };
+    std::vector<json> per_rank(static_cast<std::size_t>(n), json{{"size", bytes}});
+    auto note_ranks = [&](const char* half, const Timing& t) {
+      for (std::size_t r = 0; r < t.ranks.size() && r < per_rank.size(); ++r) {
+        per_rank[r][std::string(half) + "_us"] = t.ranks[r].seconds * 1e6;
+      }
     };
     Timing oop = measure(su, s, count, false, false);
+    note_ranks("out_of_place", oop);
+    ++slowest_rows[static_cast<std::size_t>(oop.slowest)];
+    ++rows;
     json r{{"size", bytes},
            {"count", count},
            {"type", ncclrt::to_string(su.type)},
@@ -578,9 +623,13 @@ int run_sweep(Setup& su) {
       Timing d = measure(su, s, count, false, true);
       Timing o2 = measure(su, s, count, false, false);
       Timing d2 = measure(su, s, count, false, true);
-      if (o2.us < oop.us) r["out_of_place"] = row(o2);
+      if (o2.us < oop.us) {
+        r["out_of_place"] = row(o2);
+        note_ranks("out_of_place", o2);
+      }
       if (d2.us < d.us) d = d2;
       r["direct"] = row(d);
+      note_ranks("direct", d);
       // Same bytes and factor on both paths, so the busbw ratio is the inverse time ratio (and
       // stays defined on one rank, where busbw is 0).
       r["busbw_ratio"] = r["direct"]["time_us"].get<double>() /
@@ -590,6 +639,7 @@ int run_sweep(Setup& su) {
              fmt("%6.3f", r["busbw_ratio"].get<double>());
     } else if (s.in_place) {
       Timing ip = measure(su, s, count, true, false);
+      note_ranks("in_place", ip);
       total_wrong += ip.wrong;
       r["in_place"] = row(ip);
       bus_sum += r["in_place"]["busbw"].get<double>();
@@ -601,17 +651,43 @@ int run_sweep(Setup& su) {
       tail = "     N/A     N/A     N/A    N/A";
     }
     const json& o = r["out_of_place"];
-    std::printf("  %10zu %12zu %8s %6s %6d %8.2f %7.2f %7.2f %6s %s\n", bytes, count,
-                ncclrt::to_string(su.type), s.reduces ? ncclrt::to_string(su.op) : "none",
-                s.rooted ? a.root : -1, o["time_us"].get<double>(), o["algbw"].get<double>(),
-                o["busbw"].get<double>(),
-                a.check ? std::to_string(o["wrong"].get<long>()).c_str() : "N/A", tail.c_str());
-    std::fflush(stdout);
+    if (prints) {
+      std::printf("  %10zu %12zu %8s %6s %6d %8.2f %7.2f %7.2f %6s %s\n", bytes, count,
+                  ncclrt::to_string(su.type), s.reduces ? ncclrt::to_string(su.op) : "none",
+                  s.rooted ? a.root : -1, o["time_us"].get<double>(), o["algbw"].get<double>(),
+                  o["busbw"].get<double>(),
+                  a.check ? std::to_string(o["wrong"].get<long>()).c_str() : "N/A", tail.c_str());
+      std::fflush(stdout);
+    }
     out["results"].push_back(r);
+    for (std::size_t k = 0; k < per_rank.size(); ++k) rank_rows[k].push_back(per_rank[k]);
   }
-  std::printf("# Out of bounds values : %ld %s\n", total_wrong, total_wrong ? "FAILED" : "OK");
-  std::printf("# Avg bus bandwidth    : %g\n#\n", bus_count ? bus_sum / bus_count : 0.0);
-  if (!a.json.empty()) {
+  if (su.board) su.board->set_step(2 + static_cast<int>(sizes.size()));
+  if (prints) {
+    std::printf("# Out of bounds values : %ld %s\n", total_wrong, total_wrong ? "FAILED" : "OK");
+    std::printf("# Avg bus bandwidth    : %g\n", bus_count ? bus_sum / bus_count : 0.0);
+    if (n > 1 && rows > 0) {
+      // The rank slowest out of place in the most rows (the lowest of equals).
+      const auto most = std::max_element(slowest_rows.begin(), slowest_rows.end());
+      const int r = static_cast<int>(most - slowest_rows.begin());
+      const RankIdentity& id = su.identities[static_cast<std::size_t>(r)];
+      std::printf("# Slowest rank         : %d (%s, pid %d, device %d), in %d of %d rows\n", r,
+                  id.host, id.pid, id.device, *most, rows);
+    }
+    std::printf("#\n");
+  }
+  out["ranks"] = json::array();
+  for (std::size_t r = 0; r < su.identities.size(); ++r) {
+    const RankIdentity& id = su.identities[r];
+    out["ranks"].push_back(
+        {{"rank", id.rank},
+         {"process", id.process},
+         {"host", id.host},
+         {"pid", id.pid},
+         {"device", {{"index", id.device}, {"name", id.name}, {"pci_bus_id", id.bus_id}}},
+         {"rows", rank_rows[r]}});
+  }
+  if (prints && !a.json.empty()) {
     std::ofstream f(a.json);
     f << out.dump(2) << "\n";
     if (!f) throw Fail("cannot write " + a.json);
@@ -634,7 +710,7 @@ int run_overhead(Setup& su) {
   const auto native = c.native();
   const int batch = std::max(1, a.iters);
   json out = header_json(su);
-  print_header(su, out);
+  print_header(su);
   out["op"] = "overhead";
   out["rows"] = json::array();
   std::printf(
@@ -762,44 +838,74 @@ std::string why_no_gpu(cudaError_t runtime_error) {
          cudaGetErrorString(runtime_error) + ". Try: `nvidia-smi` for the GPU's state";
 }
 
-int run_on_gpus(const BenchArgs& args) {
+int run_on_gpus(const BenchArgs& args, const Launch& launch) {
+  Setup su;
   try {
-    Setup su;
     su.args = args;
     su.type = parse_type(args.type);
     su.op = parse_op(args.redop);
     su.timeout = std::chrono::seconds(args.timeout);
+    su.launch = launch;
+    if (args.op != "overhead") su.sizes = sizes_of(args);
     int have = 0;
     if (cudaError_t e = cudaGetDeviceCount(&have); e != cudaSuccess || have == 0) {
       throw Fail(why_no_gpu(e));
     }
-    const int n = args.threads * args.gpus;
+    const int per = args.threads * args.gpus;
+    su.processes = launch ? launch->size : 1;
+    su.process = launch ? launch->rank : 0;
+    su.nranks = su.processes * per;
     ncclrt::LoadOptions o;
     o.path = args.nccl_lib;
     su.lib = ncclrt::Library::open(o);
-    // Rank r on GPU r % GPUs: more ranks than GPUs where the loaded NCCL allows it.
+    // Rank r on GPU r % GPUs: more ranks than GPUs where the loaded NCCL allows it. Under a
+    // launcher this process's ranks follow those of the processes before it on this host.
+    const int base = launch ? launch->local_rank * per : 0;
     std::string why;
-    if (n > have && !su.lib->allows_ranks_per_gpu(&why)) {
+    if (base + per > have && !su.lib->allows_ranks_per_gpu(&why)) {
       throw Fail("-t " + std::to_string(args.threads) + " x -g " + std::to_string(args.gpus) +
-                 " needs " + std::to_string(n) + " GPUs; " + std::to_string(have) +
+                 (launch ? " from local rank " + std::to_string(launch->local_rank) : "") +
+                 " needs " + std::to_string(base + per) + " GPUs; " + std::to_string(have) +
                  " visible, and " + why);
     }
     std::vector<int> devices;
-    for (int d = 0; d < n; ++d) devices.push_back(d % have);
+    for (int d = 0; d < per; ++d) devices.push_back((base + d) % have);
     ncclrt::Config config;
     if (nvlink_centric(*su.lib)) config.nvlink_centric_sched = true;
-    su.comms = Communicator::init_all(su.lib, devices, config);
-    for (int d = 0; d < n; ++d) {
+    su.comms =
+        launch ? init_job(su, devices, config) : Communicator::init_all(su.lib, devices, config);
+    for (int d = 0; d < per; ++d) {
       Rank k;
       k.comm = &su.comms[static_cast<std::size_t>(d)];
-      k.device = d % have;
+      k.device = devices[static_cast<std::size_t>(d)];
       cuda(cudaSetDevice(k.device), "cudaSetDevice");
       cuda(cudaStreamCreateWithFlags(&k.stream, cudaStreamNonBlocking), "cudaStreamCreate");
       su.ranks.push_back(k);
     }
-    return args.op == "overhead" ? run_overhead(su) : run_sweep(su);
+    introduce(su);
+    const int rc = args.op == "overhead" ? run_overhead(su) : run_sweep(su);
+    if (su.board) su.board->done();
+    if (su.board_server) su.board_server->finish(std::max(std::chrono::seconds(10), su.timeout));
+    return rc;
   } catch (const std::exception& e) {
-    std::cerr << "ncclrt bench: " << for_cli(e.what(), "--nccl-lib") << "\n";
+    std::string message = for_cli(e.what(), "--nccl-lib");
+    std::optional<std::string> verdict;
+    if (su.board) {
+      // Which rank is missing, from the progress board (first: the line a reader and a script
+      // look at); told to the board for the others.
+      verdict = board_verdict(su);
+      su.board->fail(*verdict);
+      message = *verdict + ". This process: " + message;
+    }
+    if (su.launch) message = process_name(su, su.process) + ": " + message;
+    std::cerr << "ncclrt bench: " << message << "\n";
+    std::cerr.flush();
+    // Rank 0's process keeps the board up a while, for the others to read why.
+    if (verdict && su.board_server) su.board_server->finish(std::chrono::seconds(5));
+    if (dynamic_cast<const JobAbandoned*>(&e) != nullptr) {
+      std::fflush(nullptr);
+      std::_Exit(1);  // threads blocked in NCCL cannot be joined; exit() would run under them
+    }
     return 1;
   }
 }

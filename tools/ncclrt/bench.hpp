@@ -1,5 +1,6 @@
 // `ncclrt bench`: nccl-tests-style measurements of every operation, and the overhead of ncclrt
-// against a direct call of the same NCCL function pointer.
+// against a direct call of the same NCCL function pointer. Under a launcher (torchrun, mpirun,
+// srun) each process drives its ranks of one job, and rank 0 prints the job's table.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +31,7 @@ struct BenchArgs {
   std::string json;               // -J file
   bool direct = false;            // also run each size through the raw NCCL call
   int rounds = 30;                // overhead: rounds of interleaved batches
+  std::string launcher = "auto";  // --launcher: auto, require or ignore (job.hpp)
 };
 
 /// Parses "8", "64K", "1M", "2G" (powers of 1024). Throws std::invalid_argument with the reason.

@@ -211,6 +211,8 @@ int main(int argc, char** argv) {
                       "Also run each size through the raw NCCL call; print the busbw ratio");
   bench_cmd->add_option("--rounds", bench.rounds, "overhead: interleaved batches")
       ->check(kAtLeastOne);
+  bench_cmd->add_option("--launcher", bench.launcher,
+                        "auto (one job of the processes a launcher started), require, ignore");
 
   ncclrt_tool::DoctorArgs doctor;
   auto* doctor_cmd = app.add_subcommand(
