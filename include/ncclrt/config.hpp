@@ -27,8 +27,9 @@ struct Config {
   /// their deadline. A communicator made from it by split, shrink or grow inherits it (and the
   /// nonblocking mode) unless its own Config sets `timeout` or `blocking`.
   std::optional<std::chrono::milliseconds> timeout;
-  /// Entries the flight recorder keeps (128 bytes each; see trace.hpp): default
-  /// $NCCLRT_TRACE_ENTRIES, else 2048; 0 turns recording off. Children inherit it.
+  /// Entries the flight recorder keeps (rounded up to a power of two; 64 bytes each, 40 more for
+  /// the entries that carry a label, a capture id or arguments): default $NCCLRT_TRACE_ENTRIES,
+  /// else 2048; 0 turns recording off. Children inherit it.
   std::optional<int> trace_entries;
   /// Progress mode: around each operation the GPU writes the operation's number into host memory
   /// as it starts and completes (stream memory operations, captured into CUDA graphs as nodes),
