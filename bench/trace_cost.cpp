@@ -2,6 +2,8 @@
 // NCCL function pointer (direct), through ncclrt with recording off, on (the default), and on with
 // progress mode (two stream memory operations and a capture query per call). Host time per call
 // (median of interleaved batches), GPU time per operation eagerly and in a replayed CUDA graph.
+// The 1 KiB in-place row is the one that shows the recorder: on one rank NCCL launches nothing for
+// an in-place all_reduce, so the host time is ncclrt's and NCCL's entry, not a kernel launch.
 //   build-gpu/bench/ncclrt_bench_trace_cost [-n CALLS] [--rounds R] [-J FILE]
 #include <cuda_runtime.h>
 
@@ -86,20 +88,27 @@ int main(int argc, char** argv) {
               "graph us/op");
   std::string out = "{\"nccl\": \"" + lib->version().str() + "\", \"rows\": [";
   bool first_row = true;
-  for (std::size_t bytes : {std::size_t{1024}, std::size_t{1} << 20}) {
+  struct Case {
+    std::size_t bytes;
+    bool in_place;
+  };
+  for (const Case& size :
+       {Case{1024, false}, Case{1024, true}, Case{std::size_t{1} << 20, false}}) {
+    const std::size_t bytes = size.bytes;
     const std::size_t count = bytes / sizeof(float);
     float *in, *res;
     cuda(cudaMalloc(&in, bytes), "cudaMalloc");
     cuda(cudaMalloc(&res, bytes), "cudaMalloc");
+    float* out_buf = size.in_place ? in : res;
     auto call = [&](const Path& p) {
       if (p.comm == nullptr) {
-        if (fn(in, res, count, abi::ncclFloat32, abi::ncclSum, off.native(), stream) !=
+        if (fn(in, out_buf, count, abi::ncclFloat32, abi::ncclSum, off.native(), stream) !=
             abi::ncclSuccess) {
           std::fprintf(stderr, "direct ncclAllReduce failed\n");
           std::exit(1);
         }
       } else {
-        p.comm->all_reduce(in, res, count, ReduceOp::kSum, stream);
+        p.comm->all_reduce(in, out_buf, count, ReduceOp::kSum, stream);
       }
     };
     for (const auto& p : paths) {
@@ -147,13 +156,22 @@ int main(int argc, char** argv) {
       cudaGraphExecDestroy(exec);
       cudaGraphDestroy(g);
       const double h = median(host[k]);
-      std::printf("  %8zu %-9s %12.3f %14.3f %14.3f\n", bytes, p.name, h, eager, graph);
+      std::printf("  %8zu%s %-9s %12.3f %14.3f %14.3f\n", bytes, size.in_place ? " in place" : "",
+                  p.name, h, eager, graph);
       char row[256];
       std::snprintf(row, sizeof row,
-                    "%s{\"bytes\": %zu, \"path\": \"%s\", \"host_us_per_call\": %.4f, "
-                    "\"eager_us_per_op\": %.4f, \"graph_us_per_op\": %.4f}",
-                    first_row ? "" : ", ", bytes, p.name, h, eager, graph);
+                    "%s{\"bytes\": %zu, \"in_place\": %s, \"path\": \"%s\", "
+                    "\"host_us_per_call\": %.4f, \"eager_us_per_op\": %.4f, "
+                    "\"graph_us_per_op\": %.4f, \"host_us_rounds\": [",
+                    first_row ? "" : ", ", bytes, size.in_place ? "true" : "false", p.name, h,
+                    eager, graph);
       out += row;
+      for (std::size_t r = 0; r < host[k].size(); ++r) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%s%.4f", r == 0 ? "" : ", ", host[k][r]);
+        out += v;
+      }
+      out += "]}";
       first_row = false;
     }
     // Progress mode really wrote what the GPU did: the last op's number, started and completed.
