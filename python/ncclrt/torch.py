@@ -405,16 +405,18 @@ class PyNcclCommunicator:
         return _nc.agree_on_failed_ranks(self._store, f"ncclrt/{self._scope}/{self._epoch}",
                                          self.comm.rank, self.comm.size, window)
 
-    def shrink(self, excluded: list[int], timeout: float | None = None):
+    def shrink(self, excluded: list[int], timeout: float | None = None,
+               abort_parent: bool = False):
         """Replaces the communicator with one without the `excluded` ranks (NCCL >= 2.27);
         ``rank`` and ``world_size`` follow. With no rank excluded (nobody had failed), a split
-        of the revoked communicator gives every rank a fresh one."""
+        of the revoked communicator gives every rank a fresh one. ``abort_parent`` aborts the
+        old communicator's work first (NCCL_SHRINK_ABORT): for one that could not be revoked."""
         t = timeout if timeout is not None else self.timeout
         config = _nc.Config(timeout=t) if t is not None else None
         old = self.comm
         with torch.cuda.device(self.device):
             if excluded:
-                self.comm = old.shrink(list(excluded), config)
+                self.comm = old.shrink(list(excluded), config, abort_parent=abort_parent)
             else:
                 self.comm = old.split(0, old.rank, config)
         old.destroy()
@@ -423,10 +425,16 @@ class PyNcclCommunicator:
 
     def recover(self, window: float = 5.0, timeout: float | None = None) -> list[int]:
         """After synchronize() raised on every survivor: revoke, agree on the failed ranks,
-        shrink them away. Returns them (ranks of the communicator before the shrink)."""
-        self.revoke(timeout)
+        shrink them away. Returns them (ranks of the communicator before the shrink). Where NCCL
+        saw the failure itself and refuses to revoke (a peer's socket closed: ncclRemoteError),
+        the shrink aborts the old communicator's work instead."""
+        try:
+            self.revoke(timeout)
+            revoked = True
+        except _nc.NcclError:
+            revoked = False
         failed = self.agree_on_failed_ranks(window)
-        self.shrink(failed, timeout)
+        self.shrink(failed, timeout, abort_parent=not revoked)
         return failed
 
     def register_comm_window(self, tensor: torch.Tensor):

@@ -105,6 +105,39 @@ def test_survivors_recover_to_the_same_smaller_communicator(stand_ins, tmp_path,
     assert "(3, ([2], 2, 3, False, True, [1], 1, 2))" in out, out
 
 
+def test_a_communicator_nccl_will_not_revoke_is_shrunk_with_its_work_aborted(stand_ins,
+                                                                             tmp_path):
+    """NCCL that saw a peer go itself (its socket closed: ncclRemoteError) refuses to revoke:
+    recover() then shrinks with NCCL_SHRINK_ABORT, which aborts the old communicator's work."""
+    out = run(stand_ins, f'''
+        os.environ["FAKE_REVOKE_RESULT"] = "6"
+        store = ncclrt.DirectoryStore({str(tmp_path)!r})
+        c = PyNcclCommunicator(Stateless(0, 1), device=0, library_path=LIB, timeout=10.0,
+                               store=store)
+        try:
+            c.comm.revoke()
+            raise SystemExit("revoke did not raise")
+        except ncclrt.NcclError as e:
+            assert "ncclCommRevoke failed" in str(e) and "[6]" in str(e), str(e)
+            assert "a peer failed or went away" in str(e), str(e)
+        assert c.recover(window=0.2) == [] and c.world_size == 1  # nobody failed: a split
+        Stateless.uid = None
+        os.environ.pop("FAKE_REVOKE_RESULT")
+        c = PyNcclCommunicator(Stateless(0, 2), device=0, library_path=LIB, timeout=10.0,
+                               store=store)
+        os.environ["FAKE_REVOKE_RESULT"] = "6"
+        print("failed", c.recover(window=0.2), c.world_size, "flags", so.fake_last_shrink_flags())
+        os.environ.pop("FAKE_REVOKE_RESULT")
+        Stateless.uid = None
+        d = PyNcclCommunicator(Stateless(0, 2), device=0, library_path=LIB, timeout=10.0,
+                               store=store)
+        print("revoked:", d.recover(window=0.2), "flags", so.fake_last_shrink_flags())
+    ''')
+    # rank 1 never posted: excluded, by a shrink that aborts (NCCL_SHRINK_ABORT = 1)
+    assert "failed [1] 1 flags 1" in out, out
+    assert "revoked: [1] flags 0" in out, out  # a revoked communicator: the default shrink
+
+
 def test_the_fallback_store_is_a_directory_of_this_user_alone(tmp_path):
     """Without a torch.distributed store, survivors on one machine agree in the temporary
     directory, at a name another local user can guess: one that user made first is refused."""

@@ -21,6 +21,8 @@
  *                                (default 0, success): a nonblocking communicator enqueuing;
  *                                fake_pending() says how many polls are still owed
  *   FAKE_REVOKE_SLEEP_MS=N       ncclCommRevoke takes N ms to return (a blocking revoke stuck)
+ *   FAKE_REVOKE_RESULT=N         ncclCommRevoke returns N, revoking nothing (NCCL refusing to
+ *                                revoke a communicator it saw fail: ncclRemoteError is 6)
  *   FAKE_SPLIT_SLEEP_MS=N        ncclCommSplit takes N ms to return (a blocking parent's split
  *                                waiting for a rank that does not come)
  * and through functions (no getenv on every call): fake_set_hang_ms(N) makes every operation
@@ -467,8 +469,11 @@ OP(ncclCommInitRankScalable)
 #endif
 #if FAKE_VERSION >= 22700
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags);
+static int last_shrink_flags = -1;
+int fake_last_shrink_flags(void);
+int fake_last_shrink_flags(void) { return __atomic_load_n(&last_shrink_flags, __ATOMIC_RELAXED); }
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags) {
-  (void)flags;
+  __atomic_store_n(&last_shrink_flags, flags, __ATOMIC_RELAXED);
   use("ncclCommShrink", c);
   take_config(cfg);
   int below = 0; /* the survivors keep their order */
@@ -504,7 +509,9 @@ int ncclCommRevoke(void* c, int flags);
 int ncclCommRevoke(void* c, int flags) {
   const int ms = env_int("FAKE_REVOKE_SLEEP_MS");
   if (ms > 0) usleep((useconds_t)ms * 1000);
-  return record("ncclCommRevoke", NULL, NULL, 0, 0, flags, -1, c, NULL);
+  const int refused = env_int("FAKE_REVOKE_RESULT");
+  const int r = record("ncclCommRevoke", NULL, NULL, 0, 0, flags, -1, c, NULL);
+  return refused != 0 ? refused : r;
 }
 #endif
 __attribute__((unused)) static fake_record_t* last(void) {
