@@ -25,6 +25,15 @@ struct Finding {
   std::string text;   ///< what was found
   std::string todo;   ///< what to do about it ("" for ok)
 };
+inline Finding ok(std::string check, std::string id, std::string text) {
+  return {Severity::kOk, std::move(check), std::move(id), std::move(text), {}};
+}
+inline Finding warn(std::string check, std::string id, std::string text, std::string todo) {
+  return {Severity::kWarn, std::move(check), std::move(id), std::move(text), std::move(todo)};
+}
+inline Finding error(std::string check, std::string id, std::string text, std::string todo) {
+  return {Severity::kError, std::move(check), std::move(id), std::move(text), std::move(todo)};
+}
 
 struct DoctorGpu {
   int index = 0;  ///< CUDA's device number

@@ -11,16 +11,6 @@
 namespace ncclrt_tool {
 namespace {
 
-Finding ok(std::string check, std::string id, std::string text) {
-  return {Severity::kOk, std::move(check), std::move(id), std::move(text), {}};
-}
-Finding warn(std::string check, std::string id, std::string text, std::string todo) {
-  return {Severity::kWarn, std::move(check), std::move(id), std::move(text), std::move(todo)};
-}
-Finding error(std::string check, std::string id, std::string text, std::string todo) {
-  return {Severity::kError, std::move(check), std::move(id), std::move(text), std::move(todo)};
-}
-
 std::string joined(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
