@@ -344,7 +344,7 @@ void BoardServer::serve() noexcept {
 
 BoardClient::BoardClient(const std::string& host, int port, int process,
                          std::chrono::milliseconds deadline, std::chrono::milliseconds beat)
-    : process_(process), beat_(beat) {
+    : beat_(beat) {
   const auto until = Clock::now() + deadline;
   std::string why = "timed out";
   while (fd_ < 0) {

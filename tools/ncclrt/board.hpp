@@ -112,7 +112,6 @@ class BoardClient {
   void run() noexcept;
   bool send_line(const std::string& line) noexcept;
   int fd_ = -1;
-  int process_;
   std::chrono::milliseconds beat_;
   std::atomic<int> step_{0};
   std::atomic<bool> news_{false};

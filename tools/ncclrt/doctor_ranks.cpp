@@ -170,9 +170,10 @@ std::vector<MergedFinding> check_live(const std::vector<LiveResult>& results) {
   for (const auto& [what, field, median] : {std::tuple<const char*, double LiveResult::*, double>{
                                                 "all_reduce", &LiveResult::all_reduce_us, ar},
                                             {"send/recv ring", &LiveResult::ring_us, ring}}) {
+    const auto member = field;  // a lambda may not capture a structured binding in C++17
     const auto slowest = std::max_element(
         results.begin(), results.end(),
-        [&](const LiveResult& a, const LiveResult& b) { return a.*field < b.*field; });
+        [member](const LiveResult& a, const LiveResult& b) { return a.*member < b.*member; });
     if (results.size() > 2 && (*slowest).*field > 2 * median && (*slowest).*field > 100) {
       MergedFinding m = one(*slowest);
       std::snprintf(buf, sizeof buf, "%s took %.0f us here against a median of %.0f us", what,
