@@ -274,9 +274,11 @@ class TraceRing {
   static constexpr bool is_operation(TraceOp op) noexcept {
     return is_collective(op) || is_point_to_point(op);
   }
+  // An entry keeps the low 40 bits of its sequence number (10^12 collectives), so that a longer
+  // life never spills into the other fields.
   static std::uint64_t kind_word(std::uint64_t seq, TraceOp op, int type,
                                  std::uint64_t flags) noexcept {
-    return seq | (static_cast<std::uint64_t>(op) << 40) |
+    return (seq & ((std::uint64_t{1} << 40) - 1)) | (static_cast<std::uint64_t>(op) << 40) |
            (static_cast<std::uint64_t>(type & 0x1f) << 46) | (flags << 51);
   }
   static std::uint64_t peer_word(int peer, int reduce_op, int result) noexcept {
