@@ -536,21 +536,10 @@ TEST(Doctor, LiveResultsCheckedAndTimed) {
 
 namespace {
 
-struct DoctorRun {
-  int code = -1;
-  std::string out;
-};
+using DoctorRun = ncclrt_test::CommandRun;
 
 DoctorRun doctor(const std::string& env, const std::string& args) {
-  DoctorRun r;
-  const std::string cmd = "env " + env + " " + NCCLRT_TOOL + " doctor " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return ncclrt_test::run_command("env " + env + " " + NCCLRT_TOOL + " doctor " + args);
 }
 
 // The launchers' variables unset: doctor runs alone unless a test sets them.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,6 +19,22 @@
 #include "ncclrt/version.hpp"
 
 namespace ncclrt_test {
+
+/// A shell command's exit status (-1: it did not exit) and what it printed, stderr included.
+struct CommandRun {
+  int code = -1;
+  std::string out;
+};
+inline CommandRun run_command(const std::string& command) {
+  CommandRun r;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
 
 /// The real libnccl of this machine, or "" (tests that need it skip, saying why): the one found at
 /// build time, or $NCCLRT_TEST_REAL_NCCL on a machine whose NCCL lives elsewhere (a build run on

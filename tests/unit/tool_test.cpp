@@ -16,21 +16,10 @@
 
 namespace {
 
-struct ToolRun {
-  int code = -1;
-  std::string out;
-};
+using ToolRun = ncclrt_test::CommandRun;
 
 ToolRun run(const std::string& args) {
-  ToolRun r;
-  const std::string cmd = std::string(NCCLRT_TOOL) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return ncclrt_test::run_command(std::string(NCCLRT_TOOL) + " " + args);
 }
 
 void expect_has(const std::string& text, std::initializer_list<std::string> words) {
