@@ -3,7 +3,7 @@ launches nothing, so the host time is the binding's, ncclrt's and NCCL's entry):
 torch tensors and NCCLLibrary's positional call, each on a communicator recording (2048
 entries, the default), one recording into a 64-entry ring, and one not recording; cupy's
 positional call beside them where cupy is installed. 2000 calls a batch, the batches of every
-path interleaved with the order rotating; prints one JSON line: medians and per-batch
+path interleaved with the order rotating, measured on one CPU; prints one JSON line: medians and per-batch
 differences (median, quartiles) in ns.
 
     python bench/compare/recorder_cost.py LIBNCCL [BATCHES]
@@ -58,6 +58,10 @@ for k, st in paths.items():
 calls = [None] * 2000
 for fn in fns.values(): fn(calls)
 torch.cuda.synchronize()
+# The measuring thread stays on one CPU (as in python_paths.py), so that a migration does not
+# decide a comparison; NCCL's threads, started before, keep their own CPUs.
+allowed = os.sched_getaffinity(0)
+os.sched_setaffinity(0, {max(allowed)})
 res = {k: [] for k in fns}
 keys = list(fns)
 for b in range(batches):
