@@ -43,6 +43,32 @@ inline bool pointer_from_int(PyObject* v, void*& out) {
   return true;
 }
 
+/// The last int object given as a stream handle and its address: a loop passes the same object
+/// (a handle read once, e.g. `s = stream.cuda_stream`), so it is converted once. The object is
+/// held, so that its address names it while it is here (an int never changes); the GIL guards
+/// it. Only exact ints are kept.
+struct PointerMemo {
+  PyObject* obj = nullptr;
+  void* value = nullptr;
+};
+extern PointerMemo g_stream_memo;
+/// pointer_from_int(v, out) for an exact int `v`, through `m`.
+inline bool memo_pointer(PyObject* v, PointerMemo& m, void*& out) {
+  if (v == m.obj) {
+    out = m.value;
+    return true;
+  }
+  if (!pointer_from_int(v, out)) return false;
+  Py_INCREF(v);
+  PyObject* old = m.obj;
+  m.obj = v;
+  m.value = out;
+  Py_XDECREF(old);
+  return true;
+}
+/// Lets go of g_stream_memo's object (at interpreter exit).
+void clear_stream_memo();
+
 /// Interns the attribute names used per call. Called once, at import.
 void init_names();
 

@@ -166,7 +166,16 @@ inline int rank_of(PyObject* o, const char* fn, const char* param) {
 }
 
 inline CUstream_st* stream_of(PyObject* o, const char* fn) {
+  void* p = nullptr;
+  if (__builtin_expect(Py_IS_TYPE(o, &PyLong_Type), 1) && memo_pointer(o, g_stream_memo, p)) {
+    return static_cast<CUstream_st*>(p);
+  }
   return static_cast<CUstream_st*>(pointer_arg(o, fn, "stream"));
+}
+// The receive buffer: the send buffer's address when it is the same object (in place, as
+// `ncclAllReduce(p, p, ...)` passes it), else its own.
+inline void* recv_arg(PyObject* const* a, const void* send, const char* fn) {
+  return a[1] == a[0] ? const_cast<void*>(send) : pointer_arg(a[1], fn, "recvbuff");
 }
 
 // Finds the communicator of an argument not in the table, and puts it there.
@@ -247,7 +256,7 @@ void lib_all_reduce(PyObject* const* a) {
   const Held held = comm_of(a[5], fn);
   const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
-  void* r = pointer_arg(a[1], fn, "recvbuff");
+  void* r = recv_arg(a, s, fn);
   const std::size_t n = count_of(a[2], fn);
   const auto t = dtype_of(a[3], fn);
   const auto op = op_of(a[4], fn);
@@ -261,7 +270,7 @@ void lib_reduce(PyObject* const* a) {
   const Held held = comm_of(a[6], fn);
   const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
-  void* r = pointer_arg(a[1], fn, "recvbuff");
+  void* r = recv_arg(a, s, fn);
   const std::size_t n = count_of(a[2], fn);
   const auto t = dtype_of(a[3], fn);
   const auto op = op_of(a[4], fn);
@@ -276,7 +285,7 @@ void lib_reduce_scatter(PyObject* const* a) {
   const Held held = comm_of(a[5], fn);
   const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
-  void* r = pointer_arg(a[1], fn, "recvbuff");
+  void* r = recv_arg(a, s, fn);
   const std::size_t n = count_of(a[2], fn);
   const auto t = dtype_of(a[3], fn);
   const auto op = op_of(a[4], fn);
@@ -290,7 +299,7 @@ void lib_all_gather(PyObject* const* a) {
   const Held held = comm_of(a[4], fn);
   const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
-  void* r = pointer_arg(a[1], fn, "recvbuff");
+  void* r = recv_arg(a, s, fn);
   const std::size_t n = count_of(a[2], fn);
   const auto t = dtype_of(a[3], fn);
   CUstream_st* st = stream_of(a[5], fn);
@@ -303,7 +312,7 @@ void lib_broadcast(PyObject* const* a) {
   const Held held = comm_of(a[5], fn);
   const Communicator& c = held.comm;
   const void* s = pointer_arg(a[0], fn, "sendbuff");
-  void* r = pointer_arg(a[1], fn, "recvbuff");
+  void* r = recv_arg(a, s, fn);
   const std::size_t n = count_of(a[2], fn);
   const auto t = dtype_of(a[3], fn);
   const int root = rank_of(a[4], fn, "root");
@@ -364,6 +373,7 @@ void release_all() {
   for (IntMemo* m : {&g_dtype, &g_op, &g_rank}) {
     Py_CLEAR(m->obj);
   }
+  clear_stream_memo();
   for (Cached& e : g_cache) {
     PyObject* arg = e.arg;
     PyObject* owner = e.owner;

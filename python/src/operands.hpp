@@ -89,7 +89,7 @@ struct Operands {
   // with a tensor).
   CUstream_st* stream(PyObject* s) {
     void* handle = nullptr;
-    if (Py_IS_TYPE(s, &PyLong_Type) && pointer_from_int(s, handle)) {
+    if (Py_IS_TYPE(s, &PyLong_Type) && memo_pointer(s, g_stream_memo, handle)) {
       return static_cast<CUstream_st*>(handle);
     }
     return read_stream(s, lead, lead.device >= 0 || !lead.torch ? lead.device : comm_device());

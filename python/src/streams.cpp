@@ -81,6 +81,14 @@ CUstream_st* torch_current_stream(int device) {
 
 }  // namespace
 
+PointerMemo g_stream_memo;
+
+void clear_stream_memo() {
+  PyObject* old = g_stream_memo.obj;
+  g_stream_memo = PointerMemo{};
+  Py_XDECREF(old);
+}
+
 CUstream_st* read_stream(PyObject* s, const Buffer& first, int device) {
   if (s == Py_None) {
     if (!first.torch) return nullptr;
