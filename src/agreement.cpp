@@ -21,6 +21,7 @@
 
 #include "comm_state.hpp"  // detail::expired, detail::rank_text
 #include "ncclrt/error.hpp"
+#include "ncclrt/library.hpp"
 #include "unique_name.hpp"
 
 namespace ncclrt {
@@ -183,14 +184,15 @@ void make_private(const std::string& dir) {
   }
 }
 
-// What the caller of agree_on_failed_ranks and its helper thread share.
+// What the caller of a bounded store call sequence and its helper thread share.
+template <class T>
 struct Shared {
   std::mutex m;
   std::condition_variable cv;
   std::string call;        // the store call made last, e.g. "get('job/alive/3')"
   bool abandoned = false;  // the caller gave up: no further store call
   bool done = false;
-  std::vector<int> failed;
+  T result{};
   std::exception_ptr error;
 };
 
@@ -201,7 +203,8 @@ struct Abandoned {};
 // none is made once the caller has given up.
 class Calls {
  public:
-  Calls(AgreementStore& store, Shared& shared) : store_(store), shared_(shared) {}
+  Calls(AgreementStore& store, std::mutex& m, std::string& call, bool& abandoned)
+      : store_(store), m_(m), call_(call), abandoned_(abandoned) {}
   bool create(const std::string& key, const std::string& value) {
     enter("create('" + key + "')");
     return store_.create(key, value);
@@ -213,13 +216,73 @@ class Calls {
 
  private:
   void enter(std::string call) {
-    std::lock_guard<std::mutex> lock(shared_.m);
-    if (shared_.abandoned) throw Abandoned{};
-    shared_.call = std::move(call);
+    std::lock_guard<std::mutex> lock(m_);
+    if (abandoned_) throw Abandoned{};
+    call_ = std::move(call);
   }
   AgreementStore& store_;
-  Shared& shared_;
+  std::mutex& m_;
+  std::string& call_;
+  bool& abandoned_;
 };
+
+// How a bounded sequence of store calls names itself when it runs out of time.
+struct Bound {
+  std::string fn;     // "agree_on_failed_ranks"
+  std::string where;  // "rank 2 of 4, scope 'job/epoch1'"
+  std::string why;    // what has passed
+};
+
+// Runs `body(calls)` on a helper thread and returns its result, so that a store call that never
+// returns (a store whose host is gone) cannot hold the caller past `start + limit`: TimeoutError
+// then names that call, which is left running (the store must outlive it). The helper owns what
+// it uses, except the store.
+template <class T, class Body>
+T bounded(AgreementStore& store, Clock::time_point start, milliseconds limit, const Bound& bound,
+          Body body) {
+  auto shared = std::make_shared<Shared<T>>();
+  auto run = [shared, &store, body] {
+    T result{};
+    std::exception_ptr error;
+    try {
+      Calls calls(store, shared->m, shared->call, shared->abandoned);
+      result = body(calls);
+    } catch (const Abandoned&) {
+      return;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(shared->m);
+      shared->result = std::move(result);
+      shared->error = std::move(error);
+      shared->done = true;
+    }
+    shared->cv.notify_all();
+  };
+  std::thread helper;
+  try {
+    helper = std::thread(run);
+  } catch (const std::system_error&) {
+    run();  // no thread to be had: call the store here, without the bound
+  }
+  std::unique_lock<std::mutex> lock(shared->m);
+  if (!shared->cv.wait_until(lock, start + limit, [&] { return shared->done; })) {
+    shared->abandoned = true;
+    const std::string call = shared->call.empty() ? "first call" : shared->call;
+    lock.unlock();
+    helper.detach();
+    throw detail::expired(
+        bound.fn + ": the store's " + call + " did not return", limit, bound.where, bound.why,
+        "That call was left running (the store must outlive it). Use a store that outlives the "
+        "failed ranks and answers (a TCPStore hosted by a rank that died does not), or a longer "
+        "window for a slow one");
+  }
+  lock.unlock();
+  if (helper.joinable()) helper.join();
+  if (shared->error) std::rethrow_exception(shared->error);
+  return std::move(shared->result);
+}
 
 // The agreement itself, on the helper thread; the window counts from `start`.
 std::vector<int> agree(Calls& store, const std::string& scope, int rank, int size,
@@ -340,55 +403,120 @@ std::vector<int> agree_on_failed_ranks(AgreementStore& store, const std::string&
   if (window.count() < 0) throw UsageError("agree_on_failed_ranks: the window is negative");
   window = std::min(window, kLongestWindow);
   const auto start = Clock::now();
-  const milliseconds limit = window + kDecisionGrace;
+  return bounded<std::vector<int>>(
+      store, start, window + kDecisionGrace,
+      {"agree_on_failed_ranks", detail::rank_text(rank, size) + ", scope '" + scope + "'",
+       "the window (" + std::to_string(window.count()) + " ms) and " +
+           std::to_string(kDecisionGrace.count()) + " ms for the decision have passed"},
+      [scope, rank, size, window, start](Calls& calls) {
+        return agree(calls, scope, rank, size, window, start);
+      });
+}
 
-  // The store is called on a helper thread, so that a call that never returns (a store whose
-  // host is gone) cannot hold this one past the limit. It owns what it uses, except the store.
-  auto shared = std::make_shared<Shared>();
-  auto body = [shared, &store, scope, rank, size, window, start] {
-    std::vector<int> failed;
-    std::exception_ptr error;
+Recovery recover(Communicator& comm, AgreementStore& store, const std::string& scope,
+                 std::chrono::milliseconds window, const Config& config) {
+  if (!comm.valid() && !comm.revoked()) {
+    throw UsageError(
+        "recover: the communicator is not live (destroyed, aborted or moved from); "
+        "detect failures with synchronize(..., OnFailure::kLeave), which leaves it "
+        "alive for the recovery");
+  }
+  if (scope.empty()) throw UsageError("recover: the scope is empty");
+  if (window.count() < 0) throw UsageError("recover: the window is negative");
+  window = std::min(window, kLongestWindow);
+  const int rank = comm.rank(), size = comm.size();
+  const std::shared_ptr<const Library> lib = comm.library();
+  const std::string where = detail::rank_text(rank, size) + ", scope '" + scope + "'";
+  const milliseconds limit = window + kDecisionGrace;
+  auto latched_key = [scope](int r) { return scope + "/latched/" + std::to_string(r); };
+
+  Recovery out;
+  if (!comm.revoked()) {
     try {
-      Calls calls(store, *shared);
-      failed = agree(calls, scope, rank, size, window, start);
-    } catch (const Abandoned&) {
-      return;
-    } catch (...) {
-      error = std::current_exception();
+      comm.revoke(config.timeout);
+      out.revoked = true;
+    } catch (const TimeoutError&) {  // ncclrt aborted it: no shrink from here either
+    } catch (const NcclError&) {     // NCCL latched the failure (ncclRemoteError)
     }
-    {
-      std::lock_guard<std::mutex> lock(shared->m);
-      shared->failed = std::move(failed);
-      shared->error = std::move(error);
-      shared->done = true;
+  } else {
+    out.revoked = true;
+  }
+  if (!out.revoked) {  // before this rank marks itself alive: every survivor sees it afterwards
+    bounded<bool>(store, Clock::now(), limit,
+                  {"recover", where, std::to_string(limit.count()) + " ms have passed"},
+                  [key = latched_key(rank)](Calls& calls) {
+                    calls.create(key, "latched " + detail::unique_name());
+                    return true;
+                  });
+  }
+  out.failed = agree_on_failed_ranks(store, scope, rank, size, window);
+  const std::vector<int>& failed = out.failed;
+  auto survivor = [&failed](int r) { return !std::binary_search(failed.begin(), failed.end(), r); };
+  const bool rebuild =
+      !out.revoked ||
+      bounded<bool>(store, Clock::now(), limit,
+                    {"recover", where, std::to_string(limit.count()) + " ms have passed"},
+                    // By value: a helper left running past the bound outlives this frame.
+                    [failed, rank, size, latched_key](Calls& calls) {
+                      for (int r = 0; r < size; ++r) {
+                        if (r == rank || std::binary_search(failed.begin(), failed.end(), r)) {
+                          continue;
+                        }
+                        if (calls.get(latched_key(r))) return true;
+                      }
+                      return false;
+                    });
+  if (!rebuild) {
+    out.comm = failed.empty() ? comm.split(0, rank, config) : comm.shrink(failed, config);
+    return out;
+  }
+
+  // A new communicator from scratch: the first survivor makes the unique id.
+  comm.abort();
+  int first = 0;
+  while (!survivor(first)) ++first;
+  const int new_rank =
+      rank -
+      static_cast<int>(std::lower_bound(failed.begin(), failed.end(), rank) - failed.begin());
+  const int new_size = size - static_cast<int>(failed.size());
+  const std::string id_key = scope + "/unique_id";
+  const auto start = Clock::now();
+  const Bound bound{"recover", where,
+                    "the first survivor (rank " + std::to_string(first) +
+                        ") published no unique id at '" + id_key + "' within " +
+                        std::to_string(window.count()) + " ms"};
+  UniqueId id;
+  if (rank == first) {
+    id = lib->unique_id();
+    const bool wrote = bounded<bool>(
+        store, start, limit, bound,
+        [id_key, hex = id.to_hex()](Calls& calls) { return calls.create(id_key, hex); });
+    if (!wrote) {
+      throw UsageError("recover: '" + id_key + "' was written before (" + where +
+                       "): the scope must be new for each failure");
     }
-    shared->cv.notify_all();
-  };
-  std::thread helper;
-  try {
-    helper = std::thread(body);
-  } catch (const std::system_error&) {
-    body();  // no thread to be had: call the store here, without the bound
+  } else {
+    const std::string hex = bounded<std::string>(
+        store, start, limit, bound, [id_key, window, start, bound](Calls& calls) {
+          milliseconds interval(5);
+          for (;;) {
+            if (auto v = calls.get(id_key)) return *v;
+            const auto elapsed = Clock::now() - start;
+            if (elapsed >= window) {
+              throw detail::expired("recover: no unique id to join", window, bound.where, bound.why,
+                                    "The first survivor failed after the agreement, or its "
+                                    "store writes do not reach this rank: recover again with a "
+                                    "new scope, or restart the job");
+            }
+            std::this_thread::sleep_for(std::min<Clock::duration>(interval, window - elapsed));
+            interval = std::min(interval * 2, milliseconds(50));
+          }
+        });
+    id = UniqueId::from_hex(hex);
   }
-  std::unique_lock<std::mutex> lock(shared->m);
-  if (!shared->cv.wait_until(lock, start + limit, [&] { return shared->done; })) {
-    shared->abandoned = true;
-    const std::string call = shared->call.empty() ? "first call" : shared->call;
-    lock.unlock();
-    helper.detach();
-    throw detail::expired(
-        "agree_on_failed_ranks: the store's " + call + " did not return", limit,
-        detail::rank_text(rank, size) + ", scope '" + scope + "'",
-        "the window (" + std::to_string(window.count()) + " ms) and " +
-            std::to_string(kDecisionGrace.count()) + " ms for the decision have passed",
-        "That call was left running (the store must outlive it). Use a store that outlives the "
-        "failed ranks and answers (a TCPStore hosted by a rank that died does not), or a longer "
-        "window for a slow one");
-  }
-  lock.unlock();
-  if (helper.joinable()) helper.join();
-  if (shared->error) std::rethrow_exception(shared->error);
-  return std::move(shared->failed);
+  out.comm = Communicator::init_rank(lib, new_size, new_rank, id, config);
+  out.rebuilt = true;
+  return out;
 }
 
 }  // namespace ncclrt

@@ -1,5 +1,5 @@
 // How the survivors of a failure agree on which ranks failed, so that all of them pass the same
-// list to Communicator::shrink.
+// list to Communicator::shrink; and recover(), the whole recovery in one call.
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ncclrt/communicator.hpp"
+#include "ncclrt/config.hpp"
 #include "ncclrt/detail/export.hpp"
 
 NCCLRT_EXPORT_BEGIN
@@ -70,6 +72,36 @@ class DirectoryStore : public AgreementStore {
 /// left running: the store must outlive it.
 std::vector<int> agree_on_failed_ranks(AgreementStore& store, const std::string& scope, int rank,
                                        int size, std::chrono::milliseconds window);
+
+/// What recover() did.
+struct Recovery {
+  Communicator comm;        ///< the survivors' communicator, to go on with
+  std::vector<int> failed;  ///< the ranks of the old communicator that failed, sorted
+  bool revoked = false;     ///< this rank's NCCL revoked the old communicator
+  bool rebuilt = false;     ///< made from a new unique id (ncclCommInitRank), not shrink or split
+};
+
+/// The recovery from a lost rank in one call, on every survivor, once a wait that leaves the
+/// communicator alive has failed (synchronize with OnFailure::kLeave threw, or a step's results
+/// came out wrong): revoke `comm`, agree through `store` on the failed ranks (`scope` new for
+/// each failure, as for agree_on_failed_ranks), then shrink them away, or split if nobody
+/// failed.
+///
+/// Where NCCL latched the failure itself on some survivor (over sockets, a peer's closed
+/// connection: ncclRemoteError), it refuses to revoke there, and NCCL 2.30.7 then refuses to
+/// shrink or split that communicator as well; a revoke that ran out of time has aborted it. The
+/// survivors learn of either through the store (scope + "/latched/RANK", written before the
+/// agreement), abort `comm`, and make a new communicator of the survivors (their old order
+/// kept) from a unique id that the first survivor publishes at scope + "/unique_id".
+///
+/// `config` is used for the new communicator (pass the one `comm` was made with; shrink and
+/// split inherit its deadline anyway), and its timeout, if set, for the revoke. `comm` is left
+/// revoked (destroy it) or aborted (nothing is left to release). Bounded: revoke, shrink, split and
+/// the new communicator's creation by the deadline (Config::timeout; on a blocking communicator,
+/// ncclrt's helper thread), store calls by `window` + 1 s for the agreement and `window` + 1 s for
+/// the id.
+Recovery recover(Communicator& comm, AgreementStore& store, const std::string& scope,
+                 std::chrono::milliseconds window, const Config& config = {});
 
 }  // namespace ncclrt
 NCCLRT_EXPORT_END

@@ -55,6 +55,7 @@ from ._ncclrt import (  # noqa: F401
     dump_traces,
     max_ctas_for_shared_gpu,
     probe,
+    recover,
     set_log_level,
     size_of,
 )

@@ -814,6 +814,11 @@ def agree_on_failed_ranks(store: AgreementStore, scope: str, rank: int, size: in
     The ranks that failed, as every survivor agrees: call it on each survivor after revoke() with the same `scope` (new for each failure: a scope this rank used before raises UsageError) and pass the list to shrink(). Each marks itself alive and waits until all have, or `window` seconds pass; the first to finish publishes the ranks that did not. A rank that finds itself listed (too late) gets Error. Returns or raises within window + 1 s whatever the store does: a store call that has not returned by then raises TimeoutError (the call goes on, and the store is kept alive for it).
     """
 
+def recover(comm: Communicator, store: AgreementStore, scope: str, window: Seconds = 5.0, config: Config | None = None) -> tuple[Communicator, list[int], bool, bool]:
+    """
+    The recovery from a lost rank in one call, on every survivor, once a wait that leaves the communicator alive failed: revoke, agree on the failed ranks through `store` (`scope` new for each failure), shrink them away (split if nobody failed). Where NCCL latched the failure itself on some survivor (ncclRemoteError: it refuses to revoke, and then to shrink), every survivor aborts `comm` and makes a new communicator of the survivors from a unique id the first one publishes in the store. `config` (the one `comm` was made with) is the new communicator's; its timeout also bounds the revoke. Returns (communicator, failed ranks, revoked, rebuilt); `comm` is left revoked (destroy it) or aborted.
+    """
+
 class CommProperties:
     """ncclCommQueryProperties: what a communicator offers the device API."""
 

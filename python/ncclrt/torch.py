@@ -424,17 +424,24 @@ class PyNcclCommunicator:
         self._epoch += 1
 
     def recover(self, window: float = 5.0, timeout: float | None = None) -> list[int]:
-        """After synchronize() raised on every survivor: revoke, agree on the failed ranks,
-        shrink them away. Returns them (ranks of the communicator before the shrink). Where NCCL
-        saw the failure itself and refuses to revoke (a peer's socket closed: ncclRemoteError),
-        the shrink aborts the old communicator's work instead."""
-        try:
-            self.revoke(timeout)
-            revoked = True
-        except _nc.NcclError:
-            revoked = False
-        failed = self.agree_on_failed_ranks(window)
-        self.shrink(failed, timeout, abort_parent=not revoked)
+        """After synchronize() raised on every survivor (or a step's results came out wrong):
+        revoke, agree on the failed ranks, shrink them away (ncclrt.recover). Returns them (ranks
+        of the communicator before). Where NCCL saw the failure itself on some survivor and
+        refuses to revoke (a peer's socket closed: ncclRemoteError), and then to shrink, every
+        survivor makes a new communicator instead, from a unique id passed through the store."""
+        if self._store is None:
+            self._store = _default_store(self.group, self._scope)
+        t = timeout if timeout is not None else self.timeout
+        config = _nc.Config(timeout=t) if t is not None else None
+        old = self.comm
+        with torch.cuda.device(self.device):
+            self.comm, failed, _, _ = _nc.recover(old, self._store,
+                                                  f"ncclrt/{self._scope}/{self._epoch}", window,
+                                                  config)
+        if old.revoked:
+            old.destroy()  # else recover() aborted it: nothing is left
+        self.rank, self.world_size = self.comm.rank, self.comm.size
+        self._epoch += 1
         return failed
 
     def register_comm_window(self, tensor: torch.Tensor):

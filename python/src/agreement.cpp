@@ -83,6 +83,31 @@ void bind_agreement(nb::module_& m) {
       "rank that finds itself listed (too late) gets Error. Returns or raises within window + 1 "
       "s whatever the store does: a store call that has not returned by then raises "
       "TimeoutError (the call goes on, and the store is kept alive for it).");
+  m.def(
+      "recover",
+      [module](Communicator& comm, AgreementStore& store, const std::string& scope,
+               SecondsArg window, std::optional<Config> config) {
+        const auto w = seconds(window, "recover").value_or(std::chrono::seconds(5));
+        Recovery r;
+        try {
+          nb::gil_scoped_release release;  // a Python store takes the GIL on the helper thread
+          r = recover(comm, store, scope, w, config.value_or(Config{}));
+        } catch (const TimeoutError&) {
+          nb::borrow<nb::list>(module.attr("_stores_left_running")).append(nb::find(&store));
+          throw;
+        }
+        return nb::make_tuple(std::move(r.comm), r.failed, r.revoked, r.rebuilt);
+      },
+      nb::arg("comm"), nb::arg("store"), nb::arg("scope"), nb::arg("window") = 5.0,
+      nb::arg("config").none() = nb::none(),
+      "The recovery from a lost rank in one call, on every survivor, once a wait that leaves "
+      "the communicator alive failed: revoke, agree on the failed ranks through `store` (`scope` "
+      "new for each failure), shrink them away (split if nobody failed). Where NCCL latched the "
+      "failure itself on some survivor (ncclRemoteError: it refuses to revoke, and then to "
+      "shrink), every survivor aborts `comm` and makes a new communicator of the survivors from "
+      "a unique id the first one publishes in the store. `config` (the one `comm` was made with) "
+      "is the new communicator's; its timeout also bounds the revoke. Returns (communicator, "
+      "failed ranks, revoked, rebuilt); `comm` is left revoked (destroy it) or aborted.");
 }
 
 }  // namespace ncclrt::py

@@ -105,10 +105,10 @@ def test_survivors_recover_to_the_same_smaller_communicator(stand_ins, tmp_path,
     assert "(3, ([2], 2, 3, False, True, [1], 1, 2))" in out, out
 
 
-def test_a_communicator_nccl_will_not_revoke_is_shrunk_with_its_work_aborted(stand_ins,
-                                                                             tmp_path):
-    """NCCL that saw a peer go itself (its socket closed: ncclRemoteError) refuses to revoke:
-    recover() then shrinks with NCCL_SHRINK_ABORT, which aborts the old communicator's work."""
+def test_a_communicator_nccl_will_not_revoke_is_rebuilt_from_a_new_id(stand_ins, tmp_path):
+    """NCCL that saw a peer go itself (its socket closed: ncclRemoteError) refuses to revoke, and
+    then to shrink: recover() then aborts the old communicator and makes a new one of the
+    survivors from a unique id passed through the store; a revoked one is shrunk as before."""
     out = run(stand_ins, f'''
         os.environ["FAKE_REVOKE_RESULT"] = "6"
         store = ncclrt.DirectoryStore({str(tmp_path)!r})
@@ -120,22 +120,30 @@ def test_a_communicator_nccl_will_not_revoke_is_shrunk_with_its_work_aborted(sta
         except ncclrt.NcclError as e:
             assert "ncclCommRevoke failed" in str(e) and "[6]" in str(e), str(e)
             assert "a peer failed or went away" in str(e), str(e)
-        assert c.recover(window=0.2) == [] and c.world_size == 1  # nobody failed: a split
+        old = c.comm
+        assert c.recover(window=0.2) == [] and c.world_size == 1  # nobody failed: a new one
+        assert not old.valid and c.comm.valid
         Stateless.uid = None
         os.environ.pop("FAKE_REVOKE_RESULT")
         c = PyNcclCommunicator(Stateless(0, 2), device=0, library_path=LIB, timeout=10.0,
                                store=store)
         os.environ["FAKE_REVOKE_RESULT"] = "6"
-        print("failed", c.recover(window=0.2), c.world_size, "flags", so.fake_last_shrink_flags())
+        shrinks = so.fake_shrinks()
+        print("failed", c.recover(window=0.2), c.world_size, "shrinks", so.fake_shrinks() - shrinks)
         os.environ.pop("FAKE_REVOKE_RESULT")
         Stateless.uid = None
         d = PyNcclCommunicator(Stateless(0, 2), device=0, library_path=LIB, timeout=10.0,
                                store=store)
-        print("revoked:", d.recover(window=0.2), "flags", so.fake_last_shrink_flags())
+        print("revoked:", d.recover(window=0.2), "flags", so.fake_last_shrink_flags(),
+              "shrinks", so.fake_shrinks() - shrinks)
+        comm, failed, revoked, rebuilt = ncclrt.recover(
+            d.comm, store, "by-hand", 0.2, ncclrt.Config(timeout=5.0))
+        print("by hand:", comm.size, failed, revoked, rebuilt)
     ''')
-    # rank 1 never posted: excluded, by a shrink that aborts (NCCL_SHRINK_ABORT = 1)
-    assert "failed [1] 1 flags 1" in out, out
-    assert "revoked: [1] flags 0" in out, out  # a revoked communicator: the default shrink
+    # rank 1 never posted: excluded, by a new communicator (no shrink reached NCCL)
+    assert "failed [1] 1 shrinks 0" in out, out
+    assert "revoked: [1] flags 0 shrinks 1" in out, out  # a revoked communicator: the default shrink
+    assert "by hand: 1 [] True False" in out, out  # nobody failed: a split
 
 
 def test_the_fallback_store_is_a_directory_of_this_user_alone(tmp_path):

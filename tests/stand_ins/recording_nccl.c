@@ -470,10 +470,14 @@ OP(ncclCommInitRankScalable)
 #if FAKE_VERSION >= 22700
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags);
 static int last_shrink_flags = -1;
+static int shrinks = 0;
 int fake_last_shrink_flags(void);
 int fake_last_shrink_flags(void) { return __atomic_load_n(&last_shrink_flags, __ATOMIC_RELAXED); }
+int fake_shrinks(void);
+int fake_shrinks(void) { return __atomic_load_n(&shrinks, __ATOMIC_RELAXED); }
 int ncclCommShrink(fake_comm* c, int* ex, int nex, fake_comm** out, void* cfg, int flags) {
   __atomic_store_n(&last_shrink_flags, flags, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&shrinks, 1, __ATOMIC_RELAXED);
   use("ncclCommShrink", c);
   take_config(cfg);
   int below = 0; /* the survivors keep their order */
