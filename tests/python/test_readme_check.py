@@ -29,9 +29,9 @@ def test_python_blocks_must_use_names_the_module_has():
 
 
 def test_an_excerpt_must_match_the_example_it_names():
-    ok = "// from examples/fault_tolerant_loop.cpp\ncomm.revoke();\n...\ncomm.destroy();"
+    ok = "// from examples/fault_tolerant_loop.cpp\nncclrt::Config config;\n...\ncomm = std::move(r.comm);"
     assert check_readme.is_excerpt(ok) and check_readme.check_excerpt(ok, ROOT) is None
-    drifted = "// from examples/fault_tolerant_loop.cpp\ncomm.destroy();\ncomm.revoke();"
+    drifted = "// from examples/fault_tolerant_loop.cpp\ncomm = std::move(r.comm);\nncclrt::Config config;"
     assert "not in examples/fault_tolerant_loop.cpp" in check_readme.check_excerpt(drifted, ROOT)
     gone = "# from examples/nope.py\nx = 1"
     assert "no such file: examples/nope.py" in check_readme.check_excerpt(gone, ROOT)
