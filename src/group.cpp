@@ -18,8 +18,11 @@ namespace {
 
 // The nonblocking communicators the current outermost group touched, each once. The depth is the
 // flight recorder's (t_trace_thread), which numbers the groups its entries belong to.
+// Initial-exec, as the recorder's per-thread words (trace/ring.hpp): one load from the thread
+// pointer, also where ncclrt is position-independent code loaded by dlopen.
 std::vector<std::shared_ptr<CommState>>& touched_in_group() {
-  static thread_local std::vector<std::shared_ptr<CommState>> touched;
+  static thread_local std::vector<std::shared_ptr<CommState>> touched
+      __attribute__((tls_model("initial-exec")));
   return touched;
 }
 

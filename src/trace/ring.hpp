@@ -71,11 +71,11 @@ struct TraceThread {
 static_assert(sizeof(TraceThread) == 24, "kept small: it lives in the static TLS block");
 /// Initial-exec: every push reads these words with one load from the thread pointer, also where
 /// ncclrt is position-independent code loaded by dlopen (libncclrt.so, the Python extension),
-/// instead of a call of __tls_get_addr. Such a module's thread-locals (96 bytes in all in the
-/// Python extension) then come from the surplus of the static TLS block that glibc keeps for
-/// modules loaded later (rtld.optional_static_tls, 512 bytes by default; a module of 1.5 KiB
-/// still loaded into python3.11 here); were it exhausted, loading the module would fail with
-/// "cannot allocate memory in static TLS block".
+/// instead of a call of __tls_get_addr. Such a module's thread-locals (88 bytes in all in the
+/// Python extension, with group.cpp's list) then come from the surplus of the static TLS block that
+/// glibc keeps for modules loaded later (rtld.optional_static_tls, 512 bytes by default; a module
+/// of 1.5 KiB still loaded into python3.11 here); were it exhausted, loading the module would fail
+/// with "cannot allocate memory in static TLS block".
 __attribute__((tls_model("initial-exec"))) inline thread_local TraceThread t_trace_thread;
 /// Asks the OS for this thread's id once and puts it into t_trace_thread.ctx; returns ctx.
 std::uint64_t trace_thread_ctx() noexcept;
