@@ -431,17 +431,21 @@ Recovery recover(Communicator& comm, AgreementStore& store, const std::string& s
   auto latched_key = [scope](int r) { return scope + "/latched/" + std::to_string(r); };
 
   Recovery out;
+  bool no_revoke = false;  // NCCL < 2.28.7: the shrink aborts the old communicator's work instead
   if (!comm.revoked()) {
     try {
       comm.revoke(config.timeout);
       out.revoked = true;
+    } catch (const UnsupportedError&) {
+      no_revoke = true;
     } catch (const TimeoutError&) {  // ncclrt aborted it: no shrink from here either
     } catch (const NcclError&) {     // NCCL latched the failure (ncclRemoteError)
     }
   } else {
     out.revoked = true;
   }
-  if (!out.revoked) {  // before this rank marks itself alive: every survivor sees it afterwards
+  const bool latched = !out.revoked && !no_revoke;
+  if (latched) {  // before this rank marks itself alive: every survivor sees it afterwards
     bounded<bool>(store, Clock::now(), limit,
                   {"recover", where, std::to_string(limit.count()) + " ms have passed"},
                   [key = latched_key(rank)](Calls& calls) {
@@ -453,7 +457,7 @@ Recovery recover(Communicator& comm, AgreementStore& store, const std::string& s
   const std::vector<int>& failed = out.failed;
   auto survivor = [&failed](int r) { return !std::binary_search(failed.begin(), failed.end(), r); };
   const bool rebuild =
-      !out.revoked ||
+      latched ||
       bounded<bool>(store, Clock::now(), limit,
                     {"recover", where, std::to_string(limit.count()) + " ms have passed"},
                     // By value: a helper left running past the bound outlives this frame.
@@ -467,7 +471,10 @@ Recovery recover(Communicator& comm, AgreementStore& store, const std::string& s
                       return false;
                     });
   if (!rebuild) {
-    out.comm = failed.empty() ? comm.split(0, rank, config) : comm.shrink(failed, config);
+    out.comm = failed.empty()
+                   ? comm.split(0, rank, config)
+                   : comm.shrink(failed, config,
+                                 no_revoke ? ShrinkMode::kAbortParent : ShrinkMode::kDefault);
     return out;
   }
 

@@ -94,6 +94,9 @@ struct Recovery {
 /// agreement), abort `comm`, and make a new communicator of the survivors (their old order
 /// kept) from a unique id that the first survivor publishes at scope + "/unique_id".
 ///
+/// With an NCCL older than 2.28.7 (no ncclCommRevoke), the shrink aborts the old communicator's
+/// work instead (ShrinkMode::kAbortParent; NCCL >= 2.27).
+///
 /// `config` is used for the new communicator (pass the one `comm` was made with; shrink and
 /// split inherit its deadline anyway), and its timeout, if set, for the revoke. `comm` is left
 /// revoked (destroy it) or aborted (nothing is left to release). Bounded: revoke, shrink, split and

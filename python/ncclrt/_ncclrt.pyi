@@ -816,7 +816,7 @@ def agree_on_failed_ranks(store: AgreementStore, scope: str, rank: int, size: in
 
 def recover(comm: Communicator, store: AgreementStore, scope: str, window: Seconds = 5.0, config: Config | None = None) -> tuple[Communicator, list[int], bool, bool]:
     """
-    The recovery from a lost rank in one call, on every survivor, once a wait that leaves the communicator alive failed: revoke, agree on the failed ranks through `store` (`scope` new for each failure), shrink them away (split if nobody failed). Where NCCL latched the failure itself on some survivor (ncclRemoteError: it refuses to revoke, and then to shrink), every survivor aborts `comm` and makes a new communicator of the survivors from a unique id the first one publishes in the store. `config` (the one `comm` was made with) is the new communicator's; its timeout also bounds the revoke. Returns (communicator, failed ranks, revoked, rebuilt); `comm` is left revoked (destroy it) or aborted.
+    The recovery from a lost rank in one call, on every survivor, once a wait that leaves the communicator alive failed: revoke, agree on the failed ranks through `store` (`scope` new for each failure), shrink them away (split if nobody failed). Where NCCL latched the failure itself on some survivor (ncclRemoteError: it refuses to revoke, and then to shrink), every survivor aborts `comm` and makes a new communicator of the survivors from a unique id the first one publishes in the store. With an NCCL older than 2.28.7 (no revoke), the shrink aborts the old work. `config` (the one `comm` was made with) is the new communicator's; its timeout also bounds the revoke. Returns (communicator, failed ranks, revoked, rebuilt); `comm` is left revoked (destroy it) or aborted.
     """
 
 class CommProperties:

@@ -105,7 +105,8 @@ void bind_agreement(nb::module_& m) {
       "new for each failure), shrink them away (split if nobody failed). Where NCCL latched the "
       "failure itself on some survivor (ncclRemoteError: it refuses to revoke, and then to "
       "shrink), every survivor aborts `comm` and makes a new communicator of the survivors from "
-      "a unique id the first one publishes in the store. `config` (the one `comm` was made with) "
+      "a unique id the first one publishes in the store. With an NCCL older than 2.28.7 (no "
+      "revoke), the shrink aborts the old work. `config` (the one `comm` was made with) "
       "is the new communicator's; its timeout also bounds the revoke. Returns (communicator, "
       "failed ranks, revoked, rebuilt); `comm` is left revoked (destroy it) or aborted.");
 }

@@ -1,9 +1,12 @@
 // recover(): the whole recovery from a lost rank in one call, over the recording stand-in with
 // ranks as threads (the stand-in's communicators need no peers). Revoked everywhere: shrink (or
-// split when nobody failed). NCCL refusing to revoke on one survivor (it latched the failure:
-// FAKE_REVOKE_RESULT=6, ncclRemoteError): every survivor learns it through the store, aborts,
-// and joins a new communicator made from the first survivor's unique id. A missing id ends in
-// time with TimeoutError; bad input is refused before anything happens.
+// split when nobody failed); an NCCL without revoke: a shrink that aborts the old work. NCCL
+// refusing to revoke on one survivor (it latched the failure: FAKE_REVOKE_RESULT=6,
+// ncclRemoteError): every survivor learns it through the store, aborts, and joins a new
+// communicator made from the first survivor's unique id. A missing id ends in time with
+// TimeoutError; bad input is refused before anything happens.
+#include <dlfcn.h>
+
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -124,6 +127,28 @@ TEST(Recover, OneSurvivorsRefusedRevokeMakesEveryoneRebuildFromOneNewId) {
   // The new communicators are one: made from the same id, they get the same recorder id.
   EXPECT_EQ(got.at(1).comm.trace().comm_id, got.at(2).comm.trace().comm_id);
   EXPECT_EQ(got.at(1).comm.trace().comm_id, got.at(3).comm.trace().comm_id);
+}
+
+TEST(Recover, WithoutRevokeInThisNcclTheShrinkAbortsTheOldWork) {
+  Fake f(RECORDING_NCCL_22703);  // NCCL 2.27.3: ncclCommShrink, no ncclCommRevoke
+  void* h = ::dlopen(RECORDING_NCCL_22703, RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(h, nullptr);
+  auto last_flags = reinterpret_cast<int (*)()>(::dlsym(h, "fake_last_shrink_flags"));
+  ASSERT_NE(last_flags, nullptr);
+  TempDir dir;
+  DirectoryStore store(dir.path());
+  auto comms = ranks(f, 3);
+  auto got = recover_all(comms, store, {0, 2}, "job/epoch0");  // rank 1 is lost
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& [r, rec] : got) {
+    EXPECT_EQ(rec.failed, std::vector<int>({1})) << "rank " << r;
+    EXPECT_FALSE(rec.revoked);
+    EXPECT_FALSE(rec.rebuilt) << "no revoke in this NCCL is not a latched failure";
+    EXPECT_EQ(rec.comm.size(), 2);
+  }
+  EXPECT_EQ(last_flags(), 1) << "NCCL_SHRINK_ABORT";
+  EXPECT_FALSE(store.get("job/epoch0/latched/0"));
+  ::dlclose(h);
 }
 
 // A store that loses every unique id written to it: the survivors after the first wait for one.
