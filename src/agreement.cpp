@@ -429,6 +429,7 @@ Recovery recover(Communicator& comm, AgreementStore& store, const std::string& s
   const std::string where = detail::rank_text(rank, size) + ", scope '" + scope + "'";
   const milliseconds limit = window + kDecisionGrace;
   auto latched_key = [scope](int r) { return scope + "/latched/" + std::to_string(r); };
+  const Bound store_bound{"recover", where, std::to_string(limit.count()) + " ms have passed"};
 
   Recovery out;
   bool no_revoke = false;  // NCCL < 2.28.7: the shrink aborts the old communicator's work instead
@@ -446,20 +447,17 @@ Recovery recover(Communicator& comm, AgreementStore& store, const std::string& s
   }
   const bool latched = !out.revoked && !no_revoke;
   if (latched) {  // before this rank marks itself alive: every survivor sees it afterwards
-    bounded<bool>(store, Clock::now(), limit,
-                  {"recover", where, std::to_string(limit.count()) + " ms have passed"},
-                  [key = latched_key(rank)](Calls& calls) {
-                    calls.create(key, "latched " + detail::unique_name());
-                    return true;
-                  });
+    bounded<bool>(store, Clock::now(), limit, store_bound, [key = latched_key(rank)](Calls& calls) {
+      calls.create(key, "latched " + detail::unique_name());
+      return true;
+    });
   }
   out.failed = agree_on_failed_ranks(store, scope, rank, size, window);
   const std::vector<int>& failed = out.failed;
   auto survivor = [&failed](int r) { return !std::binary_search(failed.begin(), failed.end(), r); };
   const bool rebuild =
       latched ||
-      bounded<bool>(store, Clock::now(), limit,
-                    {"recover", where, std::to_string(limit.count()) + " ms have passed"},
+      bounded<bool>(store, Clock::now(), limit, store_bound,
                     // By value: a helper left running past the bound outlives this frame.
                     [failed, rank, size, latched_key](Calls& calls) {
                       for (int r = 0; r < size; ++r) {
@@ -519,7 +517,13 @@ Recovery recover(Communicator& comm, AgreementStore& store, const std::string& s
             interval = std::min(interval * 2, milliseconds(50));
           }
         });
-    id = UniqueId::from_hex(hex);
+    try {
+      id = UniqueId::from_hex(hex);
+    } catch (const UsageError& e) {
+      throw UsageError("recover: the value at '" + id_key + "' (" + where +
+                       ") is no unique id: " + e.what() +
+                       ". Another program writes under this scope? Pass a scope of your own");
+    }
   }
   out.comm = Communicator::init_rank(lib, new_size, new_rank, id, config);
   out.rebuilt = true;

@@ -185,6 +185,30 @@ TEST(Recover, ASurvivorWithoutTheNewIdEndsInTimeSayingWhy) {
   EXPECT_EQ(first->comm.size(), 2);
 }
 
+TEST(Recover, AnIdInTheStoreThatIsNotOneIsRefusedNotUsed) {
+  Fake f(RECORDING_NCCL_22809);
+  TempDir dir;
+  DirectoryStore store(dir.path());
+  // Another program wrote the scope's id first, and it is no id: 1 MiB of invalid UTF-8.
+  ASSERT_TRUE(store.create("job/epoch0/unique_id", std::string(1 << 20, '\xff')));
+  auto comms = ranks(f, 2);
+  ScopedEnv refuse("FAKE_REVOKE_RESULT", "6");
+  std::string first_error;
+  std::thread leader([&] {
+    try {
+      (void)recover(comms[0], store, "job/epoch0", milliseconds(300));
+    } catch (const UsageError& e) {
+      first_error = e.what();
+    }
+  });
+  expect_error<UsageError>(
+      [&] { (void)recover(comms[1], store, "job/epoch0", milliseconds(300)); },
+      {"recover", "job/epoch0/unique_id", "is no unique id", "unique id in text form"});
+  leader.join();
+  EXPECT_NE(first_error.find("was written before"), std::string::npos) << first_error;
+  EXPECT_NE(first_error.find("scope must be new"), std::string::npos) << first_error;
+}
+
 TEST(Recover, BadInputIsRefusedBeforeAnythingHappens) {
   Fake f(RECORDING_NCCL_22809);
   TempDir dir;
